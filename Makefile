@@ -1,0 +1,145 @@
+# zpar - build, test and install.
+#
+#   make            build everything into build/
+#   make demo       install what is missing, start a 4-engine cluster, say hello, stop
+#   make test       install what is missing, build, run the Criterion suite
+#   make check-asan the suite under AddressSanitizer + UBSan (build-asan/)
+#   make bench      build the benchmarks; run them from build/bench/
+#   make install PREFIX=DIR
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+CC      ?= gcc
+SAN     ?=
+
+PKGS     := libczmq libzmq jansson libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+           -Ishared -Iinclude -Iclient -Iengine $(PKG_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lpthread -ldl
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+VERSION := 0.1.0
+OBJ     := $(BUILD)/obj
+
+shared_src  := $(wildcard shared/*.c)
+client_src  := $(filter-out client/zpar_cli.c,$(wildcard client/*.c))
+lib_obj     := $(patsubst %.c,$(OBJ)/%.o,$(shared_src) $(client_src))
+hub_obj     := $(patsubst %.c,$(OBJ)/%.o,$(wildcard hub/*.c))
+sched_obj   := $(patsubst %.c,$(OBJ)/%.o,$(wildcard scheduler/*.c))
+engine_obj  := $(patsubst %.c,$(OBJ)/%.o,$(wildcard engine/*.c))
+launch_obj  := $(patsubst %.c,$(OBJ)/%.o,$(wildcard ipcluster/*.c))
+cli_obj     := $(OBJ)/client/zpar_cli.o
+test_src    := $(wildcard tests/unit/*.c tests/integration/*.c tests/support/*.c)
+test_obj    := $(patsubst %.c,$(OBJ)/%.o,$(test_src))
+# Engine sources the unit tests drive in-process (all but its main).
+engine_lib_obj := $(filter-out $(OBJ)/engine/main.o,$(engine_obj))
+
+LIBA    := $(BUILD)/lib/libzpar.a
+LIBSO   := $(BUILD)/lib/libzpar.so
+BINS    := $(addprefix $(BUILD)/bin/,zpar-hub zpar-scheduler zpar-engine ipcluster zpar)
+EXAMPLES := $(BUILD)/examples/hello $(BUILD)/examples/libzpar_example_plugin.so
+BENCHES := $(BUILD)/bench/latency
+TESTS   := $(BUILD)/tests/zpar-tests
+
+.PHONY: all deps demo test test-run check check-asan check-valgrind bench install clean
+all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+$(LIBA): $(lib_obj)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSO): $(lib_obj)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libzpar.so.0 -o $@ $^ $(LDLIBS)
+
+$(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(BUILD)/bin/zpar-hub: $(hub_obj) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/zpar-scheduler: $(sched_obj) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# -rdynamic: plugins loaded with --load call the engine's zpar_* functions.
+$(BUILD)/bin/zpar-engine: $(engine_obj) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/ipcluster: $(launch_obj) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/zpar: $(cli_obj) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A plugin leaves the zpar_* symbols undefined: zpar-engine provides them.
+$(BUILD)/examples/libzpar_example_plugin.so: examples/plugin/example_plugin.c include/zpar/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $<
+
+$(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TESTS): $(test_obj) $(engine_lib_obj) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -lcriterion
+
+deps:
+	@tools/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh $(BUILD)
+
+# The suite: unit tests, then the real executables on 127.0.0.1.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test-run
+
+test-run:
+	ZPAR_BUILD=$(abspath $(BUILD)) ZPAR_SOURCE=$(CURDIR) $(TESTS) --jobs 2 $(TEST_ARGS)
+
+check: test
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) --no-print-directory BUILD=build-asan test-run
+
+bench: $(BENCHES)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/zpar
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/libzpar.so.0
+	ln -sf libzpar.so.0 $(DESTDIR)$(PREFIX)/lib/libzpar.so
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' tools/zpar.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/zpar.pc
+	install -m 644 include/zpar/zpar.h include/zpar/plugin.h $(DESTDIR)$(PREFIX)/include/zpar/
+
+clean:
+	rm -rf build build-asan

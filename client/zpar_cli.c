@@ -1,0 +1,284 @@
+/*  zpar - the command line for people: look at a cluster, call functions
+    on it, stop it. Every command takes --json for machine output.       */
+
+#include <zpar/zpar.h>
+
+#include "zpar_util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define streq(a, b) (strcmp ((a), (b)) == 0)
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: zpar [--profile NAME] [--json] [--timeout MS] COMMAND [ARGS]\n"
+        "\n"
+        "commands:\n"
+        "  status                          the hub, the schedulers, engine count, dropped messages\n"
+        "  engines                         one line per engine: id, host, pid, state, counts\n"
+        "  apply FN [ARGS_JSON] [--targets LIST | --balanced]\n"
+        "                                  call FN on engines; ARGS_JSON is the JSON list of\n"
+        "                                  arguments (a single value is the one argument);\n"
+        "                                  LIST is \"all\" (default) or ids such as 0,2 or 1-3\n"
+        "  shutdown                        stop every engine, the schedulers and the hub\n"
+        "\n"
+        "options:\n"
+        "  --profile NAME   cluster profile (default: $ZPAR_PROFILE or \"default\")\n"
+        "  --json           print JSON instead of text\n"
+        "  --timeout MS     how long to wait for the hub (default 5000)\n"
+        "Put -- before an ARGS_JSON that starts with '-'.\n");
+}
+
+static void
+s_print_json (json_t *value)
+{
+    char *text = json_dumps (value, JSON_INDENT (2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION (15));
+    puts (text? text: "null");
+    free (text);
+}
+
+//  Strings print bare, everything else as compact JSON.
+static void
+s_print_value (json_t *value)
+{
+    if (json_is_string (value))
+        fputs (json_string_value (value), stdout);
+    else {
+        char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION (15));
+        fputs (text? text: "null", stdout);
+        free (text);
+    }
+}
+
+static int
+s_status (zpar_client_t *client, const char *profile, bool as_json)
+{
+    json_t *status = zpar_client_status (client);
+    if (!status) {
+        fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        return 1;
+    }
+    json_object_set_new (status, "profile", json_string (profile? profile: "default"));
+    if (as_json)
+        s_print_json (status);
+    else {
+        json_t *hub = json_object_get (status, "hub");
+        json_t *states = json_object_get (status, "engine_states");
+        json_t *dropped = json_object_get (status, "dropped");
+        printf ("hub         pid %lld, up %.1f s, at %s, heartbeat %lld ms x %lld\n",
+                json_integer_value (json_object_get (hub, "pid")),
+                json_integer_value (json_object_get (hub, "uptime_ms")) / 1000.0,
+                json_string_value (json_object_get (hub, "registration")),
+                json_integer_value (json_object_get (hub, "hb_period_ms")),
+                json_integer_value (json_object_get (hub, "hb_liveness")));
+        printf ("engines     %lld (%lld idle, %lld busy, %lld registering)\n",
+                json_integer_value (json_object_get (status, "engines")),
+                json_integer_value (json_object_get (states, "idle")),
+                json_integer_value (json_object_get (states, "busy")),
+                json_integer_value (json_object_get (states, "registering")));
+        printf ("schedulers ");
+        const char *role;
+        json_t *info;
+        json_object_foreach (json_object_get (status, "schedulers"), role, info)
+            printf (" %s", role);
+        printf ("\nrouted      %lld requests; %lld client connections\n",
+                json_integer_value (json_object_get (status, "routed")),
+                json_integer_value (json_object_get (status, "clients")));
+        long long total = 0;
+        json_t *count;
+        const char *reason;
+        json_object_foreach (dropped, reason, count)
+            total += json_integer_value (count);
+        printf ("dropped     %lld", total);
+        if (total) {
+            printf (" (");
+            const char *sep = "";
+            json_object_foreach (dropped, reason, count)
+                if (json_integer_value (count)) {
+                    printf ("%s%s %lld", sep, reason, json_integer_value (count));
+                    sep = ", ";
+                }
+            printf (")");
+        }
+        printf ("\n");
+    }
+    json_decref (status);
+    return 0;
+}
+
+static int
+s_engines (zpar_client_t *client, bool as_json)
+{
+    json_t *engines = zpar_client_engines (client);
+    if (!engines) {
+        fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        return 1;
+    }
+    if (as_json)
+        s_print_json (engines);
+    else {
+        printf ("%-4s %-12s %-20s %-8s %-11s %9s %6s %6s %9s\n", "ID", "UUID", "HOST", "PID",
+                "STATE", "COMPLETED", "FAILED", "QUEUED", "HEARTBEAT");
+        size_t i;
+        json_t *engine;
+        json_array_foreach (engines, i, engine)
+            printf ("%-4lld %-12.8s %-20.20s %-8lld %-11s %9lld %6lld %6lld %7lldms\n",
+                    json_integer_value (json_object_get (engine, "id")),
+                    json_string_value (json_object_get (engine, "uuid")),
+                    json_string_value (json_object_get (engine, "host")),
+                    json_integer_value (json_object_get (engine, "pid")),
+                    json_string_value (json_object_get (engine, "state")),
+                    json_integer_value (json_object_get (engine, "completed")),
+                    json_integer_value (json_object_get (engine, "failed")),
+                    json_integer_value (json_object_get (engine, "queued")),
+                    json_integer_value (json_object_get (engine, "last_heartbeat_ms")));
+        if (!json_array_size (engines))
+            printf ("(no engines registered)\n");
+    }
+    json_decref (engines);
+    return 0;
+}
+
+static int
+s_apply (zpar_client_t *client, const char *fn, const char *args_text, const char *targets,
+         bool balanced, bool as_json)
+{
+    json_t *args = NULL;
+    if (args_text) {
+        json_error_t error;
+        json_t *parsed = json_loads (args_text, JSON_DECODE_ANY, &error);
+        if (!parsed) {
+            fprintf (stderr, "zpar: ARGS_JSON is not JSON: %s\n", error.text);
+            return 2;
+        }
+        args = json_is_array (parsed)? parsed: json_pack ("[o]", parsed);
+    }
+    zpar_view_t *view = balanced? zpar_client_balanced (client): zpar_client_direct (client, targets);
+    zpar_result_t *result = view? zpar_view_apply_async (view, fn, args): NULL;
+    json_decref (args);
+    if (!result) {
+        fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        zpar_view_destroy (&view);
+        return view? 1: 2;
+    }
+    zpar_result_wait (result, -1);
+    int rc = 0;
+    json_t *by_engine = json_object ();
+    for (size_t i = 0; i < zpar_result_size (result); i++) {
+        char id [16];
+        snprintf (id, sizeof id, "%d", zpar_result_engine_id (result, i));
+        json_t *error = zpar_result_item_error (result, i);
+        json_t *value = zpar_result_item (result, i);
+        if (error)
+            rc = 1;
+        if (as_json)
+            json_object_set_new (by_engine, id, error
+                ? json_pack ("{s:O, s:O}", "ename", json_object_get (error, "ename"),
+                                           "evalue", json_object_get (error, "evalue"))
+                : json_incref (value));
+        else {
+            fputs (zpar_result_stdout (result, i), stdout);
+            printf ("[%s] ", id);
+            if (error)
+                printf ("%s: %s", json_string_value (json_object_get (error, "ename")),
+                        json_string_value (json_object_get (error, "evalue")));
+            else
+                s_print_value (value);
+            printf ("\n");
+        }
+    }
+    if (as_json)
+        s_print_json (by_engine);
+    json_decref (by_engine);
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&view);
+    return rc;
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *profile = NULL, *targets = NULL;
+    bool as_json = false, balanced = false;
+    long timeout = 0;
+    static struct option options [] = {
+        { "profile", required_argument, 0, 'p' },
+        { "json", no_argument, 0, 'j' },
+        { "timeout", required_argument, 0, 't' },
+        { "targets", required_argument, 0, 'T' },
+        { "balanced", no_argument, 0, 'b' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    int opt;
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+            case 'p': profile = optarg; break;
+            case 'j': as_json = true; break;
+            case 'T': targets = optarg; break;
+            case 'b': balanced = true; break;
+            case 't':
+                if (zpar_parse_long (optarg, 1, 3600000, &timeout) != 0)
+                    goto usage;
+                break;
+            case 'h':
+                s_usage (stdout);
+                return 0;
+            default:
+                goto usage;
+        }
+    }
+    if (optind >= argc)
+        goto usage;
+    const char *command = argv [optind++];
+    int left = argc - optind;
+    bool is_apply = streq (command, "apply");
+    if (is_apply? (left < 1 || left > 2): left != 0)
+        goto usage;
+    if (!streq (command, "status") && !streq (command, "engines") && !is_apply
+    &&  !streq (command, "shutdown"))
+        goto usage;
+    if ((targets || balanced) && !is_apply)
+        goto usage;
+    if (targets && balanced)
+        goto usage;
+
+    zpar_client_t *client = zpar_client_new (profile);
+    if (!client) {
+        fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        return 1;
+    }
+    if (timeout)
+        zpar_client_set_timeout (client, (int) timeout);
+    int rc;
+    if (streq (command, "status"))
+        rc = s_status (client, profile, as_json);
+    else
+    if (streq (command, "engines"))
+        rc = s_engines (client, as_json);
+    else
+    if (is_apply)
+        rc = s_apply (client, argv [optind], left == 2? argv [optind + 1]: NULL,
+                      targets? targets: ZPAR_ALL, balanced, as_json);
+    else {
+        rc = zpar_client_shutdown (client) == 0? 0: 1;
+        if (rc)
+            fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        else
+        if (as_json)
+            printf ("{\"status\": \"ok\"}\n");
+        else
+            printf ("cluster shut down\n");
+    }
+    zpar_client_destroy (&client);
+    return rc;
+
+usage:
+    s_usage (stderr);
+    return 2;
+}

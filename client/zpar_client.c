@@ -1,0 +1,492 @@
+/*  zpar_client.c - connecting to a cluster, the hub's tables, and the
+    message pump that turns replies and notifications into results.     */
+
+#include "zpar_client_int.h"
+
+#include "zpar_log.h"
+#include "zpar_net.h"
+#include "zpar_profile.h"
+#include "zpar_util.h"
+
+#include <stdarg.h>
+
+//  While waiting for engines, the table is asked for again at this
+//  interval in case a notification was missed (a SUB socket misses what
+//  was published before it connected).
+#define S_REFRESH_MS 250
+
+//  Shutdown asks each engine to stop and waits this long for each answer.
+#define S_SHUTDOWN_ENGINE_MS 2000
+
+static __thread char s_last_error [1024];
+
+const char *
+zpar_last_error (void)
+{
+    return s_last_error;
+}
+
+void *
+zpar_fail (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (s_last_error, sizeof s_last_error, format, args);
+    va_end (args);
+    return NULL;
+}
+
+json_t *
+zpar_error_new (const char *ename, int engine_id, const char *format, ...)
+{
+    char evalue [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (evalue, sizeof evalue, format, args);
+    va_end (args);
+    return json_pack ("{s:s, s:s, s:i}", "ename", ename, "evalue", evalue, "engine_id", engine_id);
+}
+
+static zpar_msg_t *
+s_hub_request (zpar_client_t *self, const char *msg_type, json_t *content)
+{
+    zpar_peer_t peer = { self->hub, self->signer, self->session, self->max_size, &self->drops };
+    zpar_msg_t *reply = zpar_request (&peer, msg_type, content, self->timeout_ms);
+    if (!reply)
+        zpar_fail ("the hub at %s did not answer within %d ms (is the cluster running? "
+                   "start one with: ipcluster start)", self->conn->registration, self->timeout_ms);
+    else
+    if (!zpar_reply_ok (reply)) {
+        json_t *content = zpar_msg_content (reply);
+        zpar_fail ("%s: %s", json_string_value (json_object_get (content, "ename")),
+                   json_string_value (json_object_get (content, "evalue")));
+        zpar_msg_destroy (&reply);
+    }
+    return reply;
+}
+
+//  Replaces the engine table with {id: uuid}.
+static void
+s_set_engines (zpar_client_t *self, json_t *engines)
+{
+    zhashx_purge (self->engines);
+    const char *id;
+    json_t *uuid;
+    json_object_foreach (engines, id, uuid)
+        if (json_is_string (uuid))
+            zhashx_insert (self->engines, id, (void *) json_string_value (uuid));
+}
+
+static void
+s_refresh_engines (zpar_client_t *self)
+{
+    zpar_msg_t *reply = s_hub_request (self, "connection_request", json_object ());
+    if (reply) {
+        json_t *content = zpar_msg_content (reply);
+        s_set_engines (self, json_object_get (content, "engines"));
+        self->registry_version = json_integer_value (json_object_get (content, "registry_version"));
+        zpar_msg_destroy (&reply);
+    }
+}
+
+static zsock_t *
+s_connect (zpar_client_t *self, int type, json_t *endpoints, const char *name)
+{
+    const char *endpoint = json_string_value (json_object_get (endpoints, name));
+    if (!endpoint)
+        return zpar_fail ("the hub did not say where the %s scheduler is", name);
+    zsock_t *sock = zpar_connect (type, endpoint, type == ZMQ_DEALER? self->session: NULL,
+                                  self->max_size);
+    if (!sock)
+        return zpar_fail ("cannot connect to %s at %s", name, endpoint);
+    zpoller_add (self->poller, sock);
+    return sock;
+}
+
+zpar_client_t *
+zpar_client_new_from_file (const char *connfile)
+{
+    //  A library must not take the application's Ctrl-C away: CZMQ would
+    //  otherwise install its own SIGINT/SIGTERM handlers.
+    zsys_handler_set (NULL);
+    if (zpar_init () != 0)
+        return zpar_fail ("cannot initialise libsodium");
+    char *error = NULL;
+    zpar_connfile_t *conn = zpar_connfile_load (connfile, &error);
+    if (!conn) {
+        zpar_fail ("%s (is a cluster running? start one with: ipcluster start)", error);
+        free (error);
+        return NULL;
+    }
+    zpar_client_t *self = calloc (1, sizeof *self);
+    self->conn = conn;
+    self->signer = zpar_sign_new (conn->key, ZPAR_REPLAY_HISTORY);
+    self->session = zpar_new_uuid ();
+    self->max_size = conn->max_message_size? conn->max_message_size: ZPAR_MAX_MESSAGE_SIZE;
+    self->timeout_ms = ZPAR_HUB_TIMEOUT_MS;
+    self->engines = zhashx_new ();
+    //  The table keeps its own copies of the uuids.
+    zhashx_set_duplicator (self->engines, (zhashx_duplicator_fn *) strdup);
+    zhashx_set_destructor (self->engines, (zhashx_destructor_fn *) zstr_free);
+    self->calls = zhashx_new ();
+    self->results = zlistx_new ();
+    self->poller = zpoller_new (NULL);
+    self->hub = zpar_connect (ZMQ_DEALER, conn->registration, NULL, self->max_size);
+    if (!self->signer || !self->hub) {
+        zpar_fail ("cannot use connection file %s", connfile);
+        goto err;
+    }
+    zpar_msg_t *reply = s_hub_request (self, "connection_request", json_object ());
+    if (!reply)
+        goto err;
+    json_t *content = zpar_msg_content (reply);
+    json_t *endpoints = json_object_get (content, "endpoints");
+    s_set_engines (self, json_object_get (content, "engines"));
+    self->registry_version = json_integer_value (json_object_get (content, "registry_version"));
+    self->notification = s_connect (self, ZMQ_SUB, endpoints, "notification");
+    self->mux = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_MUX);
+    self->task = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_TASK);
+    self->control = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_CONTROL);
+    self->iopub = s_connect (self, ZMQ_SUB, endpoints, ZPAR_ROLE_IOPUB);
+    zpar_msg_destroy (&reply);
+    if (!self->notification || !self->mux || !self->task || !self->control || !self->iopub)
+        goto err;
+    return self;
+err:
+    zpar_client_destroy (&self);
+    return NULL;
+}
+
+zpar_client_t *
+zpar_client_new (const char *profile)
+{
+    char *error = NULL;
+    zpar_profile_t *found = zpar_profile_new (profile, false, &error);
+    if (!found) {
+        zpar_fail ("%s", error);
+        free (error);
+        return NULL;
+    }
+    char *path = zpar_profile_path (found, "security", ZPAR_CONNFILE_CLIENT);
+    zpar_client_t *self = NULL;
+    if (access (path, R_OK) != 0)
+        zpar_fail ("no cluster is running in profile \"%s\" (no %s); start one with: "
+                   "ipcluster start --profile %s", zpar_profile_name (found), path,
+                   zpar_profile_name (found));
+    else
+        self = zpar_client_new_from_file (path);
+    free (path);
+    zpar_profile_destroy (&found);
+    return self;
+}
+
+void
+zpar_client_destroy (zpar_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zpar_client_t *self = *self_p;
+    //  Results outlive their client: they keep what they have.
+    if (self->results)
+        for (zpar_result_t *result = zlistx_first (self->results); result;
+             result = zlistx_next (self->results))
+            result->client = NULL;
+    zlistx_destroy (&self->results);
+    zpoller_destroy (&self->poller);
+    zsock_destroy (&self->hub);
+    zsock_destroy (&self->mux);
+    zsock_destroy (&self->task);
+    zsock_destroy (&self->control);
+    zsock_destroy (&self->notification);
+    zsock_destroy (&self->iopub);
+    zhashx_destroy (&self->engines);
+    zhashx_destroy (&self->calls);
+    zpar_sign_destroy (&self->signer);
+    zpar_connfile_destroy (&self->conn);
+    free (self->session);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+zpar_client_set_timeout (zpar_client_t *self, int timeout_ms)
+{
+    self->timeout_ms = timeout_ms > 0? timeout_ms: ZPAR_HUB_TIMEOUT_MS;
+}
+
+static int
+s_compare_ints (const void *a, const void *b)
+{
+    int x = *(const int *) a, y = *(const int *) b;
+    return (x > y) - (x < y);
+}
+
+json_t *
+zpar_client_ids (zpar_client_t *self)
+{
+    size_t count = zhashx_size (self->engines), i = 0;
+    int *ids = calloc (count + 1, sizeof *ids);
+    for (void *uuid = zhashx_first (self->engines); uuid; uuid = zhashx_next (self->engines))
+        ids [i++] = atoi ((const char *) zhashx_cursor (self->engines));
+    qsort (ids, count, sizeof *ids, s_compare_ints);
+    json_t *array = json_array ();
+    for (i = 0; i < count; i++)
+        json_array_append_new (array, json_integer (ids [i]));
+    free (ids);
+    return array;
+}
+
+const char *
+zpar_client_uuid (zpar_client_t *self, int id)
+{
+    char key [16];
+    snprintf (key, sizeof key, "%d", id);
+    return zhashx_lookup (self->engines, key);
+}
+
+int
+zpar_client_wait_for_engines (zpar_client_t *self, size_t count, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0? INT64_MAX: zpar_mono_ms () + timeout_ms;
+    while (zhashx_size (self->engines) < count) {
+        int64_t left = deadline - zpar_mono_ms ();
+        if (left <= 0) {
+            zpar_fail ("%zu of %zu engines registered within %d ms",
+                       zhashx_size (self->engines), count, timeout_ms);
+            return -1;
+        }
+        if (zpar_client_pump (self, (int) (left < S_REFRESH_MS? left: S_REFRESH_MS)) != 0) {
+            if (zsys_interrupted)
+                return -1;
+            s_refresh_engines (self);
+        }
+    }
+    return 0;
+}
+
+json_t *
+zpar_client_engines (zpar_client_t *self)
+{
+    zpar_msg_t *reply = s_hub_request (self, "engines_request", json_object ());
+    json_t *engines = reply? json_incref (json_object_get (zpar_msg_content (reply), "engines")): NULL;
+    zpar_msg_destroy (&reply);
+    return engines;
+}
+
+json_t *
+zpar_client_status (zpar_client_t *self)
+{
+    zpar_msg_t *reply = s_hub_request (self, "status_request", json_object ());
+    json_t *status = reply? json_incref (zpar_msg_content (reply)): NULL;
+    zpar_msg_destroy (&reply);
+    return status;
+}
+
+int
+zpar_client_shutdown (zpar_client_t *self)
+{
+    //  Engines first, each through the control scheduler, so that no work
+    //  is running when the hub and the schedulers go.
+    json_t *ids = zpar_client_ids (self);
+    size_t i;
+    json_t *id;
+    json_array_foreach (ids, i, id) {
+        const char *uuid = zpar_client_uuid (self, (int) json_integer_value (id));
+        zpar_msg_t *request = zpar_msg_new ("shutdown_request", self->session);
+        zpar_msg_add_route (request, uuid, strlen (uuid));
+        zpar_result_t *result = zpar_result_new (self, 1, true);
+        if (zpar_client_send (self, self->control, uuid, &request, result, 0) == 0)
+            zpar_result_wait (result, S_SHUTDOWN_ENGINE_MS);
+        zpar_result_destroy (&result);
+    }
+    json_decref (ids);
+    zpar_msg_t *reply = s_hub_request (self, "shutdown_request", json_object ());
+    int rc = reply? 0: -1;
+    zpar_msg_destroy (&reply);
+    return rc;
+}
+
+//  -- sending and receiving ---------------------------------------------------
+
+int
+zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
+                  zpar_msg_t **msg_p, zpar_result_t *result, size_t index)
+{
+    zpar_msg_t *msg = *msg_p;
+    zpar_item_t *item = &result->items [index];
+    item->msg_id = strdup (zpar_msg_id (msg));
+    item->direct = route != NULL;
+    item->engine_uuid = route? strdup (route): NULL;
+    zpar_msg_clear_routes (msg);
+    if (route)
+        zpar_msg_add_route (msg, route, strlen (route));
+    zhashx_insert (self->calls, item->msg_id, result);
+    if (zpar_msg_send (msg_p, sock, self->signer) != 0) {
+        zpar_result_settle (result, index, NULL,
+            zpar_error_new (ZPAR_E_ENGINE, item->engine_id, "could not send: %s",
+                            zmq_strerror (zmq_errno ())), NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static size_t
+s_item_index (zpar_result_t *result, const char *msg_id)
+{
+    for (size_t i = 0; i < result->size; i++)
+        if (result->items [i].msg_id && streq (result->items [i].msg_id, msg_id))
+            return i;
+    return result->size;
+}
+
+//  A reply from mux, task or control: [engine uuid] DELIM ...
+static void
+s_handle_reply (zpar_client_t *self, zsock_t *sock, const char *where)
+{
+    zmsg_t *raw = zmsg_recv (sock);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *reply = zpar_msg_decode (&raw, self->signer, self->max_size, where, &reason);
+    if (!reply) {
+        zpar_drops_add (&self->drops, reason, where);
+        return;
+    }
+    const char *parent = zpar_msg_parent_id (reply);
+    zpar_result_t *result = parent? zhashx_lookup (self->calls, parent): NULL;
+    json_t *content = zpar_msg_content (reply);
+    size_t index = result? s_item_index (result, parent): 0;
+    if (result && content && index < result->size && !result->items [index].done) {
+        json_t *metadata = zpar_msg_metadata (reply);
+        json_t *engine_id = json_object_get (metadata, "engine_id");
+        if (json_is_integer (engine_id))
+            result->items [index].engine_id = (int) json_integer_value (engine_id);
+        const char *status = json_string_value (json_object_get (content, "status"));
+        if (status && streq (status, "ok")) {
+            json_t *value = json_object_get (content, "result");
+            zpar_result_settle (result, index, json_incref (value? value: json_null ()), NULL,
+                                json_incref (metadata));
+        }
+        else {
+            const char *ename = json_string_value (json_object_get (content, "ename"));
+            const char *evalue = json_string_value (json_object_get (content, "evalue"));
+            zpar_result_settle (result, index, NULL,
+                zpar_error_new (ename? ename: "Error", result->items [index].engine_id, "%s",
+                                evalue? evalue: "(no message)"), json_incref (metadata));
+        }
+    }
+    zpar_msg_destroy (&reply);
+}
+
+//  An engine left: direct calls to it will never be answered.
+static void
+s_fail_engine_calls (zpar_client_t *self, const char *uuid, int id, const char *why)
+{
+    for (zpar_result_t *result = zlistx_first (self->results); result;
+         result = zlistx_next (self->results))
+        for (size_t i = 0; i < result->size; i++) {
+            zpar_item_t *item = &result->items [i];
+            if (!item->done && (uuid? item->direct && item->engine_uuid
+                                      && streq (item->engine_uuid, uuid): true))
+                zpar_result_settle (result, i, NULL,
+                    zpar_error_new (ZPAR_E_ENGINE, uuid? id: item->engine_id, "%s", why), NULL);
+        }
+}
+
+static void
+s_handle_notification (zpar_client_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->notification);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->max_size, "notification", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "notification");
+        return;
+    }
+    const char *type = zpar_msg_type (msg);
+    json_t *content = zpar_msg_content (msg);
+    json_t *id = json_object_get (content, "id");
+    const char *uuid = json_string_value (json_object_get (content, "uuid"));
+    uint64_t version = json_integer_value (json_object_get (content, "registry_version"));
+    char key [16];
+    snprintf (key, sizeof key, "%d", (int) json_integer_value (id));
+    if (streq (type, "shutdown_notification")) {
+        self->shut_down = true;
+        s_fail_engine_calls (self, NULL, -1, "the cluster shut down before answering");
+    }
+    else
+    if (json_is_integer (id) && uuid && version > self->registry_version) {
+        if (version > self->registry_version + 1)
+            s_refresh_engines (self);       //  missed one: ask for the table
+        else
+        if (streq (type, "registration_notification"))
+            zhashx_update (self->engines, key, (void *) uuid);
+        else
+        if (streq (type, "unregistration_notification"))
+            zhashx_delete (self->engines, key);
+        if (version > self->registry_version)
+            self->registry_version = version;
+        if (streq (type, "unregistration_notification")) {
+            const char *why = json_string_value (json_object_get (content, "reason"));
+            char text [256];
+            snprintf (text, sizeof text, "engine %d died before answering (%s)",
+                      (int) json_integer_value (id), why? why: "unregistered");
+            s_fail_engine_calls (self, uuid, (int) json_integer_value (id), text);
+        }
+    }
+    zpar_msg_destroy (&msg);
+}
+
+//  Engine output: a stream message whose parent is the call that printed.
+static void
+s_handle_iopub (zpar_client_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->iopub);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->max_size, "iopub", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "iopub");
+        return;
+    }
+    const char *parent = zpar_msg_parent_id (msg);
+    zpar_result_t *result = parent? zhashx_lookup (self->calls, parent): NULL;
+    const char *text = json_string_value (json_object_get (zpar_msg_content (msg), "text"));
+    size_t index = result? s_item_index (result, parent): 0;
+    if (result && text && index < result->size) {
+        zpar_item_t *item = &result->items [index];
+        size_t old = item->out? strlen (item->out): 0;
+        char *grown = realloc (item->out, old + strlen (text) + 1);
+        if (grown) {
+            strcpy (grown + old, text);
+            item->out = grown;
+        }
+    }
+    zpar_msg_destroy (&msg);
+}
+
+int
+zpar_client_pump (zpar_client_t *self, int timeout_ms)
+{
+    void *which = zpoller_wait (self->poller, timeout_ms);
+    if (which == self->mux)
+        s_handle_reply (self, self->mux, "mux");
+    else
+    if (which == self->task)
+        s_handle_reply (self, self->task, "task");
+    else
+    if (which == self->control)
+        s_handle_reply (self, self->control, "control");
+    else
+    if (which == self->notification)
+        s_handle_notification (self);
+    else
+    if (which == self->iopub)
+        s_handle_iopub (self);
+    else
+        return -1;
+    return 0;
+}

@@ -1,0 +1,120 @@
+/*  zpar-engine - runs registered C functions for a zpar cluster.
+
+    Usually started by ipcluster; can be started by hand, on this host or
+    another, given the profile's engine connection file.                 */
+
+#include "zpar_engine.h"
+
+#include "zpar_connfile.h"
+#include "zpar_log.h"
+#include "zpar_profile.h"
+#include "zpar_util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+//  Registration gives up after this long without an answer from the hub.
+#define S_REGISTRATION_TIMEOUT_S 30
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: zpar-engine [--profile NAME | --file CONNFILE] [--load LIB.so]...\n"
+        "                   [--timeout S] [--id N] [--ready-fd FD]\n"
+        "\n"
+        "Registers with the cluster's hub and runs the functions it is asked for:\n"
+        "the built-ins (echo, sleep, busy_wait, primes, hostname, engine_info, push,\n"
+        "pull) and those of each plugin given with --load.\n"
+        "  --profile NAME    read $ZPAR_DIR/profile_NAME/security/%s\n"
+        "  --file CONNFILE   read this connection file instead\n"
+        "  --load LIB.so     load a plugin (may be repeated)\n"
+        "  --timeout S       give up registering after S seconds (default %d)\n"
+        "  --id N            ask the hub for engine id N\n",
+        ZPAR_CONNFILE_ENGINE, S_REGISTRATION_TIMEOUT_S);
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *profile_name = NULL, *file = NULL;
+    const char **plugins = calloc ((size_t) argc + 1, sizeof (char *));
+    size_t nplugins = 0;
+    zpar_engine_options_t options = {
+        .registration_timeout_s = S_REGISTRATION_TIMEOUT_S, .wanted_id = -1, .ready_fd = -1
+    };
+    static struct option long_options [] = {
+        { "profile", required_argument, 0, 'p' },
+        { "file", required_argument, 0, 'f' },
+        { "load", required_argument, 0, 'l' },
+        { "timeout", required_argument, 0, 't' },
+        { "id", required_argument, 0, 'I' },
+        { "ready-fd", required_argument, 0, 'R' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    long value;
+    int opt, rc = 2;
+    while ((opt = getopt_long (argc, argv, "h", long_options, NULL)) != -1) {
+        switch (opt) {
+            case 'p': profile_name = optarg; break;
+            case 'f': file = optarg; break;
+            case 'l': plugins [nplugins++] = optarg; break;
+            case 't':
+                if (zpar_parse_long (optarg, 1, 86400, &value) != 0)
+                    goto usage;
+                options.registration_timeout_s = (int) value;
+                break;
+            case 'I':
+                if (zpar_parse_long (optarg, 0, INT32_MAX - 1, &value) != 0)
+                    goto usage;
+                options.wanted_id = (int) value;
+                break;
+            case 'R':
+                if (zpar_parse_long (optarg, 0, 65535, &value) != 0)
+                    goto usage;
+                options.ready_fd = (int) value;
+                break;
+            case 'h':
+                s_usage (stdout);
+                free (plugins);
+                return 0;
+            default:
+                goto usage;
+        }
+    }
+    if (optind != argc || (file && profile_name))
+        goto usage;
+    options.plugins = plugins;
+
+    zpar_log_set_name ("engine");
+    if (zpar_init () != 0) {
+        zpar_error ("cannot initialise libsodium");
+        free (plugins);
+        return 1;
+    }
+    char *path = NULL;
+    if (!file) {
+        char *error = NULL;
+        zpar_profile_t *profile = zpar_profile_new (profile_name, false, &error);
+        if (!profile) {
+            zpar_error ("%s", error);
+            free (error);
+            free (plugins);
+            return 1;
+        }
+        path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
+        zpar_profile_destroy (&profile);
+    }
+    options.connfile = file? file: path;
+    rc = zpar_engine_run (&options);
+    free (path);
+    free (plugins);
+    return rc;
+
+usage:
+    s_usage (stderr);
+    free (plugins);
+    return rc;
+}

@@ -1,0 +1,486 @@
+/*  zpar_engine.c - registration, the request loop, replies.             */
+
+#include "zpar_engine.h"
+#include "zpar_heart.h"
+#include "zpar_registry.h"
+
+#include "zpar_connfile.h"
+#include "zpar_drops.h"
+#include "zpar_log.h"
+#include "zpar_msg.h"
+#include "zpar_net.h"
+#include "zpar_request.h"
+#include "zpar_util.h"
+
+//  How long one registration or hello attempt waits before it is sent
+//  again. The hub answers in well under a millisecond; a second covers a
+//  loaded machine without making a real outage slow to notice.
+#define S_ATTEMPT_MS 1000
+
+//  Goodbye to the hub on the way out: short, since a stopping hub must not
+//  hold engines up.
+#define S_GOODBYE_MS 500
+
+//  Tasks aborted before they reached the engine, remembered at most this
+//  many (oldest forgotten first).
+#define S_ABORTED_MAX 10000
+
+typedef struct {
+    const zpar_engine_options_t *options;
+    zpar_connfile_t *conn;
+    zpar_sign_t *signer;
+    char *session;
+    char *uuid;
+    int64_t max_size;
+    zsock_t *reg, *mux, *task, *control, *iopub;
+    zactor_t *heart;
+    zpar_registry_t *registry;
+    json_t *namespace;
+    zpar_engine_info_t info;
+    zpar_drops_t drops;
+    zpar_msg_t *current;        //  the request being run (parent of its output)
+    zhashx_t *aborted;          //  msg_id -> "" for tasks aborted in advance
+    zlistx_t *aborted_order;
+    char *hb_ping_ep, *hb_pong_ep;
+    int hb_period_ms, hb_liveness;
+    bool stop;
+} s_engine_t;
+
+static int s_engine_register (s_engine_t *self);
+static int s_engine_hello (s_engine_t *self);
+static void s_engine_handle_work (s_engine_t *self, zsock_t *sock, const char *where);
+static void s_engine_handle_control (s_engine_t *self);
+static void s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request);
+static void s_engine_goodbye (s_engine_t *self);
+static void s_engine_print (void *context, const char *name, const char *text);
+static zpar_msg_t *s_engine_request (s_engine_t *self, zsock_t *sock, const char *msg_type,
+                                     json_t *content, int timeout_ms);
+
+static void
+s_engine_destroy (s_engine_t *self)
+{
+    zactor_destroy (&self->heart);
+    zsock_destroy (&self->reg);
+    zsock_destroy (&self->mux);
+    zsock_destroy (&self->task);
+    zsock_destroy (&self->control);
+    zsock_destroy (&self->iopub);
+    zpar_registry_destroy (&self->registry);
+    json_decref (self->namespace);
+    zpar_connfile_destroy (&self->conn);
+    zpar_sign_destroy (&self->signer);
+    zhashx_destroy (&self->aborted);
+    free (self->hb_ping_ep);
+    free (self->hb_pong_ep);
+    zlistx_destroy (&self->aborted_order);
+    free (self->session);
+    free (self->uuid);
+}
+
+int
+zpar_engine_run (const zpar_engine_options_t *options)
+{
+    s_engine_t engine = { .options = options }, *self = &engine;
+    int rc = 1;
+    char *error = NULL;
+    self->registry = zpar_registry_new ();
+    zpar_builtins_register (self->registry);
+    for (const char **plugin = options->plugins; plugin && *plugin; plugin++)
+        if (zpar_registry_load (self->registry, *plugin, &error) != 0) {
+            zpar_error ("%s", error);
+            goto done;
+        }
+    self->conn = zpar_connfile_load (options->connfile, &error);
+    if (!self->conn) {
+        zpar_error ("%s", error);
+        goto done;
+    }
+    self->signer = zpar_sign_new (self->conn->key, ZPAR_REPLAY_HISTORY);
+    self->max_size = self->conn->max_message_size? self->conn->max_message_size: ZPAR_MAX_MESSAGE_SIZE;
+    self->session = zpar_new_uuid ();
+    self->uuid = zpar_new_uuid ();
+    self->namespace = json_object ();
+    self->aborted = zhashx_new ();
+    self->aborted_order = zlistx_new ();
+    zlistx_set_destructor (self->aborted_order, (czmq_destructor *) zstr_free);
+    self->info = (zpar_engine_info_t) {
+        .id = -1, .uuid = self->uuid, .host = zpar_hostname (), .pid = getpid (),
+        .registry = self->registry, .namespace = self->namespace,
+        .print = s_engine_print, .print_context = self
+    };
+    self->reg = zpar_connect (ZMQ_DEALER, self->conn->registration, NULL, self->max_size);
+    if (!self->signer || !self->reg)
+        goto done;
+    if (s_engine_register (self) != 0 || s_engine_hello (self) != 0)
+        goto done;
+
+    zpar_heart_config_t heart = {
+        .ping_endpoint = self->hb_ping_ep, .pong_endpoint = self->hb_pong_ep,
+        .uuid = self->uuid, .key = self->conn->key,
+        .period_ms = self->hb_period_ms, .liveness = self->hb_liveness
+    };
+    self->heart = zactor_new (zpar_heart_actor, &heart);
+    zpar_info ("engine %d ready (uuid %s, pid %d)", self->info.id, self->uuid, (int) getpid ());
+    if (options->ready_fd >= 0) {
+        if (write (options->ready_fd, "ready\n", 6) != 6)
+            zpar_warn ("could not report readiness");
+        close (options->ready_fd);
+    }
+
+    //  Control first: zpoller reports the first ready socket in this order,
+    //  so an abort or shutdown overtakes queued work.
+    zpoller_t *poller = zpoller_new (self->control, self->mux, self->task, self->reg, self->heart, NULL);
+    while (!self->stop) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == self->control)
+            s_engine_handle_control (self);
+        else
+        if (which == self->mux)
+            s_engine_handle_work (self, self->mux, "mux");
+        else
+        if (which == self->task)
+            s_engine_handle_work (self, self->task, "task");
+        else
+        if (which == self->reg) {
+            zmsg_t *stray = zmsg_recv (self->reg);
+            zmsg_destroy (&stray);
+        }
+        else
+        if (which == self->heart) {
+            char *event = zstr_recv (self->heart);
+            if (event && streq (event, "LOST"))
+                zpar_warn ("no heartbeat from the hub for %d periods", self->hb_liveness);
+            else
+            if (event && streq (event, "FOUND"))
+                zpar_info ("heartbeats from the hub again");
+            zstr_free (&event);
+        }
+        else
+        if (zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+    s_engine_goodbye (self);
+    zpar_info ("engine %d stopping", self->info.id);
+    rc = 0;
+done:
+    free (error);
+    s_engine_destroy (self);
+    return rc;
+}
+
+static zpar_msg_t *
+s_engine_request (s_engine_t *self, zsock_t *sock, const char *msg_type,
+                  json_t *content, int timeout_ms)
+{
+    zpar_peer_t peer = { sock, self->signer, self->session, self->max_size, &self->drops };
+    return zpar_request (&peer, msg_type, content, timeout_ms);
+}
+
+static char *
+s_endpoint (json_t *endpoints, const char *name)
+{
+    const char *value = json_string_value (json_object_get (endpoints, name));
+    return value? strdup (value): NULL;
+}
+
+static int
+s_engine_register (s_engine_t *self)
+{
+    int64_t deadline = zpar_mono_ms () + (int64_t) self->options->registration_timeout_s * 1000;
+    while (!zsys_interrupted) {
+        json_t *content = json_pack ("{s:s, s:s, s:i, s:o}", "uuid", self->uuid,
+            "host", zpar_hostname (), "pid", (int) getpid (),
+            "functions", zpar_registry_names (self->registry));
+        if (self->options->wanted_id >= 0)
+            json_object_set_new (content, "id", json_integer (self->options->wanted_id));
+        zpar_msg_t *reply = s_engine_request (self, self->reg, "registration_request",
+                                              content, S_ATTEMPT_MS);
+        json_t *body = reply? zpar_msg_content (reply): NULL;
+        const char *status = json_string_value (json_object_get (body, "status"));
+        if (status && streq (status, "ok")) {
+            json_t *endpoints = json_object_get (body, "endpoints");
+            self->info.id = (int) json_integer_value (json_object_get (body, "id"));
+            self->hb_period_ms = (int) json_integer_value (json_object_get (body, "hb_period_ms"));
+            self->hb_liveness = (int) json_integer_value (json_object_get (body, "hb_liveness"));
+            self->hb_ping_ep = s_endpoint (endpoints, "hb_ping");
+            self->hb_pong_ep = s_endpoint (endpoints, "hb_pong");
+            char *mux = s_endpoint (endpoints, ZPAR_ROLE_MUX);
+            char *task = s_endpoint (endpoints, ZPAR_ROLE_TASK);
+            char *control = s_endpoint (endpoints, ZPAR_ROLE_CONTROL);
+            char *iopub = s_endpoint (endpoints, ZPAR_ROLE_IOPUB);
+            int rc = -1;
+            if (mux && task && control && iopub && self->hb_ping_ep && self->hb_pong_ep
+            &&  self->hb_period_ms > 0 && self->hb_liveness > 0) {
+                //  The uuid is each DEALER's identity: schedulers route by it.
+                self->mux = zpar_connect (ZMQ_DEALER, mux, self->uuid, self->max_size);
+                self->task = zpar_connect (ZMQ_DEALER, task, self->uuid, self->max_size);
+                self->control = zpar_connect (ZMQ_DEALER, control, self->uuid, self->max_size);
+                self->iopub = zpar_connect (ZMQ_PUB, iopub, NULL, self->max_size);
+                rc = self->mux && self->task && self->control && self->iopub? 0: -1;
+            }
+            else
+                zpar_error ("the hub's registration reply lacks endpoints");
+            free (mux);
+            free (task);
+            free (control);
+            free (iopub);
+            zpar_msg_destroy (&reply);
+            if (rc == 0) {
+                char name [32];
+                snprintf (name, sizeof name, "engine %d", self->info.id);
+                zpar_log_set_name (name);
+            }
+            return rc;
+        }
+        if (status)
+            zpar_warn ("registration refused: %s",
+                       json_string_value (json_object_get (body, "evalue")));
+        zpar_msg_destroy (&reply);
+        if (zpar_mono_ms () >= deadline) {
+            zpar_error ("no hub answered at %s within %d s", self->conn->registration,
+                        self->options->registration_timeout_s);
+            return -1;
+        }
+        //  A refusal (schedulers not up yet) is answered at once: pause
+        //  before asking again instead of spinning.
+        if (status)
+            zclock_sleep (100);
+    }
+    return -1;
+}
+
+//  Says hello on each scheduler connection and waits for the answers, so
+//  that every scheduler knows this engine's connection before the hub
+//  announces it and a client can send it work.
+static int
+s_engine_hello (s_engine_t *self)
+{
+    zsock_t *socks [] = { self->mux, self->task, self->control };
+    int64_t deadline = zpar_mono_ms () + (int64_t) self->options->registration_timeout_s * 1000;
+    for (size_t i = 0; i < sizeof socks / sizeof *socks; i++) {
+        zpar_msg_t *reply = NULL;
+        while (!reply && !zsys_interrupted && zpar_mono_ms () < deadline)
+            reply = s_engine_request (self, socks [i], "engine_hello",
+                                      json_pack ("{s:i, s:s}", "id", self->info.id, "uuid", self->uuid),
+                                      S_ATTEMPT_MS);
+        if (!reply) {
+            zpar_error ("a scheduler did not answer hello");
+            return -1;
+        }
+        zpar_msg_destroy (&reply);
+    }
+    return 0;
+}
+
+static void
+s_engine_goodbye (s_engine_t *self)
+{
+    zpar_msg_t *reply = s_engine_request (self, self->reg, "unregistration_request",
+                                          json_pack ("{s:s, s:i}", "uuid", self->uuid, "id", self->info.id),
+                                          S_GOODBYE_MS);
+    zpar_msg_destroy (&reply);
+}
+
+static json_t *
+s_error_content (const char *ename, const char *evalue, int engine_id)
+{
+    return json_pack ("{s:s, s:s, s:s, s:[], s:i}", "status", "error", "ename", ename,
+                      "evalue", evalue, "traceback", "engine_id", engine_id);
+}
+
+//  Reply to request with content and status; timestamps go in metadata.
+static void
+s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char *msg_type,
+                json_t *content, int64_t started_us, zpar_call_t *call)
+{
+    char started [40], completed [40];
+    zpar_iso_date (started_us, started, sizeof started);
+    zpar_iso_date (zpar_wall_us (), completed, sizeof completed);
+    zpar_msg_t *reply = zpar_msg_new_reply (request, msg_type, self->session);
+    const char *status = json_string_value (json_object_get (content, "status"));
+    zpar_msg_set_metadata (reply, json_pack ("{s:s, s:i, s:s, s:s, s:s}",
+        "status", status? status: "error", "engine_id", self->info.id,
+        "engine_uuid", self->uuid, "started", started, "completed", completed));
+    zpar_msg_set_content (reply, content);
+    for (size_t i = 0; call && i < zpar_call_out_buffers (call); i++) {
+        size_t size;
+        const void *data = zpar_call_out_buffer (call, i, &size);
+        zpar_msg_add_buffer (reply, data, size);
+    }
+    zpar_msg_send (&reply, sock, self->signer);
+}
+
+static void
+s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
+{
+    int64_t started = zpar_wall_us ();
+    json_t *content = zpar_msg_content (request);
+    const char *name = json_string_value (json_object_get (content, "fn"));
+    json_t *args = json_object_get (content, "args");
+    json_t *kwargs = json_object_get (content, "kwargs");
+    char evalue [1024];
+
+    if (zhashx_lookup (self->aborted, zpar_msg_id (request))) {
+        zhashx_delete (self->aborted, zpar_msg_id (request));
+        json_t *reply = s_error_content (ZPAR_E_ABORTED, "the task was aborted before it started",
+                                         self->info.id);
+        json_object_set_new (reply, "status", json_string ("aborted"));
+        s_engine_reply (self, sock, request, "apply_reply", reply, started, NULL);
+        return;
+    }
+    if (!name || (args && !json_is_array (args)) || (kwargs && !json_is_object (kwargs))) {
+        s_engine_reply (self, sock, request, "apply_reply", s_error_content (ZPAR_E_VALUE,
+            "apply_request needs fn (a string), args (a list) and kwargs (an object)",
+            self->info.id), started, NULL);
+        return;
+    }
+    zpar_fn_t *fn = zpar_registry_lookup (self->registry, name);
+    if (!fn) {
+        json_t *names = zpar_registry_names (self->registry);
+        size_t used = (size_t) snprintf (evalue, sizeof evalue,
+            "name '%.128s' is not defined on engine %d; registered:", name, self->info.id);
+        size_t i;
+        json_t *each;
+        json_array_foreach (names, i, each)
+            if (used < sizeof evalue)
+                used += (size_t) snprintf (evalue + used, sizeof evalue - used, "%s %s",
+                                           i? ",": "", json_string_value (each));
+        json_decref (names);
+        s_engine_reply (self, sock, request, "apply_reply",
+                        s_error_content (ZPAR_E_NAME, evalue, self->info.id), started, NULL);
+        return;
+    }
+    zpar_call_t *call = zpar_call_new (&self->info, args, kwargs);
+    for (size_t i = 0; i < zpar_msg_buffers (request); i++) {
+        zframe_t *frame = zpar_msg_buffer (request, i);
+        zpar_call_add_buffer (call, zframe_data (frame), zframe_size (frame));
+    }
+    self->current = request;
+    zpar_call_run (call, name, fn);
+    self->current = NULL;
+    json_t *error = zpar_call_error (call);
+    json_t *reply = error
+        ? s_error_content (json_string_value (json_object_get (error, "ename")),
+                           json_string_value (json_object_get (error, "evalue")), self->info.id)
+        : json_pack ("{s:s, s:O}", "status", "ok", "result", zpar_call_result (call));
+    s_engine_reply (self, sock, request, "apply_reply", reply, started, call);
+    zpar_call_destroy (&call);
+}
+
+static void
+s_engine_handle_work (s_engine_t *self, zsock_t *sock, const char *where)
+{
+    zmsg_t *raw = zmsg_recv (sock);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *request = zpar_msg_decode (&raw, self->signer, self->max_size, where, &reason);
+    if (!request) {
+        zpar_drops_add (&self->drops, reason, where);
+        return;
+    }
+    const char *type = zpar_msg_type (request);
+    if (!zpar_msg_content (request))
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, where);
+    else
+    if (streq (type, "apply_request"))
+        s_engine_apply (self, sock, request);
+    else
+    if (!streq (type, "engine_hello_reply")) {
+        zpar_drops_add (&self->drops, ZPAR_DROP_UNKNOWN_TYPE, where);
+        char evalue [256];
+        snprintf (evalue, sizeof evalue, "an engine does not take '%.64s' requests", type);
+        s_engine_reply (self, sock, request, "error",
+                        s_error_content (ZPAR_E_VALUE, evalue, self->info.id), zpar_wall_us (), NULL);
+    }
+    zpar_msg_destroy (&request);
+}
+
+static void
+s_engine_abort (s_engine_t *self, json_t *msg_ids)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach (msg_ids, i, id) {
+        if (!json_is_string (id) || zhashx_lookup (self->aborted, json_string_value (id)))
+            continue;
+        if (zlistx_size (self->aborted_order) >= S_ABORTED_MAX) {
+            char *oldest = zlistx_first (self->aborted_order);
+            zhashx_delete (self->aborted, oldest);
+            zlistx_delete (self->aborted_order, zlistx_cursor (self->aborted_order));
+        }
+        zlistx_add_end (self->aborted_order, strdup (json_string_value (id)));
+        zhashx_insert (self->aborted, json_string_value (id), "");
+    }
+}
+
+static void
+s_engine_handle_control (s_engine_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->control);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *request = zpar_msg_decode (&raw, self->signer, self->max_size, "control", &reason);
+    if (!request) {
+        zpar_drops_add (&self->drops, reason, "control");
+        return;
+    }
+    const char *type = zpar_msg_type (request);
+    json_t *content = zpar_msg_content (request);
+    int64_t now = zpar_wall_us ();
+    if (!content)
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "control");
+    else
+    if (streq (type, "shutdown_request")) {
+        zpar_info ("shutdown requested");
+        s_engine_reply (self, self->control, request, "shutdown_reply",
+                        json_pack ("{s:s}", "status", "ok"), now, NULL);
+        self->stop = true;
+    }
+    else
+    if (streq (type, "abort_request")) {
+        json_t *ids = json_object_get (content, "msg_ids");
+        if (json_is_array (ids))
+            s_engine_abort (self, ids);
+        s_engine_reply (self, self->control, request, "abort_reply",
+                        json_is_array (ids)? json_pack ("{s:s}", "status", "ok")
+                        : s_error_content (ZPAR_E_VALUE, "abort_request needs msg_ids (a list)",
+                                           self->info.id), now, NULL);
+    }
+    else
+    if (streq (type, "clear_request")) {
+        json_object_clear (self->namespace);
+        s_engine_reply (self, self->control, request, "clear_reply",
+                        json_pack ("{s:s}", "status", "ok"), now, NULL);
+    }
+    else
+    if (!streq (type, "engine_hello_reply")) {
+        zpar_drops_add (&self->drops, ZPAR_DROP_UNKNOWN_TYPE, "control");
+        char evalue [256];
+        snprintf (evalue, sizeof evalue, "an engine's control does not take '%.64s'", type);
+        s_engine_reply (self, self->control, request, "error",
+                        s_error_content (ZPAR_E_VALUE, evalue, self->info.id), now, NULL);
+    }
+    zpar_msg_destroy (&request);
+}
+
+//  Output of a running function: a stream message on iopub, whose parent
+//  is the request, so the client can tell which call printed it.
+static void
+s_engine_print (void *context, const char *name, const char *text)
+{
+    s_engine_t *self = context;
+    if (!self->iopub)
+        return;
+    zpar_msg_t *msg = zpar_msg_new ("stream", self->session);
+    if (self->current)
+        zpar_msg_set_parent (msg, json_deep_copy (zpar_msg_header (self->current)));
+    zpar_msg_set_content (msg, json_pack ("{s:s, s:s}", "name", name, "text", text));
+    zpar_msg_set_metadata (msg, json_pack ("{s:i}", "engine_id", self->info.id));
+    char topic [64];
+    snprintf (topic, sizeof topic, "engine.%d.%s", self->info.id, name);
+    zpar_msg_add_route (msg, topic, strlen (topic));
+    zpar_msg_send (&msg, self->iopub, self->signer);
+}

@@ -1,0 +1,86 @@
+/*  zpar_heart.c - heartbeat responder thread.                           */
+
+#include "zpar_heart.h"
+
+#include "zpar_net.h"
+#include "zpar_sign.h"
+#include "zpar_util.h"
+
+//  Pongs are tiny; pings carry a decimal counter.
+#define S_PING_MAX 32
+
+typedef struct {
+    zpar_sign_t *signer;
+    char *uuid;
+    zsock_t *ping, *pong;
+} s_heart_t;
+
+//  Pong: [counter] [hmac of "uuid:counter"]; the DEALER's identity is the uuid.
+static void
+s_pong (s_heart_t *self, const char *counter)
+{
+    const void *parts [] = { self->uuid, ":", counter };
+    size_t sizes [] = { strlen (self->uuid), 1, strlen (counter) };
+    char signature [ZPAR_SIGNATURE_LEN + 1];
+    zpar_sign_parts (self->signer, parts, sizes, 3, signature);
+    zstr_sendm (self->pong, counter);
+    zstr_send (self->pong, signature);
+}
+
+void
+zpar_heart_actor (zsock_t *pipe, void *args)
+{
+    zpar_heart_config_t *config = args;
+    s_heart_t heart = {
+        .signer = zpar_sign_new (config->key, 0),
+        .uuid = strdup (config->uuid),
+        .ping = zpar_connect (ZMQ_SUB, config->ping_endpoint, NULL, S_PING_MAX),
+        .pong = zpar_connect (ZMQ_DEALER, config->pong_endpoint, config->uuid, 0),
+    };
+    int64_t lost_after = (int64_t) config->period_ms * (config->liveness + 1);
+    zsock_signal (pipe, 0);
+    if (!heart.signer || !heart.ping || !heart.pong)
+        goto done;
+
+    //  Counter 0 says "my heart is up": the hub completes the registration
+    //  on it instead of waiting up to a period for the next ping.
+    s_pong (&heart, "0");
+    int64_t last_ping = zpar_mono_ms ();
+    bool lost = false;
+    zpoller_t *poller = zpoller_new (pipe, heart.ping, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, (int) (lost? -1: lost_after));
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            if (term)
+                break;
+        }
+        else
+        if (which == heart.ping) {
+            char *counter = zstr_recv (heart.ping);
+            if (counter && strlen (counter) < S_PING_MAX)
+                s_pong (&heart, counter);
+            zstr_free (&counter);
+            last_ping = zpar_mono_ms ();
+            if (lost) {
+                lost = false;
+                zstr_send (pipe, "FOUND");
+            }
+        }
+        else
+        if (zpoller_terminated (poller))
+            break;
+        if (!lost && zpar_mono_ms () - last_ping >= lost_after) {
+            lost = true;
+            zstr_send (pipe, "LOST");
+        }
+    }
+    zpoller_destroy (&poller);
+done:
+    zsock_destroy (&heart.ping);
+    zsock_destroy (&heart.pong);
+    zpar_sign_destroy (&heart.signer);
+    free (heart.uuid);
+}

@@ -1,0 +1,165 @@
+/*  zpar-hub - the cluster's directory and memory.
+
+    Usually started by ipcluster. Binds its sockets, writes the profile's
+    connection files (mode 0600) and serves until SIGTERM, SIGINT or a
+    client's shutdown_request.                                           */
+
+#include "zpar_hub.h"
+
+#include "zpar_connfile.h"
+#include "zpar_log.h"
+#include "zpar_profile.h"
+#include "zpar_proto.h"
+#include "zpar_util.h"
+
+#include <getopt.h>
+#include <unistd.h>
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: zpar-hub [--profile NAME] [--ip ADDR] [--hb-period MS] [--hb-liveness N]\n"
+        "                [--max-message-size BYTES] [--ready-fd FD]\n"
+        "\n"
+        "Runs the hub of a zpar cluster and writes the connection files into\n"
+        "$ZPAR_DIR/profile_NAME/security/ (default ~/.zpar/profile_default).\n"
+        "  --ip ADDR               address to bind (default 127.0.0.1)\n"
+        "  --hb-period MS          heartbeat period (default %d)\n"
+        "  --hb-liveness N         heartbeats an engine may miss (default %d)\n"
+        "  --max-message-size B    largest message accepted (default %d)\n"
+        "  --ready-fd FD           write \"ready\" to FD once serving\n",
+        ZPAR_HB_PERIOD_MS, ZPAR_HB_LIVENESS, ZPAR_MAX_MESSAGE_SIZE);
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *profile_name = NULL;
+    zpar_hub_config_t config = {
+        .ip = "127.0.0.1", .hb_period_ms = ZPAR_HB_PERIOD_MS,
+        .hb_liveness = ZPAR_HB_LIVENESS, .max_message_size = ZPAR_MAX_MESSAGE_SIZE
+    };
+    long ready_fd = -1, value;
+    static struct option options [] = {
+        { "profile", required_argument, 0, 'p' },
+        { "ip", required_argument, 0, 'i' },
+        { "hb-period", required_argument, 0, 'P' },
+        { "hb-liveness", required_argument, 0, 'L' },
+        { "max-message-size", required_argument, 0, 'M' },
+        { "ready-fd", required_argument, 0, 'R' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    int opt;
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+            case 'p': profile_name = optarg; break;
+            case 'i': config.ip = optarg; break;
+            case 'P':
+                if (zpar_parse_long (optarg, 1, 3600000, &value) != 0)
+                    goto usage;
+                config.hb_period_ms = (int) value;
+                break;
+            case 'L':
+                if (zpar_parse_long (optarg, 1, 1000, &value) != 0)
+                    goto usage;
+                config.hb_liveness = (int) value;
+                break;
+            case 'M':
+                if (zpar_parse_long (optarg, 1024, INT32_MAX, &value) != 0)
+                    goto usage;
+                config.max_message_size = value;
+                break;
+            case 'R':
+                if (zpar_parse_long (optarg, 0, 65535, &ready_fd) != 0)
+                    goto usage;
+                break;
+            case 'h':
+                s_usage (stdout);
+                return 0;
+            default:
+                goto usage;
+        }
+    }
+    if (optind != argc)
+        goto usage;
+
+    zpar_log_set_name ("hub");
+    if (zpar_init () != 0) {
+        zpar_error ("cannot initialise libsodium");
+        return 1;
+    }
+    char *error = NULL;
+    zpar_profile_t *profile = zpar_profile_new (profile_name, true, &error);
+    if (!profile) {
+        zpar_error ("%s", error);
+        free (error);
+        return 1;
+    }
+    char *key = zpar_new_key ();
+    config.key = key;
+    zactor_t *hub = zactor_new (zpar_hub_actor, &config);
+    zstr_send (hub, "ENDPOINT");
+    char *endpoint = zstr_recv (hub);
+    int rc = 1;
+    if (!endpoint || !*endpoint) {
+        zpar_error ("could not start; see the messages above");
+        goto done;
+    }
+    zpar_connfile_t connfile = {
+        .registration = endpoint, .key = key, .signature_scheme = ZPAR_SIGNATURE_SCHEME,
+        .location = (char *) config.ip, .max_message_size = config.max_message_size,
+        .hub_pid = getpid ()
+    };
+    char *client_path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_CLIENT);
+    char *engine_path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
+    if (zpar_connfile_save (&connfile, client_path) != 0
+    ||  zpar_connfile_save (&connfile, engine_path) != 0) {
+        zpar_error ("cannot write connection files into %s/security: %s",
+                    zpar_profile_dir (profile), strerror (errno));
+        goto files;
+    }
+    zpar_info ("serving profile %s at %s (pid %d)", zpar_profile_name (profile), endpoint, (int) getpid ());
+    if (ready_fd >= 0) {
+        if (write ((int) ready_fd, "ready\n", 6) != 6)
+            zpar_warn ("could not report readiness on fd %ld", ready_fd);
+        close ((int) ready_fd);
+    }
+    //  Serve until a signal (CZMQ turns SIGINT/SIGTERM into an interrupted
+    //  wait) or the hub says a client asked for shutdown.
+    zpoller_t *poller = zpoller_new (hub, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == hub) {
+            char *event = zstr_recv (hub);
+            bool shutdown = event && streq (event, "SHUTDOWN");
+            zstr_free (&event);
+            if (shutdown)
+                break;
+        }
+        else
+        if (zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+    zpar_info ("stopping");
+    rc = 0;
+    //  A stopped cluster leaves no connection files: clients learn at
+    //  once that nothing is there.
+    unlink (client_path);
+    unlink (engine_path);
+files:
+    free (client_path);
+    free (engine_path);
+done:
+    zstr_free (&endpoint);
+    zactor_destroy (&hub);
+    free (key);
+    zpar_profile_destroy (&profile);
+    return rc;
+
+usage:
+    s_usage (stderr);
+    return 2;
+}

@@ -1,0 +1,706 @@
+/*  zpar_hub.c - the hub actor: registration, heartbeats, notifications,
+    monitor counts, status. One poll loop; tunables in zpar_proto.h.     */
+
+#include "zpar_hub.h"
+#include "zpar_hub_engine.h"
+
+#include "zpar_drops.h"
+#include "zpar_log.h"
+#include "zpar_msg.h"
+#include "zpar_net.h"
+#include "zpar_util.h"
+
+#define S_ROLES 4
+static const char *s_role_names [S_ROLES] = {
+    ZPAR_ROLE_MUX, ZPAR_ROLE_TASK, ZPAR_ROLE_CONTROL, ZPAR_ROLE_IOPUB
+};
+
+//  Longest uuid or host name the hub stores; longer ones are malformed.
+#define S_NAME_MAX 255
+
+typedef struct {
+    char *client_ep;
+    char *engine_ep;
+    int64_t pid;
+    json_t *dropped;            //  the scheduler's latest counters
+} s_role_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zpar_hub_config_t config;
+    zpar_sign_t *signer;
+    char *session;
+    zsock_t *registration, *ping, *pong, *notification, *monitor;
+    char *registration_ep, *ping_ep, *pong_ep, *notification_ep, *monitor_ep;
+    zhashx_t *engines;          //  uuid -> zpar_hub_engine_t (owned)
+    int next_id;
+    s_role_t roles [S_ROLES];
+    zpar_drops_t drops;
+    uint64_t ping_counter;
+    int64_t next_ping_ms;
+    int64_t started_ms;
+    uint64_t version;           //  bumped at every arrival and departure
+    uint64_t clients;           //  connection requests answered
+    uint64_t routed;            //  requests routed to engines (monitor)
+    bool shutdown_announced;
+    bool terminated;
+} s_hub_t;
+
+//  -- hub ------------------------------------------------------------------
+static s_hub_t *s_hub_new (zsock_t *pipe, zpar_hub_config_t *config);
+static void s_hub_destroy (s_hub_t **self_p);
+static void s_hub_handle_pipe (s_hub_t *self);
+static void s_hub_handle_registration (s_hub_t *self);
+static void s_hub_handle_pong (s_hub_t *self);
+static void s_hub_handle_monitor (s_hub_t *self);
+static void s_hub_beat (s_hub_t *self);
+static void s_hub_publish (s_hub_t *self, const char *msg_type, json_t *content);
+static void s_hub_reply (s_hub_t *self, zpar_msg_t *request, const char *msg_type, json_t *content);
+//  -- requests ---------------------------------------------------------------
+static void s_engine_registration (s_hub_t *self, zpar_msg_t *request);
+static void s_engine_unregistration (s_hub_t *self, zpar_msg_t *request);
+static void s_scheduler_registration (s_hub_t *self, zpar_msg_t *request);
+static void s_connection_request (s_hub_t *self, zpar_msg_t *request);
+static void s_engines_request (s_hub_t *self, zpar_msg_t *request);
+static void s_status_request (s_hub_t *self, zpar_msg_t *request);
+static void s_shutdown_request (s_hub_t *self, zpar_msg_t *request);
+//  -- engines ---------------------------------------------------------------
+static void s_engine_apply (s_hub_t *self, zpar_hub_engine_t *engine,
+                            zpar_engine_event_t event, bool ok);
+static json_t *s_engine_table (s_hub_t *self);
+
+static json_t *
+s_error (const char *ename, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
+static json_t *
+s_error (const char *ename, const char *format, ...)
+{
+    char evalue [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (evalue, sizeof evalue, format, args);
+    va_end (args);
+    return json_pack ("{s:s, s:s, s:s}", "status", "error", "ename", ename, "evalue", evalue);
+}
+
+static void
+s_engine_free (void **item)
+{
+    zpar_hub_engine_destroy ((zpar_hub_engine_t **) item);
+}
+
+static s_hub_t *
+s_hub_new (zsock_t *pipe, zpar_hub_config_t *config)
+{
+    s_hub_t *self = calloc (1, sizeof *self);
+    self->pipe = pipe;
+    self->config = *config;
+    self->config.ip = strdup (config->ip);
+    self->config.key = strdup (config->key);
+    self->signer = zpar_sign_new (config->key, ZPAR_REPLAY_HISTORY);
+    self->session = zpar_new_uuid ();
+    self->engines = zhashx_new ();
+    zhashx_set_destructor (self->engines, s_engine_free);
+    self->started_ms = zpar_mono_ms ();
+    if (!self->signer)
+        goto err;
+    int64_t max = config->max_message_size;
+    const char *ip = self->config.ip;
+    if (!(self->registration = zpar_bind (ZMQ_ROUTER, ip, max, &self->registration_ep))
+    ||  !(self->ping = zpar_bind (ZMQ_PUB, ip, max, &self->ping_ep))
+    ||  !(self->pong = zpar_bind (ZMQ_ROUTER, ip, max, &self->pong_ep))
+    ||  !(self->notification = zpar_bind (ZMQ_PUB, ip, max, &self->notification_ep))
+    ||  !(self->monitor = zpar_bind (ZMQ_SUB, ip, max, &self->monitor_ep)))
+        goto err;
+    //  Pongs need no reply: a pong ROUTER that refuses unknown peers
+    //  would only make noise.
+    zsock_set_router_mandatory (self->pong, 0);
+    //  The last replies and the shutdown notification must get out even
+    //  when the hub stops right after sending them.
+    zsock_set_linger (self->registration, 200);
+    zsock_set_linger (self->notification, 200);
+    self->next_ping_ms = zpar_mono_ms () + self->config.hb_period_ms;
+    return self;
+err:
+    zpar_error ("cannot bind on %s: %s", config->ip, zmq_strerror (zmq_errno ()));
+    s_hub_destroy (&self);
+    return NULL;
+}
+
+static void
+s_hub_destroy (s_hub_t **self_p)
+{
+    if (!*self_p)
+        return;
+    s_hub_t *self = *self_p;
+    zsock_destroy (&self->registration);
+    zsock_destroy (&self->ping);
+    zsock_destroy (&self->pong);
+    zsock_destroy (&self->notification);
+    zsock_destroy (&self->monitor);
+    free (self->registration_ep);
+    free (self->ping_ep);
+    free (self->pong_ep);
+    free (self->notification_ep);
+    free (self->monitor_ep);
+    for (int i = 0; i < S_ROLES; i++) {
+        free (self->roles [i].client_ep);
+        free (self->roles [i].engine_ep);
+        json_decref (self->roles [i].dropped);
+    }
+    zhashx_destroy (&self->engines);
+    zpar_sign_destroy (&self->signer);
+    free (self->session);
+    free ((char *) self->config.ip);
+    free ((char *) self->config.key);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+zpar_hub_actor (zsock_t *pipe, void *args)
+{
+    s_hub_t *self = s_hub_new (pipe, (zpar_hub_config_t *) args);
+    zsock_signal (pipe, 0);
+    if (!self) {
+        //  Answer ENDPOINT with "" so the caller learns of the failure.
+        char *command = zstr_recv (pipe);
+        if (command && streq (command, "ENDPOINT"))
+            zstr_send (pipe, "");
+        zstr_free (&command);
+        return;
+    }
+    zpoller_t *poller = zpoller_new (pipe, self->registration, self->pong, self->monitor, NULL);
+    while (!self->terminated) {
+        int64_t wait = self->next_ping_ms - zpar_mono_ms ();
+        void *which = zpoller_wait (poller, wait > 0? (int) wait: 0);
+        if (which == pipe)
+            s_hub_handle_pipe (self);
+        else
+        if (which == self->registration)
+            s_hub_handle_registration (self);
+        else
+        if (which == self->pong)
+            s_hub_handle_pong (self);
+        else
+        if (which == self->monitor)
+            s_hub_handle_monitor (self);
+        else
+        if (zpoller_terminated (poller))
+            break;
+        if (zpar_mono_ms () >= self->next_ping_ms)
+            s_hub_beat (self);
+    }
+    zpoller_destroy (&poller);
+    //  Clients waiting on the cluster learn that it is going away.
+    if (!self->shutdown_announced)
+        s_hub_publish (self, "shutdown_notification", json_pack ("{s:s}", "reason", "hub stopping"));
+    s_hub_destroy (&self);
+}
+
+static void
+s_hub_handle_pipe (s_hub_t *self)
+{
+    char *command = zstr_recv (self->pipe);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "ENDPOINT"))
+        zstr_send (self->pipe, self->registration_ep);
+    zstr_free (&command);
+}
+
+//  -- registration socket ---------------------------------------------------
+
+static void
+s_hub_handle_registration (s_hub_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->registration);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *request = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
+                                           "registration", &reason);
+    if (!request) {
+        zpar_drops_add (&self->drops, reason, "registration");
+        return;
+    }
+    if (zpar_msg_routes (request) < 1 || !zpar_msg_content (request)) {
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "registration");
+        zpar_msg_destroy (&request);
+        return;
+    }
+    const char *type = zpar_msg_type (request);
+    if (streq (type, "registration_request"))
+        s_engine_registration (self, request);
+    else
+    if (streq (type, "unregistration_request"))
+        s_engine_unregistration (self, request);
+    else
+    if (streq (type, "scheduler_registration"))
+        s_scheduler_registration (self, request);
+    else
+    if (streq (type, "connection_request"))
+        s_connection_request (self, request);
+    else
+    if (streq (type, "engines_request"))
+        s_engines_request (self, request);
+    else
+    if (streq (type, "status_request"))
+        s_status_request (self, request);
+    else
+    if (streq (type, "shutdown_request"))
+        s_shutdown_request (self, request);
+    else {
+        //  Signed, so from a key holder: say why nothing happens.
+        zpar_drops_add (&self->drops, ZPAR_DROP_UNKNOWN_TYPE, "registration");
+        s_hub_reply (self, request, "error", s_error (ZPAR_E_VALUE,
+                     "the hub does not know message type '%s'", type));
+    }
+    zpar_msg_destroy (&request);
+}
+
+//  Replies to request on the registration socket; takes content.
+static void
+s_hub_reply (s_hub_t *self, zpar_msg_t *request, const char *msg_type, json_t *content)
+{
+    zpar_msg_t *reply = zpar_msg_new_reply (request, msg_type, self->session);
+    zpar_msg_set_content (reply, content);
+    //  A peer that left before its answer is not an error of the hub's.
+    zpar_msg_send (&reply, self->registration, self->signer);
+}
+
+static void
+s_hub_publish (s_hub_t *self, const char *msg_type, json_t *content)
+{
+    zpar_msg_t *msg = zpar_msg_new (msg_type, self->session);
+    json_object_set_new (content, "registry_version", json_integer ((json_int_t) self->version));
+    zpar_msg_set_content (msg, content);
+    zpar_msg_add_route (msg, msg_type, strlen (msg_type));     //  topic
+    zpar_msg_send (&msg, self->notification, self->signer);
+}
+
+static bool
+s_roles_ready (s_hub_t *self)
+{
+    for (int i = 0; i < S_ROLES; i++)
+        if (!self->roles [i].engine_ep)
+            return false;
+    return true;
+}
+
+static json_t *
+s_endpoints (s_hub_t *self, bool for_engine)
+{
+    json_t *endpoints = json_object ();
+    for (int i = 0; i < S_ROLES; i++) {
+        const char *ep = for_engine? self->roles [i].engine_ep: self->roles [i].client_ep;
+        if (ep)
+            json_object_set_new (endpoints, s_role_names [i], json_string (ep));
+    }
+    json_object_set_new (endpoints, "registration", json_string (self->registration_ep));
+    json_object_set_new (endpoints, "notification", json_string (self->notification_ep));
+    if (for_engine) {
+        json_object_set_new (endpoints, "hb_ping", json_string (self->ping_ep));
+        json_object_set_new (endpoints, "hb_pong", json_string (self->pong_ep));
+    }
+    return endpoints;
+}
+
+static bool
+s_valid_name (json_t *value)
+{
+    const char *text = json_string_value (value);
+    return text && *text && strlen (text) <= S_NAME_MAX;
+}
+
+static bool
+s_id_in_use (s_hub_t *self, int id)
+{
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines))
+        if (engine->id == id)
+            return true;
+    return false;
+}
+
+static void
+s_engine_registration (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *content = zpar_msg_content (request);
+    json_t *uuid = json_object_get (content, "uuid");
+    json_t *host = json_object_get (content, "host");
+    json_t *pid = json_object_get (content, "pid");
+    json_t *functions = json_object_get (content, "functions");
+    json_t *wanted = json_object_get (content, "id");
+    if (!s_valid_name (uuid) || !s_valid_name (host) || !json_is_integer (pid)
+    ||  (functions && !json_is_array (functions)) || (wanted && !json_is_integer (wanted))) {
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "registration");
+        s_hub_reply (self, request, "registration_reply", s_error (ZPAR_E_VALUE,
+                     "registration_request needs uuid, host (strings), pid (integer), functions (list)"));
+        return;
+    }
+    if (!s_roles_ready (self)) {
+        s_hub_reply (self, request, "registration_reply", s_error ("NotReady",
+                     "no scheduler has registered with the hub yet; try again"));
+        return;
+    }
+    zpar_hub_engine_t *engine = zhashx_lookup (self->engines, json_string_value (uuid));
+    if (engine && engine->pid != json_integer_value (pid)) {
+        s_hub_reply (self, request, "registration_reply", s_error (ZPAR_E_VALUE,
+                     "uuid %s is already registered by another process", engine->uuid));
+        return;
+    }
+    if (!engine) {
+        //  An engine coming back after a hub restart asks for its old id.
+        int id = self->next_id;
+        if (wanted && json_integer_value (wanted) >= 0 && json_integer_value (wanted) < INT32_MAX
+        &&  !s_id_in_use (self, (int) json_integer_value (wanted)))
+            id = (int) json_integer_value (wanted);
+        if (id >= self->next_id)
+            self->next_id = id + 1;
+        engine = zpar_hub_engine_new (id, json_string_value (uuid), json_string_value (host),
+                                      json_integer_value (pid), functions);
+        engine->last_ping = self->ping_counter;
+        zhashx_insert (self->engines, engine->uuid, engine);
+        zpar_info ("engine %d (%s, pid %lld on %s) registering", engine->id, engine->uuid,
+                   (long long) engine->pid, engine->host);
+    }
+    s_hub_reply (self, request, "registration_reply",
+                 json_pack ("{s:s, s:i, s:o, s:i, s:i}", "status", "ok", "id", engine->id,
+                            "endpoints", s_endpoints (self, true),
+                            "hb_period_ms", self->config.hb_period_ms,
+                            "hb_liveness", self->config.hb_liveness));
+}
+
+static void
+s_engine_unregistration (s_hub_t *self, zpar_msg_t *request)
+{
+    const char *uuid = json_string_value (json_object_get (zpar_msg_content (request), "uuid"));
+    zpar_hub_engine_t *engine = uuid? zhashx_lookup (self->engines, uuid): NULL;
+    if (!engine) {
+        s_hub_reply (self, request, "unregistration_reply",
+                     s_error (ZPAR_E_KEY, "no engine with uuid %s", uuid? uuid: "(none)"));
+        return;
+    }
+    s_hub_reply (self, request, "unregistration_reply", json_pack ("{s:s}", "status", "ok"));
+    s_engine_apply (self, engine, ZPAR_EV_UNREGISTER, true);
+}
+
+static int
+s_role_index (const char *role)
+{
+    for (int i = 0; role && i < S_ROLES; i++)
+        if (streq (role, s_role_names [i]))
+            return i;
+    return -1;
+}
+
+static void
+s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *content = zpar_msg_content (request);
+    int index = s_role_index (json_string_value (json_object_get (content, "role")));
+    const char *client_ep = json_string_value (json_object_get (content, "client_endpoint"));
+    const char *engine_ep = json_string_value (json_object_get (content, "engine_endpoint"));
+    json_t *pid = json_object_get (content, "pid");
+    if (index < 0 || !client_ep || !engine_ep) {
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "registration");
+        s_hub_reply (self, request, "scheduler_reply", s_error (ZPAR_E_VALUE,
+                     "scheduler_registration needs role (mux, task, control, iopub), "
+                     "client_endpoint and engine_endpoint"));
+        return;
+    }
+    s_role_t *role = &self->roles [index];
+    free (role->client_ep);
+    free (role->engine_ep);
+    role->client_ep = strdup (client_ep);
+    role->engine_ep = strdup (engine_ep);
+    role->pid = json_is_integer (pid)? json_integer_value (pid): 0;
+    zpar_info ("scheduler %s registered: clients at %s, engines at %s",
+               s_role_names [index], client_ep, engine_ep);
+    json_t *engines = json_object ();
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines))
+        if (engine->state != ZPAR_ENGINE_REGISTERING) {
+            char id [16];
+            snprintf (id, sizeof id, "%d", engine->id);
+            json_object_set_new (engines, id, json_string (engine->uuid));
+        }
+    s_hub_reply (self, request, "scheduler_reply",
+                 json_pack ("{s:s, s:s, s:s, s:o, s:I}", "status", "ok",
+                            "notification", self->notification_ep,
+                            "monitor", self->monitor_ep, "engines", engines,
+                            "registry_version", (json_int_t) self->version));
+}
+
+static void
+s_connection_request (s_hub_t *self, zpar_msg_t *request)
+{
+    if (!s_roles_ready (self)) {
+        s_hub_reply (self, request, "connection_reply", s_error ("NotReady",
+                     "the cluster's schedulers have not registered yet; try again"));
+        return;
+    }
+    self->clients++;
+    json_t *engines = json_object ();
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines))
+        if (engine->state != ZPAR_ENGINE_REGISTERING) {
+            char id [16];
+            snprintf (id, sizeof id, "%d", engine->id);
+            json_object_set_new (engines, id, json_string (engine->uuid));
+        }
+    s_hub_reply (self, request, "connection_reply",
+                 json_pack ("{s:s, s:o, s:o, s:I, s:i}", "status", "ok",
+                            "engines", engines, "endpoints", s_endpoints (self, false),
+                            "registry_version", (json_int_t) self->version,
+                            "hb_period_ms", self->config.hb_period_ms));
+}
+
+static int
+s_compare_ids (const void *a, const void *b)
+{
+    int x = (int) json_integer_value (json_object_get (*(json_t *const *) a, "id"));
+    int y = (int) json_integer_value (json_object_get (*(json_t *const *) b, "id"));
+    return (x > y) - (x < y);
+}
+
+//  Engines sorted by id, as JSON objects (caller owns the array).
+static json_t *
+s_engine_table (s_hub_t *self)
+{
+    size_t count = zhashx_size (self->engines), i = 0;
+    json_t **rows = calloc (count + 1, sizeof *rows);
+    int64_t now = zpar_mono_ms ();
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines))
+        rows [i++] = zpar_hub_engine_json (engine, now);
+    qsort (rows, count, sizeof *rows, s_compare_ids);
+    json_t *table = json_array ();
+    for (i = 0; i < count; i++)
+        json_array_append_new (table, rows [i]);
+    free (rows);
+    return table;
+}
+
+static void
+s_engines_request (s_hub_t *self, zpar_msg_t *request)
+{
+    s_hub_reply (self, request, "engines_reply",
+                 json_pack ("{s:s, s:o}", "status", "ok", "engines", s_engine_table (self)));
+}
+
+static void
+s_status_request (s_hub_t *self, zpar_msg_t *request)
+{
+    //  Dropped messages are the hub's own plus what each scheduler reported.
+    zpar_drops_t total = self->drops;
+    json_t *schedulers = json_object ();
+    for (int i = 0; i < S_ROLES; i++) {
+        s_role_t *role = &self->roles [i];
+        if (!role->client_ep)
+            continue;
+        json_object_set_new (schedulers, s_role_names [i],
+            json_pack ("{s:s, s:s, s:I, s:O}", "client_endpoint", role->client_ep,
+                       "engine_endpoint", role->engine_ep, "pid", (json_int_t) role->pid,
+                       "dropped", role->dropped? role->dropped: json_object ()));
+        if (role->dropped)
+            zpar_drops_merge_json (&total, role->dropped);
+    }
+    int states [4] = { 0 };
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines))
+        states [engine->state]++;
+    json_t *status = json_pack ("{s:s, s:i, s:{s:i, s:i, s:i}, s:o, s:{s:I, s:I, s:i, s:i, s:o, s:s},"
+                                " s:o, s:I, s:I, s:I}",
+        "status", "ok",
+        "engines", states [ZPAR_ENGINE_IDLE] + states [ZPAR_ENGINE_BUSY],
+        "engine_states", "registering", states [ZPAR_ENGINE_REGISTERING],
+                         "idle", states [ZPAR_ENGINE_IDLE], "busy", states [ZPAR_ENGINE_BUSY],
+        "dropped", zpar_drops_json (&total),
+        "hub", "pid", (json_int_t) getpid (),
+               "uptime_ms", (json_int_t) (zpar_mono_ms () - self->started_ms),
+               "hb_period_ms", self->config.hb_period_ms,
+               "hb_liveness", self->config.hb_liveness,
+               "dropped", zpar_drops_json (&self->drops),
+               "registration", self->registration_ep,
+        "schedulers", schedulers,
+        "clients", (json_int_t) self->clients,
+        "routed", (json_int_t) self->routed,
+        "registry_version", (json_int_t) self->version);
+    s_hub_reply (self, request, "status_reply", status);
+}
+
+static void
+s_shutdown_request (s_hub_t *self, zpar_msg_t *request)
+{
+    zpar_info ("shutdown requested by session %s",
+               json_string_value (json_object_get (zpar_msg_header (request), "session")));
+    s_hub_reply (self, request, "shutdown_reply", json_pack ("{s:s}", "status", "ok"));
+    s_hub_publish (self, "shutdown_notification", json_pack ("{s:s}", "reason", "shutdown_request"));
+    self->shutdown_announced = true;
+    zstr_send (self->pipe, "SHUTDOWN");
+}
+
+//  -- engines ---------------------------------------------------------------
+
+static void
+s_engine_apply (s_hub_t *self, zpar_hub_engine_t *engine, zpar_engine_event_t event, bool ok)
+{
+    zpar_engine_action_t action = zpar_hub_engine_event (engine, event, ok);
+    switch (action) {
+        case ZPAR_ACT_ANNOUNCE:
+            self->version++;
+            zpar_info ("engine %d registered", engine->id);
+            s_hub_publish (self, "registration_notification",
+                json_pack ("{s:i, s:s, s:s, s:I}", "id", engine->id, "uuid", engine->uuid,
+                           "host", engine->host, "pid", (json_int_t) engine->pid));
+            break;
+        case ZPAR_ACT_DEPART:
+            self->version++;
+            zpar_info ("engine %d unregistered (%s)", engine->id, engine->reason);
+            s_hub_publish (self, "unregistration_notification",
+                json_pack ("{s:i, s:s, s:s}", "id", engine->id, "uuid", engine->uuid,
+                           "reason", engine->reason));
+            zhashx_delete (self->engines, engine->uuid);
+            break;
+        case ZPAR_ACT_FORGET:
+            zpar_warn ("engine %d never answered a heartbeat; forgotten", engine->id);
+            zhashx_delete (self->engines, engine->uuid);
+            break;
+        case ZPAR_ACT_UNEXPECTED:
+            zpar_debug ("engine %d: event %d unexpected in state %s", engine->id, (int) event,
+                        zpar_hub_engine_state_name (engine->state));
+            break;
+        case ZPAR_ACT_NONE:
+            break;
+    }
+}
+
+//  Pong: [uuid identity] [ping counter] [hmac of "uuid:counter"]
+static void
+s_hub_handle_pong (s_hub_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->pong);
+    if (!raw)
+        return;
+    zframe_t *uuid = zmsg_pop (raw);
+    zframe_t *counter = zmsg_pop (raw);
+    zframe_t *signature = zmsg_pop (raw);
+    zpar_drop_t reason = ZPAR_DROP_MALFORMED;
+    char text [32];
+    if (!signature || zmsg_size (raw) || zframe_size (counter) >= sizeof text)
+        goto drop;
+    memcpy (text, zframe_data (counter), zframe_size (counter));
+    text [zframe_size (counter)] = 0;
+    long value;
+    if (zpar_parse_long (text, 0, LONG_MAX, &value) != 0)
+        goto drop;
+    const void *parts [] = { zframe_data (uuid), ":", zframe_data (counter) };
+    size_t sizes [] = { zframe_size (uuid), 1, zframe_size (counter) };
+    if (zpar_sign_verify (self->signer, parts, sizes, 3, (const char *) zframe_data (signature),
+                          zframe_size (signature)) != 0) {
+        reason = ZPAR_DROP_BAD_SIGNATURE;
+        goto drop;
+    }
+    char *key = zframe_strdup (uuid);
+    zpar_hub_engine_t *engine = zhashx_lookup (self->engines, key);
+    free (key);
+    //  Only an answer to the latest ping counts (0 is the engine's hello);
+    //  an old pong replayed proves nothing.
+    if (engine && ((uint64_t) value == self->ping_counter || value == 0)) {
+        engine->last_ping = self->ping_counter;
+        s_engine_apply (self, engine, ZPAR_EV_PONG, true);
+    }
+    goto done;
+drop:
+    zpar_drops_add (&self->drops, reason, "heartbeat");
+done:
+    zframe_destroy (&uuid);
+    zframe_destroy (&counter);
+    zframe_destroy (&signature);
+    zmsg_destroy (&raw);
+}
+
+//  Once a period: engines that did not answer the last ping miss a beat;
+//  then the next ping goes out.
+static void
+s_hub_beat (s_hub_t *self)
+{
+    zlistx_t *expired = zlistx_new ();
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines)) {
+        if (engine->last_ping >= self->ping_counter)
+            continue;
+        if (++engine->missed >= self->config.hb_liveness)
+            zlistx_add_end (expired, engine);
+    }
+    //  Expire after the walk: s_engine_apply deletes from the table.
+    for (zpar_hub_engine_t *engine = zlistx_first (expired); engine; engine = zlistx_next (expired)) {
+        zpar_warn ("engine %d missed %d heartbeats", engine->id, engine->missed);
+        s_engine_apply (self, engine, ZPAR_EV_EXPIRED, false);
+    }
+    zlistx_destroy (&expired);
+    self->ping_counter++;
+    zstr_sendf (self->ping, "%llu", (unsigned long long) self->ping_counter);
+    self->next_ping_ms = zpar_mono_ms () + self->config.hb_period_ms;
+}
+
+//  -- monitor ---------------------------------------------------------------
+
+//  Monitor copies: [topic] [engine uuid] [client id] DELIM ... for in/out,
+//  [stats] [role] DELIM ... for a scheduler's counters.
+static void
+s_hub_handle_monitor (s_hub_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->monitor);
+    if (!raw)
+        return;
+    char scope [320] = "";
+    zframe_t *topic = zmsg_first (raw);
+    zframe_t *target = zmsg_next (raw);
+    if (topic && target && zframe_size (topic) < 16 && zframe_size (target) <= S_NAME_MAX)
+        snprintf (scope, sizeof scope, "%.*s/%.*s",
+                  (int) zframe_size (topic), (const char *) zframe_data (topic),
+                  (int) zframe_size (target), (const char *) zframe_data (target));
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
+                                       scope, &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "monitor");
+        return;
+    }
+    char *topic_name = zpar_msg_routes (msg) >= 2? zframe_strdup (zpar_msg_route (msg, 0)): NULL;
+    char *who = topic_name? zframe_strdup (zpar_msg_route (msg, 1)): NULL;
+    if (topic_name && streq (topic_name, ZPAR_MON_STATS)) {
+        int index = s_role_index (who);
+        json_t *dropped = json_object_get (zpar_msg_content (msg), "dropped");
+        if (index >= 0 && json_is_object (dropped)) {
+            json_decref (self->roles [index].dropped);
+            self->roles [index].dropped = json_incref (dropped);
+        }
+        else
+            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "monitor");
+    }
+    else
+    if (topic_name && (streq (topic_name, ZPAR_MON_IN) || streq (topic_name, ZPAR_MON_OUT))) {
+        zpar_hub_engine_t *engine = zhashx_lookup (self->engines, who);
+        if (engine && streq (topic_name, ZPAR_MON_IN)) {
+            self->routed++;
+            s_engine_apply (self, engine, ZPAR_EV_TASK_IN, true);
+        }
+        else
+        if (engine) {
+            const char *status = json_string_value (
+                json_object_get (zpar_msg_metadata (msg), "status"));
+            s_engine_apply (self, engine, ZPAR_EV_TASK_OUT, status && streq (status, "ok"));
+        }
+    }
+    else
+        zpar_drops_add (&self->drops, topic_name? ZPAR_DROP_UNKNOWN_TYPE: ZPAR_DROP_MALFORMED,
+                        "monitor");
+    free (topic_name);
+    free (who);
+    zpar_msg_destroy (&msg);
+}

@@ -1,0 +1,160 @@
+/*  zpar/zpar.h - the zpar client library (libzpar).
+
+    A client talks to one cluster, found through a profile's connection
+    file. It runs functions on engines through views: a direct view names
+    its engines, a balanced view lets the task scheduler choose.
+
+        zpar_client_t *client = zpar_client_new (NULL);        //  default profile
+        zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+        json_t *error = NULL;
+        json_t *hosts = zpar_view_apply_sync (all, "hostname", NULL, &error);
+        ...
+        json_decref (hosts);
+        zpar_view_destroy (&all);
+        zpar_client_destroy (&client);
+
+    Values travel as JSON (jansson). Ownership follows CZMQ: what _new and
+    _sync return belongs to the caller; _destroy (&p) frees and sets p to
+    NULL. "Borrowed" results stay valid until their owner is destroyed.
+
+    A client has no threads of its own: it does its work inside the calls
+    made on it. Use one client per thread. A call that fails returns NULL
+    or -1 and leaves a sentence in zpar_last_error ().                   */
+
+#ifndef ZPAR_H_INCLUDED
+#define ZPAR_H_INCLUDED
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _zpar_client_t zpar_client_t;
+typedef struct _zpar_view_t zpar_view_t;
+typedef struct _zpar_result_t zpar_result_t;
+
+//  Targets every engine registered when a request is sent.
+#define ZPAR_ALL "all"
+
+//  Why the last failed call of this thread failed.
+const char *zpar_last_error (void);
+
+//  -- client ------------------------------------------------------------------
+
+//  Connects to the cluster of a profile (NULL: $ZPAR_PROFILE, else
+//  "default"), under $ZPAR_DIR (default ~/.zpar). Returns NULL when no
+//  cluster answers within the hub timeout (5 s), or at once when the
+//  profile has no running cluster.
+zpar_client_t *zpar_client_new (const char *profile);
+
+//  Same, from a connection file's path.
+zpar_client_t *zpar_client_new_from_file (const char *connfile);
+
+void zpar_client_destroy (zpar_client_t **self_p);
+
+//  How long requests to the hub wait for an answer, in ms (default 5000).
+void zpar_client_set_timeout (zpar_client_t *self, int timeout_ms);
+
+//  Ids of the engines registered now, ascending: a JSON array of integers
+//  (caller owns).
+json_t *zpar_client_ids (zpar_client_t *self);
+
+//  Waits until at least count engines are registered. Returns 0, or -1
+//  after timeout_ms (-1: no limit).
+int zpar_client_wait_for_engines (zpar_client_t *self, size_t count, int timeout_ms);
+
+//  The hub's engine table: an array of objects with id, uuid, host, pid,
+//  state, registered, last_heartbeat_ms, queued, completed, failed,
+//  functions (caller owns). NULL on error.
+json_t *zpar_client_engines (zpar_client_t *self);
+
+//  The hub's status: engines (count), engine_states, dropped (counters by
+//  reason, hub and schedulers together), hub, schedulers, clients
+//  (caller owns). NULL on error.
+json_t *zpar_client_status (zpar_client_t *self);
+
+//  Stops the cluster: every engine, then the hub, which tells the
+//  schedulers. Returns 0, or -1 when the hub did not confirm.
+int zpar_client_shutdown (zpar_client_t *self);
+
+//  -- views -------------------------------------------------------------------
+
+//  A direct view of targets: ZPAR_ALL, or ids such as "0,2" or "1-3,5".
+//  NULL on a malformed list.
+zpar_view_t *zpar_client_direct (zpar_client_t *self, const char *targets);
+
+//  A direct view of count engine ids.
+zpar_view_t *zpar_client_direct_ids (zpar_client_t *self, const int *ids, size_t count);
+
+//  A load-balanced view: each call goes to the least loaded engine.
+zpar_view_t *zpar_client_balanced (zpar_client_t *self);
+
+void zpar_view_destroy (zpar_view_t **self_p);
+
+//  The engine ids a direct view addresses now (caller owns); for a
+//  balanced view, every registered engine.
+json_t *zpar_view_targets (zpar_view_t *self);
+
+//  Calls fn (args: a JSON array or NULL, borrowed) on the view's engines
+//  without waiting. NULL when nothing could be sent (no such engine, no
+//  engines at all): see zpar_last_error.
+zpar_result_t *zpar_view_apply_async (zpar_view_t *self, const char *fn, json_t *args);
+
+//  Same with keyword arguments (a JSON object or NULL, borrowed).
+zpar_result_t *zpar_view_apply_kw_async (zpar_view_t *self, const char *fn,
+                                         json_t *args, json_t *kwargs);
+
+//  Calls and waits. A balanced view returns the value; a direct view
+//  returns an array of values in target order. On failure returns NULL
+//  and, when error is not NULL, stores the error object ({ename, evalue,
+//  engine_id}, or a CompositeError with "errors" listing each engine's)
+//  in *error (caller owns).
+json_t *zpar_view_apply_sync (zpar_view_t *self, const char *fn, json_t *args, json_t **error);
+
+//  -- results -----------------------------------------------------------------
+
+//  Waits until every call of the result has its answer. Returns 0, or -1
+//  when timeout_ms (-1: no limit) passed first.
+int zpar_result_wait (zpar_result_t *self, int timeout_ms);
+
+//  Every call has its answer (checks for new answers without blocking).
+bool zpar_result_ready (zpar_result_t *self);
+
+//  Ready, and no call failed.
+bool zpar_result_successful (zpar_result_t *self);
+
+//  The value, as zpar_view_apply_sync returns it (borrowed); NULL when not
+//  ready or when a call failed.
+json_t *zpar_result_get (zpar_result_t *self);
+
+//  The error, as zpar_view_apply_sync reports it (borrowed); NULL when not
+//  ready or when every call succeeded.
+json_t *zpar_result_error (zpar_result_t *self);
+
+//  Number of calls in the result (one per target engine).
+size_t zpar_result_size (zpar_result_t *self);
+
+//  Calls answered so far.
+size_t zpar_result_done (zpar_result_t *self);
+
+//  Call index: its value or error (borrowed, NULL until answered), the id
+//  of the engine that ran it (-1 until known), its msg_id, its metadata
+//  (engine_id, started, completed, ...) and what it printed.
+json_t *zpar_result_item (zpar_result_t *self, size_t index);
+json_t *zpar_result_item_error (zpar_result_t *self, size_t index);
+int zpar_result_engine_id (zpar_result_t *self, size_t index);
+const char *zpar_result_msg_id (zpar_result_t *self, size_t index);
+json_t *zpar_result_metadata (zpar_result_t *self, size_t index);
+const char *zpar_result_stdout (zpar_result_t *self, size_t index);
+
+//  Destroys the result; answers that arrive later are dropped.
+void zpar_result_destroy (zpar_result_t **self_p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

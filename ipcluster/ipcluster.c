@@ -1,0 +1,786 @@
+/*  ipcluster - starts, supervises and stops the processes of a cluster.
+
+        ipcluster start [-n N] [--profile P] [--daemonize] [--ip ADDR] [--load LIB.so]...
+        ipcluster stop [--profile P]
+        ipcluster status [--profile P] [--json]
+
+    start runs the hub, then the scheduler, then N engines, each with its
+    log in the profile's log/ folder and its pid in pid/, and returns (with
+    --daemonize) or stays in the foreground once every engine registered.
+    The supervisor stops everything in order on SIGTERM or Ctrl-C.        */
+
+#include <zpar/zpar.h>
+
+#include "zpar_launch.h"
+
+#include "zpar_connfile.h"
+#include "zpar_log.h"
+#include "zpar_profile.h"
+#include "zpar_proto.h"
+#include "zpar_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+//  How long stopping waits for processes to end after SIGTERM before it
+//  sends SIGKILL. Engines finish their goodbye to the hub in half a second;
+//  a function still computing is not waited for beyond this.
+#define S_GRACE_MS 3000
+
+//  `ipcluster stop` waits this long for the supervisor, which itself may
+//  spend two grace periods (engines, then hub and scheduler).
+#define S_STOP_WAIT_MS (3 * S_GRACE_MS)
+
+//  While engines register, child exits and signals are checked this often.
+#define S_SLICE_MS 100
+
+//  Largest cluster one ipcluster starts.
+#define S_MAX_ENGINES 4096
+
+typedef struct {
+    char name [32];             //  "hub", "scheduler", "engine-3"
+    pid_t pid;
+    bool running;
+    int status;                 //  from waitpid once it ended
+} s_child_t;
+
+typedef struct {
+    const char *profile_name;
+    long engines;
+    bool daemonize;
+    const char *ip;
+    const char **plugins;
+    size_t nplugins;
+    long hb_period, hb_liveness, max_size, timeout_s, hwm;
+    bool as_json;
+} s_options_t;
+
+typedef struct {
+    s_options_t *options;
+    zpar_profile_t *profile;
+    s_child_t *children;        //  [0] hub, [1] scheduler, [2..] engines
+    size_t count;
+    int sigfd;
+    int report_fd;              //  --daemonize: tells the waiting parent
+} s_cluster_t;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: ipcluster start [-n N] [--profile NAME] [--daemonize] [--ip ADDR]\n"
+        "                       [--load LIB.so]... [--hb-period MS] [--hb-liveness N]\n"
+        "                       [--hwm N] [--max-message-size BYTES] [--timeout S]\n"
+        "       ipcluster stop [--profile NAME]\n"
+        "       ipcluster status [--profile NAME] [--json]\n"
+        "\n"
+        "start    runs a hub, a scheduler and N engines (default: one per CPU) and\n"
+        "         waits until every engine registered; --daemonize returns then and\n"
+        "         leaves a supervisor running, otherwise Ctrl-C stops the cluster\n"
+        "stop     stops every process of the profile, by pid\n"
+        "status   says which processes of the profile run and how many engines\n"
+        "\n"
+        "Profiles live in $ZPAR_DIR (default ~/.zpar)/profile_NAME; logs in its log/.\n");
+}
+
+static char *
+s_path (s_cluster_t *self, const char *folder, const char *name, const char *suffix)
+{
+    char file [96];
+    snprintf (file, sizeof file, "%s%s", name, suffix);
+    return zpar_profile_path (self->profile, folder, file);
+}
+
+//  Tells the parent waiting in `ipcluster start --daemonize` how it went.
+static void
+s_report (s_cluster_t *self, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_report (s_cluster_t *self, const char *format, ...)
+{
+    char line [1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (line, sizeof line, format, args);
+    va_end (args);
+    if (self->report_fd >= 0) {
+        if (write (self->report_fd, line, strlen (line)) < 0)
+            zpar_warn ("could not report to the starting command");
+        close (self->report_fd);
+        self->report_fd = -1;
+    }
+    else
+        fputs (line, strncmp (line, "error", 5) == 0? stderr: stdout);
+    fflush (stdout);
+}
+
+static s_child_t *
+s_find (s_cluster_t *self, pid_t pid)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (self->children [i].pid == pid)
+            return &self->children [i];
+    return NULL;
+}
+
+static void
+s_describe_exit (int status, char *text, size_t size)
+{
+    if (WIFSIGNALED (status))
+        snprintf (text, size, "killed by signal %d (%s)", WTERMSIG (status), strsignal (WTERMSIG (status)));
+    else
+        snprintf (text, size, "exited with status %d", WEXITSTATUS (status));
+}
+
+//  Collects every child that ended; returns how many.
+static int
+s_reap (s_cluster_t *self)
+{
+    int reaped = 0, status;
+    pid_t pid;
+    while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
+        s_child_t *child = s_find (self, pid);
+        if (!child)
+            continue;
+        child->running = false;
+        child->status = status;
+        char how [96];
+        s_describe_exit (status, how, sizeof how);
+        zpar_info ("%s (pid %d) %s", child->name, (int) pid, how);
+        char *pidfile = s_path (self, "pid", child->name, ".pid");
+        unlink (pidfile);
+        free (pidfile);
+        reaped++;
+    }
+    return reaped;
+}
+
+//  Reads pending signals. Returns the last terminating signal seen
+//  (SIGTERM, SIGINT, SIGHUP), or 0; reaps children on SIGCHLD.
+static int
+s_signals (s_cluster_t *self)
+{
+    struct signalfd_siginfo info;
+    int stop = 0;
+    while (read (self->sigfd, &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGCHLD)
+            s_reap (self);
+        else
+            stop = (int) info.ssi_signo;
+    }
+    s_reap (self);
+    return stop;
+}
+
+static pid_t
+s_spawn (s_cluster_t *self, s_child_t *child, char **argv, int ready_fd)
+{
+    char *log = s_path (self, "log", child->name, ".log");
+    pid_t pid = zpar_launch_spawn (argv, log, ready_fd);
+    free (log);
+    if (pid < 0)
+        return -1;
+    child->pid = pid;
+    child->running = true;
+    char *pidfile = s_path (self, "pid", child->name, ".pid");
+    //  The child may not have exec'ed yet: its start time is already set.
+    zpar_pidfile_write (pidfile, pid);
+    free (pidfile);
+    return pid;
+}
+
+//  Starts a daemon that writes "ready" on fd 3 and waits for it.
+static int
+s_start_daemon (s_cluster_t *self, s_child_t *child, char **argv)
+{
+    int fds [2];
+    if (pipe2 (fds, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = s_spawn (self, child, argv, fds [1]);
+    close (fds [1]);
+    if (pid < 0) {
+        close (fds [0]);
+        return -1;
+    }
+    int64_t deadline = zpar_mono_ms () + self->options->timeout_s * 1000;
+    int rc = -1;
+    while (true) {
+        struct pollfd items [] = {
+            { .fd = fds [0], .events = POLLIN }, { .fd = self->sigfd, .events = POLLIN }
+        };
+        int64_t left = deadline - zpar_mono_ms ();
+        if (left <= 0 || poll (items, 2, (int) left) <= 0)
+            break;
+        if (items [1].revents && s_signals (self))
+            break;
+        if (items [0].revents) {
+            char text [16] = "";
+            ssize_t size = read (fds [0], text, sizeof text - 1);
+            rc = size > 0 && strncmp (text, "ready", 5) == 0? 0: -1;
+            break;
+        }
+        if (!child->running)
+            break;
+    }
+    close (fds [0]);
+    return rc;
+}
+
+static void
+s_add_arg (char **argv, size_t *count, const char *value)
+{
+    argv [(*count)++] = (char *) value;
+    argv [*count] = NULL;
+}
+
+//  SIGTERM to every running child in [from, to), then wait; SIGKILL what
+//  is left after the grace period.
+static void
+s_stop_range (s_cluster_t *self, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (self->children [i].running)
+            kill (self->children [i].pid, SIGTERM);
+    int64_t deadline = zpar_mono_ms () + S_GRACE_MS;
+    while (true) {
+        bool any = false;
+        for (size_t i = from; i < to; i++)
+            any |= self->children [i].running;
+        int64_t left = deadline - zpar_mono_ms ();
+        if (!any)
+            return;
+        if (left <= 0)
+            break;
+        struct pollfd item = { .fd = self->sigfd, .events = POLLIN };
+        if (poll (&item, 1, (int) left) > 0)
+            s_signals (self);
+    }
+    for (size_t i = from; i < to; i++)
+        if (self->children [i].running) {
+            zpar_warn ("%s (pid %d) did not stop; killing it", self->children [i].name,
+                       (int) self->children [i].pid);
+            kill (self->children [i].pid, SIGKILL);
+        }
+    for (size_t i = from; i < to; i++)
+        while (self->children [i].running) {
+            struct pollfd item = { .fd = self->sigfd, .events = POLLIN };
+            if (poll (&item, 1, S_GRACE_MS) <= 0)
+                break;
+            s_signals (self);
+        }
+}
+
+//  Engines first, so they say goodbye to a hub that is still there.
+static void
+s_stop_all (s_cluster_t *self)
+{
+    s_stop_range (self, 2, self->count);
+    s_stop_range (self, 1, 2);
+    s_stop_range (self, 0, 1);
+    const char *files [] = { "pid/ipcluster.pid", "security/" ZPAR_CONNFILE_CLIENT,
+                             "security/" ZPAR_CONNFILE_ENGINE };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path [4096];
+        snprintf (path, sizeof path, "%s/%s", zpar_profile_dir (self->profile), files [i]);
+        //  A hub that stopped cleanly removed its connection files already.
+        unlink (path);
+    }
+}
+
+static int
+s_wait_engines (s_cluster_t *self, int64_t started)
+{
+    zpar_client_t *client = zpar_client_new (self->options->profile_name);
+    if (!client) {
+        s_report (self, "error: the hub does not answer: %s\n", zpar_last_error ());
+        return -1;
+    }
+    int64_t deadline = zpar_mono_ms () + self->options->timeout_s * 1000;
+    int rc = -1;
+    while (true) {
+        if (zpar_client_wait_for_engines (client, (size_t) self->options->engines, S_SLICE_MS) == 0) {
+            rc = 0;
+            break;
+        }
+        int stop = s_signals (self);
+        const char *dead = NULL;
+        for (size_t i = 0; i < self->count; i++)
+            if (!self->children [i].running)
+                dead = self->children [i].name;
+        if (stop || dead) {
+            if (dead)
+                s_report (self, "error: %s ended during start-up; see %s/log/%s.log\n", dead,
+                          zpar_profile_dir (self->profile), dead);
+            else
+                s_report (self, "error: interrupted during start-up\n");
+            break;
+        }
+        if (zpar_mono_ms () >= deadline) {
+            json_t *ids = zpar_client_ids (client);
+            s_report (self, "error: only %zu of %ld engines registered within %ld s; see %s/log/\n",
+                      json_array_size (ids), self->options->engines, self->options->timeout_s,
+                      zpar_profile_dir (self->profile));
+            json_decref (ids);
+            break;
+        }
+    }
+    zpar_client_destroy (&client);
+    if (rc == 0)
+        s_report (self, "ok: started %ld engines in %.2f s (profile %s); stop with: ipcluster stop%s%s\n",
+                  self->options->engines, (zpar_mono_ms () - started) / 1000.0,
+                  zpar_profile_name (self->profile),
+                  self->options->profile_name? " --profile ": "",
+                  self->options->profile_name? self->options->profile_name: "");
+    return rc;
+}
+
+//  Until a signal, or until the hub or the scheduler ends.
+static int
+s_supervise (s_cluster_t *self)
+{
+    while (true) {
+        struct pollfd item = { .fd = self->sigfd, .events = POLLIN };
+        if (poll (&item, 1, -1) < 0 && errno != EINTR)
+            return 1;
+        int stop = s_signals (self);
+        if (stop) {
+            zpar_info ("signal %d: stopping the cluster", stop);
+            return 0;
+        }
+        s_child_t *hub = &self->children [0], *scheduler = &self->children [1];
+        if (!hub->running || !scheduler->running) {
+            s_child_t *gone = hub->running? scheduler: hub;
+            bool clean = WIFEXITED (gone->status) && WEXITSTATUS (gone->status) == 0;
+            zpar_info ("the %s ended%s: stopping the cluster", gone->name,
+                       clean? " (shutdown)": " unexpectedly");
+            return clean? 0: 1;
+        }
+    }
+}
+
+static int
+s_start (s_options_t *options)
+{
+    char *error = NULL;
+    zpar_profile_t *profile = zpar_profile_new (options->profile_name, true, &error);
+    if (!profile) {
+        fprintf (stderr, "ipcluster: %s\n", error);
+        free (error);
+        return 1;
+    }
+    char *supervisor_pid = zpar_profile_path (profile, "pid", "ipcluster.pid");
+    pid_t running;
+    if (zpar_pidfile_alive (supervisor_pid, &running)) {
+        fprintf (stderr, "ipcluster: a cluster is already running in profile %s (pid %d); "
+                 "stop it with: ipcluster stop --profile %s\n",
+                 zpar_profile_name (profile), (int) running, zpar_profile_name (profile));
+        free (supervisor_pid);
+        zpar_profile_destroy (&profile);
+        return 1;
+    }
+    //  Leftovers of a supervisor that was killed: stop them by their pids.
+    char *pid_dir = zpar_profile_path (profile, "pid", NULL);
+    DIR *dir = opendir (pid_dir);
+    for (struct dirent *entry = dir? readdir (dir): NULL; entry; entry = readdir (dir))
+        if (strstr (entry->d_name, ".pid")) {
+            char path [4096];
+            snprintf (path, sizeof path, "%s/%s", pid_dir, entry->d_name);
+            if (zpar_pidfile_stop (path, S_GRACE_MS))
+                fprintf (stderr, "ipcluster: stopped %s left over from an earlier run\n", entry->d_name);
+        }
+    if (dir)
+        closedir (dir);
+    free (pid_dir);
+
+    s_cluster_t cluster = { .options = options, .profile = profile, .report_fd = -1 }, *self = &cluster;
+    int64_t started = zpar_mono_ms ();
+    if (options->daemonize) {
+        int fds [2];
+        if (pipe2 (fds, O_CLOEXEC) != 0)
+            return 1;
+        pid_t pid = fork ();
+        if (pid > 0) {
+            //  The parent waits for the supervisor's word, then leaves.
+            close (fds [1]);
+            char line [1024];
+            ssize_t size = 0, got;
+            while (size < (ssize_t) sizeof line - 1
+               &&  (got = read (fds [0], line + size, sizeof line - 1 - (size_t) size)) > 0)
+                size += got;
+            line [size > 0? size: 0] = 0;
+            close (fds [0]);
+            if (strncmp (line, "ok: ", 4) == 0) {
+                fputs (line + 4, stdout);
+                return 0;
+            }
+            fprintf (stderr, "ipcluster: %s", size > 0? line + (strncmp (line, "error: ", 7) == 0? 7: 0)
+                     : "the supervisor ended before the cluster was ready\n");
+            return 1;
+        }
+        if (pid < 0)
+            return 1;
+        close (fds [0]);
+        self->report_fd = fds [1];
+        setsid ();
+        char *log = zpar_profile_path (profile, "log", "ipcluster.log");
+        int log_fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        int null_fd = open ("/dev/null", O_RDONLY);
+        free (log);
+        if (log_fd >= 0 && null_fd >= 0) {
+            dup2 (null_fd, 0);
+            dup2 (log_fd, 1);
+            dup2 (log_fd, 2);
+        }
+        if (log_fd > 2)
+            close (log_fd);
+        if (null_fd > 2)
+            close (null_fd);
+    }
+    zpar_log_set_name ("ipcluster");
+    zpar_pidfile_write (supervisor_pid, getpid ());
+
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGCHLD);
+    sigaddset (&signals, SIGTERM);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGHUP);
+    sigprocmask (SIG_BLOCK, &signals, NULL);
+    signal (SIGPIPE, SIG_IGN);
+    self->sigfd = signalfd (-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    self->count = 2 + (size_t) options->engines;
+    self->children = calloc (self->count, sizeof *self->children);
+    snprintf (self->children [0].name, sizeof self->children [0].name, "hub");
+    snprintf (self->children [1].name, sizeof self->children [1].name, "scheduler");
+    for (size_t i = 2; i < self->count; i++)
+        snprintf (self->children [i].name, sizeof self->children [i].name, "engine-%zu", i - 2);
+
+    char hub_path [4096], sched_path [4096], engine_path [4096];
+    char period [24], liveness [24], max_size [24], hwm [24];
+    snprintf (period, sizeof period, "%ld", options->hb_period);
+    snprintf (liveness, sizeof liveness, "%ld", options->hb_liveness);
+    snprintf (max_size, sizeof max_size, "%ld", options->max_size);
+    snprintf (hwm, sizeof hwm, "%ld", options->hwm);
+    const char *name = zpar_profile_name (profile);
+    char *argv [64 + 2 * options->nplugins];
+    size_t argc = 0;
+    s_add_arg (argv, &argc, zpar_launch_find ("zpar-hub", hub_path, sizeof hub_path));
+    s_add_arg (argv, &argc, "--profile");
+    s_add_arg (argv, &argc, name);
+    s_add_arg (argv, &argc, "--ip");
+    s_add_arg (argv, &argc, options->ip);
+    s_add_arg (argv, &argc, "--hb-period");
+    s_add_arg (argv, &argc, period);
+    s_add_arg (argv, &argc, "--hb-liveness");
+    s_add_arg (argv, &argc, liveness);
+    s_add_arg (argv, &argc, "--max-message-size");
+    s_add_arg (argv, &argc, max_size);
+    s_add_arg (argv, &argc, "--ready-fd");
+    s_add_arg (argv, &argc, "3");
+    int rc = 1;
+    if (s_start_daemon (self, &self->children [0], argv) != 0) {
+        s_report (self, "error: the hub did not start; see %s/log/hub.log\n", zpar_profile_dir (profile));
+        goto stop;
+    }
+    argc = 0;
+    s_add_arg (argv, &argc, zpar_launch_find ("zpar-scheduler", sched_path, sizeof sched_path));
+    s_add_arg (argv, &argc, "--profile");
+    s_add_arg (argv, &argc, name);
+    s_add_arg (argv, &argc, "--hwm");
+    s_add_arg (argv, &argc, hwm);
+    s_add_arg (argv, &argc, "--ready-fd");
+    s_add_arg (argv, &argc, "3");
+    if (s_start_daemon (self, &self->children [1], argv) != 0) {
+        s_report (self, "error: the scheduler did not start; see %s/log/scheduler.log\n",
+                  zpar_profile_dir (profile));
+        goto stop;
+    }
+    argc = 0;
+    s_add_arg (argv, &argc, zpar_launch_find ("zpar-engine", engine_path, sizeof engine_path));
+    s_add_arg (argv, &argc, "--profile");
+    s_add_arg (argv, &argc, name);
+    for (size_t i = 0; i < options->nplugins; i++) {
+        s_add_arg (argv, &argc, "--load");
+        s_add_arg (argv, &argc, options->plugins [i]);
+    }
+    for (size_t i = 2; i < self->count; i++)
+        if (s_spawn (self, &self->children [i], argv, -1) < 0) {
+            s_report (self, "error: cannot start %s: %s\n", argv [0], strerror (errno));
+            goto stop;
+        }
+    if (s_wait_engines (self, started) != 0)
+        goto stop;
+    rc = s_supervise (self);
+stop:
+    s_stop_all (self);
+    if (self->report_fd >= 0)
+        s_report (self, "error: the cluster stopped during start-up\n");
+    zpar_info ("cluster stopped");
+    close (self->sigfd);
+    free (self->children);
+    free (supervisor_pid);
+    zpar_profile_destroy (&profile);
+    return rc;
+}
+
+static int
+s_stop (s_options_t *options)
+{
+    char *error = NULL;
+    zpar_profile_t *profile = zpar_profile_new (options->profile_name, false, &error);
+    if (!profile) {
+        fprintf (stderr, "ipcluster: %s\n", error);
+        free (error);
+        return 1;
+    }
+    int stopped = 0;
+    char *supervisor = zpar_profile_path (profile, "pid", "ipcluster.pid");
+    pid_t pid;
+    int64_t start;
+    if (zpar_pidfile_read (supervisor, &pid, &start) == 0 && zpar_pidfile_alive (supervisor, &pid)) {
+        //  The supervisor stops its children in order and removes their
+        //  pid files; wait for it, then sweep whatever is left.
+        int64_t now = zpar_pid_starttime (pid);
+        kill (pid, SIGTERM);
+        if (zpar_pid_wait_gone (pid, now, S_STOP_WAIT_MS) != 0) {
+            fprintf (stderr, "ipcluster: the supervisor (pid %d) did not stop; killing it\n", (int) pid);
+            kill (pid, SIGKILL);
+            zpar_pid_wait_gone (pid, now, S_GRACE_MS);
+        }
+        stopped++;
+    }
+    unlink (supervisor);
+    free (supervisor);
+    char *pid_dir = zpar_profile_path (profile, "pid", NULL);
+    DIR *dir = opendir (pid_dir);
+    for (struct dirent *entry = dir? readdir (dir): NULL; entry; entry = readdir (dir))
+        if (strstr (entry->d_name, ".pid")) {
+            char path [4096];
+            snprintf (path, sizeof path, "%s/%s", pid_dir, entry->d_name);
+            stopped += zpar_pidfile_stop (path, S_GRACE_MS);
+        }
+    if (dir)
+        closedir (dir);
+    free (pid_dir);
+    const char *files [] = { ZPAR_CONNFILE_CLIENT, ZPAR_CONNFILE_ENGINE };
+    for (size_t i = 0; i < 2; i++) {
+        char *path = zpar_profile_path (profile, "security", files [i]);
+        unlink (path);
+        free (path);
+    }
+    int rc = 0;
+    if (stopped)
+        printf ("stopped the cluster of profile %s\n", zpar_profile_name (profile));
+    else {
+        fprintf (stderr, "ipcluster: no cluster is running in profile %s\n", zpar_profile_name (profile));
+        rc = 1;
+    }
+    zpar_profile_destroy (&profile);
+    return rc;
+}
+
+static int
+s_compare_names (const void *a, const void *b)
+{
+    const char *x = json_string_value (json_object_get (*(json_t *const *) a, "name"));
+    const char *y = json_string_value (json_object_get (*(json_t *const *) b, "name"));
+    return strverscmp (x, y);
+}
+
+static int
+s_status (s_options_t *options)
+{
+    char *error = NULL;
+    zpar_profile_t *profile = zpar_profile_new (options->profile_name, false, &error);
+    if (!profile) {
+        if (options->as_json)
+            printf ("{\"running\": false, \"processes\": [], \"engines\": 0}\n");
+        else
+            fprintf (stderr, "ipcluster: %s\n", error);
+        free (error);
+        return 1;
+    }
+    //  Every pid file, sorted by name: engine-2 before engine-10.
+    json_t *rows [S_MAX_ENGINES + 8];
+    size_t count = 0, alive_count = 0;
+    char *pid_dir = zpar_profile_path (profile, "pid", NULL);
+    DIR *dir = opendir (pid_dir);
+    for (struct dirent *entry = dir? readdir (dir): NULL; entry && count < S_MAX_ENGINES + 8;
+         entry = readdir (dir)) {
+        size_t length = strlen (entry->d_name);
+        if (length < 5 || strcmp (entry->d_name + length - 4, ".pid") != 0)
+            continue;
+        char path [4096];
+        snprintf (path, sizeof path, "%s/%s", pid_dir, entry->d_name);
+        pid_t pid = 0;
+        bool alive = zpar_pidfile_alive (path, &pid);
+        alive_count += alive;
+        rows [count++] = json_pack ("{s:s%, s:i, s:b}", "name", entry->d_name, length - 4,
+                                    "pid", (int) pid, "alive", alive);
+    }
+    if (dir)
+        closedir (dir);
+    free (pid_dir);
+    qsort (rows, count, sizeof *rows, s_compare_names);
+    json_t *processes = json_array ();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new (processes, rows [i]);
+
+    long long engines = -1;
+    if (alive_count) {
+        zpar_client_t *client = zpar_client_new (options->profile_name);
+        json_t *ids = client? zpar_client_ids (client): NULL;
+        if (ids)
+            engines = (long long) json_array_size (ids);
+        json_decref (ids);
+        zpar_client_destroy (&client);
+    }
+    bool running = alive_count > 0 && engines >= 0;
+    if (options->as_json) {
+        json_t *status = json_pack ("{s:s, s:b, s:I, s:o}", "profile", zpar_profile_name (profile),
+                                    "running", running, "engines", (json_int_t) (engines < 0? 0: engines),
+                                    "processes", processes);
+        char *text = json_dumps (status, JSON_INDENT (2));
+        puts (text);
+        free (text);
+        json_decref (status);
+    }
+    else {
+        printf ("profile %s (%s): %s\n", zpar_profile_name (profile), zpar_profile_dir (profile),
+                running? "running": alive_count? "processes left, but no hub answers": "not running");
+        if (engines >= 0)
+            printf ("engines registered: %lld\n", engines);
+        size_t i;
+        json_t *row;
+        json_array_foreach (processes, i, row)
+            printf ("  %-12s pid %-8lld %s\n", json_string_value (json_object_get (row, "name")),
+                    json_integer_value (json_object_get (row, "pid")),
+                    json_is_true (json_object_get (row, "alive"))? "running": "gone");
+        json_decref (processes);
+    }
+    zpar_profile_destroy (&profile);
+    return running? 0: 1;
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc < 2)
+        goto usage;
+    const char *command = argv [1];
+    if (!strcmp (command, "-h") || !strcmp (command, "--help")) {
+        s_usage (stdout);
+        return 0;
+    }
+    bool start = !strcmp (command, "start");
+    if (!start && strcmp (command, "stop") && strcmp (command, "status"))
+        goto usage;
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    s_options_t options = {
+        .engines = cpus > 0? cpus: 1, .ip = "127.0.0.1", .hb_period = ZPAR_HB_PERIOD_MS,
+        .hb_liveness = ZPAR_HB_LIVENESS, .max_size = ZPAR_MAX_MESSAGE_SIZE,
+        .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1
+    };
+    options.plugins = calloc ((size_t) argc, sizeof (char *));
+    static struct option long_options [] = {
+        { "profile", required_argument, 0, 'p' },
+        { "daemonize", no_argument, 0, 'd' },
+        { "ip", required_argument, 0, 'i' },
+        { "load", required_argument, 0, 'l' },
+        { "hb-period", required_argument, 0, 'P' },
+        { "hb-liveness", required_argument, 0, 'L' },
+        { "max-message-size", required_argument, 0, 'M' },
+        { "timeout", required_argument, 0, 't' },
+        { "hwm", required_argument, 0, 'w' },
+        { "json", no_argument, 0, 'j' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    optind = 2;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "n:h", long_options, NULL)) != -1) {
+        //  Options of start only.
+        if (!start && opt != 'p' && opt != 'j' && opt != 'h')
+            goto usage;
+        switch (opt) {
+            case 'n':
+                if (zpar_parse_long (optarg, 0, S_MAX_ENGINES, &options.engines) != 0)
+                    goto usage;
+                break;
+            case 'p':
+                if (!zpar_profile_name_valid (optarg))
+                    goto usage;
+                options.profile_name = optarg;
+                break;
+            case 'd': options.daemonize = true; break;
+            case 'i': options.ip = optarg; break;
+            case 'l': {
+                //  Engines run in the profile's folder tree, not here: pass
+                //  an absolute path.
+                char *path = realpath (optarg, NULL);
+                if (!path) {
+                    fprintf (stderr, "ipcluster: cannot find plugin %s: %s\n", optarg, strerror (errno));
+                    free (options.plugins);
+                    return 2;
+                }
+                options.plugins [options.nplugins++] = path;
+                break;
+            }
+            case 'P':
+                if (zpar_parse_long (optarg, 1, 3600000, &options.hb_period) != 0)
+                    goto usage;
+                break;
+            case 'L':
+                if (zpar_parse_long (optarg, 1, 1000, &options.hb_liveness) != 0)
+                    goto usage;
+                break;
+            case 'M':
+                if (zpar_parse_long (optarg, 1024, INT32_MAX, &options.max_size) != 0)
+                    goto usage;
+                break;
+            case 't':
+                if (zpar_parse_long (optarg, 1, 86400, &options.timeout_s) != 0)
+                    goto usage;
+                break;
+            case 'w':
+                if (zpar_parse_long (optarg, 0, 1000000, &options.hwm) != 0)
+                    goto usage;
+                break;
+            case 'j':
+                if (start || !strcmp (command, "stop"))
+                    goto usage;
+                options.as_json = true;
+                break;
+            case 'h':
+                s_usage (stdout);
+                return 0;
+            default:
+                goto usage;
+        }
+    }
+    if (optind != argc)
+        goto usage;
+    if (zpar_init () != 0)
+        return 1;
+    int rc = start? s_start (&options): !strcmp (command, "stop")? s_stop (&options): s_status (&options);
+    for (size_t i = 0; i < options.nplugins; i++)
+        free ((char *) options.plugins [i]);
+    free (options.plugins);
+    return rc;
+
+usage:
+    s_usage (stderr);
+    return 2;
+}

@@ -1,0 +1,198 @@
+/*  zpar-scheduler - moves requests and replies between clients and
+    engines. Hosts the roles mux, task, control and iopub, each a thread,
+    registers their endpoints with the hub and follows its notifications.  */
+
+#include "zpar_sched.h"
+
+#include "zpar_connfile.h"
+#include "zpar_log.h"
+#include "zpar_msg.h"
+#include "zpar_net.h"
+#include "zpar_profile.h"
+#include "zpar_request.h"
+#include "zpar_util.h"
+
+#include <getopt.h>
+
+#define S_ROLES 4
+static const char *s_roles [S_ROLES] = {
+    ZPAR_ROLE_MUX, ZPAR_ROLE_TASK, ZPAR_ROLE_CONTROL, ZPAR_ROLE_IOPUB
+};
+
+//  Registration with the hub: each attempt waits this long, and the
+//  scheduler gives up after S_REGISTER_TIMEOUT_S without an answer.
+#define S_ATTEMPT_MS 1000
+#define S_REGISTER_TIMEOUT_S 30
+
+//  Tasks in flight per engine on the task role. One keeps load balancing
+//  exact, as IPython Parallel's default does.
+#define S_DEFAULT_HWM 1
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: zpar-scheduler [--profile NAME | --file CONNFILE] [--ip ADDR] [--hwm N]\n"
+        "                      [--max-message-size BYTES] [--ready-fd FD]\n"
+        "\n"
+        "Runs the mux, task, control and iopub roles of a zpar cluster.\n"
+        "  --ip ADDR     address to bind (default: the connection file's location)\n"
+        "  --hwm N       tasks in flight per engine on the task role (default %d, 0 = no limit)\n",
+        S_DEFAULT_HWM);
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *profile_name = NULL, *file = NULL, *ip = NULL;
+    long ready_fd = -1, value, hwm = S_DEFAULT_HWM, max_size = 0;
+    static struct option options [] = {
+        { "profile", required_argument, 0, 'p' },
+        { "file", required_argument, 0, 'f' },
+        { "ip", required_argument, 0, 'i' },
+        { "hwm", required_argument, 0, 'w' },
+        { "max-message-size", required_argument, 0, 'M' },
+        { "ready-fd", required_argument, 0, 'R' },
+        { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 }
+    };
+    int opt;
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+            case 'p': profile_name = optarg; break;
+            case 'f': file = optarg; break;
+            case 'i': ip = optarg; break;
+            case 'w':
+                if (zpar_parse_long (optarg, 0, 1000000, &hwm) != 0)
+                    goto usage;
+                break;
+            case 'M':
+                if (zpar_parse_long (optarg, 1024, INT32_MAX, &max_size) != 0)
+                    goto usage;
+                break;
+            case 'R':
+                if (zpar_parse_long (optarg, 0, 65535, &ready_fd) != 0)
+                    goto usage;
+                break;
+            case 'h':
+                s_usage (stdout);
+                return 0;
+            default:
+                goto usage;
+        }
+    }
+    if (optind != argc || (file && profile_name))
+        goto usage;
+    (void) value;
+
+    zpar_log_set_name ("scheduler");
+    if (zpar_init () != 0)
+        return 1;
+    char *error = NULL, *path = NULL;
+    if (!file) {
+        zpar_profile_t *profile = zpar_profile_new (profile_name, false, &error);
+        if (!profile) {
+            zpar_error ("%s", error);
+            free (error);
+            return 1;
+        }
+        path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
+        zpar_profile_destroy (&profile);
+    }
+    zpar_connfile_t *conn = zpar_connfile_load (file? file: path, &error);
+    free (path);
+    if (!conn) {
+        zpar_error ("%s", error);
+        free (error);
+        return 1;
+    }
+    if (!max_size)
+        max_size = conn->max_message_size? conn->max_message_size: ZPAR_MAX_MESSAGE_SIZE;
+    int rc = 1;
+    zactor_t *actors [S_ROLES] = { NULL };
+    zpar_sign_t *signer = zpar_sign_new (conn->key, ZPAR_REPLAY_HISTORY);
+    char *session = zpar_new_uuid ();
+    zpar_drops_t drops;
+    memset (&drops, 0, sizeof drops);
+    zsock_t *hub = zpar_connect (ZMQ_DEALER, conn->registration, NULL, max_size);
+    zsock_t *notification = NULL;
+    zpar_peer_t peer = { hub, signer, session, max_size, &drops };
+    for (int i = 0; i < S_ROLES; i++) {
+        zpar_sched_config_t config = {
+            .role = s_roles [i], .ip = ip? ip: conn->location, .key = conn->key,
+            .max_message_size = max_size, .hwm = (int) hwm
+        };
+        actors [i] = zactor_new (zpar_sched_actor, &config);
+        zstr_send (actors [i], "ENDPOINTS");
+        char *client_ep = NULL, *engine_ep = NULL;
+        zstr_recvx (actors [i], &client_ep, &engine_ep, NULL);
+        if (!client_ep || !*client_ep || !engine_ep) {
+            zstr_free (&client_ep);
+            zstr_free (&engine_ep);
+            goto done;
+        }
+        zpar_msg_t *reply = NULL;
+        int64_t deadline = zpar_mono_ms () + S_REGISTER_TIMEOUT_S * 1000;
+        while (!reply && !zsys_interrupted && zpar_mono_ms () < deadline)
+            reply = zpar_request (&peer, "scheduler_registration",
+                json_pack ("{s:s, s:s, s:s, s:i}", "role", s_roles [i], "client_endpoint", client_ep,
+                           "engine_endpoint", engine_ep, "pid", (int) getpid ()), S_ATTEMPT_MS);
+        zstr_free (&client_ep);
+        zstr_free (&engine_ep);
+        if (!zpar_reply_ok (reply)) {
+            zpar_error ("the hub at %s did not accept the %s role", conn->registration, s_roles [i]);
+            zpar_msg_destroy (&reply);
+            goto done;
+        }
+        json_t *content = zpar_msg_content (reply);
+        const char *notify_ep = json_string_value (json_object_get (content, "notification"));
+        const char *monitor_ep = json_string_value (json_object_get (content, "monitor"));
+        char *engines = json_dumps (json_object_get (content, "engines"), JSON_COMPACT);
+        if (notify_ep && monitor_ep && engines) {
+            zstr_sendx (actors [i], "CONNECT", notify_ep, monitor_ep, engines, NULL);
+            if (!notification)
+                notification = zpar_connect (ZMQ_SUB, notify_ep, NULL, max_size);
+        }
+        free (engines);
+        zpar_msg_destroy (&reply);
+    }
+    if (!notification)
+        goto done;
+    zpar_info ("serving roles mux, task, control, iopub (pid %d)", (int) getpid ());
+    if (ready_fd >= 0) {
+        if (write ((int) ready_fd, "ready\n", 6) != 6)
+            zpar_warn ("could not report readiness");
+        close ((int) ready_fd);
+    }
+    //  Serve until a signal or the hub's shutdown notification.
+    zpoller_t *poller = zpoller_new (notification, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which != notification)
+            break;
+        zmsg_t *raw = zmsg_recv (notification);
+        zpar_drop_t reason;
+        zpar_msg_t *msg = raw? zpar_msg_decode (&raw, signer, (size_t) max_size, NULL, &reason): NULL;
+        bool shutdown = msg && streq (zpar_msg_type (msg), "shutdown_notification");
+        zpar_msg_destroy (&msg);
+        if (shutdown) {
+            zpar_info ("the hub announced shutdown");
+            break;
+        }
+    }
+    zpoller_destroy (&poller);
+    rc = 0;
+done:
+    for (int i = 0; i < S_ROLES; i++)
+        zactor_destroy (&actors [i]);
+    zsock_destroy (&notification);
+    zsock_destroy (&hub);
+    zpar_sign_destroy (&signer);
+    free (session);
+    zpar_connfile_destroy (&conn);
+    return rc;
+
+usage:
+    s_usage (stderr);
+    return 2;
+}

@@ -1,0 +1,556 @@
+/*  zpar_sched.c - scheduler roles: forwarding, least-load balancing,
+    iopub fan-out. One poll loop per role, no other thread on the path.  */
+
+#include "zpar_sched.h"
+
+#include "zpar_drops.h"
+#include "zpar_log.h"
+#include "zpar_msg.h"
+#include "zpar_net.h"
+#include "zpar_util.h"
+
+//  Counters go to the hub at most this often, and only when they changed,
+//  so a flood of garbage costs the hub one message per interval.
+#define S_STATS_INTERVAL_MS 100
+
+typedef enum { S_DIRECT, S_TASK, S_IOPUB } s_kind_t;
+
+//  An engine as the task role sees it.
+typedef struct {
+    char *uuid;
+    int id;
+    bool registered;            //  the hub announced it
+    bool connected;             //  it said hello on this role's socket
+    int outstanding;            //  tasks sent and not answered
+    uint64_t last_used;         //  dispatch order, for ties
+} s_worker_t;
+
+//  A task handed to an engine, kept until its reply passes.
+typedef struct {
+    zpar_msg_t *request;        //  a copy, routed [client]
+    char *worker;               //  engine uuid
+} s_job_t;
+
+typedef struct {
+    zsock_t *pipe;
+    zpar_sched_config_t config;
+    s_kind_t kind;
+    bool monitored;             //  copies to the hub (mux and task)
+    zpar_sign_t *signer;
+    char *session;
+    zsock_t *front, *back;      //  client-facing, engine-facing
+    char *front_ep, *back_ep;
+    zsock_t *notification, *monitor;
+    zpoller_t *poller;
+    zpar_drops_t drops;
+    uint64_t drops_reported;
+    int64_t stats_at;
+    zhashx_t *workers;          //  uuid -> s_worker_t
+    zlistx_t *pending;          //  zpar_msg_t waiting for an engine
+    zhashx_t *jobs;             //  msg_id -> s_job_t
+    uint64_t dispatched;
+    bool terminated;
+} s_sched_t;
+
+//  -- role ----------------------------------------------------------------
+static s_sched_t *s_sched_new (zsock_t *pipe, zpar_sched_config_t *config);
+static void s_sched_destroy (s_sched_t **self_p);
+static void s_sched_handle_pipe (s_sched_t *self);
+static void s_sched_handle_front (s_sched_t *self);
+static void s_sched_handle_back (s_sched_t *self);
+static void s_sched_handle_notification (s_sched_t *self);
+static void s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
+                             zframe_t *client, zpar_msg_t *msg);
+static void s_sched_stats (s_sched_t *self);
+static void s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
+                          const char *engine_uuid, int engine_id,
+                          const char *ename, const char *evalue);
+//  -- task --------------------------------------------------------------------
+static void s_task_dispatch (s_sched_t *self);
+static s_worker_t *s_task_pick (s_sched_t *self);
+static s_worker_t *s_task_worker (s_sched_t *self, const char *uuid, int id);
+static void s_task_lost (s_sched_t *self, const char *uuid, const char *why);
+
+static void
+s_worker_free (void **item)
+{
+    s_worker_t *worker = *item;
+    if (worker) {
+        free (worker->uuid);
+        free (worker);
+        *item = NULL;
+    }
+}
+
+static void
+s_job_free (void **item)
+{
+    s_job_t *job = *item;
+    if (job) {
+        zpar_msg_destroy (&job->request);
+        free (job->worker);
+        free (job);
+        *item = NULL;
+    }
+}
+
+static void
+s_pending_free (void **item)
+{
+    zpar_msg_destroy ((zpar_msg_t **) item);
+}
+
+static s_sched_t *
+s_sched_new (zsock_t *pipe, zpar_sched_config_t *config)
+{
+    s_sched_t *self = calloc (1, sizeof *self);
+    self->pipe = pipe;
+    self->config = *config;
+    self->config.role = strdup (config->role);
+    self->config.ip = strdup (config->ip);
+    self->config.key = strdup (config->key);
+    self->kind = streq (config->role, ZPAR_ROLE_TASK)? S_TASK
+               : streq (config->role, ZPAR_ROLE_IOPUB)? S_IOPUB: S_DIRECT;
+    self->monitored = streq (config->role, ZPAR_ROLE_MUX) || self->kind == S_TASK;
+    self->signer = zpar_sign_new (config->key, ZPAR_REPLAY_HISTORY);
+    self->session = zpar_new_uuid ();
+    self->workers = zhashx_new ();
+    zhashx_set_destructor (self->workers, s_worker_free);
+    self->jobs = zhashx_new ();
+    zhashx_set_destructor (self->jobs, s_job_free);
+    self->pending = zlistx_new ();
+    zlistx_set_destructor (self->pending, s_pending_free);
+    int64_t max = config->max_message_size;
+    if (self->kind == S_IOPUB) {
+        self->front = zpar_bind (ZMQ_PUB, config->ip, max, &self->front_ep);
+        self->back = zpar_bind (ZMQ_SUB, config->ip, max, &self->back_ep);
+    }
+    else {
+        self->front = zpar_bind (ZMQ_ROUTER, config->ip, max, &self->front_ep);
+        self->back = zpar_bind (ZMQ_ROUTER, config->ip, max, &self->back_ep);
+    }
+    if (!self->signer || !self->front || !self->back) {
+        zpar_error ("%s: cannot bind on %s: %s", config->role, config->ip, zmq_strerror (zmq_errno ()));
+        s_sched_destroy (&self);
+        return NULL;
+    }
+    self->poller = zpoller_new (pipe, self->front, self->back, NULL);
+    return self;
+}
+
+static void
+s_sched_destroy (s_sched_t **self_p)
+{
+    if (!*self_p)
+        return;
+    s_sched_t *self = *self_p;
+    zpoller_destroy (&self->poller);
+    zsock_destroy (&self->front);
+    zsock_destroy (&self->back);
+    zsock_destroy (&self->notification);
+    zsock_destroy (&self->monitor);
+    free (self->front_ep);
+    free (self->back_ep);
+    zlistx_destroy (&self->pending);
+    zhashx_destroy (&self->jobs);
+    zhashx_destroy (&self->workers);
+    zpar_sign_destroy (&self->signer);
+    free (self->session);
+    free ((char *) self->config.role);
+    free ((char *) self->config.ip);
+    free ((char *) self->config.key);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+zpar_sched_actor (zsock_t *pipe, void *args)
+{
+    zpar_sched_config_t *config = args;
+    char name [32];
+    snprintf (name, sizeof name, "scheduler %s", config->role);
+    zpar_log_set_name (name);
+    s_sched_t *self = s_sched_new (pipe, config);
+    zsock_signal (pipe, 0);
+    if (!self) {
+        char *command = zstr_recv (pipe);
+        if (command && streq (command, "ENDPOINTS"))
+            zstr_sendx (pipe, "", "", NULL);
+        zstr_free (&command);
+        return;
+    }
+    while (!self->terminated) {
+        int64_t wait = -1;
+        if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor) {
+            wait = self->stats_at - zpar_mono_ms ();
+            if (wait < 0)
+                wait = 0;
+        }
+        void *which = zpoller_wait (self->poller, (int) wait);
+        if (which == self->front)
+            s_sched_handle_front (self);
+        else
+        if (which == self->back)
+            s_sched_handle_back (self);
+        else
+        if (which == pipe)
+            s_sched_handle_pipe (self);
+        else
+        if (which && which == self->notification)
+            s_sched_handle_notification (self);
+        else
+        if (zpoller_terminated (self->poller))
+            break;
+        if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
+        &&  zpar_mono_ms () >= self->stats_at)
+            s_sched_stats (self);
+    }
+    s_sched_destroy (&self);
+}
+
+static void
+s_sched_handle_pipe (s_sched_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    char *command = msg? zmsg_popstr (msg): NULL;
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "ENDPOINTS"))
+        zstr_sendx (self->pipe, self->front_ep, self->back_ep, NULL);
+    else
+    if (streq (command, "CONNECT")) {
+        char *notification = zmsg_popstr (msg);
+        char *monitor = zmsg_popstr (msg);
+        char *engines = zmsg_popstr (msg);
+        self->notification = notification? zpar_connect (ZMQ_SUB, notification, NULL,
+                                                         self->config.max_message_size): NULL;
+        self->monitor = monitor? zpar_connect (ZMQ_PUB, monitor, NULL, 0): NULL;
+        if (self->notification)
+            zpoller_add (self->poller, self->notification);
+        //  Engines the hub knew before this scheduler started.
+        json_t *table = engines? json_loads (engines, 0, NULL): NULL;
+        const char *id;
+        json_t *uuid;
+        json_object_foreach (table, id, uuid)
+            if (json_is_string (uuid) && self->kind == S_TASK) {
+                s_worker_t *worker = s_task_worker (self, json_string_value (uuid), atoi (id));
+                worker->registered = worker->connected = true;
+            }
+        json_decref (table);
+        zstr_free (&notification);
+        zstr_free (&monitor);
+        zstr_free (&engines);
+    }
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_sched_stats (s_sched_t *self)
+{
+    zpar_msg_t *msg = zpar_msg_new ("scheduler_stats", self->session);
+    zpar_msg_set_content (msg, json_pack ("{s:s, s:o, s:I}", "role", self->config.role,
+                                          "dropped", zpar_drops_json (&self->drops),
+                                          "dispatched", (json_int_t) self->dispatched));
+    zpar_msg_add_route (msg, ZPAR_MON_STATS, strlen (ZPAR_MON_STATS));
+    zpar_msg_add_route (msg, self->config.role, strlen (self->config.role));
+    zpar_msg_send (&msg, self->monitor, self->signer);
+    self->drops_reported = zpar_drops_total (&self->drops);
+    self->stats_at = zpar_mono_ms () + S_STATS_INTERVAL_MS;
+}
+
+//  A copy of what was routed, for the hub: [topic] [engine] [client] DELIM ...
+static void
+s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
+                 zframe_t *client, zpar_msg_t *msg)
+{
+    if (!self->monitored || !self->monitor)
+        return;
+    //  Buffers stay out: the hub keeps records, not bulk data.
+    zmsg_t *copy = zpar_msg_encode (msg, self->signer, false, false);
+    zmsg_pushmem (copy, zframe_data (client), zframe_size (client));
+    zmsg_pushstr (copy, engine);
+    zmsg_pushstr (copy, topic);
+    zmsg_send (&copy, self->monitor);
+    zmsg_destroy (&copy);
+}
+
+//  Tells the client its request failed: an apply_reply with status error,
+//  signed by this scheduler, routed [client] [engine].
+static void
+s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
+              const char *engine_uuid, int engine_id, const char *ename, const char *evalue)
+{
+    zpar_msg_t *reply = zpar_msg_new ("apply_reply", self->session);
+    zpar_msg_set_parent (reply, header? json_deep_copy (header): NULL);
+    zpar_msg_set_metadata (reply, json_pack ("{s:s, s:i, s:s, s:s}", "status", "error",
+        "engine_id", engine_id, "engine_uuid", engine_uuid, "failed_in", self->config.role));
+    zpar_msg_set_content (reply, json_pack ("{s:s, s:s, s:s, s:[], s:i}", "status", "error",
+        "ename", ename, "evalue", evalue, "traceback", "engine_id", engine_id));
+    zpar_msg_add_route (reply, zframe_data (client), zframe_size (client));
+    zpar_msg_add_route (reply, engine_uuid, strlen (engine_uuid));
+    if (zpar_msg_send (&reply, self->front, self->signer) != 0)
+        zpar_debug ("client gone before its error reply");
+}
+
+//  From a client. mux/control: [client] [engine] DELIM ...; task: [client] DELIM ...
+static void
+s_sched_handle_front (s_sched_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->front);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
+                                       "front", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "client socket");
+        return;
+    }
+    size_t want = self->kind == S_TASK? 1: 2;
+    if (zpar_msg_routes (msg) != want) {
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "client socket");
+        zpar_msg_destroy (&msg);
+        return;
+    }
+    if (self->kind == S_TASK) {
+        zlistx_add_end (self->pending, msg);
+        s_task_dispatch (self);
+        return;
+    }
+    zframe_t *client = zpar_msg_pop_route (msg);
+    zframe_t *engine = zpar_msg_pop_route (msg);
+    char *uuid = zframe_strdup (engine);
+    zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
+    zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
+    zmsg_t *copy = NULL;
+    if (self->monitored && self->monitor) {
+        copy = zpar_msg_encode (msg, self->signer, false, false);
+        zmsg_pushmem (copy, zframe_data (client), zframe_size (client));
+        zmsg_pushstr (copy, uuid);
+        zmsg_pushstr (copy, ZPAR_MON_IN);
+    }
+    json_t *header = json_incref (zpar_msg_header (msg));
+    if (zpar_msg_send (&msg, self->back, self->signer) == 0) {
+        if (copy)
+            zmsg_send (&copy, self->monitor);
+    }
+    else {
+        char evalue [400];
+        snprintf (evalue, sizeof evalue, "engine %.64s is not connected to the %s scheduler",
+                  uuid, self->config.role);
+        s_sched_fail (self, header, client, uuid, -1, ZPAR_E_ENGINE, evalue);
+    }
+    zmsg_destroy (&copy);
+    json_decref (header);
+    zframe_destroy (&client);
+    zframe_destroy (&engine);
+    free (uuid);
+}
+
+//  From an engine: [engine] DELIM ... (hello, iopub) or [engine] [client] DELIM ... (reply).
+static void
+s_sched_handle_back (s_sched_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->back);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
+                                       "back", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "engine socket");
+        return;
+    }
+    if (self->kind == S_IOPUB) {
+        //  Engine output goes to every subscribed client as it came.
+        zpar_msg_send (&msg, self->front, self->signer);
+        return;
+    }
+    const char *type = zpar_msg_type (msg);
+    if (zpar_msg_routes (msg) == 1 && streq (type, "engine_hello")) {
+        json_t *content = zpar_msg_content (msg);
+        const char *uuid = json_string_value (json_object_get (content, "uuid"));
+        json_t *id = json_object_get (content, "id");
+        char *route = zframe_strdup (zpar_msg_route (msg, 0));
+        if (uuid && json_is_integer (id) && streq (uuid, route)) {
+            if (self->kind == S_TASK) {
+                s_task_worker (self, uuid, (int) json_integer_value (id))->connected = true;
+                s_task_dispatch (self);
+            }
+            zpar_msg_t *reply = zpar_msg_new_reply (msg, "engine_hello_reply", self->session);
+            zpar_msg_set_content (reply, json_pack ("{s:s, s:s}", "status", "ok",
+                                                    "role", self->config.role));
+            zpar_msg_send (&reply, self->back, self->signer);
+        }
+        else
+            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "engine socket");
+        free (route);
+        zpar_msg_destroy (&msg);
+        return;
+    }
+    if (zpar_msg_routes (msg) != 2) {
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "engine socket");
+        zpar_msg_destroy (&msg);
+        return;
+    }
+    zframe_t *engine = zpar_msg_pop_route (msg);
+    zframe_t *client = zpar_msg_pop_route (msg);
+    char *uuid = zframe_strdup (engine);
+    bool forward = true;
+    if (self->kind == S_TASK) {
+        const char *parent = zpar_msg_parent_id (msg);
+        s_job_t *job = parent? zhashx_lookup (self->jobs, parent): NULL;
+        if (job && streq (job->worker, uuid)) {
+            s_worker_t *worker = zhashx_lookup (self->workers, uuid);
+            if (worker && worker->outstanding > 0)
+                worker->outstanding--;
+            zhashx_delete (self->jobs, parent);
+        }
+        else {
+            //  Already failed (its engine was declared dead): the client
+            //  has its answer and must not get a second one.
+            zpar_debug ("late reply from %s dropped", uuid);
+            forward = false;
+        }
+    }
+    if (forward) {
+        s_sched_monitor (self, ZPAR_MON_OUT, uuid, client, msg);
+        zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
+        zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
+        if (zpar_msg_send (&msg, self->front, self->signer) != 0)
+            zpar_debug ("client gone before its reply");
+    }
+    zpar_msg_destroy (&msg);
+    zframe_destroy (&engine);
+    zframe_destroy (&client);
+    free (uuid);
+    if (self->kind == S_TASK)
+        s_task_dispatch (self);
+}
+
+static void
+s_sched_handle_notification (s_sched_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->notification);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
+                                       "notification", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "notification");
+        return;
+    }
+    const char *type = zpar_msg_type (msg);
+    json_t *content = zpar_msg_content (msg);
+    const char *uuid = json_string_value (json_object_get (content, "uuid"));
+    json_t *id = json_object_get (content, "id");
+    if (self->kind == S_TASK && uuid && json_is_integer (id)) {
+        if (streq (type, "registration_notification")) {
+            s_task_worker (self, uuid, (int) json_integer_value (id))->registered = true;
+            s_task_dispatch (self);
+        }
+        else
+        if (streq (type, "unregistration_notification")) {
+            const char *why = json_string_value (json_object_get (content, "reason"));
+            s_task_lost (self, uuid, why? why: "unregistered");
+        }
+    }
+    zpar_msg_destroy (&msg);
+}
+
+//  -- task: least-load balancing ----------------------------------------------
+
+static s_worker_t *
+s_task_worker (s_sched_t *self, const char *uuid, int id)
+{
+    s_worker_t *worker = zhashx_lookup (self->workers, uuid);
+    if (!worker) {
+        worker = calloc (1, sizeof *worker);
+        worker->uuid = strdup (uuid);
+        zhashx_insert (self->workers, uuid, worker);
+    }
+    worker->id = id;
+    return worker;
+}
+
+//  Fewest outstanding tasks wins; among equals, the one used longest ago,
+//  so a stream of short tasks spreads over every engine. O(engines).
+static s_worker_t *
+s_task_pick (s_sched_t *self)
+{
+    s_worker_t *best = NULL;
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers)) {
+        if (!worker->registered || !worker->connected)
+            continue;
+        if (self->config.hwm > 0 && worker->outstanding >= self->config.hwm)
+            continue;
+        if (!best || worker->outstanding < best->outstanding
+        ||  (worker->outstanding == best->outstanding && worker->last_used < best->last_used))
+            best = worker;
+    }
+    return best;
+}
+
+static void
+s_task_dispatch (s_sched_t *self)
+{
+    while (zlistx_size (self->pending)) {
+        s_worker_t *worker = s_task_pick (self);
+        if (!worker)
+            return;
+        zpar_msg_t *msg = zlistx_detach (self->pending, NULL);     //  the oldest
+        zframe_t *client = zframe_dup (zpar_msg_route (msg, 0));
+        s_job_t *job = calloc (1, sizeof *job);
+        job->request = zpar_msg_dup (msg);
+        job->worker = strdup (worker->uuid);
+        char *msg_id = strdup (zpar_msg_id (msg));
+        zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
+        s_sched_monitor (self, ZPAR_MON_IN, worker->uuid, client, msg);
+        worker->outstanding++;
+        worker->last_used = ++self->dispatched;
+        if (zhashx_insert (self->jobs, msg_id, job) != 0) {
+            //  Same msg_id twice from a key holder: refuse the second.
+            s_job_free ((void **) &job);
+            worker->outstanding--;
+            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "client socket");
+            zpar_msg_destroy (&msg);
+        }
+        else
+        if (zpar_msg_send (&msg, self->back, self->signer) != 0) {
+            //  The engine's connection went away under us: it is lost.
+            worker->connected = false;
+            s_task_lost (self, worker->uuid, "connection lost");
+        }
+        zpar_msg_destroy (&msg);
+        zframe_destroy (&client);
+        free (msg_id);
+    }
+}
+
+//  An engine is gone: its tasks fail with EngineError.
+static void
+s_task_lost (s_sched_t *self, const char *uuid, const char *why)
+{
+    s_worker_t *worker = zhashx_lookup (self->workers, uuid);
+    int id = worker? worker->id: -1;
+    zlistx_t *failed = zlistx_new ();
+    zlistx_set_destructor (failed, (czmq_destructor *) zstr_free);
+    for (s_job_t *job = zhashx_first (self->jobs); job; job = zhashx_next (self->jobs))
+        if (streq (job->worker, uuid))
+            zlistx_add_end (failed, strdup ((const char *) zhashx_cursor (self->jobs)));
+    for (char *msg_id = zlistx_first (failed); msg_id; msg_id = zlistx_next (failed)) {
+        s_job_t *job = zhashx_lookup (self->jobs, msg_id);
+        char evalue [256];
+        snprintf (evalue, sizeof evalue, "engine %d died while running the task (%s)", id, why);
+        s_sched_fail (self, zpar_msg_header (job->request), zpar_msg_route (job->request, 0), uuid, id,
+                      ZPAR_E_ENGINE, evalue);
+        zhashx_delete (self->jobs, msg_id);
+    }
+    zlistx_destroy (&failed);
+    zhashx_delete (self->workers, uuid);
+    s_task_dispatch (self);
+}

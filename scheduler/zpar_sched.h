@@ -1,0 +1,33 @@
+/*  zpar_sched.h - one scheduler role as a CZMQ actor.
+
+    mux and control forward between a client-facing ROUTER and an
+    engine-facing ROUTER, swapping the first two routing ids; task picks
+    the engine itself (least load); iopub forwards engine output from a
+    SUB to a PUB. Frames travel as they came: a role checks signatures
+    and reads headers, and never re-encodes what it forwards.
+
+    Pipe commands:
+        ENDPOINTS                         -> client endpoint, engine endpoint
+                                             ("" "" when binding failed)
+        CONNECT notification monitor engines_json
+                                          -> (nothing) start following the hub
+        $TERM                                                            */
+
+#ifndef ZPAR_SCHED_H_INCLUDED
+#define ZPAR_SCHED_H_INCLUDED
+
+#include <czmq.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *role;           //  "mux", "task", "control" or "iopub"
+    const char *ip;
+    const char *key;
+    int64_t max_message_size;
+    int hwm;                    //  task: outstanding tasks per engine, 0 = no limit
+} zpar_sched_config_t;
+
+//  zactor_new (zpar_sched_actor, &config); config is copied before it returns.
+void zpar_sched_actor (zsock_t *pipe, void *config);
+
+#endif

@@ -1,0 +1,167 @@
+/*  zpar_connfile.c - reading and writing connection files.              */
+
+#include "zpar_connfile.h"
+#include "zpar_proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+//  Connection files are a few hundred bytes; anything this big is not one.
+#define S_MAX_FILE_SIZE (64 * 1024)
+
+static void
+s_fail (char **error, const char *format, ...)
+{
+    if (!error)
+        return;
+    va_list args;
+    va_start (args, format);
+    if (vasprintf (error, format, args) < 0)
+        *error = NULL;
+    va_end (args);
+}
+
+static char *
+s_required (json_t *root, const char *key, char **error)
+{
+    const char *value = json_string_value (json_object_get (root, key));
+    if (!value || !*value) {
+        s_fail (error, "connection file has no \"%s\" string", key);
+        return NULL;
+    }
+    return strdup (value);
+}
+
+zpar_connfile_t *
+zpar_connfile_parse (const char *text, size_t size, char **error)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb (text, size, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        s_fail (error, "connection file is not JSON (line %d: %s)", jerr.line, jerr.text);
+        return NULL;
+    }
+    zpar_connfile_t *self = calloc (1, sizeof *self);
+    if (!json_is_object (root)) {
+        s_fail (error, "connection file is not a JSON object");
+        goto err;
+    }
+    if (!(self->registration = s_required (root, "registration", error))
+    ||  !(self->key = s_required (root, "key", error))
+    ||  !(self->signature_scheme = s_required (root, "signature_scheme", error))
+    ||  !(self->location = s_required (root, "location", error)))
+        goto err;
+    if (strcmp (self->signature_scheme, ZPAR_SIGNATURE_SCHEME) != 0) {
+        s_fail (error, "connection file asks for signature scheme \"%s\"; only \"%s\" is known",
+                self->signature_scheme, ZPAR_SIGNATURE_SCHEME);
+        goto err;
+    }
+    if (strncmp (self->registration, "tcp://", 6) != 0
+    &&  strncmp (self->registration, "ipc://", 6) != 0) {
+        s_fail (error, "connection file's registration endpoint \"%s\" is not tcp:// or ipc://",
+                self->registration);
+        goto err;
+    }
+    json_t *size_value = json_object_get (root, "max_message_size");
+    if (size_value) {
+        if (!json_is_integer (size_value) || json_integer_value (size_value) < 0) {
+            s_fail (error, "connection file's \"max_message_size\" is not a byte count");
+            goto err;
+        }
+        self->max_message_size = json_integer_value (size_value);
+    }
+    json_t *pid = json_object_get (root, "hub_pid");
+    if (json_is_integer (pid))
+        self->hub_pid = json_integer_value (pid);
+    json_decref (root);
+    return self;
+err:
+    json_decref (root);
+    zpar_connfile_destroy (&self);
+    return NULL;
+}
+
+zpar_connfile_t *
+zpar_connfile_load (const char *path, char **error)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        s_fail (error, "cannot read %s: %s", path, strerror (errno));
+        return NULL;
+    }
+    char *text = malloc (S_MAX_FILE_SIZE + 1);
+    size_t size = text? fread (text, 1, S_MAX_FILE_SIZE + 1, file): 0;
+    fclose (file);
+    zpar_connfile_t *self = NULL;
+    if (size > S_MAX_FILE_SIZE)
+        s_fail (error, "%s is too big to be a connection file", path);
+    else {
+        char *inner = NULL;
+        self = zpar_connfile_parse (text, size, &inner);
+        if (!self)
+            s_fail (error, "%s: %s", path, inner? inner: "unreadable");
+        free (inner);
+    }
+    free (text);
+    return self;
+}
+
+int
+zpar_connfile_save (const zpar_connfile_t *self, const char *path)
+{
+    json_t *root = json_pack ("{s:s, s:s, s:s, s:s, s:I, s:I}",
+        "registration", self->registration, "key", self->key,
+        "signature_scheme", self->signature_scheme? self->signature_scheme: ZPAR_SIGNATURE_SCHEME,
+        "location", self->location,
+        "max_message_size", (json_int_t) self->max_message_size,
+        "hub_pid", (json_int_t) self->hub_pid);
+    if (!root) {
+        errno = EINVAL;
+        return -1;
+    }
+    char *text = json_dumps (root, JSON_INDENT (2));
+    json_decref (root);
+    char temp [4096];
+    snprintf (temp, sizeof temp, "%s.tmp%d", path, (int) getpid ());
+    int fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int rc = -1;
+    if (fd >= 0) {
+        size_t size = strlen (text);
+        //  fchmod in case a umask or an old file left looser bits.
+        if (fchmod (fd, 0600) == 0
+        &&  write (fd, text, size) == (ssize_t) size
+        &&  write (fd, "\n", 1) == 1
+        &&  fsync (fd) == 0)
+            rc = 0;
+        close (fd);
+        if (rc == 0)
+            rc = rename (temp, path);
+        if (rc != 0)
+            unlink (temp);
+    }
+    free (text);
+    return rc;
+}
+
+void
+zpar_connfile_destroy (zpar_connfile_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zpar_connfile_t *self = *self_p;
+    free (self->registration);
+    if (self->key)
+        memset (self->key, 0, strlen (self->key));
+    free (self->key);
+    free (self->signature_scheme);
+    free (self->location);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,38 @@
+/*  zpar_connfile.h - connection files: what a client or an engine needs to
+    find and trust a cluster. Written by the hub into the profile's
+    security/ folder, mode 0600, since the key they hold signs every
+    message. Only the registration endpoint and the key are needed: every
+    other endpoint comes from the hub's replies.                         */
+
+#ifndef ZPAR_CONNFILE_H_INCLUDED
+#define ZPAR_CONNFILE_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZPAR_CONNFILE_CLIENT "zpar-client.json"
+#define ZPAR_CONNFILE_ENGINE "zpar-engine.json"
+
+typedef struct {
+    char *registration;         //  hub registration endpoint, tcp://ip:port
+    char *key;                  //  hex key that signs messages
+    char *signature_scheme;     //  "hmac-sha256"
+    char *location;             //  address the cluster binds on
+    int64_t max_message_size;   //  bytes, 0 = ZPAR_MAX_MESSAGE_SIZE
+    int64_t hub_pid;
+} zpar_connfile_t;
+
+//  Parses connection-file text. On error returns NULL and, when error is
+//  not NULL, a sentence saying what is wrong (caller frees).
+zpar_connfile_t *zpar_connfile_parse (const char *text, size_t size, char **error);
+
+//  Reads and parses a file. Errors as above, naming the path.
+zpar_connfile_t *zpar_connfile_load (const char *path, char **error);
+
+//  Writes atomically with mode 0600 (temporary file, fsync, rename).
+//  Returns 0, or -1 with errno set.
+int zpar_connfile_save (const zpar_connfile_t *self, const char *path);
+
+void zpar_connfile_destroy (zpar_connfile_t **self_p);
+
+#endif

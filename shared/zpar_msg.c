@@ -1,0 +1,385 @@
+/*  zpar_msg.c - Jupyter-framed messages: build, decode, sign, send.     */
+
+#include "zpar_msg.h"
+#include "zpar_util.h"
+
+#include <stdatomic.h>
+
+enum { HEADER, PARENT, METADATA, CONTENT };
+
+struct _zpar_msg_t {
+    zmsg_t *routes;                     //  identity frames before the delimiter
+    zframe_t *raw [ZPAR_JSON_FRAMES];   //  JSON frames as bytes (NULL until encoded)
+    json_t *json [ZPAR_JSON_FRAMES];    //  parsed or built objects (NULL until needed)
+    bool parsed [ZPAR_JSON_FRAMES];     //  a parse was tried on raw
+    bool changed;                       //  a JSON frame was set: re-encode and re-sign
+    zmsg_t *buffers;
+    char signature [ZPAR_SIGNATURE_LEN + 1];
+};
+
+static const char *s_drop_names [ZPAR_DROP_COUNT] = {
+    "bad_signature", "replay", "malformed", "oversize", "unknown_type"
+};
+
+const char *
+zpar_drop_name (zpar_drop_t reason)
+{
+    return reason < ZPAR_DROP_COUNT? s_drop_names [reason]: "unknown";
+}
+
+static zpar_msg_t *
+s_msg_alloc (void)
+{
+    zpar_msg_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->routes = zmsg_new ();
+    self->buffers = zmsg_new ();
+    return self;
+}
+
+static const char *
+s_username (void)
+{
+    const char *user = getenv ("USER");
+    return user && *user? user: "zpar";
+}
+
+zpar_msg_t *
+zpar_msg_new (const char *msg_type, const char *session)
+{
+    static atomic_ullong counter;
+    zpar_msg_t *self = s_msg_alloc ();
+    if (!self)
+        return NULL;
+    char msg_id [128], date [40];
+    snprintf (msg_id, sizeof msg_id, "%s_%llu", session? session: "",
+              (unsigned long long) atomic_fetch_add (&counter, 1) + 1);
+    zpar_iso_date (zpar_wall_us (), date, sizeof date);
+    self->json [HEADER] = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}",
+        "msg_id", msg_id, "msg_type", msg_type, "session", session? session: "",
+        "username", s_username (), "date", date, "version", ZPAR_PROTOCOL_VERSION);
+    self->json [PARENT] = json_object ();
+    self->json [METADATA] = json_object ();
+    self->json [CONTENT] = json_object ();
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
+        self->parsed [i] = true;
+    self->changed = true;
+    return self;
+}
+
+zpar_msg_t *
+zpar_msg_new_reply (zpar_msg_t *request, const char *msg_type, const char *session)
+{
+    zpar_msg_t *self = zpar_msg_new (msg_type, session);
+    json_t *header = zpar_msg_header (request);
+    if (header)
+        zpar_msg_set_parent (self, json_deep_copy (header));
+    for (zframe_t *frame = zmsg_first (request->routes); frame; frame = zmsg_next (request->routes))
+        zpar_msg_add_route (self, zframe_data (frame), zframe_size (frame));
+    return self;
+}
+
+void
+zpar_msg_destroy (zpar_msg_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zpar_msg_t *self = *self_p;
+    zmsg_destroy (&self->routes);
+    zmsg_destroy (&self->buffers);
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
+        zframe_destroy (&self->raw [i]);
+        json_decref (self->json [i]);
+    }
+    free (self);
+    *self_p = NULL;
+}
+
+zpar_msg_t *
+zpar_msg_dup (zpar_msg_t *self)
+{
+    zpar_msg_t *copy = s_msg_alloc ();
+    if (!copy)
+        return NULL;
+    zmsg_destroy (&copy->routes);
+    zmsg_destroy (&copy->buffers);
+    copy->routes = zmsg_dup (self->routes);
+    copy->buffers = zmsg_dup (self->buffers);
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
+        copy->raw [i] = self->raw [i]? zframe_dup (self->raw [i]): NULL;
+        copy->json [i] = self->json [i]? json_deep_copy (self->json [i]): NULL;
+        copy->parsed [i] = self->parsed [i];
+    }
+    copy->changed = self->changed;
+    memcpy (copy->signature, self->signature, sizeof self->signature);
+    return copy;
+}
+
+static bool
+s_is_delimiter (zframe_t *frame)
+{
+    return zframe_size (frame) == sizeof ZPAR_DELIM - 1
+        && memcmp (zframe_data (frame), ZPAR_DELIM, sizeof ZPAR_DELIM - 1) == 0;
+}
+
+//  Verifies the signature over the four JSON frames that follow it.
+static int
+s_verify (zpar_sign_t *signer, zframe_t *signature, zframe_t *frames [])
+{
+    const void *parts [ZPAR_JSON_FRAMES];
+    size_t sizes [ZPAR_JSON_FRAMES];
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
+        parts [i] = zframe_data (frames [i]);
+        sizes [i] = zframe_size (frames [i]);
+    }
+    return zpar_sign_verify (signer, parts, sizes, ZPAR_JSON_FRAMES,
+                             (const char *) zframe_data (signature), zframe_size (signature));
+}
+
+static json_t *
+s_parse_object (zframe_t *frame)
+{
+    json_t *value = json_loadb ((const char *) zframe_data (frame), zframe_size (frame),
+                                JSON_REJECT_DUPLICATES, NULL);
+    if (value && !json_is_object (value)) {
+        json_decref (value);
+        value = NULL;
+    }
+    return value;
+}
+
+zpar_msg_t *
+zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
+                 const char *scope, zpar_drop_t *reason)
+{
+    zmsg_t *raw = *raw_p;
+    *raw_p = NULL;
+    zpar_msg_t *self = NULL;
+    zpar_drop_t why = ZPAR_DROP_MALFORMED;
+
+    if (max_size && zmsg_content_size (raw) > max_size) {
+        why = ZPAR_DROP_OVERSIZE;
+        goto drop;
+    }
+    //  Find the delimiter; everything before it is routing.
+    size_t routes = 0;
+    zframe_t *frame = zmsg_first (raw);
+    while (frame && !s_is_delimiter (frame)) {
+        routes++;
+        frame = zmsg_next (raw);
+    }
+    if (!frame || zmsg_size (raw) < routes + 2 + ZPAR_JSON_FRAMES)
+        goto drop;
+    zframe_t *signature = zmsg_next (raw);
+    zframe_t *frames [ZPAR_JSON_FRAMES];
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
+        frames [i] = zmsg_next (raw);
+    if (s_verify (signer, signature, frames) != 0) {
+        why = ZPAR_DROP_BAD_SIGNATURE;
+        goto drop;
+    }
+    if (zpar_sign_seen (signer, scope, (const char *) zframe_data (signature),
+                        zframe_size (signature))) {
+        why = ZPAR_DROP_REPLAY;
+        goto drop;
+    }
+    self = s_msg_alloc ();
+    if (!self)
+        goto drop;
+    for (size_t i = 0; i < routes; i++) {
+        zframe_t *route = zmsg_pop (raw);
+        zmsg_append (self->routes, &route);
+    }
+    zframe_t *delimiter = zmsg_pop (raw);
+    zframe_destroy (&delimiter);
+    signature = zmsg_pop (raw);
+    memcpy (self->signature, zframe_data (signature), ZPAR_SIGNATURE_LEN);
+    zframe_destroy (&signature);
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
+        self->raw [i] = zmsg_pop (raw);
+    zmsg_destroy (&self->buffers);
+    self->buffers = raw;
+    raw = NULL;
+
+    json_t *header = zpar_msg_header (self);
+    if (!header
+    ||  !json_is_string (json_object_get (header, "msg_id"))
+    ||  !json_is_string (json_object_get (header, "msg_type")))
+        goto drop;
+    return self;
+
+drop:
+    zmsg_destroy (&raw);
+    zpar_msg_destroy (&self);
+    if (reason)
+        *reason = why;
+    return NULL;
+}
+
+static json_t *
+s_json (zpar_msg_t *self, int index)
+{
+    if (!self->parsed [index]) {
+        self->parsed [index] = true;
+        if (self->raw [index])
+            self->json [index] = s_parse_object (self->raw [index]);
+    }
+    return self->json [index];
+}
+
+json_t *zpar_msg_header (zpar_msg_t *self)   { return s_json (self, HEADER); }
+json_t *zpar_msg_parent (zpar_msg_t *self)   { return s_json (self, PARENT); }
+json_t *zpar_msg_metadata (zpar_msg_t *self) { return s_json (self, METADATA); }
+json_t *zpar_msg_content (zpar_msg_t *self)  { return s_json (self, CONTENT); }
+
+static void
+s_set (zpar_msg_t *self, int index, json_t *value)
+{
+    json_decref (self->json [index]);
+    self->json [index] = value? value: json_object ();
+    self->parsed [index] = true;
+    zframe_destroy (&self->raw [index]);
+    self->changed = true;
+}
+
+void zpar_msg_set_parent (zpar_msg_t *self, json_t *value)   { s_set (self, PARENT, value); }
+void zpar_msg_set_metadata (zpar_msg_t *self, json_t *value) { s_set (self, METADATA, value); }
+void zpar_msg_set_content (zpar_msg_t *self, json_t *value)  { s_set (self, CONTENT, value); }
+
+static const char *
+s_string (json_t *object, const char *key)
+{
+    return object? json_string_value (json_object_get (object, key)): NULL;
+}
+
+const char *zpar_msg_type (zpar_msg_t *self) { return s_string (zpar_msg_header (self), "msg_type"); }
+const char *zpar_msg_id (zpar_msg_t *self)   { return s_string (zpar_msg_header (self), "msg_id"); }
+const char *zpar_msg_parent_id (zpar_msg_t *self) { return s_string (zpar_msg_parent (self), "msg_id"); }
+
+const char *
+zpar_msg_signature (zpar_msg_t *self)
+{
+    return self->signature;
+}
+
+//  Serialises changed JSON frames and signs them.
+static void
+s_seal (zpar_msg_t *self, zpar_sign_t *signer)
+{
+    if (!self->changed)
+        return;
+    const void *parts [ZPAR_JSON_FRAMES];
+    size_t sizes [ZPAR_JSON_FRAMES];
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
+        if (!self->raw [i]) {
+            char *text = json_dumps (self->json [i], JSON_COMPACT);
+            self->raw [i] = text? zframe_new (text, strlen (text)): zframe_new ("{}", 2);
+            free (text);
+        }
+        parts [i] = zframe_data (self->raw [i]);
+        sizes [i] = zframe_size (self->raw [i]);
+    }
+    zpar_sign_parts (signer, parts, sizes, ZPAR_JSON_FRAMES, self->signature);
+    self->changed = false;
+}
+
+zmsg_t *
+zpar_msg_encode (zpar_msg_t *self, zpar_sign_t *signer, bool routes, bool buffers)
+{
+    s_seal (self, signer);
+    zmsg_t *raw = routes? zmsg_dup (self->routes): zmsg_new ();
+    zmsg_addmem (raw, ZPAR_DELIM, sizeof ZPAR_DELIM - 1);
+    zmsg_addmem (raw, self->signature, ZPAR_SIGNATURE_LEN);
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
+        zmsg_addmem (raw, zframe_data (self->raw [i]), zframe_size (self->raw [i]));
+    for (zframe_t *frame = buffers? zmsg_first (self->buffers): NULL; frame;
+         frame = zmsg_next (self->buffers))
+        zmsg_addmem (raw, zframe_data (frame), zframe_size (frame));
+    return raw;
+}
+
+int
+zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
+{
+    zpar_msg_t *self = *self_p;
+    s_seal (self, signer);
+    //  Move the frames into one zmsg: no payload is copied.
+    zmsg_t *raw = self->routes;
+    self->routes = NULL;
+    zmsg_addmem (raw, ZPAR_DELIM, sizeof ZPAR_DELIM - 1);
+    zmsg_addmem (raw, self->signature, ZPAR_SIGNATURE_LEN);
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
+        zmsg_append (raw, &self->raw [i]);
+    zframe_t *frame;
+    while ((frame = zmsg_pop (self->buffers)))
+        zmsg_append (raw, &frame);
+    zpar_msg_destroy (self_p);
+    int rc = zmsg_send (&raw, sock);
+    zmsg_destroy (&raw);
+    return rc;
+}
+
+size_t
+zpar_msg_routes (zpar_msg_t *self)
+{
+    return zmsg_size (self->routes);
+}
+
+static zframe_t *
+s_nth (zmsg_t *msg, size_t index)
+{
+    zframe_t *frame = zmsg_first (msg);
+    while (frame && index--)
+        frame = zmsg_next (msg);
+    return frame;
+}
+
+zframe_t *
+zpar_msg_route (zpar_msg_t *self, size_t index)
+{
+    return s_nth (self->routes, index);
+}
+
+void
+zpar_msg_push_route (zpar_msg_t *self, const void *data, size_t size)
+{
+    zmsg_pushmem (self->routes, data, size);
+}
+
+void
+zpar_msg_add_route (zpar_msg_t *self, const void *data, size_t size)
+{
+    zmsg_addmem (self->routes, data, size);
+}
+
+zframe_t *
+zpar_msg_pop_route (zpar_msg_t *self)
+{
+    return zmsg_pop (self->routes);
+}
+
+void
+zpar_msg_clear_routes (zpar_msg_t *self)
+{
+    zmsg_destroy (&self->routes);
+    self->routes = zmsg_new ();
+}
+
+size_t
+zpar_msg_buffers (zpar_msg_t *self)
+{
+    return zmsg_size (self->buffers);
+}
+
+zframe_t *
+zpar_msg_buffer (zpar_msg_t *self, size_t index)
+{
+    return s_nth (self->buffers, index);
+}
+
+void
+zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size)
+{
+    zmsg_addmem (self->buffers, data, size);
+}

@@ -1,0 +1,93 @@
+/*  zpar_msg.h - one message of the zpar protocol, Jupyter framing:
+
+        [routing ids...] "<IDS|MSG>" signature header parent metadata content [buffers...]
+
+    A message is either built here (zpar_msg_new, then set parent, metadata
+    and content) and signed when sent, or decoded from frames that arrived,
+    in which case its JSON frames are parsed only when asked for and are
+    sent on again byte for byte, so a forwarder never re-encodes them.   */
+
+#ifndef ZPAR_MSG_H_INCLUDED
+#define ZPAR_MSG_H_INCLUDED
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "zpar_proto.h"
+#include "zpar_sign.h"
+
+typedef struct _zpar_msg_t zpar_msg_t;
+
+//  Builds a message of msg_type with a fresh header (msg_id, session,
+//  username, date, version). Parent, metadata and content start empty.
+zpar_msg_t *zpar_msg_new (const char *msg_type, const char *session);
+
+//  Builds the reply to request: msg_type, same session, parent set to the
+//  request's header, routing ids copied from the request.
+zpar_msg_t *zpar_msg_new_reply (zpar_msg_t *request, const char *msg_type,
+                                const char *session);
+
+void zpar_msg_destroy (zpar_msg_t **self_p);
+
+//  A deep copy (frames and parsed JSON), to keep a request for sending
+//  again. Caller owns it.
+zpar_msg_t *zpar_msg_dup (zpar_msg_t *self);
+
+//  Decodes a raw multipart message and takes ownership of it (*raw_p is
+//  set to NULL). Checks, in this order: total size <= max_size, framing,
+//  signature, replay (under scope, see zpar_sign_seen), and that the header
+//  is a JSON object with msg_id and msg_type. Returns NULL and sets *reason
+//  when the message must be dropped.
+zpar_msg_t *zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer,
+                             size_t max_size, const char *scope,
+                             zpar_drop_t *reason);
+
+//  Sends the message and destroys it. A built message, or one whose JSON was
+//  changed, is serialised and signed; a decoded one goes out as it came.
+//  Returns 0, or -1 when ZeroMQ refused it (the message is destroyed all
+//  the same).
+int zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer);
+
+//  Builds a copy of the raw frames (signing when needed) without sending;
+//  the message keeps its content. With routes, the routing ids come first;
+//  with buffers, the buffers come last. Caller owns the result. For copies
+//  to a monitor, and for keeping a request to send again.
+zmsg_t *zpar_msg_encode (zpar_msg_t *self, zpar_sign_t *signer, bool routes, bool buffers);
+
+//  JSON frames, parsed on first use. Borrowed; NULL when a received frame
+//  is not a JSON object (the caller counts that as malformed).
+json_t *zpar_msg_header (zpar_msg_t *self);
+json_t *zpar_msg_parent (zpar_msg_t *self);
+json_t *zpar_msg_metadata (zpar_msg_t *self);
+json_t *zpar_msg_content (zpar_msg_t *self);
+
+//  Replace a JSON frame; takes ownership of value, which must be an object.
+void zpar_msg_set_parent (zpar_msg_t *self, json_t *value);
+void zpar_msg_set_metadata (zpar_msg_t *self, json_t *value);
+void zpar_msg_set_content (zpar_msg_t *self, json_t *value);
+
+//  Shortcuts into the header and parent header (borrowed, may be NULL).
+const char *zpar_msg_type (zpar_msg_t *self);
+const char *zpar_msg_id (zpar_msg_t *self);
+const char *zpar_msg_parent_id (zpar_msg_t *self);
+
+//  The signature as received or as last signed (64 hex digits), or "".
+const char *zpar_msg_signature (zpar_msg_t *self);
+
+//  Routing identities in front of the delimiter.
+size_t zpar_msg_routes (zpar_msg_t *self);
+zframe_t *zpar_msg_route (zpar_msg_t *self, size_t index);
+void zpar_msg_push_route (zpar_msg_t *self, const void *data, size_t size);   //  in front
+void zpar_msg_add_route (zpar_msg_t *self, const void *data, size_t size);    //  at the end
+zframe_t *zpar_msg_pop_route (zpar_msg_t *self);                               //  caller owns
+void zpar_msg_clear_routes (zpar_msg_t *self);
+
+//  Binary buffers after the JSON frames, passed along without copies.
+size_t zpar_msg_buffers (zpar_msg_t *self);
+zframe_t *zpar_msg_buffer (zpar_msg_t *self, size_t index);
+void zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size);
+
+//  Name of a drop reason as it appears in counters ("bad_signature", ...).
+const char *zpar_drop_name (zpar_drop_t reason);
+
+#endif

@@ -1,0 +1,63 @@
+/*  zpar_net.c - socket set-up shared by the daemons and the client.     */
+
+#include "zpar_net.h"
+
+#include <limits.h>
+
+static void
+s_limit (zsock_t *sock, int64_t max_size)
+{
+    //  ZMQ_MAXMSGSIZE is an int64 in libzmq but CZMQ's setter takes int.
+    if (max_size > 0)
+        zmq_setsockopt (zsock_resolve (sock), ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    zsock_set_linger (sock, 0);
+}
+
+zsock_t *
+zpar_bind (int type, const char *ip, int64_t max_size, char **endpoint)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock)
+        return NULL;
+    s_limit (sock, max_size);
+    if (type == ZMQ_ROUTER) {
+        //  A reply to a peer that is gone fails at once (EHOSTUNREACH)
+        //  instead of vanishing, and a peer slow to read never blocks the
+        //  daemon nor loses a reply: no send high-water mark.
+        zsock_set_router_mandatory (sock, 1);
+        zsock_set_sndhwm (sock, 0);
+    }
+    if (type == ZMQ_SUB)
+        zsock_set_subscribe (sock, "");
+    int port = zsock_bind (sock, "tcp://%s:*", ip);
+    if (port < 0) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    if (endpoint) {
+        //  Say the address a peer must dial: a wildcard bind is reached
+        //  through the loopback address on this host.
+        const char *host = strcmp (ip, "*") == 0 || strcmp (ip, "0.0.0.0") == 0? "127.0.0.1": ip;
+        if (asprintf (endpoint, "tcp://%s:%d", host, port) < 0)
+            *endpoint = NULL;
+    }
+    return sock;
+}
+
+zsock_t *
+zpar_connect (int type, const char *endpoint, const char *identity, int64_t max_size)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock)
+        return NULL;
+    s_limit (sock, max_size);
+    if (identity)
+        zsock_set_identity (sock, identity);
+    if (type == ZMQ_SUB)
+        zsock_set_subscribe (sock, "");
+    if (zsock_connect (sock, "%s", endpoint) != 0) {
+        zsock_destroy (&sock);
+        return NULL;
+    }
+    return sock;
+}

@@ -1,0 +1,161 @@
+/*  zpar_util.c - clocks, dates, hex, keys and ids.                      */
+
+#include "zpar_util.h"
+#include "zpar_proto.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t
+zpar_mono_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+zpar_mono_ms (void)
+{
+    return zpar_mono_us () / 1000;
+}
+
+int64_t
+zpar_wall_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+char *
+zpar_iso_date (int64_t wall_us, char *buf, size_t size)
+{
+    time_t secs = (time_t) (wall_us / 1000000);
+    struct tm tm;
+    gmtime_r (&secs, &tm);
+    snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+              tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (wall_us % 1000000));
+    return buf;
+}
+
+int64_t
+zpar_iso_parse (const char *text)
+{
+    if (!text)
+        return -1;
+    struct tm tm = { 0 };
+    int usec = 0, consumed = 0;
+    if (sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n",
+                &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                &tm.tm_min, &tm.tm_sec, &usec, &consumed) != 7
+    ||  consumed != (int) strlen (text))
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t secs = timegm (&tm);
+    if (secs == (time_t) -1)
+        return -1;
+    return (int64_t) secs * 1000000 + usec;
+}
+
+void
+zpar_hex (const uint8_t *data, size_t size, char *out)
+{
+    static const char digits [] = "0123456789abcdef";
+    for (size_t i = 0; i < size; i++) {
+        out [2 * i] = digits [data [i] >> 4];
+        out [2 * i + 1] = digits [data [i] & 15];
+    }
+    out [2 * size] = 0;
+}
+
+static int
+s_nibble (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int
+zpar_unhex (const char *text, uint8_t *data, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        int high = s_nibble (text [2 * i]);
+        int low = high < 0? -1: s_nibble (text [2 * i + 1]);
+        if (low < 0)
+            return -1;
+        data [i] = (uint8_t) (high << 4 | low);
+    }
+    return 0;
+}
+
+char *
+zpar_new_key (void)
+{
+    uint8_t key [ZPAR_KEY_BYTES];
+    randombytes_buf (key, sizeof key);
+    char *hex = malloc (2 * ZPAR_KEY_BYTES + 1);
+    if (hex)
+        zpar_hex (key, sizeof key, hex);
+    sodium_memzero (key, sizeof key);
+    return hex;
+}
+
+char *
+zpar_new_uuid (void)
+{
+    uint8_t b [16];
+    randombytes_buf (b, sizeof b);
+    b [6] = (b [6] & 0x0f) | 0x40;      //  version 4
+    b [8] = (b [8] & 0x3f) | 0x80;      //  RFC 4122 variant
+    char hex [33];
+    zpar_hex (b, sizeof b, hex);
+    char *uuid = malloc (37);
+    if (uuid)
+        snprintf (uuid, 37, "%.8s-%.4s-%.4s-%.4s-%.12s",
+                  hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    return uuid;
+}
+
+int
+zpar_parse_long (const char *text, long min, long max, long *value)
+{
+    if (!text || !*text)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol (text, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+const char *
+zpar_hostname (void)
+{
+    static char name [256];
+    if (!*name && gethostname (name, sizeof name - 1) != 0)
+        strcpy (name, "localhost");
+    return name;
+}
+
+int
+zpar_init (void)
+{
+    return sodium_init () < 0? -1: 0;
+}

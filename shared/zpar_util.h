@@ -1,0 +1,47 @@
+/*  zpar_util.h - small helpers every part of zpar uses: clocks, ISO 8601
+    dates, hex, fresh keys and ids, strict number parsing.               */
+
+#ifndef ZPAR_UTIL_H_INCLUDED
+#define ZPAR_UTIL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  Monotonic milliseconds / microseconds (for timeouts and durations).
+int64_t zpar_mono_ms (void);
+int64_t zpar_mono_us (void);
+
+//  Wall clock in microseconds since the epoch.
+int64_t zpar_wall_us (void);
+
+//  Writes "YYYY-MM-DDTHH:MM:SS.ffffffZ" for a wall time into buf (>= 28
+//  bytes). Returns buf.
+char *zpar_iso_date (int64_t wall_us, char *buf, size_t size);
+
+//  Parses what zpar_iso_date writes. Returns -1 when it is not such a date.
+int64_t zpar_iso_parse (const char *text);
+
+//  Lowercase hex of size bytes into out (2 * size + 1 bytes).
+void zpar_hex (const uint8_t *data, size_t size, char *out);
+
+//  Decodes 2 * size hex digits into data. Returns -1 on a bad digit.
+int zpar_unhex (const char *text, uint8_t *data, size_t size);
+
+//  A fresh random key as 2 * ZPAR_KEY_BYTES hex digits. Caller frees.
+char *zpar_new_key (void);
+
+//  A fresh random uuid (RFC 4122 version 4, with dashes). Caller frees.
+char *zpar_new_uuid (void);
+
+//  Strict decimal parsing: the whole text must be a number in [min, max].
+//  Returns 0 and stores the value, or -1.
+int zpar_parse_long (const char *text, long min, long max, long *value);
+
+//  This machine's host name (static buffer).
+const char *zpar_hostname (void);
+
+//  Library start-up: initialises libsodium once. Returns -1 on failure.
+int zpar_init (void);
+
+#endif

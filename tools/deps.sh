@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs what zpar needs to build and test, from Debian's packages, when
+# something is missing. Quiet when everything is there.
+set -e
+
+need=""
+have_pkg () { pkg-config --exists "$1" 2>/dev/null; }
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+have_pkg libczmq   || need="$need libczmq-dev"
+have_pkg libzmq    || need="$need libzmq3-dev"
+have_pkg jansson   || need="$need libjansson-dev"
+have_pkg libsodium || need="$need libsodium-dev"
+have_pkg criterion || need="$need libcriterion-dev"
+command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
+command -v gcc >/dev/null 2>&1 || need="$need gcc"
+
+[ -z "$need" ] && exit 0
+
+echo "zpar: installing$need (Debian packages)"
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "zpar: need root (or sudo) to install:$need" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
