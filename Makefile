@@ -11,6 +11,8 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= gcc
 SAN     ?=
+V       ?=
+Q       := $(if $(V),,@)
 
 PKGS     := libczmq libzmq jansson libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -18,7 +20,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
-           -Ishared -Iinclude -Iclient -Iengine $(PKG_CFLAGS)
+           -Ishared -Iinclude -Iclient -Iengine -Ihub -Itests/support $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lpthread -ldl
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -38,8 +40,9 @@ launch_obj  := $(patsubst %.c,$(OBJ)/%.o,$(wildcard ipcluster/*.c))
 cli_obj     := $(OBJ)/client/zpar_cli.o
 test_src    := $(wildcard tests/unit/*.c tests/integration/*.c tests/support/*.c)
 test_obj    := $(patsubst %.c,$(OBJ)/%.o,$(test_src))
-# Engine sources the unit tests drive in-process (all but its main).
+# Daemon sources the unit tests drive in-process (all but their mains).
 engine_lib_obj := $(filter-out $(OBJ)/engine/main.o,$(engine_obj))
+hub_lib_obj    := $(filter-out $(OBJ)/hub/main.o,$(hub_obj))
 
 LIBA    := $(BUILD)/lib/libzpar.a
 LIBSO   := $(BUILD)/lib/libzpar.so
@@ -53,17 +56,20 @@ all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
 $(LIBA): $(lib_obj)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIBSO): $(lib_obj)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libzpar.so.0 -o $@ $^ $(LDLIBS)
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libzpar.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
 	@mkdir -p $(dir $@)
@@ -71,41 +77,50 @@ $(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
 
 $(BUILD)/bin/zpar-hub: $(hub_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/zpar-scheduler: $(sched_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # -rdynamic: plugins loaded with --load call the engine's zpar_* functions.
 $(BUILD)/bin/zpar-engine: $(engine_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/ipcluster: $(launch_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/zpar: $(cli_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A plugin leaves the zpar_* symbols undefined: zpar-engine provides them.
 $(BUILD)/examples/libzpar_example_plugin.so: examples/plugin/example_plugin.c include/zpar/plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $<
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $<
 
 $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TESTS): $(test_obj) $(engine_lib_obj) $(LIBA)
+$(TESTS): $(test_obj) $(engine_lib_obj) $(hub_lib_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -lcriterion
+	@echo \"  LD      $@\"
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -lcriterion
 
 deps:
 	@tools/deps.sh

@@ -1,0 +1,215 @@
+/*  zpar_test.c - suite helpers.                                         */
+
+#include "zpar_test.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char s_dir [256];
+static bool s_started;
+
+const char *
+zt_build_path (const char *relative)
+{
+    static char path [4096];
+    const char *build = getenv ("ZPAR_BUILD");
+    snprintf (path, sizeof path, "%s/%s", build? build: "build", relative);
+    return path;
+}
+
+const char *
+zt_fresh_dir (void)
+{
+    if (!*s_dir) {
+        snprintf (s_dir, sizeof s_dir, "/tmp/zpar-test-XXXXXX");
+        cr_assert_not_null (mkdtemp (s_dir), "mkdtemp: %s", strerror (errno));
+        setenv ("ZPAR_DIR", s_dir, 1);
+        setenv ("ZPAR_PROFILE", ZT_PROFILE, 1);
+        //  Let the commands the test runs find each other.
+        char path [8192];
+        snprintf (path, sizeof path, "%s:%s", zt_build_path ("bin"), getenv ("PATH"));
+        setenv ("PATH", path, 1);
+    }
+    return s_dir;
+}
+
+static char *
+s_slurp (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return strdup ("");
+    fseek (file, 0, SEEK_END);
+    long size = ftell (file);
+    fseek (file, 0, SEEK_SET);
+    char *text = calloc (1, (size_t) size + 1);
+    if (size > 0 && fread (text, 1, (size_t) size, file) != (size_t) size)
+        text [0] = 0;
+    fclose (file);
+    return text;
+}
+
+int
+zt_run (const char *command, char **out, char **err)
+{
+    zt_fresh_dir ();
+    char out_path [512], err_path [512];
+    snprintf (out_path, sizeof out_path, "%s/.out.%d", s_dir, (int) getpid ());
+    snprintf (err_path, sizeof err_path, "%s/.err.%d", s_dir, (int) getpid ());
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int out_fd = open (out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err_fd = open (err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2 (out_fd, 1);
+        dup2 (err_fd, 2);
+        execl ("/bin/sh", "sh", "-c", command, (char *) NULL);
+        _exit (127);
+    }
+    int status = 0;
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    char *text = s_slurp (out_path);
+    if (out)
+        *out = text;
+    else
+        free (text);
+    text = s_slurp (err_path);
+    if (err)
+        *err = text;
+    else
+        free (text);
+    unlink (out_path);
+    unlink (err_path);
+    return WIFEXITED (status)? WEXITSTATUS (status): 128 + WTERMSIG (status);
+}
+
+int
+zt_runf (char **out, char **err, const char *format, ...)
+{
+    char *command = NULL;
+    va_list args;
+    va_start (args, format);
+    if (vasprintf (&command, format, args) < 0)
+        command = NULL;
+    va_end (args);
+    cr_assert_not_null (command);
+    int rc = zt_run (command, out, err);
+    free (command);
+    return rc;
+}
+
+char *
+zt_profile_path (const char *relative)
+{
+    char *path = NULL;
+    if (asprintf (&path, "%s/profile_%s/%s", zt_fresh_dir (), ZT_PROFILE, relative) < 0)
+        return NULL;
+    return path;
+}
+
+json_t *
+zt_json (const char *text)
+{
+    json_error_t error;
+    json_t *value = json_loads (text, JSON_DECODE_ANY, &error);
+    cr_assert_not_null (value, "not JSON (%s): %s", error.text, text);
+    return value;
+}
+
+void
+zt_cluster_start (int engines, const char *extra)
+{
+    char *out = NULL, *err = NULL;
+    int rc = zt_runf (&out, &err, "%s start -n %d --daemonize --profile %s --hb-period %d %s",
+                      zt_build_path ("bin/ipcluster"), engines, ZT_PROFILE, ZT_HB_PERIOD_MS,
+                      extra? extra: "");
+    s_started = true;
+    cr_assert_eq (rc, 0, "ipcluster start failed (%d): %s%s", rc, out, err);
+    cr_assert (strstr (out, "started"), "ipcluster said: %s", out);
+    free (out);
+    free (err);
+}
+
+bool
+zt_pid_alive (pid_t pid)
+{
+    char path [64], text [512];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return false;
+    size_t size = fread (text, 1, sizeof text - 1, file);
+    fclose (file);
+    text [size] = 0;
+    char *state = strrchr (text, ')');
+    return state && state [1] == ' ' && state [2] != 'Z' && state [2] != 'X';
+}
+
+size_t
+zt_cluster_pids (pid_t *pids, size_t max)
+{
+    char *dir_path = zt_profile_path ("pid");
+    DIR *dir = opendir (dir_path);
+    size_t count = 0;
+    for (struct dirent *entry = dir? readdir (dir): NULL; entry && count < max; entry = readdir (dir)) {
+        if (!strstr (entry->d_name, ".pid"))
+            continue;
+        char path [4096];
+        snprintf (path, sizeof path, "%s/%s", dir_path, entry->d_name);
+        FILE *file = fopen (path, "r");
+        int pid = 0;
+        if (file && fscanf (file, "%d", &pid) == 1 && pid > 1)
+            pids [count++] = pid;
+        if (file)
+            fclose (file);
+    }
+    if (dir)
+        closedir (dir);
+    free (dir_path);
+    return count;
+}
+
+void
+zt_cluster_stop (void)
+{
+    pid_t pids [64];
+    size_t count = zt_cluster_pids (pids, 64);
+    cr_assert_gt (count, 0, "no pid files: nothing was running");
+    char *out = NULL, *err = NULL;
+    int rc = zt_runf (&out, &err, "%s stop --profile %s", zt_build_path ("bin/ipcluster"), ZT_PROFILE);
+    cr_assert_eq (rc, 0, "ipcluster stop failed (%d): %s%s", rc, out, err);
+    free (out);
+    free (err);
+    s_started = false;
+    for (size_t i = 0; i < count; i++)
+        cr_assert (!zt_pid_alive (pids [i]), "process %d is still running after ipcluster stop",
+                   (int) pids [i]);
+}
+
+void
+zt_cleanup (void)
+{
+    if (!*s_dir)
+        return;
+    if (s_started) {
+        //  The test stopped half-way: stop everything by pid, hard.
+        pid_t pids [64];
+        size_t count = zt_cluster_pids (pids, 64);
+        for (size_t i = 0; i < count; i++)
+            kill (pids [i], SIGKILL);
+        s_started = false;
+    }
+    char command [512];
+    snprintf (command, sizeof command, "rm -rf '%s'", s_dir);
+    if (system (command) != 0)
+        fprintf (stderr, "could not remove %s\n", s_dir);
+    *s_dir = 0;
+}

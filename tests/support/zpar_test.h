@@ -1,0 +1,57 @@
+/*  zpar_test.h - helpers for the Criterion suite: a cluster per test in
+    its own temporary $ZPAR_DIR, commands run as a user runs them, and a
+    clean-up that stops every process the test started, by pid.          */
+
+#ifndef ZPAR_TEST_H_INCLUDED
+#define ZPAR_TEST_H_INCLUDED
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+//  The profile every integration test uses, inside its own $ZPAR_DIR.
+#define ZT_PROFILE "test"
+
+//  Heartbeat for tests: fast enough that a dead engine is noticed quickly.
+#define ZT_HB_PERIOD_MS 100
+
+//  Path of a built program ("bin/zpar", "examples/hello"); static buffer.
+const char *zt_build_path (const char *relative);
+
+//  Makes a fresh $ZPAR_DIR for this test process and exports it.
+const char *zt_fresh_dir (void);
+
+//  Runs a shell command line; stdout and stderr are captured (caller
+//  frees, either may be NULL). Returns the exit status (128 + signal when
+//  killed).
+int zt_run (const char *command, char **out, char **err);
+
+//  Same, with printf-style formatting.
+int zt_runf (char **out, char **err, const char *format, ...) __attribute__ ((format (printf, 3, 4)));
+
+//  Starts `ipcluster start -n engines --daemonize --profile test` with a
+//  fast heartbeat and extra options, and asserts it succeeded.
+void zt_cluster_start (int engines, const char *extra);
+
+//  Stops the cluster with `ipcluster stop` and asserts that every process
+//  it had (from the pid files read before stopping) is gone.
+void zt_cluster_stop (void);
+
+//  Criterion .fini: stops whatever the test left running, by pid, and
+//  removes its $ZPAR_DIR.
+void zt_cleanup (void);
+
+//  Pids named in the profile's pid/ folder (up to max); returns the count.
+size_t zt_cluster_pids (pid_t *pids, size_t max);
+
+//  True when pid is a live process (not a zombie).
+bool zt_pid_alive (pid_t pid);
+
+//  Path inside the test profile ("security/zpar-client.json"); caller frees.
+char *zt_profile_path (const char *relative);
+
+//  Parses JSON text (asserts it parses); caller owns.
+json_t *zt_json (const char *text);
+
+#endif

@@ -1,0 +1,198 @@
+/*  Jupyter framing: building, decoding, each drop reason.               */
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "zpar_msg.h"
+#include "zpar_util.h"
+
+static const char *s_key = "5e2c0b7a4f0f4c7f9d7b6c5a4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d";
+
+static zpar_sign_t *s_signer;
+
+static void s_setup (void)    { s_signer = zpar_sign_new (s_key, 64); }
+static void s_teardown (void) { zpar_sign_destroy (&s_signer); }
+
+TestSuite (zpar_msg, .init = s_setup, .fini = s_teardown);
+
+static zmsg_t *
+s_sample (void)
+{
+    zpar_msg_t *msg = zpar_msg_new ("apply_request", "session-1");
+    zpar_msg_set_content (msg, json_pack ("{s:s, s:[i]}", "fn", "echo", "args", 7));
+    zpar_msg_set_metadata (msg, json_pack ("{s:i}", "retries", 0));
+    zpar_msg_add_route (msg, "client", 6);
+    zpar_msg_add_buffer (msg, "\x00\x01\x02", 3);
+    zmsg_t *raw = zpar_msg_encode (msg, s_signer, true, true);
+    zpar_msg_destroy (&msg);
+    return raw;
+}
+
+//  Frames as strings, a NULL-terminated list, for hand-made messages.
+static zmsg_t *
+s_frames (const char *first, ...)
+{
+    zmsg_t *raw = zmsg_new ();
+    va_list args;
+    va_start (args, first);
+    for (const char *frame = first; frame; frame = va_arg (args, const char *))
+        zmsg_addstr (raw, frame);
+    va_end (args);
+    return raw;
+}
+
+//  A validly signed message with these four JSON frames.
+static zmsg_t *
+s_signed (const char *header, const char *parent, const char *metadata, const char *content)
+{
+    const void *parts [] = { header, parent, metadata, content };
+    size_t sizes [] = { strlen (header), strlen (parent), strlen (metadata), strlen (content) };
+    char signature [ZPAR_SIGNATURE_LEN + 1];
+    zpar_sign_parts (s_signer, parts, sizes, 4, signature);
+    return s_frames (ZPAR_DELIM, signature, header, parent, metadata, content, NULL);
+}
+
+static zpar_drop_t
+s_drop_reason (zmsg_t *raw, size_t max_size)
+{
+    zpar_drop_t reason = ZPAR_DROP_COUNT;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, max_size, NULL, &reason);
+    cr_assert_null (msg, "message was accepted");
+    cr_assert_null (raw, "decode must take the frames");
+    return reason;
+}
+
+Test (zpar_msg, round_trip_keeps_everything)
+{
+    zmsg_t *raw = s_sample ();
+    cr_assert_eq (zmsg_size (raw), 1 + 1 + 1 + 4 + 1);
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, NULL, &reason);
+    cr_assert_not_null (msg);
+    cr_assert_str_eq (zpar_msg_type (msg), "apply_request");
+    cr_assert (strncmp (zpar_msg_id (msg), "session-1_", 10) == 0);
+    json_t *header = zpar_msg_header (msg);
+    cr_assert_str_eq (json_string_value (json_object_get (header, "version")), "5.3");
+    cr_assert_str_eq (json_string_value (json_object_get (header, "session")), "session-1");
+    cr_assert_geq (zpar_iso_parse (json_string_value (json_object_get (header, "date"))), 0);
+    cr_assert_str_eq (json_string_value (json_object_get (zpar_msg_content (msg), "fn")), "echo");
+    cr_assert_eq (json_integer_value (json_object_get (zpar_msg_metadata (msg), "retries")), 0);
+    cr_assert_eq (zpar_msg_routes (msg), 1);
+    cr_assert (zframe_streq (zpar_msg_route (msg, 0), "client"));
+    cr_assert_eq (zpar_msg_buffers (msg), 1);
+    cr_assert_eq (zframe_size (zpar_msg_buffer (msg, 0)), 3);
+    zpar_msg_destroy (&msg);
+}
+
+Test (zpar_msg, a_reply_names_its_request_as_parent)
+{
+    zmsg_t *raw = s_sample ();
+    zpar_drop_t reason;
+    zpar_msg_t *request = zpar_msg_decode (&raw, s_signer, 0, NULL, &reason);
+    zpar_msg_t *reply = zpar_msg_new_reply (request, "apply_reply", "engine");
+    cr_assert_str_eq (zpar_msg_parent_id (reply), zpar_msg_id (request));
+    cr_assert_eq (zpar_msg_routes (reply), 1);
+    zpar_msg_destroy (&reply);
+    zpar_msg_destroy (&request);
+}
+
+Test (zpar_msg, forwarding_keeps_the_bytes_and_the_signature)
+{
+    zmsg_t *raw = s_sample ();
+    zmsg_t *original = zmsg_dup (raw);
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, "a", &reason);
+    zframe_t *route = zpar_msg_pop_route (msg);
+    zpar_msg_push_route (msg, "engine", 6);
+    zpar_msg_push_route (msg, zframe_data (route), zframe_size (route));
+    zframe_destroy (&route);
+    zmsg_t *again = zpar_msg_encode (msg, s_signer, false, true);
+    zframe_t *frame = zmsg_first (original);          //  skip the route
+    frame = zmsg_next (original);
+    for (zframe_t *other = zmsg_first (again); other; other = zmsg_next (again)) {
+        cr_assert (zframe_eq (frame, other), "a forwarded frame changed");
+        frame = zmsg_next (original);
+    }
+    zmsg_destroy (&again);
+    zmsg_destroy (&original);
+    zpar_msg_destroy (&msg);
+}
+
+Test (zpar_msg, a_replay_is_dropped_in_the_same_scope_only)
+{
+    zmsg_t *raw = s_sample (), *copy = zmsg_dup (raw), *third = zmsg_dup (raw);
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, NULL, &reason);
+    cr_assert_not_null (msg);
+    zpar_msg_destroy (&msg);
+    cr_assert_eq (s_drop_reason (copy, 0), ZPAR_DROP_REPLAY);
+    msg = zpar_msg_decode (&third, s_signer, 0, "monitor", &reason);
+    cr_assert_not_null (msg, "another scope is not a replay");
+    zpar_msg_destroy (&msg);
+}
+
+Test (zpar_msg, bad_signatures_are_dropped)
+{
+    zmsg_t *raw = s_sample ();
+    zframe_t *frame = zmsg_first (raw);
+    frame = zmsg_next (raw);
+    frame = zmsg_next (raw);                            //  the signature
+    zframe_reset (frame, "0000000000000000000000000000000000000000000000000000000000000000", 64);
+    cr_assert_eq (s_drop_reason (raw, 0), ZPAR_DROP_BAD_SIGNATURE);
+    cr_assert_eq (s_drop_reason (s_frames (ZPAR_DELIM, "", "{}", "{}", "{}", "{}", NULL), 0),
+                  ZPAR_DROP_BAD_SIGNATURE);
+}
+
+Test (zpar_msg, malformed_frames_are_dropped)
+{
+    cr_assert_eq (s_drop_reason (s_frames ("no", "delimiter", NULL), 0), ZPAR_DROP_MALFORMED);
+    cr_assert_eq (s_drop_reason (s_frames (ZPAR_DELIM, "sig", "{}", NULL), 0), ZPAR_DROP_MALFORMED);
+    cr_assert_eq (s_drop_reason (zmsg_new (), 0), ZPAR_DROP_MALFORMED);
+    //  Signed, but the header is not JSON, or lacks msg_type.
+    cr_assert_eq (s_drop_reason (s_signed ("{not json", "{}", "{}", "{}"), 0), ZPAR_DROP_MALFORMED);
+    cr_assert_eq (s_drop_reason (s_signed ("{\"msg_id\":\"x\"}", "{}", "{}", "{}"), 0), ZPAR_DROP_MALFORMED);
+    cr_assert_eq (s_drop_reason (s_signed ("[1]", "{}", "{}", "{}"), 0), ZPAR_DROP_MALFORMED);
+}
+
+Test (zpar_msg, content_that_is_not_an_object_reads_as_null)
+{
+    zmsg_t *raw = s_signed ("{\"msg_id\":\"x\",\"msg_type\":\"t\"}", "{}", "{}", "[1,2]");
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, NULL, &reason);
+    cr_assert_not_null (msg);
+    cr_assert_null (zpar_msg_content (msg));
+    cr_assert_not_null (zpar_msg_parent (msg));
+    zpar_msg_destroy (&msg);
+}
+
+Test (zpar_msg, oversize_messages_are_dropped)
+{
+    zmsg_t *raw = s_sample ();
+    size_t size = zmsg_content_size (raw);
+    cr_assert_eq (s_drop_reason (raw, size - 1), ZPAR_DROP_OVERSIZE);
+    raw = s_sample ();
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, size, NULL, &reason);
+    cr_assert_not_null (msg, "exactly the limit is allowed");
+    zpar_msg_destroy (&msg);
+}
+
+Test (zpar_msg, drop_names)
+{
+    cr_assert_str_eq (zpar_drop_name (ZPAR_DROP_BAD_SIGNATURE), "bad_signature");
+    cr_assert_str_eq (zpar_drop_name (ZPAR_DROP_REPLAY), "replay");
+    cr_assert_str_eq (zpar_drop_name (ZPAR_DROP_MALFORMED), "malformed");
+    cr_assert_str_eq (zpar_drop_name (ZPAR_DROP_OVERSIZE), "oversize");
+    cr_assert_str_eq (zpar_drop_name (ZPAR_DROP_UNKNOWN_TYPE), "unknown_type");
+}
+
+Test (zpar_msg, dup_is_deep)
+{
+    zpar_msg_t *msg = zpar_msg_new ("x", "s");
+    zpar_msg_add_route (msg, "r", 1);
+    zpar_msg_t *copy = zpar_msg_dup (msg);
+    zpar_msg_destroy (&msg);
+    cr_assert_str_eq (zpar_msg_type (copy), "x");
+    cr_assert_eq (zpar_msg_routes (copy), 1);
+    zpar_msg_destroy (&copy);
+}
