@@ -359,6 +359,7 @@ s_handle_reply (zpar_client_t *self, zsock_t *sock, const char *where)
     if (result && content && index < result->size && !result->items [index].done) {
         json_t *metadata = zpar_msg_metadata (reply);
         json_t *engine_id = json_object_get (metadata, "engine_id");
+        result->items [index].outputs_expected = (int) json_integer_value (json_object_get (metadata, "outputs"));
         if (json_is_integer (engine_id))
             result->items [index].engine_id = (int) json_integer_value (engine_id);
         const char *status = json_string_value (json_object_get (content, "status"));
@@ -464,6 +465,7 @@ s_handle_iopub (zpar_client_t *self)
             strcpy (grown + old, text);
             item->out = grown;
         }
+        item->outputs_seen++;
     }
     zpar_msg_destroy (&msg);
 }

@@ -23,7 +23,15 @@ typedef struct {
     json_t *error;              //  {ename, evalue, engine_id} on failure
     json_t *metadata;
     char *out;                  //  what it printed (stdout and stderr)
+    int outputs_expected;       //  stream messages the engine published
+    int outputs_seen;
+    int64_t answered_ms;        //  when the reply came (monotonic)
 } zpar_item_t;
+
+//  Output travels on iopub, beside the reply: a result waits this long
+//  after the reply for output the engine says it published, in case a
+//  subscription joined too late to see it.
+#define ZPAR_OUTPUT_GRACE_MS 2000
 
 struct _zpar_result_t {
     zpar_client_t *client;      //  NULL once the client is gone
@@ -69,6 +77,10 @@ int zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
 //  Marks an item answered with a value or an error; counts it done.
 void zpar_result_settle (zpar_result_t *result, size_t index, json_t *value,
                          json_t *error, json_t *metadata);
+
+//  Every call answered and its output in (or given up on). Returns the
+//  ms to wait for output still missing (0 = complete, -1 = not answered).
+int zpar_result_pending (zpar_result_t *result);
 
 //  A new result of size items; added to the client's live results.
 zpar_result_t *zpar_result_new (zpar_client_t *client, size_t size, bool single);

@@ -39,6 +39,7 @@ typedef struct {
     zpar_engine_info_t info;
     zpar_drops_t drops;
     zpar_msg_t *current;        //  the request being run (parent of its output)
+    int outputs;                //  stream messages the current call published
     zhashx_t *aborted;          //  msg_id -> "" for tasks aborted in advance
     zlistx_t *aborted_order;
     char *hb_ping_ep, *hb_pong_ep;
@@ -299,9 +300,11 @@ s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
     zpar_iso_date (zpar_wall_us (), completed, sizeof completed);
     zpar_msg_t *reply = zpar_msg_new_reply (request, msg_type, self->session);
     const char *status = json_string_value (json_object_get (content, "status"));
-    zpar_msg_set_metadata (reply, json_pack ("{s:s, s:i, s:s, s:s, s:s}",
+    //  outputs tells the client how many stream messages to wait for.
+    zpar_msg_set_metadata (reply, json_pack ("{s:s, s:i, s:s, s:s, s:s, s:i}",
         "status", status? status: "error", "engine_id", self->info.id,
-        "engine_uuid", self->uuid, "started", started, "completed", completed));
+        "engine_uuid", self->uuid, "started", started, "completed", completed,
+        "outputs", call? self->outputs: 0));
     zpar_msg_set_content (reply, content);
     for (size_t i = 0; call && i < zpar_call_out_buffers (call); i++) {
         size_t size;
@@ -357,6 +360,7 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
         zpar_call_add_buffer (call, zframe_data (frame), zframe_size (frame));
     }
     self->current = request;
+    self->outputs = 0;
     zpar_call_run (call, name, fn);
     self->current = NULL;
     json_t *error = zpar_call_error (call);
@@ -482,5 +486,6 @@ s_engine_print (void *context, const char *name, const char *text)
     char topic [64];
     snprintf (topic, sizeof topic, "engine.%d.%s", self->info.id, name);
     zpar_msg_add_route (msg, topic, strlen (topic));
-    zpar_msg_send (&msg, self->iopub, self->signer);
+    if (zpar_msg_send (&msg, self->iopub, self->signer) == 0)
+        self->outputs++;
 }

@@ -491,6 +491,15 @@ s_engines_request (s_hub_t *self, zpar_msg_t *request)
                  json_pack ("{s:s, s:o}", "status", "ok", "engines", s_engine_table (self)));
 }
 
+//  Every socket the hub binds, for people and tests that look at them.
+static json_t *
+s_hub_endpoints (s_hub_t *self)
+{
+    return json_pack ("{s:s, s:s, s:s, s:s, s:s}", "registration", self->registration_ep,
+                      "hb_ping", self->ping_ep, "hb_pong", self->pong_ep,
+                      "notification", self->notification_ep, "monitor", self->monitor_ep);
+}
+
 static void
 s_status_request (s_hub_t *self, zpar_msg_t *request)
 {
@@ -512,7 +521,7 @@ s_status_request (s_hub_t *self, zpar_msg_t *request)
     for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
          engine = zhashx_next (self->engines))
         states [engine->state]++;
-    json_t *status = json_pack ("{s:s, s:i, s:{s:i, s:i, s:i}, s:o, s:{s:I, s:I, s:i, s:i, s:o, s:s},"
+    json_t *status = json_pack ("{s:s, s:i, s:{s:i, s:i, s:i}, s:o, s:{s:I, s:I, s:i, s:i, s:o, s:s, s:o},"
                                 " s:o, s:I, s:I, s:I}",
         "status", "ok",
         "engines", states [ZPAR_ENGINE_IDLE] + states [ZPAR_ENGINE_BUSY],
@@ -525,6 +534,7 @@ s_status_request (s_hub_t *self, zpar_msg_t *request)
                "hb_liveness", self->config.hb_liveness,
                "dropped", zpar_drops_json (&self->drops),
                "registration", self->registration_ep,
+               "endpoints", s_hub_endpoints (self),
         "schedulers", schedulers,
         "clients", (json_int_t) self->clients,
         "routed", (json_int_t) self->routed,

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/pidfd.h>
+#include <poll.h>
 #include <unistd.h>
 
 static char s_dir [256];
@@ -212,4 +214,33 @@ zt_cleanup (void)
     if (system (command) != 0)
         fprintf (stderr, "could not remove %s\n", s_dir);
     *s_dir = 0;
+}
+
+bool
+zt_wait_gone (pid_t pid, int timeout_ms)
+{
+    int fd = pidfd_open (pid, 0);
+    if (fd < 0)
+        return true;                    //  no such process
+    struct pollfd item = { .fd = fd, .events = POLLIN };
+    int rc = poll (&item, 1, timeout_ms);
+    close (fd);
+    return rc == 1 || !zt_pid_alive (pid);
+}
+
+pid_t
+zt_pid_of (const char *name)
+{
+    char relative [128];
+    snprintf (relative, sizeof relative, "pid/%s.pid", name);
+    char *path = zt_profile_path (relative);
+    FILE *file = fopen (path, "r");
+    free (path);
+    int pid = 0;
+    if (file) {
+        if (fscanf (file, "%d", &pid) != 1)
+            pid = 0;
+        fclose (file);
+    }
+    return pid;
 }

@@ -54,4 +54,11 @@ char *zt_profile_path (const char *relative);
 //  Parses JSON text (asserts it parses); caller owns.
 json_t *zt_json (const char *text);
 
+
+
+//  Waits for a process that is not our child to end; false on timeout.
+bool zt_wait_gone (pid_t pid, int timeout_ms);
+
+//  Pid in the profile's pid file NAME ("hub", "engine-0"), or 0.
+pid_t zt_pid_of (const char *name);
 #endif
