@@ -163,8 +163,9 @@ s_apply (zpar_client_t *client, const char *fn, const char *args_text, const cha
     json_decref (args);
     if (!result) {
         fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        int rc = view? 1: 2;        //  no view: the target list was wrong
         zpar_view_destroy (&view);
-        return view? 1: 2;
+        return rc;
     }
     zpar_result_wait (result, -1);
     int rc = 0;

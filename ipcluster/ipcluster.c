@@ -73,6 +73,7 @@ typedef struct {
     size_t count;
     int sigfd;
     int report_fd;              //  --daemonize: tells the waiting parent
+    char failure [1024];        //  why start-up failed, told once all stopped
 } s_cluster_t;
 
 static void
@@ -102,7 +103,24 @@ s_path (s_cluster_t *self, const char *folder, const char *name, const char *suf
     return zpar_profile_path (self->profile, folder, file);
 }
 
-//  Tells the parent waiting in `ipcluster start --daemonize` how it went.
+//  Tells the parent waiting in `ipcluster start --daemonize` how it went
+//  (or the terminal, in the foreground).
+static void
+s_tell (s_cluster_t *self, const char *line)
+{
+    if (self->report_fd >= 0) {
+        if (write (self->report_fd, line, strlen (line)) < 0)
+            zpar_warn ("could not report to the starting command");
+        close (self->report_fd);
+        self->report_fd = -1;
+    }
+    else
+        fputs (line, strncmp (line, "error", 5) == 0? stderr: stdout);
+    fflush (stdout);
+}
+
+//  Success is told at once; a failure is kept and told after everything
+//  stopped, so whoever waits on `ipcluster start` finds no process left.
 static void
 s_report (s_cluster_t *self, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 
@@ -114,15 +132,11 @@ s_report (s_cluster_t *self, const char *format, ...)
     va_start (args, format);
     vsnprintf (line, sizeof line, format, args);
     va_end (args);
-    if (self->report_fd >= 0) {
-        if (write (self->report_fd, line, strlen (line)) < 0)
-            zpar_warn ("could not report to the starting command");
-        close (self->report_fd);
-        self->report_fd = -1;
-    }
+    if (strncmp (line, "error", 5) != 0)
+        s_tell (self, line);
     else
-        fputs (line, strncmp (line, "error", 5) == 0? stderr: stdout);
-    fflush (stdout);
+    if (!*self->failure)
+        snprintf (self->failure, sizeof self->failure, "%s", line);
 }
 
 static s_child_t *
@@ -525,8 +539,10 @@ s_start (s_options_t *options)
     rc = s_supervise (self);
 stop:
     s_stop_all (self);
-    if (self->report_fd >= 0)
-        s_report (self, "error: the cluster stopped during start-up\n");
+    if (!*self->failure && self->report_fd >= 0)
+        snprintf (self->failure, sizeof self->failure, "error: the cluster stopped during start-up\n");
+    if (*self->failure)
+        s_tell (self, self->failure);
     zpar_info ("cluster stopped");
     close (self->sigfd);
     free (self->children);

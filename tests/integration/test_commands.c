@@ -1,0 +1,155 @@
+/*  The zpar and ipcluster commands as people type them.                  */
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zpar_test.h"
+
+TestSuite (commands, .init = (void (*) (void)) zt_fresh_dir, .fini = zt_cleanup, .timeout = 60);
+
+static json_t *
+s_zpar_json (const char *arguments)
+{
+    char *out = NULL, *err = NULL;
+    int rc = zt_runf (&out, &err, "%s --json %s", zt_build_path ("bin/zpar"), arguments);
+    cr_assert_eq (rc, 0, "zpar %s: %d %s", arguments, rc, err);
+    json_t *value = zt_json (out);
+    free (out);
+    free (err);
+    return value;
+}
+
+Test (commands, status_engines_and_apply_speak_json)
+{
+    zt_cluster_start (3, NULL);
+    json_t *status = s_zpar_json ("status");
+    cr_assert_eq (json_integer_value (json_object_get (status, "engines")), 3);
+    json_t *dropped = json_object_get (status, "dropped");
+    const char *reasons [] = { "bad_signature", "replay", "malformed", "oversize", "unknown_type" };
+    for (int i = 0; i < 5; i++)
+        cr_assert (json_is_integer (json_object_get (dropped, reasons [i])), "no %s", reasons [i]);
+    json_decref (status);
+
+    json_t *engines = s_zpar_json ("engines");
+    cr_assert_eq (json_array_size (engines), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *engine = json_array_get (engines, i);
+        cr_assert_eq (json_integer_value (json_object_get (engine, "id")), (json_int_t) i);
+        cr_assert_eq (strlen (json_string_value (json_object_get (engine, "uuid"))), 36);
+        cr_assert_not_null (json_string_value (json_object_get (engine, "host")));
+        cr_assert_gt (json_integer_value (json_object_get (engine, "pid")), 1);
+        cr_assert_str_eq (json_string_value (json_object_get (engine, "state")), "idle");
+    }
+    json_decref (engines);
+
+    json_t *applied = s_zpar_json ("apply echo '[\"hi\"]' --targets 0,2");
+    cr_assert_eq (json_object_size (applied), 2);
+    cr_assert_str_eq (json_string_value (json_object_get (applied, "0")), "hi");
+    cr_assert_str_eq (json_string_value (json_object_get (applied, "2")), "hi");
+    json_decref (applied);
+
+    //  An error comes back as an object with ename and evalue, exit 1.
+    char *out = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "%s apply --json --targets 1 nope", zt_build_path ("bin/zpar")), 1);
+    json_t *failed = zt_json (out);
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (failed, "1"), "ename")), "NameError");
+    json_decref (failed);
+    free (out);
+
+    //  Text output too.
+    cr_assert_eq (zt_runf (&out, NULL, "%s apply --balanced primes 10", zt_build_path ("bin/zpar")), 0);
+    cr_assert (strstr (out, "[2,3,5,7]"), "%s", out);
+    free (out);
+    cr_assert_eq (zt_runf (&out, NULL, "%s engines", zt_build_path ("bin/zpar")), 0);
+    cr_assert (strstr (out, "STATE") && strstr (out, "idle"), "%s", out);
+    free (out);
+    zt_cluster_stop ();
+}
+
+Test (commands, ipcluster_status_follows_the_cluster)
+{
+    char *out = NULL;
+    zt_cluster_start (2, NULL);
+    cr_assert_eq (zt_runf (&out, NULL, "%s status --json --profile %s", zt_build_path ("bin/ipcluster"), ZT_PROFILE), 0);
+    json_t *status = zt_json (out);
+    free (out);
+    cr_assert (json_is_true (json_object_get (status, "running")));
+    cr_assert_eq (json_integer_value (json_object_get (status, "engines")), 2);
+    cr_assert_eq (json_array_size (json_object_get (status, "processes")), 5);
+    json_decref (status);
+    zt_cluster_stop ();
+    cr_assert_eq (zt_runf (&out, NULL, "%s status --profile %s", zt_build_path ("bin/ipcluster"), ZT_PROFILE), 1);
+    cr_assert (strstr (out, "not running"), "%s", out);
+    free (out);
+    //  Stopping what is not running says so.
+    char *err = NULL;
+    cr_assert_eq (zt_runf (NULL, &err, "%s stop --profile %s", zt_build_path ("bin/ipcluster"), ZT_PROFILE), 1);
+    cr_assert (strstr (err, "no cluster is running"), "%s", err);
+    free (err);
+}
+
+static void
+s_usage_error (const char *program, const char *arguments)
+{
+    char *err = NULL;
+    int rc = zt_runf (NULL, &err, "%s %s", zt_build_path (program), arguments);
+    cr_assert_eq (rc, 2, "%s %s exited %d", program, arguments, rc);
+    cr_assert (strstr (err, "usage:"), "%s %s printed: %s", program, arguments, err);
+    free (err);
+}
+
+Test (commands, wrong_command_lines_print_usage_and_exit_2)
+{
+    s_usage_error ("bin/zpar", "");
+    s_usage_error ("bin/zpar", "frobnicate");
+    s_usage_error ("bin/zpar", "apply");
+    s_usage_error ("bin/zpar", "apply a b c");
+    s_usage_error ("bin/zpar", "status extra");
+    s_usage_error ("bin/zpar", "status --targets 1");
+    s_usage_error ("bin/zpar", "--timeout abc status");
+    s_usage_error ("bin/zpar", "--bogus status");
+    s_usage_error ("bin/zpar", "apply --balanced --targets 1 echo");
+    s_usage_error ("bin/ipcluster", "");
+    s_usage_error ("bin/ipcluster", "begin");
+    s_usage_error ("bin/ipcluster", "start -n -1");
+    s_usage_error ("bin/ipcluster", "start -n lots");
+    s_usage_error ("bin/ipcluster", "start --hb-period 0");
+    s_usage_error ("bin/ipcluster", "start --profile ../x");
+    s_usage_error ("bin/ipcluster", "stop -n 2");
+    s_usage_error ("bin/ipcluster", "status extra");
+    s_usage_error ("bin/zpar-hub", "--hb-liveness x");
+    s_usage_error ("bin/zpar-scheduler", "--hwm -2");
+    s_usage_error ("bin/zpar-engine", "--timeout 0");
+    s_usage_error ("bin/zpar-engine", "stray");
+}
+
+Test (commands, bad_arguments_to_apply_are_reported)
+{
+    zt_cluster_start (1, NULL);
+    char *err = NULL;
+    cr_assert_eq (zt_runf (NULL, &err, "%s apply echo '[1,'", zt_build_path ("bin/zpar")), 2);
+    cr_assert (strstr (err, "not JSON"), "%s", err);
+    free (err);
+    cr_assert_eq (zt_runf (NULL, &err, "%s apply echo 1 --targets x", zt_build_path ("bin/zpar")), 2);
+    cr_assert (strstr (err, "bad target list"), "%s", err);
+    free (err);
+    cr_assert_eq (zt_runf (NULL, &err, "%s apply echo 1 --targets 9", zt_build_path ("bin/zpar")), 1);
+    cr_assert (strstr (err, "not registered"), "%s", err);
+    free (err);
+    zt_cluster_stop ();
+}
+
+Test (commands, start_failure_is_reported_and_cleaned_up)
+{
+    //  A plugin that does not load makes every engine exit: start says so.
+    char *err = NULL;
+    int rc = zt_runf (NULL, &err, "%s start -n 1 --daemonize --profile %s --load /etc/hostname",
+                      zt_build_path ("bin/ipcluster"), ZT_PROFILE);
+    cr_assert_eq (rc, 1, "%s", err);
+    cr_assert (strstr (err, "engine-0 ended during start-up"), "%s", err);
+    free (err);
+    pid_t pids [16];
+    cr_assert_eq (zt_cluster_pids (pids, 16), 0, "processes left after a failed start");
+}
