@@ -1,0 +1,323 @@
+/*  Bad input to every socket a daemon binds: unsigned, forged, replayed,
+    malformed, oversize. Each is dropped and counted by reason, and the
+    daemon goes on answering valid requests.                             */
+
+#include <criterion/criterion.h>
+#include <czmq.h>
+#include <stdio.h>
+#include <zpar/zpar.h>
+
+#include "zpar_connfile.h"
+#include "zpar_msg.h"
+#include "zpar_request.h"
+#include "zpar_test.h"
+#include "zpar_util.h"
+
+TestSuite (hostile, .init = (void (*) (void)) zt_fresh_dir, .fini = zt_cleanup, .timeout = 60);
+
+//  Limit the hostile cluster runs with, so oversize is cheap to reach.
+#define S_MAX_SIZE 65536
+
+static zpar_connfile_t *s_conn;
+static zpar_sign_t *s_signer;
+static zsock_t *s_hub;              //  a raw DEALER to the hub's registration socket
+
+static void
+s_start (void)
+{
+    char extra [64];
+    snprintf (extra, sizeof extra, "--max-message-size %d", S_MAX_SIZE);
+    zt_cluster_start (1, extra);
+    char *path = zt_profile_path ("security/zpar-client.json");
+    char *error = NULL;
+    s_conn = zpar_connfile_load (path, &error);
+    cr_assert_not_null (s_conn, "%s", error);
+    free (path);
+    s_signer = zpar_sign_new (s_conn->key, 1024);
+    s_hub = zsock_new_dealer (s_conn->registration);
+    zsock_set_linger (s_hub, 0);
+}
+
+static void
+s_stop (void)
+{
+    zsock_destroy (&s_hub);
+    zpar_sign_destroy (&s_signer);
+    zpar_connfile_destroy (&s_conn);
+    zt_cluster_stop ();
+}
+
+//  A validly signed message's frames (caller owns).
+static zmsg_t *
+s_valid (const char *msg_type, json_t *content)
+{
+    zpar_msg_t *msg = zpar_msg_new (msg_type, "hostile-test");
+    zpar_msg_set_content (msg, content? content: json_object ());
+    zmsg_t *raw = zpar_msg_encode (msg, s_signer, false, true);
+    zpar_msg_destroy (&msg);
+    return raw;
+}
+
+//  Same frames with the signature replaced.
+static zmsg_t *
+s_forged (const char *signature)
+{
+    zmsg_t *raw = s_valid ("status_request", NULL);
+    zframe_t *frame = zmsg_first (raw);
+    frame = zmsg_next (raw);
+    zframe_reset (frame, signature, strlen (signature));
+    return raw;
+}
+
+static zmsg_t *
+s_frames (const char *first, ...)
+{
+    zmsg_t *raw = zmsg_new ();
+    va_list args;
+    va_start (args, first);
+    for (const char *frame = first; frame; frame = va_arg (args, const char *))
+        zmsg_addstr (raw, frame);
+    va_end (args);
+    return raw;
+}
+
+//  A signed message with hand-written JSON frames.
+static zmsg_t *
+s_signed_text (const char *header, const char *content)
+{
+    const void *parts [] = { header, "{}", "{}", content };
+    size_t sizes [] = { strlen (header), 2, 2, strlen (content) };
+    char signature [ZPAR_SIGNATURE_LEN + 1];
+    zpar_sign_parts (s_signer, parts, sizes, 4, signature);
+    return s_frames (ZPAR_DELIM, signature, header, "{}", "{}", content, NULL);
+}
+
+static void
+s_send (zsock_t *sock, zmsg_t *raw)
+{
+    cr_assert_eq (zmsg_send (&raw, sock), 0);
+}
+
+//  The hub's status through the same socket the bad messages took: the
+//  hub handles a connection's messages in order, so the answer counts them.
+static json_t *
+s_hub_status (void)
+{
+    zpar_peer_t peer = { s_hub, s_signer, "hostile-test", 0, NULL };
+    zpar_msg_t *reply = zpar_request (&peer, "status_request", json_object (), 5000);
+    cr_assert_not_null (reply, "the hub stopped answering");
+    cr_assert (zpar_reply_ok (reply));
+    json_t *status = json_incref (zpar_msg_content (reply));
+    zpar_msg_destroy (&reply);
+    return status;
+}
+
+static json_int_t
+s_count (json_t *status, const char *path_a, const char *reason)
+{
+    json_t *dropped = path_a? json_object_get (json_object_get (status, path_a), "dropped")
+                            : json_object_get (status, "dropped");
+    return json_integer_value (json_object_get (dropped, reason));
+}
+
+Test (hostile, forged_and_unsigned_messages_are_dropped_and_counted)
+{
+    s_start ();
+    s_send (s_hub, s_forged ("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+    s_send (s_hub, s_forged (""));
+    s_send (s_hub, s_forged ("not even hex"));
+    json_t *status = s_hub_status ();
+    cr_assert_eq (s_count (status, "hub", "bad_signature"), 3);
+    cr_assert_eq (s_count (status, NULL, "bad_signature"), 3);
+    cr_assert_eq (json_integer_value (json_object_get (status, "engines")), 1);
+    json_decref (status);
+
+    //  People see the same count.
+    char *out = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "%s status --json", zt_build_path ("bin/zpar")), 0);
+    json_t *seen = zt_json (out);
+    cr_assert_eq (s_count (seen, NULL, "bad_signature"), 3);
+    json_decref (seen);
+    free (out);
+    s_stop ();
+}
+
+Test (hostile, a_replayed_message_is_dropped)
+{
+    s_start ();
+    zmsg_t *raw = s_valid ("status_request", NULL);
+    zmsg_t *replay = zmsg_dup (raw);
+    s_send (s_hub, raw);
+    zmsg_t *first = zmsg_recv (s_hub);
+    cr_assert_not_null (first, "no answer to the original");
+    zmsg_destroy (&first);
+    s_send (s_hub, replay);
+    //  The next answer is to a fresh request, not to the replay.
+    json_t *status = s_hub_status ();
+    cr_assert_eq (s_count (status, "hub", "replay"), 1);
+    json_decref (status);
+    zsock_set_rcvtimeo (s_hub, 0);
+    zmsg_t *extra = zmsg_recv (s_hub);
+    cr_assert_null (extra, "the replay was answered");
+    s_stop ();
+}
+
+Test (hostile, malformed_messages_are_dropped)
+{
+    s_start ();
+    s_send (s_hub, s_frames ("no delimiter", "at all", NULL));
+    s_send (s_hub, s_frames (ZPAR_DELIM, "too", "few", NULL));
+    s_send (s_hub, s_signed_text ("{this is not json", "{}"));
+    s_send (s_hub, s_signed_text ("{\"msg_id\":\"m1\"}", "{}"));
+    s_send (s_hub, s_signed_text ("{\"msg_id\":\"m2\",\"msg_type\":\"registration_request\"}", "[]"));
+    s_send (s_hub, s_signed_text ("{\"msg_id\":\"m3\",\"msg_type\":\"registration_request\"}",
+                                  "{\"uuid\":7}"));
+    json_t *status = s_hub_status ();
+    cr_assert_eq (s_count (status, "hub", "malformed"), 6);
+    cr_assert_eq (s_count (status, "hub", "bad_signature"), 0);
+    json_decref (status);
+
+    //  A signed message of a type the hub does not know: counted, and
+    //  answered with an error, since its sender holds the key.
+    zpar_peer_t peer = { s_hub, s_signer, "hostile-test", 0, NULL };
+    zpar_msg_t *reply = zpar_request (&peer, "make_coffee", json_object (), 5000);
+    cr_assert_not_null (reply);
+    cr_assert_not (zpar_reply_ok (reply));
+    cr_assert_str_eq (json_string_value (json_object_get (zpar_msg_content (reply), "ename")), "ValueError");
+    zpar_msg_destroy (&reply);
+    status = s_hub_status ();
+    cr_assert_eq (s_count (status, "hub", "unknown_type"), 1);
+    json_decref (status);
+    s_stop ();
+}
+
+Test (hostile, oversize_messages_are_dropped)
+{
+    s_start ();
+    //  Frames each under the limit, more than the limit together.
+    zmsg_t *raw = s_valid ("status_request", NULL);
+    char *big = calloc (1, S_MAX_SIZE / 2 + 1);
+    memset (big, 'x', S_MAX_SIZE / 2);
+    zmsg_addstr (raw, big);
+    zmsg_addstr (raw, big);
+    s_send (s_hub, raw);
+    json_t *status = s_hub_status ();
+    cr_assert_eq (s_count (status, "hub", "oversize"), 1);
+    json_decref (status);
+
+    //  One frame over the limit: ZeroMQ cuts that connection off; the hub
+    //  answers everyone else.
+    zsock_t *rogue = zsock_new_dealer (s_conn->registration);
+    char *huge = calloc (1, 2 * S_MAX_SIZE + 1);
+    memset (huge, 'y', 2 * S_MAX_SIZE);
+    zstr_send (rogue, huge);
+    status = s_hub_status ();
+    cr_assert_eq (json_integer_value (json_object_get (status, "engines")), 1);
+    json_decref (status);
+    zsock_destroy (&rogue);
+    free (big);
+    free (huge);
+    s_stop ();
+}
+
+//  Connects a PUB-like socket to a bound SUB and waits until the SUB's
+//  subscription arrived, so nothing sent afterwards is lost.
+static zsock_t *
+s_publisher (const char *endpoint)
+{
+    zsock_t *pub = zsock_new (ZMQ_XPUB);
+    zsock_set_linger (pub, 1000);
+    cr_assert_eq (zsock_connect (pub, "%s", endpoint), 0);
+    zframe_t *subscription = zframe_recv (pub);
+    cr_assert_not_null (subscription);
+    zframe_destroy (&subscription);
+    return pub;
+}
+
+static json_t *
+s_role (json_t *status, const char *role)
+{
+    return json_object_get (json_object_get (status, "schedulers"), role);
+}
+
+Test (hostile, every_bound_socket_drops_and_counts_bad_input)
+{
+    s_start ();
+    json_t *status = s_hub_status ();
+    json_t *endpoints = json_object_get (json_object_get (status, "hub"), "endpoints");
+    const char *forged = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    //  Hub: a pong with a bad signature, a monitor copy with a bad one.
+    zsock_t *pong = zsock_new_dealer (json_string_value (json_object_get (endpoints, "hb_pong")));
+    zsock_set_identity (pong, "not-an-engine");
+    zstr_sendx (pong, "1", forged, NULL);
+    zsock_t *monitor = s_publisher (json_string_value (json_object_get (endpoints, "monitor")));
+    zmsg_t *copy = s_forged (forged);
+    zmsg_pushstr (copy, "");
+    zmsg_pushstr (copy, "engine");
+    zmsg_pushstr (copy, "in");
+    s_send (monitor, copy);
+
+    //  Scheduler: both ROUTERs of mux, task and control, and iopub's SUB.
+    const char *roles [] = { "mux", "task", "control" };
+    int sent_to_scheduler = 0;
+    zsock_t *dealers [6];
+    for (int i = 0; i < 3; i++) {
+        json_t *role = s_role (status, roles [i]);
+        cr_assert_not_null (role, "no %s role in status", roles [i]);
+        dealers [2 * i] = zsock_new_dealer (json_string_value (json_object_get (role, "client_endpoint")));
+        dealers [2 * i + 1] = zsock_new_dealer (json_string_value (json_object_get (role, "engine_endpoint")));
+        s_send (dealers [2 * i], s_forged (forged));
+        s_send (dealers [2 * i + 1], s_forged (forged));
+        sent_to_scheduler += 2;
+    }
+    zsock_t *iopub = s_publisher (json_string_value (json_object_get (s_role (status, "iopub"), "engine_endpoint")));
+    zmsg_t *output = s_forged (forged);
+    zmsg_pushstr (output, "engine.0.stdout");
+    s_send (iopub, output);
+    sent_to_scheduler++;
+    json_decref (status);
+
+    //  The scheduler reports its counters to the hub on its own schedule:
+    //  ask until they arrive.
+    int64_t deadline = zpar_mono_ms () + 10000;
+    json_int_t in_scheduler = 0, in_hub = 0;
+    while (zpar_mono_ms () < deadline) {
+        status = s_hub_status ();
+        in_scheduler = 0;
+        for (int i = 0; i < 4; i++) {
+            const char *role = i < 3? roles [i]: "iopub";
+            in_scheduler += json_integer_value (json_object_get (
+                json_object_get (s_role (status, role), "dropped"), "bad_signature"));
+        }
+        in_hub = s_count (status, "hub", "bad_signature");
+        json_int_t total = s_count (status, NULL, "bad_signature");
+        json_decref (status);
+        if (in_scheduler == sent_to_scheduler && in_hub == 2) {
+            cr_assert_eq (total, sent_to_scheduler + 2);
+            break;
+        }
+        zclock_sleep (20);
+    }
+    cr_assert_eq (in_hub, 2, "hub counted %lld of 2", (long long) in_hub);
+    cr_assert_eq (in_scheduler, sent_to_scheduler, "scheduler counted %lld of %d",
+                  (long long) in_scheduler, sent_to_scheduler);
+
+    //  And the cluster still works.
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *args = json_pack ("[i]", 5), *error = NULL;
+    json_t *value = zpar_view_apply_sync (balanced, "echo", args, &error);
+    cr_assert_eq (json_integer_value (value), 5);
+    json_decref (value);
+    json_decref (args);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    for (int i = 0; i < 6; i++)
+        zsock_destroy (&dealers [i]);
+    zsock_destroy (&pong);
+    zsock_destroy (&monitor);
+    zsock_destroy (&iopub);
+    s_stop ();
+}
