@@ -18,13 +18,16 @@ PKGS     := libczmq libzmq jansson libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
-           -Ishared -Iinclude -Iclient -Iengine -Ihub -Itests/support $(PKG_CFLAGS)
+# OPT is the optimisation; CFLAGS and LDFLAGS from the command line are
+# added to what the build needs, never replace it.
+OPT     ?= -O2 -g
+ZCFLAGS := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+           -Ishared -Iinclude -Iclient -Iengine -Ihub -Itests/support $(PKG_CFLAGS) $(CFLAGS)
+ZLDFLAGS := $(LDFLAGS)
 LDLIBS  := $(PKG_LIBS) -lpthread -ldl
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+ZCFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ZLDFLAGS += -fsanitize=address,undefined
 endif
 
 VERSION := 0.1.0
@@ -57,7 +60,7 @@ all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ZCFLAGS) -MMD -MP -c $< -o $@
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
@@ -69,7 +72,7 @@ $(LIBA): $(lib_obj)
 $(LIBSO): $(lib_obj)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libzpar.so.0 -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -shared -Wl,-soname,libzpar.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
 	@mkdir -p $(dir $@)
@@ -78,49 +81,49 @@ $(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
 $(BUILD)/bin/zpar-hub: $(hub_obj) $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/zpar-scheduler: $(sched_obj) $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 # -rdynamic: plugins loaded with --load call the engine's zpar_* functions.
 $(BUILD)/bin/zpar-engine: $(engine_obj) $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/ipcluster: $(launch_obj) $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/zpar: $(cli_obj) $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A plugin leaves the zpar_* symbols undefined: zpar-engine provides them.
 $(BUILD)/examples/libzpar_example_plugin.so: examples/plugin/example_plugin.c include/zpar/plugin.h
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $<
+	$(Q)$(CC) $(ZCFLAGS) $(ZLDFLAGS) -shared -o $@ $<
 
 $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTS): $(test_obj) $(engine_lib_obj) $(hub_lib_obj) $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo \"  LD      $@\"
-	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(ZLDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -lcriterion
 
 deps:
 	@tools/deps.sh
@@ -140,7 +143,7 @@ test-run:
 check: test
 
 check-asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" all
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT="-O1 -g" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(MAKE) --no-print-directory BUILD=build-asan test-run
 

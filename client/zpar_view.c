@@ -113,9 +113,10 @@ static zpar_msg_t *
 s_apply_request (zpar_client_t *client, const char *fn, json_t *args, json_t *kwargs)
 {
     zpar_msg_t *msg = zpar_msg_new ("apply_request", client->session);
-    zpar_msg_set_content (msg, json_pack ("{s:s, s:O, s:O}", "fn", fn,
-                                          "args", args? args: json_array (),
-                                          "kwargs", kwargs? kwargs: json_object ()));
+    json_t *content = json_pack ("{s:s}", "fn", fn);
+    json_object_set_new (content, "args", args? json_incref (args): json_array ());
+    json_object_set_new (content, "kwargs", kwargs? json_incref (kwargs): json_object ());
+    zpar_msg_set_content (msg, content);
     return msg;
 }
 

@@ -511,9 +511,9 @@ s_status_request (s_hub_t *self, zpar_msg_t *request)
         if (!role->client_ep)
             continue;
         json_object_set_new (schedulers, s_role_names [i],
-            json_pack ("{s:s, s:s, s:I, s:O}", "client_endpoint", role->client_ep,
+            json_pack ("{s:s, s:s, s:I, s:o}", "client_endpoint", role->client_ep,
                        "engine_endpoint", role->engine_ep, "pid", (json_int_t) role->pid,
-                       "dropped", role->dropped? role->dropped: json_object ()));
+                       "dropped", role->dropped? json_incref (role->dropped): json_object ()));
         if (role->dropped)
             zpar_drops_merge_json (&total, role->dropped);
     }

@@ -383,6 +383,25 @@ s_supervise (s_cluster_t *self)
     }
 }
 
+//  The parent of --daemonize waits for the supervisor's word, then leaves.
+static int
+s_await_supervisor (int fd)
+{
+    char line [1024];
+    ssize_t size = 0, got;
+    while (size < (ssize_t) sizeof line - 1
+       &&  (got = read (fd, line + size, sizeof line - 1 - (size_t) size)) > 0)
+        size += got;
+    line [size > 0? size: 0] = 0;
+    if (strncmp (line, "ok: ", 4) == 0) {
+        fputs (line + 4, stdout);
+        return 0;
+    }
+    fprintf (stderr, "ipcluster: %s", size > 0? line + (strncmp (line, "error: ", 7) == 0? 7: 0)
+             : "the supervisor ended before the cluster was ready\n");
+    return 1;
+}
+
 static int
 s_start (s_options_t *options)
 {
@@ -421,29 +440,18 @@ s_start (s_options_t *options)
     int64_t started = zpar_mono_ms ();
     if (options->daemonize) {
         int fds [2];
-        if (pipe2 (fds, O_CLOEXEC) != 0)
-            return 1;
-        pid_t pid = fork ();
-        if (pid > 0) {
-            //  The parent waits for the supervisor's word, then leaves.
-            close (fds [1]);
-            char line [1024];
-            ssize_t size = 0, got;
-            while (size < (ssize_t) sizeof line - 1
-               &&  (got = read (fds [0], line + size, sizeof line - 1 - (size_t) size)) > 0)
-                size += got;
-            line [size > 0? size: 0] = 0;
-            close (fds [0]);
-            if (strncmp (line, "ok: ", 4) == 0) {
-                fputs (line + 4, stdout);
-                return 0;
+        pid_t pid = pipe2 (fds, O_CLOEXEC) == 0? fork (): -1;
+        if (pid != 0) {
+            int rc = 1;
+            if (pid > 0) {
+                close (fds [1]);
+                rc = s_await_supervisor (fds [0]);
+                close (fds [0]);
             }
-            fprintf (stderr, "ipcluster: %s", size > 0? line + (strncmp (line, "error: ", 7) == 0? 7: 0)
-                     : "the supervisor ended before the cluster was ready\n");
-            return 1;
+            free (supervisor_pid);
+            zpar_profile_destroy (&profile);
+            return rc;
         }
-        if (pid < 0)
-            return 1;
         close (fds [0]);
         self->report_fd = fds [1];
         setsid ();
@@ -693,16 +701,16 @@ s_status (s_options_t *options)
 int
 main (int argc, char *argv [])
 {
-    if (argc < 2)
-        goto usage;
-    const char *command = argv [1];
+    const char *command = argc > 1? argv [1]: "";
     if (!strcmp (command, "-h") || !strcmp (command, "--help")) {
         s_usage (stdout);
         return 0;
     }
     bool start = !strcmp (command, "start");
-    if (!start && strcmp (command, "stop") && strcmp (command, "status"))
-        goto usage;
+    if (!start && strcmp (command, "stop") && strcmp (command, "status")) {
+        s_usage (stderr);
+        return 2;
+    }
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
     s_options_t options = {
         .engines = cpus > 0? cpus: 1, .ip = "127.0.0.1", .hb_period = ZPAR_HB_PERIOD_MS,
@@ -797,6 +805,9 @@ main (int argc, char *argv [])
     return rc;
 
 usage:
+    for (size_t i = 0; i < options.nplugins; i++)
+        free ((char *) options.plugins [i]);
+    free (options.plugins);
     s_usage (stderr);
     return 2;
 }

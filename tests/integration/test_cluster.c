@@ -292,6 +292,7 @@ Test (cluster, zpar_shutdown_stops_every_process)
         cr_assert (zt_wait_gone (pids [i], 15000), "process %d still runs", (int) pids [i]);
     //  The supervisor cleaned up after the cluster it ran.
     cr_assert_eq (zt_cluster_pids (pids, 16), 0);
+    zt_assert_clean_logs ();
     zt_cleanup ();
 }
 

@@ -194,6 +194,21 @@ zt_cluster_stop (void)
     for (size_t i = 0; i < count; i++)
         cr_assert (!zt_pid_alive (pids [i]), "process %d is still running after ipcluster stop",
                    (int) pids [i]);
+    zt_assert_clean_logs ();
+}
+
+void
+zt_assert_clean_logs (void)
+{
+    //  Under check-asan the daemons report to their logs; any report fails
+    //  the test that ran them.
+    char *logs = zt_profile_path ("log");
+    char *out = NULL;
+    zt_runf (&out, NULL, "grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|Assertion .* failed' "
+             "%s/*.log 2>/dev/null", logs);
+    cr_assert_str_empty (out, "sanitizer or assertion reports in: %s", out);
+    free (out);
+    free (logs);
 }
 
 void

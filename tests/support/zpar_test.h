@@ -38,6 +38,10 @@ void zt_cluster_start (int engines, const char *extra);
 //  it had (from the pid files read before stopping) is gone.
 void zt_cluster_stop (void);
 
+//  Asserts that no daemon log of the test profile holds a sanitizer report
+//  or a failed assertion.
+void zt_assert_clean_logs (void);
+
 //  Criterion .fini: stops whatever the test left running, by pid, and
 //  removes its $ZPAR_DIR.
 void zt_cleanup (void);
