@@ -71,7 +71,7 @@ $(LIBA): $(lib_obj)
 
 $(LIBSO): $(lib_obj)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -shared -Wl,-soname,libzpar.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
@@ -80,33 +80,33 @@ $(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
 
 $(BUILD)/bin/zpar-hub: $(hub_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/zpar-scheduler: $(sched_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 # -rdynamic: plugins loaded with --load call the engine's zpar_* functions.
 $(BUILD)/bin/zpar-engine: $(engine_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/ipcluster: $(launch_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/zpar: $(cli_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/examples/%: $(OBJ)/examples/%.o $(LIBA)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A plugin leaves the zpar_* symbols undefined: zpar-engine provides them.
@@ -117,12 +117,12 @@ $(BUILD)/examples/libzpar_example_plugin.so: examples/plugin/example_plugin.c in
 
 $(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIBA)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTS): $(test_obj) $(engine_lib_obj) $(hub_lib_obj) $(LIBA)
 	@mkdir -p $(dir $@)
-	@echo \"  LD      $@\"
+	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -lcriterion
 
 deps:

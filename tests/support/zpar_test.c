@@ -216,14 +216,14 @@ zt_cleanup (void)
 {
     if (!*s_dir)
         return;
-    if (s_started) {
-        //  The test stopped half-way: stop everything by pid, hard.
-        pid_t pids [64];
-        size_t count = zt_cluster_pids (pids, 64);
-        for (size_t i = 0; i < count; i++)
+    //  Whatever still runs in this test's profile (a test that stopped
+    //  half-way): stop it by pid, hard. The folder is this test's own.
+    pid_t pids [64];
+    size_t count = zt_cluster_pids (pids, 64);
+    for (size_t i = 0; i < count; i++)
+        if (zt_pid_alive (pids [i]))
             kill (pids [i], SIGKILL);
-        s_started = false;
-    }
+    s_started = false;
     char command [512];
     snprintf (command, sizeof command, "rm -rf '%s'", s_dir);
     if (system (command) != 0)
