@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "zpar_test.h"
 
@@ -152,4 +156,62 @@ Test (commands, start_failure_is_reported_and_cleaned_up)
     free (err);
     pid_t pids [16];
     cr_assert_eq (zt_cluster_pids (pids, 16), 0, "processes left after a failed start");
+}
+
+Test (commands, foreground_cluster_stops_everything_on_ctrl_c)
+{
+    int out [2];
+    cr_assert_eq (pipe (out), 0);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        dup2 (out [1], 1);
+        close (out [0]);
+        int quiet = open ("/dev/null", O_WRONLY);      //  the supervisor's log lines
+        dup2 (quiet, 2);
+        execl (zt_build_path ("bin/ipcluster"), "ipcluster", "start", "-n", "2", "--profile", ZT_PROFILE,
+               "--hb-period", "100", (char *) NULL);
+        _exit (127);
+    }
+    close (out [1]);
+    //  The foreground supervisor says when the cluster is ready.
+    char text [512] = "";
+    size_t size = 0;
+    ssize_t got;
+    while (!strchr (text, '\n') && (got = read (out [0], text + size, sizeof text - 1 - size)) > 0)
+        text [size += (size_t) got] = 0;
+    close (out [0]);
+    cr_assert (strstr (text, "started 2 engines"), "ipcluster said: %s", text);
+    pid_t pids [16];
+    size_t count = zt_cluster_pids (pids, 16);
+    cr_assert_eq (count, 5);
+    kill (pid, SIGINT);                 //  what Ctrl-C sends
+    int status = 0;
+    cr_assert_eq (waitpid (pid, &status, 0), pid);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "ipcluster ended with %d", status);
+    for (size_t i = 0; i < count; i++)
+        cr_assert (zt_wait_gone (pids [i], 5000), "process %d outlived the supervisor", (int) pids [i]);
+    cr_assert_eq (zt_cluster_pids (pids, 16), 0, "pid files left behind");
+}
+
+Test (commands, ip_option_binds_another_address)
+{
+    zt_cluster_start (1, "--ip 127.0.0.2");
+    char *connfile = zt_profile_path ("security/zpar-client.json");
+    char *out = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "cat %s", connfile), 0);
+    json_t *file = zt_json (out);
+    free (out);
+    cr_assert (strncmp (json_string_value (json_object_get (file, "registration")), "tcp://127.0.0.2:", 16) == 0);
+    cr_assert_str_eq (json_string_value (json_object_get (file, "location")), "127.0.0.2");
+    json_decref (file);
+    free (connfile);
+    json_t *applied = s_zpar_json ("apply echo '\"via 127.0.0.2\"'");
+    cr_assert_str_eq (json_string_value (json_object_get (applied, "0")), "via 127.0.0.2");
+    json_decref (applied);
+    json_t *status = s_zpar_json ("status");
+    const char *mux = json_string_value (json_object_get (json_object_get (
+        json_object_get (status, "schedulers"), "mux"), "client_endpoint"));
+    cr_assert (strncmp (mux, "tcp://127.0.0.2:", 16) == 0, "mux at %s", mux);
+    json_decref (status);
+    zt_cluster_stop ();
 }
