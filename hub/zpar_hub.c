@@ -72,6 +72,21 @@ static json_t *s_engine_table (s_hub_t *self);
 static json_t *
 s_error (const char *ename, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 
+//  What the registration socket answers, by msg_type.
+static const struct {
+    const char *type;
+    void (*handle) (s_hub_t *self, zpar_msg_t *request);
+} s_requests [] = {
+    { "registration_request", s_engine_registration },
+    { "unregistration_request", s_engine_unregistration },
+    { "scheduler_registration", s_scheduler_registration },
+    { "connection_request", s_connection_request },
+    { "engines_request", s_engines_request },
+    { "status_request", s_status_request },
+    { "shutdown_request", s_shutdown_request },
+    { NULL, NULL }
+};
+
 static json_t *
 s_error (const char *ename, const char *format, ...)
 {
@@ -231,26 +246,11 @@ s_hub_handle_registration (s_hub_t *self)
         return;
     }
     const char *type = zpar_msg_type (request);
-    if (streq (type, "registration_request"))
-        s_engine_registration (self, request);
-    else
-    if (streq (type, "unregistration_request"))
-        s_engine_unregistration (self, request);
-    else
-    if (streq (type, "scheduler_registration"))
-        s_scheduler_registration (self, request);
-    else
-    if (streq (type, "connection_request"))
-        s_connection_request (self, request);
-    else
-    if (streq (type, "engines_request"))
-        s_engines_request (self, request);
-    else
-    if (streq (type, "status_request"))
-        s_status_request (self, request);
-    else
-    if (streq (type, "shutdown_request"))
-        s_shutdown_request (self, request);
+    size_t i = 0;
+    while (s_requests [i].type && !streq (s_requests [i].type, type))
+        i++;
+    if (s_requests [i].type)
+        s_requests [i].handle (self, request);
     else {
         //  Signed, so from a key holder: say why nothing happens.
         zpar_drops_add (&self->drops, ZPAR_DROP_UNKNOWN_TYPE, "registration");
