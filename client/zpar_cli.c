@@ -63,7 +63,9 @@ s_status (zpar_client_t *client, const char *profile, bool as_json)
         fprintf (stderr, "zpar: %s\n", zpar_last_error ());
         return 1;
     }
-    json_object_set_new (status, "profile", json_string (profile? profile: "default"));
+    if (!profile || !*profile)
+        profile = getenv ("ZPAR_PROFILE");
+    json_object_set_new (status, "profile", json_string (profile && *profile? profile: "default"));
     if (as_json)
         s_print_json (status);
     else {
@@ -249,13 +251,11 @@ main (int argc, char *argv [])
     if (targets && balanced)
         goto usage;
 
-    zpar_client_t *client = zpar_client_new (profile);
+    zpar_client_t *client = zpar_client_new_timeout (profile, (int) timeout);
     if (!client) {
         fprintf (stderr, "zpar: %s\n", zpar_last_error ());
         return 1;
     }
-    if (timeout)
-        zpar_client_set_timeout (client, (int) timeout);
     int rc;
     if (streq (command, "status"))
         rc = s_status (client, profile, as_json);

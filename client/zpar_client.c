@@ -77,16 +77,35 @@ s_set_engines (zpar_client_t *self, json_t *engines)
             zhashx_insert (self->engines, id, (void *) json_string_value (uuid));
 }
 
+static bool
+s_registered (zpar_client_t *self, const char *uuid)
+{
+    for (const char *known = zhashx_first (self->engines); known; known = zhashx_next (self->engines))
+        if (streq (known, uuid))
+            return true;
+    return false;
+}
+
+//  Asks the hub for the engine table again (a notification was missed).
+//  Direct calls to engines no longer in it will never be answered.
 static void
 s_refresh_engines (zpar_client_t *self)
 {
     zpar_msg_t *reply = s_hub_request (self, "connection_request", json_object ());
-    if (reply) {
-        json_t *content = zpar_msg_content (reply);
-        s_set_engines (self, json_object_get (content, "engines"));
-        self->registry_version = json_integer_value (json_object_get (content, "registry_version"));
-        zpar_msg_destroy (&reply);
-    }
+    if (!reply)
+        return;
+    json_t *content = zpar_msg_content (reply);
+    s_set_engines (self, json_object_get (content, "engines"));
+    self->registry_version = json_integer_value (json_object_get (content, "registry_version"));
+    zpar_msg_destroy (&reply);
+    for (zpar_result_t *result = zlistx_first (self->results); result;
+         result = zlistx_next (self->results))
+        for (size_t i = 0; i < result->size; i++) {
+            zpar_item_t *item = &result->items [i];
+            if (!item->done && item->direct && !s_registered (self, item->engine_uuid))
+                zpar_result_settle (result, i, NULL, zpar_error_new (ZPAR_E_ENGINE, item->engine_id,
+                                    "engine %d left the cluster before answering", item->engine_id), NULL);
+        }
 }
 
 static zsock_t *
@@ -103,8 +122,16 @@ s_connect (zpar_client_t *self, int type, json_t *endpoints, const char *name)
     return sock;
 }
 
+static zpar_client_t *s_client_new (const char *connfile, int timeout_ms);
+
 zpar_client_t *
 zpar_client_new_from_file (const char *connfile)
+{
+    return s_client_new (connfile, ZPAR_HUB_TIMEOUT_MS);
+}
+
+static zpar_client_t *
+s_client_new (const char *connfile, int timeout_ms)
 {
     //  A library must not take the application's Ctrl-C away: CZMQ would
     //  otherwise install its own SIGINT/SIGTERM handlers.
@@ -123,7 +150,7 @@ zpar_client_new_from_file (const char *connfile)
     self->signer = zpar_sign_new (conn->key, ZPAR_REPLAY_HISTORY);
     self->session = zpar_new_uuid ();
     self->max_size = conn->max_message_size? conn->max_message_size: ZPAR_MAX_MESSAGE_SIZE;
-    self->timeout_ms = ZPAR_HUB_TIMEOUT_MS;
+    self->timeout_ms = timeout_ms > 0? timeout_ms: ZPAR_HUB_TIMEOUT_MS;
     self->engines = zhashx_new ();
     //  The table keeps its own copies of the uuids.
     zhashx_set_duplicator (self->engines, (zhashx_duplicator_fn *) strdup);
@@ -160,6 +187,12 @@ err:
 zpar_client_t *
 zpar_client_new (const char *profile)
 {
+    return zpar_client_new_timeout (profile, ZPAR_HUB_TIMEOUT_MS);
+}
+
+zpar_client_t *
+zpar_client_new_timeout (const char *profile, int timeout_ms)
+{
     char *error = NULL;
     zpar_profile_t *found = zpar_profile_new (profile, false, &error);
     if (!found) {
@@ -174,7 +207,7 @@ zpar_client_new (const char *profile)
                    "ipcluster start --profile %s", zpar_profile_name (found), path,
                    zpar_profile_name (found));
     else
-        self = zpar_client_new_from_file (path);
+        self = s_client_new (path, timeout_ms);
     free (path);
     zpar_profile_destroy (&found);
     return self;

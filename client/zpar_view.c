@@ -48,8 +48,14 @@ zpar_client_direct_ids (zpar_client_t *client, const int *ids, size_t count)
         return zpar_fail ("a direct view needs at least one engine id");
     zpar_view_t *self = s_view_new (client);
     self->ids = calloc (count, sizeof *self->ids);
-    memcpy (self->ids, ids, count * sizeof *ids);
-    self->count = count;
+    //  Each engine once, in the order first named.
+    for (size_t i = 0; i < count; i++) {
+        size_t seen = 0;
+        while (seen < self->count && self->ids [seen] != ids [i])
+            seen++;
+        if (seen == self->count)
+            self->ids [self->count++] = ids [i];
+    }
     return self;
 }
 

@@ -352,7 +352,8 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
         return;
     }
     if (!engine) {
-        //  An engine coming back after a hub restart asks for its old id.
+        //  An engine may ask for an id (zpar-engine --id), e.g. to take
+        //  its old one again; it gets it when no live engine holds it.
         int id = self->next_id;
         if (wanted && json_integer_value (wanted) >= 0 && json_integer_value (wanted) < INT32_MAX
         &&  !s_id_in_use (self, (int) json_integer_value (wanted)))
@@ -617,9 +618,11 @@ s_hub_handle_pong (s_hub_t *self)
     char *key = zframe_strdup (uuid);
     zpar_hub_engine_t *engine = zhashx_lookup (self->engines, key);
     free (key);
-    //  Only an answer to the latest ping counts (0 is the engine's hello);
-    //  an old pong replayed proves nothing.
-    if (engine && ((uint64_t) value == self->ping_counter || value == 0)) {
+    //  Only an answer to the latest ping counts; counter 0 is the heart's
+    //  hello and counts only while the engine registers. An old pong
+    //  replayed proves nothing.
+    bool hello = value == 0 && engine && engine->state == ZPAR_ENGINE_REGISTERING;
+    if (engine && ((uint64_t) value == self->ping_counter || hello)) {
         engine->last_ping = self->ping_counter;
         s_engine_apply (self, engine, ZPAR_EV_PONG, true);
     }

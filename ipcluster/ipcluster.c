@@ -45,6 +45,9 @@
 //  While engines register, child exits and signals are checked this often.
 #define S_SLICE_MS 100
 
+//  `ipcluster status` asks the hub for engines and waits this long.
+#define S_STATUS_TIMEOUT_MS 2000
+
 //  Largest cluster one ipcluster starts.
 #define S_MAX_ENGINES 4096
 
@@ -115,7 +118,10 @@ s_tell (s_cluster_t *self, const char *line)
         self->report_fd = -1;
     }
     else
-        fputs (line, strncmp (line, "error", 5) == 0? stderr: stdout);
+    if (strncmp (line, "error: ", 7) == 0)
+        fprintf (stderr, "ipcluster: %s", line + 7);
+    else
+        fputs (strncmp (line, "ok: ", 4) == 0? line + 4: line, stdout);
     fflush (stdout);
 }
 
@@ -329,7 +335,7 @@ s_wait_engines (s_cluster_t *self, int64_t started)
         }
         int stop = s_signals (self);
         const char *dead = NULL;
-        for (size_t i = 0; i < self->count; i++)
+        for (size_t i = 0; i < self->count && !dead; i++)
             if (!self->children [i].running)
                 dead = self->children [i].name;
         if (stop || dead) {
@@ -629,8 +635,11 @@ s_status (s_options_t *options)
     char *error = NULL;
     zpar_profile_t *profile = zpar_profile_new (options->profile_name, false, &error);
     if (!profile) {
-        if (options->as_json)
-            printf ("{\"running\": false, \"processes\": [], \"engines\": 0}\n");
+        if (options->as_json) {
+            const char *name = options->profile_name? options->profile_name: getenv ("ZPAR_PROFILE");
+            printf ("{\"profile\": \"%s\", \"running\": false, \"processes\": [], \"engines\": 0}\n",
+                    name && zpar_profile_name_valid (name)? name: "default");
+        }
         else
             fprintf (stderr, "ipcluster: %s\n", error);
         free (error);
@@ -664,7 +673,7 @@ s_status (s_options_t *options)
 
     long long engines = -1;
     if (alive_count) {
-        zpar_client_t *client = zpar_client_new (options->profile_name);
+        zpar_client_t *client = zpar_client_new_timeout (options->profile_name, S_STATUS_TIMEOUT_MS);
         json_t *ids = client? zpar_client_ids (client): NULL;
         if (ids)
             engines = (long long) json_array_size (ids);

@@ -171,8 +171,14 @@ main (int argc, char *argv [])
         if (which != notification)
             break;
         zmsg_t *raw = zmsg_recv (notification);
+        if (!raw)
+            break;
         zpar_drop_t reason;
-        zpar_msg_t *msg = raw? zpar_msg_decode (&raw, signer, (size_t) max_size, NULL, &reason): NULL;
+        zpar_msg_t *msg = zpar_msg_decode (&raw, signer, (size_t) max_size, NULL, &reason);
+        if (!msg) {
+            zpar_drops_add (&drops, reason, "notification");
+            continue;
+        }
         bool shutdown = msg && streq (zpar_msg_type (msg), "shutdown_notification");
         zpar_msg_destroy (&msg);
         if (shutdown) {

@@ -59,8 +59,9 @@ static void s_sched_handle_pipe (s_sched_t *self);
 static void s_sched_handle_front (s_sched_t *self);
 static void s_sched_handle_back (s_sched_t *self);
 static void s_sched_handle_notification (s_sched_t *self);
-static void s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
-                             zframe_t *client, zpar_msg_t *msg);
+static zmsg_t *s_sched_monitor_copy (s_sched_t *self, const char *topic, const char *engine,
+                                     zframe_t *client, zpar_msg_t *msg);
+static int s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, zmsg_t **copy_p);
 static void s_sched_stats (s_sched_t *self);
 static void s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
                           const char *engine_uuid, int engine_id,
@@ -169,7 +170,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
     zpar_sched_config_t *config = args;
     char name [32];
     snprintf (name, sizeof name, "scheduler %s", config->role);
-    zpar_log_set_name (name);
+    zpar_log_set_thread_name (name);
     s_sched_t *self = s_sched_new (pipe, config);
     zsock_signal (pipe, 0);
     if (!self) {
@@ -250,9 +251,8 @@ static void
 s_sched_stats (s_sched_t *self)
 {
     zpar_msg_t *msg = zpar_msg_new ("scheduler_stats", self->session);
-    zpar_msg_set_content (msg, json_pack ("{s:s, s:o, s:I}", "role", self->config.role,
-                                          "dropped", zpar_drops_json (&self->drops),
-                                          "dispatched", (json_int_t) self->dispatched));
+    zpar_msg_set_content (msg, json_pack ("{s:s, s:o}", "role", self->config.role,
+                                          "dropped", zpar_drops_json (&self->drops)));
     zpar_msg_add_route (msg, ZPAR_MON_STATS, strlen (ZPAR_MON_STATS));
     zpar_msg_add_route (msg, self->config.role, strlen (self->config.role));
     zpar_msg_send (&msg, self->monitor, self->signer);
@@ -261,19 +261,32 @@ s_sched_stats (s_sched_t *self)
 }
 
 //  A copy of what was routed, for the hub: [topic] [engine] [client] DELIM ...
-static void
-s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
-                 zframe_t *client, zpar_msg_t *msg)
+//  NULL when this role sends none. Built before the message goes, sent
+//  after it went, so the hub never counts what did not leave.
+static zmsg_t *
+s_sched_monitor_copy (s_sched_t *self, const char *topic, const char *engine,
+                      zframe_t *client, zpar_msg_t *msg)
 {
     if (!self->monitored || !self->monitor)
-        return;
+        return NULL;
     //  Buffers stay out: the hub keeps records, not bulk data.
     zmsg_t *copy = zpar_msg_encode (msg, self->signer, false, false);
     zmsg_pushmem (copy, zframe_data (client), zframe_size (client));
     zmsg_pushstr (copy, engine);
     zmsg_pushstr (copy, topic);
-    zmsg_send (&copy, self->monitor);
-    zmsg_destroy (&copy);
+    return copy;
+}
+
+//  Sends msg on sock; on success the monitor copy follows, else it is
+//  dropped. Returns what zpar_msg_send returned.
+static int
+s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, zmsg_t **copy_p)
+{
+    int rc = zpar_msg_send (msg_p, sock, self->signer);
+    if (rc == 0 && *copy_p)
+        zmsg_send (copy_p, self->monitor);
+    zmsg_destroy (copy_p);
+    return rc;
 }
 
 //  Tells the client its request failed: an apply_reply with status error,
@@ -324,25 +337,14 @@ s_sched_handle_front (s_sched_t *self)
     char *uuid = zframe_strdup (engine);
     zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
     zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
-    zmsg_t *copy = NULL;
-    if (self->monitored && self->monitor) {
-        copy = zpar_msg_encode (msg, self->signer, false, false);
-        zmsg_pushmem (copy, zframe_data (client), zframe_size (client));
-        zmsg_pushstr (copy, uuid);
-        zmsg_pushstr (copy, ZPAR_MON_IN);
-    }
+    zmsg_t *copy = s_sched_monitor_copy (self, ZPAR_MON_IN, uuid, client, msg);
     json_t *header = json_incref (zpar_msg_header (msg));
-    if (zpar_msg_send (&msg, self->back, self->signer) == 0) {
-        if (copy)
-            zmsg_send (&copy, self->monitor);
-    }
-    else {
+    if (s_sched_send (self, &msg, self->back, &copy) != 0) {
         char evalue [400];
         snprintf (evalue, sizeof evalue, "engine %.64s is not connected to the %s scheduler",
                   uuid, self->config.role);
         s_sched_fail (self, header, client, uuid, -1, ZPAR_E_ENGINE, evalue);
     }
-    zmsg_destroy (&copy);
     json_decref (header);
     zframe_destroy (&client);
     zframe_destroy (&engine);
@@ -416,7 +418,10 @@ s_sched_handle_back (s_sched_t *self)
         }
     }
     if (forward) {
-        s_sched_monitor (self, ZPAR_MON_OUT, uuid, client, msg);
+        //  The hub counts the reply even when its client has gone.
+        zmsg_t *copy = s_sched_monitor_copy (self, ZPAR_MON_OUT, uuid, client, msg);
+        if (copy)
+            zmsg_send (&copy, self->monitor);
         zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
         zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
         if (zpar_msg_send (&msg, self->front, self->signer) != 0)
@@ -503,31 +508,27 @@ s_task_dispatch (s_sched_t *self)
         if (!worker)
             return;
         zpar_msg_t *msg = zlistx_detach (self->pending, NULL);     //  the oldest
-        zframe_t *client = zframe_dup (zpar_msg_route (msg, 0));
+        if (zhashx_lookup (self->jobs, zpar_msg_id (msg))) {
+            //  The same msg_id twice from a key holder: refuse the second.
+            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "client socket");
+            zpar_msg_destroy (&msg);
+            continue;
+        }
         s_job_t *job = calloc (1, sizeof *job);
         job->request = zpar_msg_dup (msg);
         job->worker = strdup (worker->uuid);
-        char *msg_id = strdup (zpar_msg_id (msg));
+        zhashx_insert (self->jobs, zpar_msg_id (msg), job);
+        zframe_t *client = zframe_dup (zpar_msg_route (msg, 0));
         zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
-        s_sched_monitor (self, ZPAR_MON_IN, worker->uuid, client, msg);
+        zmsg_t *copy = s_sched_monitor_copy (self, ZPAR_MON_IN, worker->uuid, client, msg);
+        zframe_destroy (&client);
         worker->outstanding++;
         worker->last_used = ++self->dispatched;
-        if (zhashx_insert (self->jobs, msg_id, job) != 0) {
-            //  Same msg_id twice from a key holder: refuse the second.
-            s_job_free ((void **) &job);
-            worker->outstanding--;
-            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "client socket");
-            zpar_msg_destroy (&msg);
-        }
-        else
-        if (zpar_msg_send (&msg, self->back, self->signer) != 0) {
+        if (s_sched_send (self, &msg, self->back, &copy) != 0) {
             //  The engine's connection went away under us: it is lost.
             worker->connected = false;
             s_task_lost (self, worker->uuid, "connection lost");
         }
-        zpar_msg_destroy (&msg);
-        zframe_destroy (&client);
-        free (msg_id);
     }
 }
 

@@ -8,12 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+//  The process's name, set before threads start; a thread may use its own
+//  (each scheduler role names its records).
 static char s_name [64] = "zpar";
+static __thread char s_thread_name [64];
 
 void
 zpar_log_set_name (const char *name)
 {
     snprintf (s_name, sizeof s_name, "%s", name);
+}
+
+void
+zpar_log_set_thread_name (const char *name)
+{
+    snprintf (s_thread_name, sizeof s_thread_name, "%s", name);
 }
 
 static void
@@ -23,7 +32,7 @@ s_log (const char *level, const char *suffix, const char *format, va_list args)
     zpar_iso_date (zpar_wall_us (), date, sizeof date);
     vsnprintf (line, sizeof line, format, args);
     //  One fprintf per record keeps records whole when threads share stderr.
-    fprintf (stderr, "%s %s %s: %s%s\n", date, level, s_name, line, suffix);
+    fprintf (stderr, "%s %s %s: %s%s\n", date, level, *s_thread_name? s_thread_name: s_name, line, suffix);
     fflush (stderr);
 }
 

@@ -8,8 +8,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-//  Names the process in every record ("hub", "engine 3", ...).
+//  Names the process in every record ("hub", "engine 3", ...). Call it
+//  before starting threads.
 void zpar_log_set_name (const char *name);
+
+//  Names the calling thread's records instead ("scheduler mux").
+void zpar_log_set_thread_name (const char *name);
 
 //  Debug records are printed only when ZPAR_DEBUG is set.
 void zpar_debug (const char *format, ...) __attribute__ ((format (printf, 1, 2)));

@@ -38,9 +38,11 @@ zpar_profile_name_valid (const char *name)
     return true;
 }
 
-//  mkdir that accepts an existing folder and enforces the mode.
+//  mkdir that accepts an existing folder. With enforce, an existing folder
+//  gets the mode too: security/ must stay private whoever made it, while
+//  $ZPAR_DIR may be a folder people share (even $HOME) and is left alone.
 static int
-s_mkdir (const char *path, mode_t mode)
+s_mkdir (const char *path, mode_t mode, bool enforce)
 {
     if (mkdir (path, mode) != 0 && errno != EEXIST)
         return -1;
@@ -49,7 +51,7 @@ s_mkdir (const char *path, mode_t mode)
         errno = ENOTDIR;
         return -1;
     }
-    return chmod (path, mode);
+    return enforce? chmod (path, mode): 0;
 }
 
 zpar_profile_t *
@@ -79,13 +81,13 @@ zpar_profile_new (const char *name, bool create, char **error)
     }
     if (create) {
         const char *folders [] = { "security", "log", "pid" };
-        if (s_mkdir (base, 0700) != 0 || s_mkdir (self->dir, 0700) != 0) {
+        if (s_mkdir (base, 0700, false) != 0 || s_mkdir (self->dir, 0700, false) != 0) {
             s_fail (error, "cannot make profile folder %s: %s", self->dir, strerror (errno));
             goto err;
         }
         for (size_t i = 0; i < sizeof folders / sizeof *folders; i++) {
             char *path = zpar_profile_path (self, folders [i], NULL);
-            int rc = s_mkdir (path, 0700);
+            int rc = s_mkdir (path, 0700, i == 0);
             if (rc != 0)
                 s_fail (error, "cannot make %s: %s", path, strerror (errno));
             free (path);

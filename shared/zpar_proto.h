@@ -68,7 +68,6 @@ typedef enum {
 #define ZPAR_E_FUNCTION     "FunctionError"
 #define ZPAR_E_ENGINE       "EngineError"
 #define ZPAR_E_VALUE        "ValueError"
-#define ZPAR_E_TIMEOUT      "TimeoutError"
 #define ZPAR_E_ABORTED      "TaskAborted"
 #define ZPAR_E_KEY          "KeyError"
 #define ZPAR_E_COMPOSITE    "CompositeError"

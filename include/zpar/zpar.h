@@ -50,6 +50,10 @@ const char *zpar_last_error (void);
 //  profile has no running cluster.
 zpar_client_t *zpar_client_new (const char *profile);
 
+//  Same, waiting at most timeout_ms for the hub (here and in later
+//  requests to it).
+zpar_client_t *zpar_client_new_timeout (const char *profile, int timeout_ms);
+
 //  Same, from a connection file's path.
 zpar_client_t *zpar_client_new_from_file (const char *connfile);
 
@@ -82,8 +86,8 @@ int zpar_client_shutdown (zpar_client_t *self);
 
 //  -- views -------------------------------------------------------------------
 
-//  A direct view of targets: ZPAR_ALL, or ids such as "0,2" or "1-3,5".
-//  NULL on a malformed list.
+//  A direct view of targets: ZPAR_ALL, or ids such as "0,2" or "1-3,5"
+//  (an id named twice is addressed once). NULL on a malformed list.
 zpar_view_t *zpar_client_direct (zpar_client_t *self, const char *targets);
 
 //  A direct view of count engine ids.

@@ -85,6 +85,14 @@ Test (cluster, direct_targets_reach_only_those_engines)
     json_decref (infos);
     zpar_view_destroy (&view);
 
+    //  An engine named twice is addressed once.
+    view = zpar_client_direct (client, "2,2,0");
+    json_t *twice = zpar_view_targets (view);
+    cr_assert_eq (json_array_size (twice), 2);
+    cr_assert_eq (json_integer_value (json_array_get (twice, 0)), 2);
+    json_decref (twice);
+    zpar_view_destroy (&view);
+
     //  An engine that does not exist is refused before anything is sent.
     view = zpar_client_direct (client, "7");
     cr_assert_null (zpar_view_apply_async (view, "echo", NULL));

@@ -81,3 +81,22 @@ Test (zpar_profile, bad_names_are_refused)
     }
     cr_assert (zpar_profile_name_valid ("team-1.gpu_2"));
 }
+
+Test (zpar_profile, a_shared_zpar_dir_keeps_its_mode)
+{
+    cr_assert_eq (chmod (s_dir, 0755), 0);
+    zpar_profile_t *profile = zpar_profile_new ("p", true, NULL);
+    cr_assert_not_null (profile);
+    struct stat st;
+    cr_assert_eq (stat (s_dir, &st), 0);
+    cr_assert_eq (st.st_mode & 0777, 0755, "$ZPAR_DIR became %o", st.st_mode & 0777);
+    //  But a loosened security folder is made private again.
+    char *security = zpar_profile_path (profile, "security", NULL);
+    cr_assert_eq (chmod (security, 0755), 0);
+    zpar_profile_t *again = zpar_profile_new ("p", true, NULL);
+    cr_assert_eq (stat (security, &st), 0);
+    cr_assert_eq (st.st_mode & 0777, 0700);
+    free (security);
+    zpar_profile_destroy (&again);
+    zpar_profile_destroy (&profile);
+}
