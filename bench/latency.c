@@ -1,0 +1,585 @@
+/*  latency.c - round-trip latency of one zpar call, against the floor.
+
+    What it measures, in one run, with the same warm-up and the same number
+    of timed calls (-n, default 10000), each timed on its own with
+    CLOCK_MONOTONIC:
+
+    zpar    zpar_view_apply_sync (view, "echo", [i]) on a direct view of
+            engine 0 of a 1-engine cluster (ipcluster start -n 1, beside
+            this binary, in a temporary ZPAR_DIR). A call goes client
+            DEALER -> mux ROUTER/ROUTER (scheduler) -> engine DEALER and
+            back: four TCP hops over loopback, three processes.
+
+    raw     The same hops with plain libzmq and nothing else: a client
+            DEALER, a broker with two ROUTERs that swaps the first two
+            identity frames as the mux does, and an echo DEALER that sends
+            back what it got. The request has the frame count and about
+            the sizes of an apply_request (delimiter, 64-byte signature,
+            ~200-byte header, "{}", "{}", ~40-byte content).
+
+    Why raw is the floor: it has the processes, sockets, hops and frames
+    any implementation of this architecture must have, and none of zpar's
+    own work: HMAC signing and checking, replay history, JSON built and
+    parsed, result bookkeeping, the monitor copies the mux sends the hub.
+    The ratio zpar / raw is therefore what zpar adds, in units of the
+    transport; see bench/README.md for how to read it.
+
+    Every process started here is stopped by pid before exit, on failure
+    paths too: the broker and echo children with SIGTERM and waitpid, the
+    cluster with `ipcluster stop` (which stops its processes by their pid
+    files), then whatever pid file is left, by pid.               */
+
+#include <zpar/zpar.h>
+#include <zmq.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WARMUP          500
+#define DEFAULT_CALLS   10000
+#define TIMEOUT_MS      5000        //  a reply later than this is a failure
+#define MAX_PARTS       16
+#define PROFILE         "bench"
+
+static volatile sig_atomic_t s_interrupted;
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_interrupted = 1;
+}
+
+static int64_t
+s_now_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+//  -- statistics ---------------------------------------------------------
+
+typedef struct {
+    double median_us, p99_us, mean_us, calls_per_s;
+} stats_t;
+
+static int
+s_compare (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  samples: n round trips in ns; elapsed: the whole timed loop in ns.
+static stats_t
+s_stats (int64_t *samples, long n, int64_t elapsed)
+{
+    qsort (samples, (size_t) n, sizeof *samples, s_compare);
+    double sum = 0;
+    for (long i = 0; i < n; i++)
+        sum += (double) samples [i];
+    long p99 = (long) ((99 * n + 99) / 100) - 1;           //  nearest rank
+    stats_t stats = {
+        .median_us = (n % 2? (double) samples [n / 2]
+                           : ((double) samples [n / 2 - 1] + (double) samples [n / 2]) / 2) / 1e3,
+        .p99_us = (double) samples [p99] / 1e3,
+        .mean_us = sum / (double) n / 1e3,
+        .calls_per_s = (double) n / ((double) elapsed / 1e9)
+    };
+    return stats;
+}
+
+//  -- raw ZeroMQ reference --------------------------------------------------
+
+//  Children: default signals, and gone with the parent if it dies first.
+static void
+s_child_setup (void)
+{
+    signal (SIGINT, SIG_DFL);
+    signal (SIGTERM, SIG_DFL);
+    prctl (PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid () == 1)
+        _exit (1);
+}
+
+static void *
+s_socket (void *ctx, int type)
+{
+    void *sock = zmq_socket (ctx, type);
+    int zero = 0, one = 1;
+    zmq_setsockopt (sock, ZMQ_LINGER, &zero, sizeof zero);
+    if (type == ZMQ_ROUTER) {
+        //  As zpar binds its ROUTERs: unroutable is an error, no send HWM.
+        zmq_setsockopt (sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        zmq_setsockopt (sock, ZMQ_SNDHWM, &zero, sizeof zero);
+    }
+    return sock;
+}
+
+//  Receives one multipart message into parts (at most MAX_PARTS kept).
+static int
+s_recv_parts (void *sock, zmq_msg_t *parts, int *count)
+{
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, sock, 0) < 0) {
+            zmq_msg_close (&part);
+            while (n > 0)
+                zmq_msg_close (&parts [--n]);
+            return -1;
+        }
+        more = zmq_msg_more (&part);
+        if (n < MAX_PARTS)
+            parts [n++] = part;
+        else
+            zmq_msg_close (&part);
+    }
+    *count = n;
+    return 0;
+}
+
+//  Sends parts [0], [1] swapped, then the rest; closes every part.
+static void
+s_send_swapped (void *sock, zmq_msg_t *parts, int count)
+{
+    int order [MAX_PARTS];
+    for (int i = 0; i < count; i++)
+        order [i] = i < 2? 1 - i: i;
+    int i = 0;
+    for (; i < count; i++)
+        if (zmq_msg_send (&parts [order [i]], sock, i < count - 1? ZMQ_SNDMORE: 0) < 0)
+            break;                  //  unroutable (ROUTER_MANDATORY): drop
+    for (; i < count; i++)
+        zmq_msg_close (&parts [order [i]]);
+}
+
+//  Broker: front ROUTER for the client, back ROUTER for the echo worker.
+//  Writes "front back\n" to fd, then "R" once the worker said hello.
+static void
+s_broker (int fd)
+{
+    s_child_setup ();
+    void *ctx = zmq_ctx_new ();
+    void *front = s_socket (ctx, ZMQ_ROUTER), *back = s_socket (ctx, ZMQ_ROUTER);
+    char front_ep [256], back_ep [256], line [600];
+    size_t size = sizeof front_ep;
+    if (zmq_bind (front, "tcp://127.0.0.1:*") != 0
+    ||  zmq_getsockopt (front, ZMQ_LAST_ENDPOINT, front_ep, &size) != 0)
+        _exit (1);
+    size = sizeof back_ep;
+    if (zmq_bind (back, "tcp://127.0.0.1:*") != 0
+    ||  zmq_getsockopt (back, ZMQ_LAST_ENDPOINT, back_ep, &size) != 0)
+        _exit (1);
+    int len = snprintf (line, sizeof line, "%s %s\n", front_ep, back_ep);
+    if (write (fd, line, (size_t) len) != len)
+        _exit (1);
+    zmq_pollitem_t items [] = { { front, 0, ZMQ_POLLIN, 0 }, { back, 0, ZMQ_POLLIN, 0 } };
+    zmq_msg_t parts [MAX_PARTS];
+    int count;
+    while (zmq_poll (items, 2, -1) >= 0) {
+        //  client: [client] [engine] ... -> engine: [engine] [client] ...
+        if (items [0].revents & ZMQ_POLLIN && s_recv_parts (front, parts, &count) == 0) {
+            if (count > 2)
+                s_send_swapped (back, parts, count);
+            else
+                while (count > 0)
+                    zmq_msg_close (&parts [--count]);
+        }
+        //  engine: [engine] [client] ... -> client: [client] [engine] ...;
+        //  [engine] [hello] is swallowed and reported to the parent.
+        if (items [1].revents & ZMQ_POLLIN && s_recv_parts (back, parts, &count) == 0) {
+            if (count > 2)
+                s_send_swapped (front, parts, count);
+            else {
+                if (count == 2 && write (fd, "R", 1) != 1)
+                    _exit (1);
+                while (count > 0)
+                    zmq_msg_close (&parts [--count]);
+            }
+        }
+    }
+    _exit (0);
+}
+
+//  Echo worker: DEALER "engine"; sends back [client] [frames...] as it came.
+static void
+s_echo (const char *endpoint)
+{
+    s_child_setup ();
+    void *ctx = zmq_ctx_new ();
+    void *sock = s_socket (ctx, ZMQ_DEALER);
+    zmq_setsockopt (sock, ZMQ_ROUTING_ID, "engine", 6);
+    if (zmq_connect (sock, endpoint) != 0 || zmq_send (sock, "hello", 5, 0) != 5)
+        _exit (1);
+    zmq_msg_t parts [MAX_PARTS];
+    int count;
+    while (s_recv_parts (sock, parts, &count) == 0)
+        for (int i = 0; i < count; i++)
+            zmq_msg_send (&parts [i], sock, i < count - 1? ZMQ_SNDMORE: 0);
+    _exit (0);
+}
+
+//  Reads until want bytes or a newline (line mode) arrived, or timeout.
+static int
+s_read (int fd, char *buf, size_t want, bool line)
+{
+    size_t got = 0;
+    int64_t deadline = s_now_ns () + (int64_t) TIMEOUT_MS * 1000000;
+    while (got < want && !(line && got && buf [got - 1] == '\n')) {
+        struct pollfd item = { .fd = fd, .events = POLLIN };
+        int left = (int) ((deadline - s_now_ns ()) / 1000000);
+        if (left <= 0 || s_interrupted || poll (&item, 1, left) <= 0)
+            return -1;
+        ssize_t rc = read (fd, buf + got, line? 1: want - got);
+        if (rc <= 0)
+            return -1;
+        got += (size_t) rc;
+    }
+    if (line)
+        buf [got - 1] = 0;
+    return 0;
+}
+
+static void
+s_stop_child (pid_t *pid)
+{
+    if (*pid > 0) {
+        kill (*pid, SIGTERM);
+        while (waitpid (*pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        *pid = 0;
+    }
+}
+
+//  A header frame of the size zpar's apply_request header has.
+static const char s_header [] =
+    "{\"msg_id\":\"5f0e6c1a-8a7e-4d0c-9a55-2b8f6f3f9b21_1234\",\"msg_type\":\"apply_request\","
+    "\"session\":\"5f0e6c1a-8a7e-4d0c-9a55-2b8f6f3f9b21\",\"username\":\"bench\","
+    "\"date\":\"2024-01-01T00:00:00.000000Z\",\"version\":\"5.3\"}";
+
+//  One round trip: the 7 frames out, the same 7 back. 0 when echoed intact.
+static int
+s_raw_call (void *sock, long i)
+{
+    static const char signature [65] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char content [64];
+    int len = snprintf (content, sizeof content, "{\"fn\":\"echo\",\"args\":[%ld],\"kwargs\":{}}", i);
+    struct { const void *data; size_t size; } out [] = {
+        { "engine", 6 }, { "<IDS|MSG>", 9 }, { signature, 64 },
+        { s_header, sizeof s_header - 1 }, { "{}", 2 }, { "{}", 2 }, { content, (size_t) len }
+    };
+    const int frames = (int) (sizeof out / sizeof *out);
+    for (int f = 0; f < frames; f++)
+        if (zmq_send (sock, out [f].data, out [f].size, f < frames - 1? ZMQ_SNDMORE: 0) < 0)
+            return -1;
+    zmq_msg_t parts [MAX_PARTS];
+    int count;
+    if (s_recv_parts (sock, parts, &count) != 0)
+        return -1;
+    int rc = count == frames
+          && zmq_msg_size (&parts [frames - 1]) == (size_t) len
+          && memcmp (zmq_msg_data (&parts [frames - 1]), content, (size_t) len) == 0? 0: -1;
+    while (count > 0)
+        zmq_msg_close (&parts [--count]);
+    return rc;
+}
+
+static int
+s_run_raw (long calls, int64_t *samples, stats_t *stats)
+{
+    int rc = -1, fds [2];
+    pid_t broker = 0, echo = 0;
+    void *ctx = NULL, *sock = NULL;
+    char line [600], ready;
+    if (pipe2 (fds, O_CLOEXEC) != 0)
+        return -1;
+    broker = fork ();
+    if (broker == 0) {
+        close (fds [0]);
+        s_broker (fds [1]);
+    }
+    close (fds [1]);
+    char *back = NULL;
+    if (broker < 0 || s_read (fds [0], line, sizeof line - 1, true) != 0
+    ||  !(back = strchr (line, ' '))) {
+        fprintf (stderr, "latency: the raw broker did not start\n");
+        goto done;
+    }
+    *back++ = 0;
+    echo = fork ();
+    if (echo == 0) {
+        close (fds [0]);
+        s_echo (back);
+    }
+    if (echo < 0 || s_read (fds [0], &ready, 1, false) != 0) {
+        fprintf (stderr, "latency: the raw echo worker did not connect\n");
+        goto done;
+    }
+    ctx = zmq_ctx_new ();
+    sock = s_socket (ctx, ZMQ_DEALER);
+    int timeout = TIMEOUT_MS;
+    zmq_setsockopt (sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    if (zmq_connect (sock, line) != 0)
+        goto done;
+    for (long i = 0; i < WARMUP; i++)
+        if (s_interrupted || s_raw_call (sock, i) != 0) {
+            fprintf (stderr, "latency: raw warm-up call %ld failed\n", i);
+            goto done;
+        }
+    int64_t start = s_now_ns ();
+    for (long i = 0; i < calls; i++) {
+        int64_t t0 = s_now_ns ();
+        if (s_interrupted || s_raw_call (sock, i) != 0) {
+            fprintf (stderr, "latency: raw call %ld failed\n", i);
+            goto done;
+        }
+        samples [i] = s_now_ns () - t0;
+    }
+    *stats = s_stats (samples, calls, s_now_ns () - start);
+    rc = 0;
+done:
+    if (sock)
+        zmq_close (sock);
+    if (ctx)
+        zmq_ctx_term (ctx);
+    s_stop_child (&echo);
+    s_stop_child (&broker);
+    close (fds [0]);
+    return rc;
+}
+
+//  -- zpar ----------------------------------------------------------------
+
+//  Runs argv to completion, its stdout to /dev/null. Returns its exit code.
+static int
+s_run (char *const argv [])
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int null = open ("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2 (null, STDOUT_FILENO);
+        execv (argv [0], argv);
+        _exit (127);
+    }
+    int status;
+    if (pid < 0)
+        return -1;
+    while (waitpid (pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED (status)? WEXITSTATUS (status): -1;
+}
+
+//  Whatever pid file `ipcluster stop` left in dir: that process, by pid,
+//  if it is still the one the file names (same start time).
+static void
+s_sweep_pidfiles (const char *dir)
+{
+    DIR *pids = opendir (dir);
+    for (struct dirent *entry = pids? readdir (pids): NULL; entry; entry = readdir (pids)) {
+        char path [PATH_MAX + 300], line [1024];
+        int pid = 0;
+        long long start = -1, now = -2;
+        if (!strstr (entry->d_name, ".pid"))
+            continue;
+        snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        int fields = fscanf (file, "%d %lld", &pid, &start);
+        fclose (file);
+        snprintf (path, sizeof path, "/proc/%d/stat", pid);
+        file = pid > 1 && fields == 2? fopen (path, "r"): NULL;
+        if (file && fgets (line, sizeof line, file)) {
+            char *fields_at = strrchr (line, ')');      //  field 22: start time
+            for (int field = 2; fields_at && field < 22; field++)
+                fields_at = strchr (fields_at + 1, ' ');
+            if (fields_at)
+                now = atoll (fields_at + 1);
+        }
+        if (file)
+            fclose (file);
+        if (now == start) {
+            fprintf (stderr, "latency: %s (pid %d) outlived ipcluster stop; killing it\n",
+                     entry->d_name, pid);
+            kill (pid, SIGKILL);
+        }
+    }
+    if (pids)
+        closedir (pids);
+}
+
+static int
+s_remove (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void) sb, (void) flag, (void) ftw;
+    remove (path);
+    return 0;
+}
+
+static int
+s_run_zpar (long calls, int64_t *samples, stats_t *stats)
+{
+    char exe [PATH_MAX], ipcluster [PATH_MAX + 32], zpar_dir [] = "/tmp/zpar-bench-XXXXXX";
+    ssize_t len = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return -1;
+    exe [len] = 0;
+    snprintf (ipcluster, sizeof ipcluster, "%s/../bin/ipcluster", dirname (exe));
+    if (access (ipcluster, X_OK) != 0) {
+        fprintf (stderr, "latency: no %s: build it with make\n", ipcluster);
+        return -1;
+    }
+    if (!mkdtemp (zpar_dir)) {
+        perror ("latency: mkdtemp");
+        return -1;
+    }
+    setenv ("ZPAR_DIR", zpar_dir, 1);
+    int rc = -1;
+    zpar_client_t *client = NULL;
+    zpar_view_t *view = NULL;
+    json_t *error = NULL;
+    char *start [] = { ipcluster, "start", "-n", "1", "--daemonize", "--profile", PROFILE, NULL };
+    if (s_run (start) != 0) {
+        fprintf (stderr, "latency: %s start failed\n", ipcluster);
+        goto done;
+    }
+    client = zpar_client_new (PROFILE);
+    if (!client || zpar_client_wait_for_engines (client, 1, TIMEOUT_MS) != 0
+    ||  !(view = zpar_client_direct (client, "0"))) {
+        fprintf (stderr, "latency: %s\n", zpar_last_error ());
+        goto done;
+    }
+    json_t *args = json_array ();
+    json_array_append_new (args, json_integer (0));
+    int64_t begin = 0;
+    for (long i = -WARMUP; i < calls; i++) {
+        if (i == 0)
+            begin = s_now_ns ();
+        json_array_set_new (args, 0, json_integer (i));
+        int64_t t0 = s_now_ns ();
+        json_t *value = zpar_view_apply_sync (view, "echo", args, &error);
+        int64_t t1 = s_now_ns ();
+        bool ok = value && json_integer_value (json_array_get (value, 0)) == i;
+        json_decref (value);
+        if (!ok || s_interrupted) {
+            const char *why = json_string_value (json_object_get (error, "evalue"));
+            fprintf (stderr, "latency: zpar call %ld failed: %s\n", i,
+                     s_interrupted? "interrupted": why? why: "wrong value");
+            json_decref (args);
+            goto done;
+        }
+        if (i >= 0)
+            samples [i] = t1 - t0;
+    }
+    *stats = s_stats (samples, calls, s_now_ns () - begin);
+    json_decref (args);
+    rc = 0;
+done:
+    json_decref (error);
+    zpar_view_destroy (&view);
+    zpar_client_destroy (&client);
+    //  Stop even after a failed start: it may have left processes behind.
+    char *stop [] = { ipcluster, "stop", "--profile", PROFILE, NULL };
+    if (s_run (stop) != 0 && rc == 0)
+        fprintf (stderr, "latency: ipcluster stop reported a problem\n");
+    char pid_dir [sizeof zpar_dir + 32];
+    snprintf (pid_dir, sizeof pid_dir, "%s/profile_" PROFILE "/pid", zpar_dir);
+    s_sweep_pidfiles (pid_dir);
+    nftw (zpar_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+    unsetenv ("ZPAR_DIR");
+    return rc;
+}
+
+//  -- report ----------------------------------------------------------------
+
+//  Prints s in width columns, left or right aligned (UTF-8: printf's
+//  widths count bytes, a terminal counts characters).
+static void
+s_print_cell (const char *s, int width, bool right)
+{
+    int columns = 0;
+    for (const char *c = s; *c; c++)
+        columns += (*c & 0xC0) != 0x80;
+    int pad = width > columns? width - columns: 0;
+    if (right)
+        printf ("%*s%s", pad, "", s);
+    else
+        printf ("%s%*s", s, pad, "");
+}
+
+#define NAME_WIDTH 58
+
+static void
+s_print_row (const char *name, const stats_t *s)
+{
+    s_print_cell (name, NAME_WIDTH, false);
+    printf ("%11.1f %9.1f %9.1f %9.0f\n", s->median_us, s->p99_us, s->mean_us, s->calls_per_s);
+}
+
+int
+main (int argc, char *argv [])
+{
+    long calls = DEFAULT_CALLS;
+    int opt;
+    while ((opt = getopt (argc, argv, "n:h")) != -1) {
+        char *end = NULL;
+        if (opt == 'n')
+            calls = strtol (optarg, &end, 10);
+        if (opt != 'n' || *end || calls < 1 || calls > 100000000) {
+            fprintf (stderr, "usage: %s [-n N]   (N timed calls each, default %d, after %d warm-up)\n",
+                     argv [0], DEFAULT_CALLS, WARMUP);
+            return opt == 'h'? 0: 2;
+        }
+    }
+    struct sigaction action = { .sa_handler = s_on_signal };
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, NULL);
+    sigaction (SIGTERM, &action, NULL);
+
+    printf ("command:");
+    for (int i = 0; i < argc; i++)
+        printf (" %s", argv [i]);
+    printf ("\nCPUs: %ld online; %d warm-up calls, then %ld timed calls each\n\n",
+            sysconf (_SC_NPROCESSORS_ONLN), WARMUP, calls);
+    fflush (stdout);
+
+    int64_t *samples = calloc ((size_t) calls, sizeof *samples);
+    stats_t raw, zpar;
+    //  Raw first: its children fork from a process with no ZeroMQ context.
+    int rc = samples && s_run_raw (calls, samples, &raw) == 0
+                     && s_run_zpar (calls, samples, &zpar) == 0? 0: 1;
+    free (samples);
+    if (rc != 0) {
+        fprintf (stderr, "latency: %s\n", s_interrupted? "interrupted": "failed");
+        return rc;
+    }
+    s_print_cell ("", NAME_WIDTH, false);
+    const char *columns [] = { "median µs", "p99 µs", "mean µs", "calls/s" };
+    for (int i = 0; i < 4; i++)
+        s_print_cell (columns [i], i? 10: 11, true);
+    printf ("\n");
+    s_print_row ("raw ZeroMQ (DEALER → ROUTER/ROUTER broker → DEALER echo)", &raw);
+    s_print_row ("zpar apply_sync(\"echo\") via mux", &zpar);
+    printf ("\nratio (zpar / raw): median %.2f, p99 %.2f\n",
+            zpar.median_us / raw.median_us, zpar.p99_us / raw.p99_us);
+    return 0;
+}
