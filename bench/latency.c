@@ -73,9 +73,45 @@ s_now_ns (void)
 
 //  -- statistics ---------------------------------------------------------
 
+//  CPU time per call of each process taking part, from /proc (user +
+//  system, all threads): where the time goes, beside the latency.
+#define MAX_PROCS 4
+
 typedef struct {
     double median_us, p99_us, mean_us, calls_per_s;
+    const char *names [MAX_PROCS];
+    double cpu_us [MAX_PROCS];
 } stats_t;
+
+//  User + system CPU of pid (0: this process) in microseconds.
+static double
+s_cpu_us (pid_t pid)
+{
+    char path [64], line [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", pid? (int) pid: (int) getpid ());
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    char *fields = fgets (line, sizeof line, file)? strrchr (line, ')'): NULL;
+    fclose (file);
+    unsigned long long utime = 0, stime = 0;
+    //  Fields 14 and 15, counted after the command name.
+    if (!fields || sscanf (fields + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                           &utime, &stime) != 2)
+        return 0;
+    return (double) (utime + stime) * 1e6 / (double) sysconf (_SC_CLK_TCK);
+}
+
+//  Fills stats' CPU columns: names [i] used after [i] - before [i] over calls.
+static void
+s_cpu_report (stats_t *stats, const char *const *names, const double *before,
+              const double *after, int count, long calls)
+{
+    for (int i = 0; i < count && i < MAX_PROCS; i++) {
+        stats->names [i] = names [i];
+        stats->cpu_us [i] = (after [i] - before [i]) / (double) calls;
+    }
+}
 
 static int
 s_compare (const void *a, const void *b)
@@ -343,6 +379,8 @@ s_run_raw (long calls, int64_t *samples, stats_t *stats)
             fprintf (stderr, "latency: raw warm-up call %ld failed\n", i);
             goto done;
         }
+    const char *names [] = { "client", "broker", "echo" };
+    double before [] = { s_cpu_us (0), s_cpu_us (broker), s_cpu_us (echo) };
     int64_t start = s_now_ns ();
     for (long i = 0; i < calls; i++) {
         int64_t t0 = s_now_ns ();
@@ -352,7 +390,9 @@ s_run_raw (long calls, int64_t *samples, stats_t *stats)
         }
         samples [i] = s_now_ns () - t0;
     }
+    double after [] = { s_cpu_us (0), s_cpu_us (broker), s_cpu_us (echo) };
     *stats = s_stats (samples, calls, s_now_ns () - start);
+    s_cpu_report (stats, names, before, after, 3, calls);
     rc = 0;
 done:
     if (sock)
@@ -435,6 +475,21 @@ s_remove (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
     return 0;
 }
 
+//  The pid in dir/name.pid, or -1.
+static pid_t
+s_pid_of (const char *dir, const char *name)
+{
+    char path [PATH_MAX + 64];
+    snprintf (path, sizeof path, "%s/%s.pid", dir, name);
+    FILE *file = fopen (path, "r");
+    int pid = -1;
+    if (file && fscanf (file, "%d", &pid) != 1)
+        pid = -1;
+    if (file)
+        fclose (file);
+    return pid;
+}
+
 static int
 s_run_zpar (long calls, int64_t *samples, stats_t *stats)
 {
@@ -453,6 +508,8 @@ s_run_zpar (long calls, int64_t *samples, stats_t *stats)
         return -1;
     }
     setenv ("ZPAR_DIR", zpar_dir, 1);
+    char pid_dir [sizeof zpar_dir + 32];
+    snprintf (pid_dir, sizeof pid_dir, "%s/profile_" PROFILE "/pid", zpar_dir);
     int rc = -1;
     zpar_client_t *client = NULL;
     zpar_view_t *view = NULL;
@@ -470,10 +527,17 @@ s_run_zpar (long calls, int64_t *samples, stats_t *stats)
     }
     json_t *args = json_array ();
     json_array_append_new (args, json_integer (0));
+    const char *names [] = { "client", "scheduler", "engine", "hub" };
+    pid_t pids [] = { 0, s_pid_of (pid_dir, "scheduler"), s_pid_of (pid_dir, "engine-0"),
+                      s_pid_of (pid_dir, "hub") };
+    double before [4];
     int64_t begin = 0;
     for (long i = -WARMUP; i < calls; i++) {
-        if (i == 0)
+        if (i == 0) {
+            for (int p = 0; p < 4; p++)
+                before [p] = s_cpu_us (pids [p]);
             begin = s_now_ns ();
+        }
         json_array_set_new (args, 0, json_integer (i));
         int64_t t0 = s_now_ns ();
         json_t *value = zpar_view_apply_sync (view, "echo", args, &error);
@@ -491,6 +555,10 @@ s_run_zpar (long calls, int64_t *samples, stats_t *stats)
             samples [i] = t1 - t0;
     }
     *stats = s_stats (samples, calls, s_now_ns () - begin);
+    double after [4];
+    for (int p = 0; p < 4; p++)
+        after [p] = s_cpu_us (pids [p]);
+    s_cpu_report (stats, names, before, after, 4, calls);
     json_decref (args);
     rc = 0;
 done:
@@ -501,8 +569,6 @@ done:
     char *stop [] = { ipcluster, "stop", "--profile", PROFILE, NULL };
     if (s_run (stop) != 0 && rc == 0)
         fprintf (stderr, "latency: ipcluster stop reported a problem\n");
-    char pid_dir [sizeof zpar_dir + 32];
-    snprintf (pid_dir, sizeof pid_dir, "%s/profile_" PROFILE "/pid", zpar_dir);
     s_sweep_pidfiles (pid_dir);
     nftw (zpar_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
     unsetenv ("ZPAR_DIR");
@@ -581,5 +647,18 @@ main (int argc, char *argv [])
     s_print_row ("zpar apply_sync(\"echo\") via mux", &zpar);
     printf ("\nratio (zpar / raw): median %.2f, p99 %.2f\n",
             zpar.median_us / raw.median_us, zpar.p99_us / raw.p99_us);
+    //  Where the time goes: CPU per call of each process, every thread.
+    const stats_t *rows [] = { &raw, &zpar };
+    const char *labels [] = { "raw", "zpar" };
+    printf ("\nCPU per call (µs, user + system, all threads):\n");
+    for (int r = 0; r < 2; r++) {
+        double total = 0;
+        printf ("  %-5s", labels [r]);
+        for (int i = 0; i < MAX_PROCS && rows [r]->names [i]; i++) {
+            printf ("  %s %.1f", rows [r]->names [i], rows [r]->cpu_us [i]);
+            total += rows [r]->cpu_us [i];
+        }
+        printf ("  = %.1f\n", total);
+    }
     return 0;
 }

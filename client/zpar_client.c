@@ -118,7 +118,7 @@ s_connect (zpar_client_t *self, int type, json_t *endpoints, const char *name)
                                   self->max_size);
     if (!sock)
         return zpar_fail ("cannot connect to %s at %s", name, endpoint);
-    zpoller_add (self->poller, sock);
+    zpar_poller_add (self->poller, sock);
     return sock;
 }
 
@@ -157,7 +157,7 @@ s_client_new (const char *connfile, int timeout_ms)
     zhashx_set_destructor (self->engines, (zhashx_destructor_fn *) zstr_free);
     self->calls = zhashx_new ();
     self->results = zlistx_new ();
-    self->poller = zpoller_new (NULL);
+    self->poller = zpar_poller_new (NULL);
     self->hub = zpar_connect (ZMQ_DEALER, conn->registration, NULL, self->max_size);
     if (!self->signer || !self->hub) {
         zpar_fail ("cannot use connection file %s", connfile);
@@ -225,7 +225,7 @@ zpar_client_destroy (zpar_client_t **self_p)
              result = zlistx_next (self->results))
             result->client = NULL;
     zlistx_destroy (&self->results);
-    zpoller_destroy (&self->poller);
+    zpar_poller_destroy (&self->poller);
     zsock_destroy (&self->hub);
     zsock_destroy (&self->mux);
     zsock_destroy (&self->task);
@@ -354,6 +354,7 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     if (route)
         zpar_msg_add_route (msg, route, strlen (route));
     zhashx_insert (self->calls, item->msg_id, result);
+    zpar_poller_touch (self->poller, sock);
     if (zpar_msg_send (msg_p, sock, self->signer) != 0) {
         zpar_result_settle (result, index, NULL,
             zpar_error_new (ZPAR_E_ENGINE, item->engine_id, "could not send: %s",
@@ -380,7 +381,7 @@ s_handle_reply (zpar_client_t *self, zsock_t *sock, const char *where)
     if (!raw)
         return;
     zpar_drop_t reason;
-    zpar_msg_t *reply = zpar_msg_decode (&raw, self->signer, self->max_size, where, &reason);
+    zpar_msg_t *reply = zpar_msg_decode_frames (&raw, self->signer, self->max_size, where, &reason);
     if (!reply) {
         zpar_drops_add (&self->drops, reason, where);
         return;
@@ -506,7 +507,7 @@ s_handle_iopub (zpar_client_t *self)
 int
 zpar_client_pump (zpar_client_t *self, int timeout_ms)
 {
-    void *which = zpoller_wait (self->poller, timeout_ms);
+    void *which = zpar_poller_wait (self->poller, timeout_ms);
     if (which == self->mux)
         s_handle_reply (self, self->mux, "mux");
     else

@@ -10,6 +10,7 @@
 #include "zpar_connfile.h"
 #include "zpar_drops.h"
 #include "zpar_msg.h"
+#include "zpar_poller.h"
 #include "zpar_request.h"
 
 //  One call: one request to one engine (or to the task scheduler).
@@ -49,7 +50,7 @@ struct _zpar_client_t {
     int64_t max_size;
     int timeout_ms;
     zsock_t *hub, *mux, *task, *control, *notification, *iopub;
-    zpoller_t *poller;
+    zpar_poller_t *poller;
     zhashx_t *engines;          //  "id" -> uuid
     uint64_t registry_version;
     zhashx_t *calls;            //  msg_id -> zpar_result_t (items pending or done)

@@ -137,8 +137,9 @@ zpar_view_apply_kw_async (zpar_view_t *self, const char *fn, json_t *args, json_
     if (client->shut_down)
         return zpar_fail ("the cluster has shut down");
     //  Take in notifications that already arrived so "all" is current.
-    while (zpar_client_pump (client, 0) == 0)
-        ;
+    if (self->all)
+        while (zpar_client_pump (client, 0) == 0)
+            ;
     if (self->balanced) {
         zpar_result_t *result = zpar_result_new (client, 1, true);
         zpar_msg_t *msg = s_apply_request (client, fn, args, kwargs);

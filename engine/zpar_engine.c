@@ -9,6 +9,7 @@
 #include "zpar_log.h"
 #include "zpar_msg.h"
 #include "zpar_net.h"
+#include "zpar_poller.h"
 #include "zpar_request.h"
 #include "zpar_util.h"
 
@@ -128,11 +129,12 @@ zpar_engine_run (const zpar_engine_options_t *options)
         close (options->ready_fd);
     }
 
-    //  Control first: zpoller reports the first ready socket in this order,
-    //  so an abort or shutdown overtakes queued work.
-    zpoller_t *poller = zpoller_new (self->control, self->mux, self->task, self->reg, self->heart, NULL);
+    //  Control first: the poller reports the first ready socket in this
+    //  order, so an abort or shutdown overtakes queued work. The hub's
+    //  socket only answers requests, which wait for their replies.
+    zpar_poller_t *poller = zpar_poller_new (self->control, self->mux, self->task, self->heart, NULL);
     while (!self->stop) {
-        void *which = zpoller_wait (poller, -1);
+        void *which = zpar_poller_wait (poller, -1);
         if (which == self->control)
             s_engine_handle_control (self);
         else
@@ -141,11 +143,6 @@ zpar_engine_run (const zpar_engine_options_t *options)
         else
         if (which == self->task)
             s_engine_handle_work (self, self->task, "task");
-        else
-        if (which == self->reg) {
-            zmsg_t *stray = zmsg_recv (self->reg);
-            zmsg_destroy (&stray);
-        }
         else
         if (which == self->heart) {
             char *event = zstr_recv (self->heart);
@@ -157,10 +154,10 @@ zpar_engine_run (const zpar_engine_options_t *options)
             zstr_free (&event);
         }
         else
-        if (zpoller_terminated (poller))
+        if (zpar_poller_terminated (poller))
             break;
     }
-    zpoller_destroy (&poller);
+    zpar_poller_destroy (&poller);
     s_engine_goodbye (self);
     zpar_info ("engine %d stopping", self->info.id);
     rc = 0;

@@ -13,7 +13,13 @@
 #include "zpar_util.h"
 
 #include <getopt.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+//  The hub is never on the data path: when clients, schedulers and
+//  engines want every core, they go first. Its own work (heartbeats,
+//  counting, answering) is small and still gets done promptly.
+#define S_HUB_NICENESS 5
 
 static void
 s_usage (FILE *out)
@@ -86,6 +92,8 @@ main (int argc, char *argv [])
         goto usage;
 
     zpar_log_set_name ("hub");
+    if (setpriority (PRIO_PROCESS, 0, S_HUB_NICENESS) != 0)
+        zpar_warn ("could not lower the hub's priority: %s", strerror (errno));
     if (zpar_init () != 0) {
         zpar_error ("cannot initialise libsodium");
         return 1;

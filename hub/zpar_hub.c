@@ -53,6 +53,7 @@ static void s_hub_handle_pipe (s_hub_t *self);
 static void s_hub_handle_registration (s_hub_t *self);
 static void s_hub_handle_pong (s_hub_t *self);
 static void s_hub_handle_monitor (s_hub_t *self);
+static void s_hub_monitor_entry (s_hub_t *self, zmsg_t **raw_p);
 static void s_hub_beat (s_hub_t *self);
 static void s_hub_publish (s_hub_t *self, const char *msg_type, json_t *content);
 static void s_hub_reply (s_hub_t *self, zpar_msg_t *request, const char *msg_type, json_t *content);
@@ -662,14 +663,41 @@ s_hub_beat (s_hub_t *self)
 
 //  -- monitor ---------------------------------------------------------------
 
-//  Monitor copies: [topic] [engine uuid] [client id] DELIM ... for in/out,
-//  [stats] [role] DELIM ... for a scheduler's counters.
+//  The monitor socket takes batches of copies, [batch] then entries of
+//  ZPAR_MON_ENTRY_FRAMES frames each, and single messages: a scheduler's
+//  counters, [stats] [role] DELIM ...
 static void
 s_hub_handle_monitor (s_hub_t *self)
 {
     zmsg_t *raw = zmsg_recv (self->monitor);
     if (!raw)
         return;
+    if (!zframe_streq (zmsg_first (raw), ZPAR_MON_BATCH)) {
+        s_hub_monitor_entry (self, &raw);
+        return;
+    }
+    zframe_t *head = zmsg_pop (raw);
+    zframe_destroy (&head);
+    while (zmsg_size (raw) >= ZPAR_MON_ENTRY_FRAMES) {
+        zmsg_t *entry = zmsg_new ();
+        for (int i = 0; i < ZPAR_MON_ENTRY_FRAMES; i++) {
+            zframe_t *frame = zmsg_pop (raw);
+            zmsg_append (entry, &frame);
+        }
+        s_hub_monitor_entry (self, &entry);
+    }
+    if (zmsg_size (raw))
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "monitor");
+    zmsg_destroy (&raw);
+}
+
+//  One copy: [topic] [engine uuid] [client id] DELIM ... for in/out, or
+//  [stats] [role] DELIM ...; checked like any message.
+static void
+s_hub_monitor_entry (s_hub_t *self, zmsg_t **raw_p)
+{
+    zmsg_t *raw = *raw_p;
+    *raw_p = NULL;
     char scope [320] = "";
     zframe_t *topic = zmsg_first (raw);
     zframe_t *target = zmsg_next (raw);
@@ -678,8 +706,8 @@ s_hub_handle_monitor (s_hub_t *self)
                   (int) zframe_size (topic), (const char *) zframe_data (topic),
                   (int) zframe_size (target), (const char *) zframe_data (target));
     zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
-                                       scope, &reason);
+    zpar_msg_t *msg = zpar_msg_decode_frames (&raw, self->signer, self->config.max_message_size,
+                                              scope, &reason);
     if (!msg) {
         zpar_drops_add (&self->drops, reason, "monitor");
         return;

@@ -7,11 +7,20 @@
 #include "zpar_log.h"
 #include "zpar_msg.h"
 #include "zpar_net.h"
+#include "zpar_poller.h"
 #include "zpar_util.h"
 
 //  Counters go to the hub at most this often, and only when they changed,
 //  so a flood of garbage costs the hub one message per interval.
 #define S_STATS_INTERVAL_MS 100
+
+//  Monitor copies go to the hub in batches: at most this long after the
+//  first copy of a batch, or as soon as it holds S_BATCH_MAX copies. One
+//  message per call would wake the hub twice a call and, on a machine with
+//  few cores, take CPU from the client, scheduler and engine; 10 ms keeps
+//  the hub's view that fresh.
+#define S_BATCH_MS  10
+#define S_BATCH_MAX 256
 
 typedef enum { S_DIRECT, S_TASK, S_IOPUB } s_kind_t;
 
@@ -41,10 +50,13 @@ typedef struct {
     zsock_t *front, *back;      //  client-facing, engine-facing
     char *front_ep, *back_ep;
     zsock_t *notification, *monitor;
-    zpoller_t *poller;
+    zpar_poller_t *poller;
     zpar_drops_t drops;
     uint64_t drops_reported;
     int64_t stats_at;
+    zmsg_t *batch;              //  monitor copies not sent yet
+    size_t batched;
+    int64_t batch_due;
     zhashx_t *workers;          //  uuid -> s_worker_t
     zlistx_t *pending;          //  zpar_msg_t waiting for an engine
     zhashx_t *jobs;             //  msg_id -> s_job_t
@@ -62,6 +74,8 @@ static void s_sched_handle_notification (s_sched_t *self);
 static zmsg_t *s_sched_monitor_copy (s_sched_t *self, const char *topic, const char *engine,
                                      zframe_t *client, zpar_msg_t *msg);
 static int s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, zmsg_t **copy_p);
+static void s_sched_batch (s_sched_t *self, zmsg_t **copy_p);
+static void s_sched_flush (s_sched_t *self);
 static void s_sched_stats (s_sched_t *self);
 static void s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
                           const char *engine_uuid, int engine_id,
@@ -135,7 +149,7 @@ s_sched_new (zsock_t *pipe, zpar_sched_config_t *config)
         s_sched_destroy (&self);
         return NULL;
     }
-    self->poller = zpoller_new (pipe, self->front, self->back, NULL);
+    self->poller = zpar_poller_new (pipe, self->front, self->back, NULL);
     return self;
 }
 
@@ -145,7 +159,8 @@ s_sched_destroy (s_sched_t **self_p)
     if (!*self_p)
         return;
     s_sched_t *self = *self_p;
-    zpoller_destroy (&self->poller);
+    zpar_poller_destroy (&self->poller);
+    zmsg_destroy (&self->batch);
     zsock_destroy (&self->front);
     zsock_destroy (&self->back);
     zsock_destroy (&self->notification);
@@ -181,13 +196,15 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         return;
     }
     while (!self->terminated) {
-        int64_t wait = -1;
-        if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor) {
-            wait = self->stats_at - zpar_mono_ms ();
-            if (wait < 0)
-                wait = 0;
-        }
-        void *which = zpoller_wait (self->poller, (int) wait);
+        //  Wake for the next batch of monitor copies or counters due.
+        int64_t due = INT64_MAX;
+        if (self->batched)
+            due = self->batch_due;
+        if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
+        &&  self->stats_at < due)
+            due = self->stats_at;
+        int64_t wait = due == INT64_MAX? -1: due - zpar_mono_ms ();
+        void *which = zpar_poller_wait (self->poller, wait < 0? (due == INT64_MAX? -1: 0): (int) wait);
         if (which == self->front)
             s_sched_handle_front (self);
         else
@@ -200,12 +217,19 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         if (which && which == self->notification)
             s_sched_handle_notification (self);
         else
-        if (zpoller_terminated (self->poller))
+        if (zpar_poller_terminated (self->poller))
             break;
+        //  Every handler may send on either data socket (see zpar_poller.h).
+        zpar_poller_touch (self->poller, self->front);
+        zpar_poller_touch (self->poller, self->back);
+        int64_t now = zpar_mono_ms ();
+        if (self->batched && now >= self->batch_due)
+            s_sched_flush (self);
         if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
-        &&  zpar_mono_ms () >= self->stats_at)
+        &&  now >= self->stats_at)
             s_sched_stats (self);
     }
+    s_sched_flush (self);
     s_sched_destroy (&self);
 }
 
@@ -224,11 +248,14 @@ s_sched_handle_pipe (s_sched_t *self)
         char *notification = zmsg_popstr (msg);
         char *monitor = zmsg_popstr (msg);
         char *engines = zmsg_popstr (msg);
-        self->notification = notification? zpar_connect (ZMQ_SUB, notification, NULL,
-                                                         self->config.max_message_size): NULL;
+        //  Only the task role follows engines; the others route by the
+        //  uuid the client names and need no notifications.
+        if (notification && self->kind == S_TASK) {
+            self->notification = zpar_connect (ZMQ_SUB, notification, NULL, self->config.max_message_size);
+            if (self->notification)
+                zpar_poller_add (self->poller, self->notification);
+        }
         self->monitor = monitor? zpar_connect (ZMQ_PUB, monitor, NULL, 0): NULL;
-        if (self->notification)
-            zpoller_add (self->poller, self->notification);
         //  Engines the hub knew before this scheduler started.
         json_t *table = engines? json_loads (engines, 0, NULL): NULL;
         const char *id;
@@ -277,16 +304,44 @@ s_sched_monitor_copy (s_sched_t *self, const char *topic, const char *engine,
     return copy;
 }
 
-//  Sends msg on sock; on success the monitor copy follows, else it is
-//  dropped. Returns what zpar_msg_send returned.
+//  Sends msg on sock; on success the monitor copy joins the batch, else it
+//  is dropped. Returns what zpar_msg_send returned.
 static int
 s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, zmsg_t **copy_p)
 {
     int rc = zpar_msg_send (msg_p, sock, self->signer);
-    if (rc == 0 && *copy_p)
-        zmsg_send (copy_p, self->monitor);
+    if (rc == 0)
+        s_sched_batch (self, copy_p);
     zmsg_destroy (copy_p);
     return rc;
+}
+
+//  Takes a monitor copy into the batch (NULL is fine).
+static void
+s_sched_batch (s_sched_t *self, zmsg_t **copy_p)
+{
+    if (!*copy_p)
+        return;
+    if (!self->batch) {
+        self->batch = zmsg_new ();
+        zmsg_addstr (self->batch, ZPAR_MON_BATCH);
+        self->batch_due = zpar_mono_ms () + S_BATCH_MS;
+    }
+    zframe_t *frame;
+    while ((frame = zmsg_pop (*copy_p)))
+        zmsg_append (self->batch, &frame);
+    zmsg_destroy (copy_p);
+    if (++self->batched >= S_BATCH_MAX)
+        s_sched_flush (self);
+}
+
+static void
+s_sched_flush (s_sched_t *self)
+{
+    if (self->batch && self->monitor)
+        zmsg_send (&self->batch, self->monitor);
+    zmsg_destroy (&self->batch);
+    self->batched = 0;
 }
 
 //  Tells the client its request failed: an apply_reply with status error,
@@ -314,9 +369,12 @@ s_sched_handle_front (s_sched_t *self)
     zmsg_t *raw = zmsg_recv (self->front);
     if (!raw)
         return;
+    //  The task role needs the msg_id; mux and control route by frames
+    //  and leave the JSON to the engine.
     zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
-                                       "front", &reason);
+    zpar_msg_t *msg = self->kind == S_TASK
+        ? zpar_msg_decode (&raw, self->signer, self->config.max_message_size, "front", &reason)
+        : zpar_msg_decode_frames (&raw, self->signer, self->config.max_message_size, "front", &reason);
     if (!msg) {
         zpar_drops_add (&self->drops, reason, "client socket");
         return;
@@ -338,14 +396,17 @@ s_sched_handle_front (s_sched_t *self)
     zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
     zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
     zmsg_t *copy = s_sched_monitor_copy (self, ZPAR_MON_IN, uuid, client, msg);
-    json_t *header = json_incref (zpar_msg_header (msg));
+    //  Keep the header's bytes for an error reply; parse only if one is due.
+    zframe_t *header = zframe_dup (zpar_msg_header_frame (msg));
     if (s_sched_send (self, &msg, self->back, &copy) != 0) {
         char evalue [400];
         snprintf (evalue, sizeof evalue, "engine %.64s is not connected to the %s scheduler",
                   uuid, self->config.role);
-        s_sched_fail (self, header, client, uuid, -1, ZPAR_E_ENGINE, evalue);
+        json_t *parsed = json_loadb ((const char *) zframe_data (header), zframe_size (header), 0, NULL);
+        s_sched_fail (self, parsed, client, uuid, -1, ZPAR_E_ENGINE, evalue);
+        json_decref (parsed);
     }
-    json_decref (header);
+    zframe_destroy (&header);
     zframe_destroy (&client);
     zframe_destroy (&engine);
     free (uuid);
@@ -359,8 +420,8 @@ s_sched_handle_back (s_sched_t *self)
     if (!raw)
         return;
     zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
-                                       "back", &reason);
+    zpar_msg_t *msg = zpar_msg_decode_frames (&raw, self->signer, self->config.max_message_size,
+                                              "back", &reason);
     if (!msg) {
         zpar_drops_add (&self->drops, reason, "engine socket");
         return;
@@ -371,7 +432,7 @@ s_sched_handle_back (s_sched_t *self)
         return;
     }
     const char *type = zpar_msg_type (msg);
-    if (zpar_msg_routes (msg) == 1 && streq (type, "engine_hello")) {
+    if (zpar_msg_routes (msg) == 1 && type && streq (type, "engine_hello")) {
         json_t *content = zpar_msg_content (msg);
         const char *uuid = json_string_value (json_object_get (content, "uuid"));
         json_t *id = json_object_get (content, "id");
@@ -420,8 +481,7 @@ s_sched_handle_back (s_sched_t *self)
     if (forward) {
         //  The hub counts the reply even when its client has gone.
         zmsg_t *copy = s_sched_monitor_copy (self, ZPAR_MON_OUT, uuid, client, msg);
-        if (copy)
-            zmsg_send (&copy, self->monitor);
+        s_sched_batch (self, &copy);
         zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
         zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
         if (zpar_msg_send (&msg, self->front, self->signer) != 0)

@@ -72,9 +72,17 @@ zpar_msg_t *
 zpar_msg_new_reply (zpar_msg_t *request, const char *msg_type, const char *session)
 {
     zpar_msg_t *self = zpar_msg_new (msg_type, session);
-    json_t *header = zpar_msg_header (request);
-    if (header)
-        zpar_msg_set_parent (self, json_deep_copy (header));
+    //  The parent is the request's header: its bytes as they came, not
+    //  parsed, copied and encoded again.
+    if (request->raw [HEADER]) {
+        json_decref (self->json [PARENT]);
+        self->json [PARENT] = NULL;
+        self->parsed [PARENT] = false;
+        self->raw [PARENT] = zframe_dup (request->raw [HEADER]);
+    }
+    else
+    if (zpar_msg_header (request))
+        zpar_msg_set_parent (self, json_deep_copy (zpar_msg_header (request)));
     for (zframe_t *frame = zmsg_first (request->routes); frame; frame = zmsg_next (request->routes))
         zpar_msg_add_route (self, zframe_data (frame), zframe_size (frame));
     return self;
@@ -153,6 +161,19 @@ zpar_msg_t *
 zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
                  const char *scope, zpar_drop_t *reason)
 {
+    zpar_msg_t *self = zpar_msg_decode_frames (raw_p, signer, max_size, scope, reason);
+    if (self && (!zpar_msg_id (self) || !zpar_msg_type (self))) {
+        zpar_msg_destroy (&self);
+        if (reason)
+            *reason = ZPAR_DROP_MALFORMED;
+    }
+    return self;
+}
+
+zpar_msg_t *
+zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
+                        const char *scope, zpar_drop_t *reason)
+{
     zmsg_t *raw = *raw_p;
     *raw_p = NULL;
     zpar_msg_t *self = NULL;
@@ -200,13 +221,6 @@ zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
         self->raw [i] = zmsg_pop (raw);
     zmsg_destroy (&self->buffers);
     self->buffers = raw;
-    raw = NULL;
-
-    json_t *header = zpar_msg_header (self);
-    if (!header
-    ||  !json_is_string (json_object_get (header, "msg_id"))
-    ||  !json_is_string (json_object_get (header, "msg_type")))
-        goto drop;
     return self;
 
 drop:
@@ -256,6 +270,12 @@ s_string (json_t *object, const char *key)
 const char *zpar_msg_type (zpar_msg_t *self) { return s_string (zpar_msg_header (self), "msg_type"); }
 const char *zpar_msg_id (zpar_msg_t *self)   { return s_string (zpar_msg_header (self), "msg_id"); }
 const char *zpar_msg_parent_id (zpar_msg_t *self) { return s_string (zpar_msg_parent (self), "msg_id"); }
+
+zframe_t *
+zpar_msg_header_frame (zpar_msg_t *self)
+{
+    return self->raw [HEADER];
+}
 
 const char *
 zpar_msg_signature (zpar_msg_t *self)

@@ -42,6 +42,13 @@ zpar_msg_t *zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer,
                              size_t max_size, const char *scope,
                              zpar_drop_t *reason);
 
+//  The same checks but the last: the header is left unparsed. For those
+//  that route by frames (schedulers) or read other frames first (replies);
+//  zpar_msg_type and zpar_msg_id may then return NULL on a bad header.
+zpar_msg_t *zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer,
+                                    size_t max_size, const char *scope,
+                                    zpar_drop_t *reason);
+
 //  Sends the message and destroys it. A built message, or one whose JSON was
 //  changed, is serialised and signed; a decoded one goes out as it came.
 //  Returns 0, or -1 when ZeroMQ refused it (the message is destroyed all
@@ -65,6 +72,10 @@ json_t *zpar_msg_content (zpar_msg_t *self);
 void zpar_msg_set_parent (zpar_msg_t *self, json_t *value);
 void zpar_msg_set_metadata (zpar_msg_t *self, json_t *value);
 void zpar_msg_set_content (zpar_msg_t *self, json_t *value);
+
+//  The header frame as it was received or last encoded (borrowed; NULL on
+//  a built message not sent yet).
+zframe_t *zpar_msg_header_frame (zpar_msg_t *self);
 
 //  Shortcuts into the header and parent header (borrowed, may be NULL).
 const char *zpar_msg_type (zpar_msg_t *self);

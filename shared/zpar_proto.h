@@ -62,6 +62,10 @@ typedef enum {
 #define ZPAR_MON_IN         "in"        //  request handed to an engine
 #define ZPAR_MON_OUT        "out"       //  reply coming back from an engine
 #define ZPAR_MON_STATS      "stats"     //  a scheduler's own counters
+#define ZPAR_MON_BATCH      "batch"     //  copies sent together
+
+//  A copy in a batch: topic, engine, client, DELIM, signature, 4 JSON frames.
+#define ZPAR_MON_ENTRY_FRAMES 9
 
 //  Error names carried in replies (ename).
 #define ZPAR_E_NAME         "NameError"
