@@ -676,17 +676,28 @@ s_hub_handle_monitor (s_hub_t *self)
         s_hub_monitor_entry (self, &raw);
         return;
     }
-    zframe_t *head = zmsg_pop (raw);
-    zframe_destroy (&head);
-    while (zmsg_size (raw) >= ZPAR_MON_ENTRY_FRAMES) {
+    zframe_t *blob = zmsg_size (raw) == 2? zmsg_last (raw): NULL;
+    const uint8_t *cursor = blob? zframe_data (blob): NULL;
+    const uint8_t *end = blob? cursor + zframe_size (blob): NULL;
+    //  Entries: parts of a 4-byte length and bytes; a cut one is malformed.
+    while (cursor && cursor < end) {
         zmsg_t *entry = zmsg_new ();
-        for (int i = 0; i < ZPAR_MON_ENTRY_FRAMES; i++) {
-            zframe_t *frame = zmsg_pop (raw);
-            zmsg_append (entry, &frame);
+        for (int i = 0; i < ZPAR_MON_ENTRY_FRAMES && cursor; i++) {
+            size_t left = (size_t) (end - cursor);
+            size_t size = left < 4? 0: (size_t) cursor [0] << 24 | (size_t) cursor [1] << 16
+                                     | (size_t) cursor [2] << 8 | cursor [3];
+            if (left < 4 || size > left - 4)
+                cursor = NULL;
+            else {
+                zmsg_addmem (entry, cursor + 4, size);
+                cursor += 4 + size;
+            }
         }
-        s_hub_monitor_entry (self, &entry);
+        if (cursor)
+            s_hub_monitor_entry (self, &entry);
+        zmsg_destroy (&entry);
     }
-    if (zmsg_size (raw))
+    if (!cursor)
         zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "monitor");
     zmsg_destroy (&raw);
 }

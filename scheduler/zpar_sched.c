@@ -15,12 +15,13 @@
 #define S_STATS_INTERVAL_MS 100
 
 //  Monitor copies go to the hub in batches: at most this long after the
-//  first copy of a batch, or as soon as it holds S_BATCH_MAX copies. One
-//  message per call would wake the hub twice a call and, on a machine with
-//  few cores, take CPU from the client, scheduler and engine; 10 ms keeps
-//  the hub's view that fresh.
-#define S_BATCH_MS  10
-#define S_BATCH_MAX 256
+//  first copy of a batch, or as soon as it holds S_BATCH_MAX copies or
+//  S_BATCH_BYTES. One message per call would wake the hub twice a call
+//  and, on a machine with few cores, take CPU from the client, scheduler
+//  and engine; 10 ms keeps the hub's view that fresh.
+#define S_BATCH_MS    10
+#define S_BATCH_MAX   256
+#define S_BATCH_BYTES (1024 * 1024)
 
 typedef enum { S_DIRECT, S_TASK, S_IOPUB } s_kind_t;
 
@@ -54,8 +55,9 @@ typedef struct {
     zpar_drops_t drops;
     uint64_t drops_reported;
     int64_t stats_at;
-    zmsg_t *batch;              //  monitor copies not sent yet
-    size_t batched;
+    uint8_t *batch;             //  monitor copies not sent yet (see zpar_proto.h)
+    size_t batch_size, batch_capacity;
+    size_t batched;             //  entries in it
     int64_t batch_due;
     zhashx_t *workers;          //  uuid -> s_worker_t
     zlistx_t *pending;          //  zpar_msg_t waiting for an engine
@@ -71,10 +73,9 @@ static void s_sched_handle_pipe (s_sched_t *self);
 static void s_sched_handle_front (s_sched_t *self);
 static void s_sched_handle_back (s_sched_t *self);
 static void s_sched_handle_notification (s_sched_t *self);
-static zmsg_t *s_sched_monitor_copy (s_sched_t *self, const char *topic, const char *engine,
-                                     zframe_t *client, zpar_msg_t *msg);
-static int s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, zmsg_t **copy_p);
-static void s_sched_batch (s_sched_t *self, zmsg_t **copy_p);
+static size_t s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
+                               zframe_t *client, zpar_msg_t *msg);
+static int s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark);
 static void s_sched_flush (s_sched_t *self);
 static void s_sched_stats (s_sched_t *self);
 static void s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
@@ -160,7 +161,7 @@ s_sched_destroy (s_sched_t **self_p)
         return;
     s_sched_t *self = *self_p;
     zpar_poller_destroy (&self->poller);
-    zmsg_destroy (&self->batch);
+    free (self->batch);
     zsock_destroy (&self->front);
     zsock_destroy (&self->back);
     zsock_destroy (&self->notification);
@@ -223,7 +224,8 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         zpar_poller_touch (self->poller, self->front);
         zpar_poller_touch (self->poller, self->back);
         int64_t now = zpar_mono_ms ();
-        if (self->batched && now >= self->batch_due)
+        if (self->batched && (now >= self->batch_due || self->batched >= S_BATCH_MAX
+                              || self->batch_size >= S_BATCH_BYTES))
             s_sched_flush (self);
         if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
         &&  now >= self->stats_at)
@@ -287,60 +289,81 @@ s_sched_stats (s_sched_t *self)
     self->stats_at = zpar_mono_ms () + S_STATS_INTERVAL_MS;
 }
 
-//  A copy of what was routed, for the hub: [topic] [engine] [client] DELIM ...
-//  NULL when this role sends none. Built before the message goes, sent
-//  after it went, so the hub never counts what did not leave.
-static zmsg_t *
-s_sched_monitor_copy (s_sched_t *self, const char *topic, const char *engine,
-                      zframe_t *client, zpar_msg_t *msg)
+//  Appends one part of a monitor entry: length, then bytes.
+static void
+s_batch_put (s_sched_t *self, const void *data, size_t size)
 {
-    if (!self->monitored || !self->monitor)
-        return NULL;
-    //  Buffers stay out: the hub keeps records, not bulk data.
-    zmsg_t *copy = zpar_msg_encode (msg, self->signer, false, false);
-    zmsg_pushmem (copy, zframe_data (client), zframe_size (client));
-    zmsg_pushstr (copy, engine);
-    zmsg_pushstr (copy, topic);
-    return copy;
+    if (self->batch_size + 4 + size > self->batch_capacity) {
+        size_t capacity = self->batch_capacity? 2 * self->batch_capacity: 16384;
+        while (capacity < self->batch_size + 4 + size)
+            capacity *= 2;
+        uint8_t *grown = realloc (self->batch, capacity);
+        if (!grown)
+            return;
+        self->batch = grown;
+        self->batch_capacity = capacity;
+    }
+    uint8_t *cursor = self->batch + self->batch_size;
+    cursor [0] = (uint8_t) (size >> 24);
+    cursor [1] = (uint8_t) (size >> 16);
+    cursor [2] = (uint8_t) (size >> 8);
+    cursor [3] = (uint8_t) size;
+    memcpy (cursor + 4, data, size);
+    self->batch_size += 4 + size;
 }
 
-//  Sends msg on sock; on success the monitor copy joins the batch, else it
-//  is dropped. Returns what zpar_msg_send returned.
+//  Adds a copy of what is being routed to the batch for the hub: topic,
+//  engine, client and the signed frames (buffers stay out: the hub keeps
+//  records, not bulk data). Returns the batch's size before, to take the
+//  copy back with s_sched_send when the message could not leave; SIZE_MAX
+//  when this role sends no copies.
+static size_t
+s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
+                 zframe_t *client, zpar_msg_t *msg)
+{
+    if (!self->monitored || !self->monitor || !zpar_msg_frame (msg, ZPAR_FRAME_CONTENT))
+        return SIZE_MAX;
+    size_t mark = self->batch_size;
+    if (!self->batched)
+        self->batch_due = zpar_mono_ms () + S_BATCH_MS;
+    s_batch_put (self, topic, strlen (topic));
+    s_batch_put (self, engine, strlen (engine));
+    s_batch_put (self, zframe_data (client), zframe_size (client));
+    s_batch_put (self, ZPAR_DELIM, sizeof ZPAR_DELIM - 1);
+    s_batch_put (self, zpar_msg_signature (msg), ZPAR_SIGNATURE_LEN);
+    for (int i = ZPAR_FRAME_HEADER; i <= ZPAR_FRAME_CONTENT; i++) {
+        zframe_t *frame = zpar_msg_frame (msg, i);
+        s_batch_put (self, zframe_data (frame), zframe_size (frame));
+    }
+    self->batched++;
+    return mark;
+}
+
+//  Sends msg on sock; when it could not leave, its monitor copy (added at
+//  mark) is taken back, so the hub never counts what did not go. Returns
+//  what zpar_msg_send returned.
 static int
-s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, zmsg_t **copy_p)
+s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark)
 {
     int rc = zpar_msg_send (msg_p, sock, self->signer);
-    if (rc == 0)
-        s_sched_batch (self, copy_p);
-    zmsg_destroy (copy_p);
-    return rc;
-}
-
-//  Takes a monitor copy into the batch (NULL is fine).
-static void
-s_sched_batch (s_sched_t *self, zmsg_t **copy_p)
-{
-    if (!*copy_p)
-        return;
-    if (!self->batch) {
-        self->batch = zmsg_new ();
-        zmsg_addstr (self->batch, ZPAR_MON_BATCH);
-        self->batch_due = zpar_mono_ms () + S_BATCH_MS;
+    if (rc != 0 && mark != SIZE_MAX) {
+        self->batch_size = mark;
+        self->batched--;
     }
-    zframe_t *frame;
-    while ((frame = zmsg_pop (*copy_p)))
-        zmsg_append (self->batch, &frame);
-    zmsg_destroy (copy_p);
-    if (++self->batched >= S_BATCH_MAX)
-        s_sched_flush (self);
+    return rc;
 }
 
 static void
 s_sched_flush (s_sched_t *self)
 {
-    if (self->batch && self->monitor)
-        zmsg_send (&self->batch, self->monitor);
-    zmsg_destroy (&self->batch);
+    if (self->batched && self->monitor) {
+        zmsg_t *batch = zmsg_new ();
+        zmsg_addstr (batch, ZPAR_MON_BATCH);
+        zmsg_addmem (batch, self->batch, self->batch_size);
+        zmsg_send (&batch, self->monitor);
+        zmsg_destroy (&batch);
+    }
+    self->batch_size = 0;
     self->batched = 0;
 }
 
@@ -395,10 +418,10 @@ s_sched_handle_front (s_sched_t *self)
     char *uuid = zframe_strdup (engine);
     zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
     zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
-    zmsg_t *copy = s_sched_monitor_copy (self, ZPAR_MON_IN, uuid, client, msg);
+    size_t mark = s_sched_monitor (self, ZPAR_MON_IN, uuid, client, msg);
     //  Keep the header's bytes for an error reply; parse only if one is due.
-    zframe_t *header = zframe_dup (zpar_msg_header_frame (msg));
-    if (s_sched_send (self, &msg, self->back, &copy) != 0) {
+    zframe_t *header = zframe_dup (zpar_msg_frame (msg, ZPAR_FRAME_HEADER));
+    if (s_sched_send (self, &msg, self->back, mark) != 0) {
         char evalue [400];
         snprintf (evalue, sizeof evalue, "engine %.64s is not connected to the %s scheduler",
                   uuid, self->config.role);
@@ -480,8 +503,7 @@ s_sched_handle_back (s_sched_t *self)
     }
     if (forward) {
         //  The hub counts the reply even when its client has gone.
-        zmsg_t *copy = s_sched_monitor_copy (self, ZPAR_MON_OUT, uuid, client, msg);
-        s_sched_batch (self, &copy);
+        s_sched_monitor (self, ZPAR_MON_OUT, uuid, client, msg);
         zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
         zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
         if (zpar_msg_send (&msg, self->front, self->signer) != 0)
@@ -580,11 +602,11 @@ s_task_dispatch (s_sched_t *self)
         zhashx_insert (self->jobs, zpar_msg_id (msg), job);
         zframe_t *client = zframe_dup (zpar_msg_route (msg, 0));
         zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
-        zmsg_t *copy = s_sched_monitor_copy (self, ZPAR_MON_IN, worker->uuid, client, msg);
+        size_t mark = s_sched_monitor (self, ZPAR_MON_IN, worker->uuid, client, msg);
         zframe_destroy (&client);
         worker->outstanding++;
         worker->last_used = ++self->dispatched;
-        if (s_sched_send (self, &msg, self->back, &copy) != 0) {
+        if (s_sched_send (self, &msg, self->back, mark) != 0) {
             //  The engine's connection went away under us: it is lost.
             worker->connected = false;
             s_task_lost (self, worker->uuid, "connection lost");

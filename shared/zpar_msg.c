@@ -272,9 +272,9 @@ const char *zpar_msg_id (zpar_msg_t *self)   { return s_string (zpar_msg_header 
 const char *zpar_msg_parent_id (zpar_msg_t *self) { return s_string (zpar_msg_parent (self), "msg_id"); }
 
 zframe_t *
-zpar_msg_header_frame (zpar_msg_t *self)
+zpar_msg_frame (zpar_msg_t *self, int index)
 {
-    return self->raw [HEADER];
+    return index >= 0 && index < ZPAR_JSON_FRAMES? self->raw [index]: NULL;
 }
 
 const char *

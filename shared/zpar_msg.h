@@ -73,9 +73,10 @@ void zpar_msg_set_parent (zpar_msg_t *self, json_t *value);
 void zpar_msg_set_metadata (zpar_msg_t *self, json_t *value);
 void zpar_msg_set_content (zpar_msg_t *self, json_t *value);
 
-//  The header frame as it was received or last encoded (borrowed; NULL on
-//  a built message not sent yet).
-zframe_t *zpar_msg_header_frame (zpar_msg_t *self);
+//  The JSON frames by position, as received or last encoded (borrowed;
+//  NULL on a built message not sent yet).
+enum { ZPAR_FRAME_HEADER, ZPAR_FRAME_PARENT, ZPAR_FRAME_METADATA, ZPAR_FRAME_CONTENT };
+zframe_t *zpar_msg_frame (zpar_msg_t *self, int index);
 
 //  Shortcuts into the header and parent header (borrowed, may be NULL).
 const char *zpar_msg_type (zpar_msg_t *self);

@@ -64,7 +64,10 @@ typedef enum {
 #define ZPAR_MON_STATS      "stats"     //  a scheduler's own counters
 #define ZPAR_MON_BATCH      "batch"     //  copies sent together
 
-//  A copy in a batch: topic, engine, client, DELIM, signature, 4 JSON frames.
+//  A batch is two frames, [batch] [entries], to cost the scheduler one
+//  send. Each entry is ZPAR_MON_ENTRY_FRAMES parts, each a 4-byte length
+//  (network order) and its bytes: topic, engine, client, DELIM,
+//  signature, header, parent, metadata, content.
 #define ZPAR_MON_ENTRY_FRAMES 9
 
 //  Error names carried in replies (ename).

@@ -247,7 +247,7 @@ Test (hostile, every_bound_socket_drops_and_counts_bad_input)
     json_t *endpoints = json_object_get (json_object_get (status, "hub"), "endpoints");
     const char *forged = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    //  Hub: a pong with a bad signature, a monitor copy with a bad one.
+    //  Hub: a pong with a bad signature, monitor copies with bad ones.
     zsock_t *pong = zsock_new_dealer (json_string_value (json_object_get (endpoints, "hb_pong")));
     zsock_set_identity (pong, "not-an-engine");
     zstr_sendx (pong, "1", forged, NULL);
@@ -257,6 +257,26 @@ Test (hostile, every_bound_socket_drops_and_counts_bad_input)
     zmsg_pushstr (copy, "engine");
     zmsg_pushstr (copy, "in");
     s_send (monitor, copy);
+    //  A batch of copies with a forged entry, and one cut short.
+    zmsg_t *forged_entry = s_forged (forged);
+    zmsg_pushstr (forged_entry, "");
+    zmsg_pushstr (forged_entry, "engine");
+    zmsg_pushstr (forged_entry, "out");
+    zchunk_t *blob = zchunk_new (NULL, 0);
+    for (zframe_t *part = zmsg_first (forged_entry); part; part = zmsg_next (forged_entry)) {
+        uint8_t length [4] = { 0, 0, (uint8_t) (zframe_size (part) >> 8), (uint8_t) zframe_size (part) };
+        zchunk_extend (blob, length, 4);
+        zchunk_extend (blob, zframe_data (part), zframe_size (part));
+    }
+    zmsg_destroy (&forged_entry);
+    s_send (monitor, s_frames ("batch", NULL));
+    zmsg_t *batch = s_frames ("batch", NULL);
+    zmsg_addmem (batch, zchunk_data (blob), zchunk_size (blob));
+    s_send (monitor, batch);
+    batch = s_frames ("batch", NULL);
+    zmsg_addmem (batch, zchunk_data (blob), zchunk_size (blob) - 3);
+    s_send (monitor, batch);
+    zchunk_destroy (&blob);
 
     //  Scheduler: both ROUTERs of mux, task and control, and iopub's SUB.
     const char *roles [] = { "mux", "task", "control" };
@@ -292,14 +312,17 @@ Test (hostile, every_bound_socket_drops_and_counts_bad_input)
         }
         in_hub = s_count (status, "hub", "bad_signature");
         json_int_t total = s_count (status, NULL, "bad_signature");
+        json_int_t malformed = s_count (status, "hub", "malformed");
         json_decref (status);
-        if (in_scheduler == sent_to_scheduler && in_hub == 2) {
-            cr_assert_eq (total, sent_to_scheduler + 2);
+        if (in_scheduler == sent_to_scheduler && in_hub == 3) {
+            cr_assert_eq (total, sent_to_scheduler + 3);
+            //  The empty batch and the cut one.
+            cr_assert_eq (malformed, 2);
             break;
         }
         zclock_sleep (20);
     }
-    cr_assert_eq (in_hub, 2, "hub counted %lld of 2", (long long) in_hub);
+    cr_assert_eq (in_hub, 3, "hub counted %lld of 3", (long long) in_hub);
     cr_assert_eq (in_scheduler, sent_to_scheduler, "scheduler counted %lld of %d",
                   (long long) in_scheduler, sent_to_scheduler);
 
