@@ -102,17 +102,6 @@ s_cpu_us (pid_t pid)
     return (double) (utime + stime) * 1e6 / (double) sysconf (_SC_CLK_TCK);
 }
 
-//  Fills stats' CPU columns: names [i] used after [i] - before [i] over calls.
-static void
-s_cpu_report (stats_t *stats, const char *const *names, const double *before,
-              const double *after, int count, long calls)
-{
-    for (int i = 0; i < count && i < MAX_PROCS; i++) {
-        stats->names [i] = names [i];
-        stats->cpu_us [i] = (after [i] - before [i]) / (double) calls;
-    }
-}
-
 static int
 s_compare (const void *a, const void *b)
 {
@@ -337,72 +326,66 @@ s_raw_call (void *sock, long i)
     return rc;
 }
 
-static int
-s_run_raw (long calls, int64_t *samples, stats_t *stats)
+//  The raw setup: broker and echo children, and this process's DEALER.
+typedef struct {
+    pid_t broker, echo;
+    int fd;
+    void *ctx, *sock;
+} raw_t;
+
+static void
+s_raw_stop (raw_t *self)
 {
-    int rc = -1, fds [2];
-    pid_t broker = 0, echo = 0;
-    void *ctx = NULL, *sock = NULL;
+    if (self->sock)
+        zmq_close (self->sock);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    self->sock = self->ctx = NULL;
+    s_stop_child (&self->echo);
+    s_stop_child (&self->broker);
+    if (self->fd >= 0)
+        close (self->fd);
+    self->fd = -1;
+}
+
+//  Must run before any ZeroMQ context exists in this process: the
+//  children fork from it.
+static int
+s_raw_start (raw_t *self)
+{
+    int fds [2];
     char line [600], ready;
+    *self = (raw_t) { .fd = -1 };
     if (pipe2 (fds, O_CLOEXEC) != 0)
         return -1;
-    broker = fork ();
-    if (broker == 0) {
+    self->fd = fds [0];
+    self->broker = fork ();
+    if (self->broker == 0) {
         close (fds [0]);
         s_broker (fds [1]);
     }
     close (fds [1]);
     char *back = NULL;
-    if (broker < 0 || s_read (fds [0], line, sizeof line - 1, true) != 0
+    if (self->broker < 0 || s_read (self->fd, line, sizeof line - 1, true) != 0
     ||  !(back = strchr (line, ' '))) {
         fprintf (stderr, "latency: the raw broker did not start\n");
-        goto done;
+        return -1;
     }
     *back++ = 0;
-    echo = fork ();
-    if (echo == 0) {
-        close (fds [0]);
+    self->echo = fork ();
+    if (self->echo == 0) {
+        close (self->fd);
         s_echo (back);
     }
-    if (echo < 0 || s_read (fds [0], &ready, 1, false) != 0) {
+    if (self->echo < 0 || s_read (self->fd, &ready, 1, false) != 0) {
         fprintf (stderr, "latency: the raw echo worker did not connect\n");
-        goto done;
+        return -1;
     }
-    ctx = zmq_ctx_new ();
-    sock = s_socket (ctx, ZMQ_DEALER);
+    self->ctx = zmq_ctx_new ();
+    self->sock = s_socket (self->ctx, ZMQ_DEALER);
     int timeout = TIMEOUT_MS;
-    zmq_setsockopt (sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    if (zmq_connect (sock, line) != 0)
-        goto done;
-    for (long i = 0; i < WARMUP; i++)
-        if (s_interrupted || s_raw_call (sock, i) != 0) {
-            fprintf (stderr, "latency: raw warm-up call %ld failed\n", i);
-            goto done;
-        }
-    const char *names [] = { "client", "broker", "echo" };
-    double before [] = { s_cpu_us (0), s_cpu_us (broker), s_cpu_us (echo) };
-    int64_t start = s_now_ns ();
-    for (long i = 0; i < calls; i++) {
-        int64_t t0 = s_now_ns ();
-        if (s_interrupted || s_raw_call (sock, i) != 0) {
-            fprintf (stderr, "latency: raw call %ld failed\n", i);
-            goto done;
-        }
-        samples [i] = s_now_ns () - t0;
-    }
-    double after [] = { s_cpu_us (0), s_cpu_us (broker), s_cpu_us (echo) };
-    *stats = s_stats (samples, calls, s_now_ns () - start);
-    s_cpu_report (stats, names, before, after, 3, calls);
-    rc = 0;
-done:
-    if (sock)
-        zmq_close (sock);
-    if (ctx)
-        zmq_ctx_term (ctx);
-    s_stop_child (&echo);
-    s_stop_child (&broker);
-    close (fds [0]);
-    return rc;
+    zmq_setsockopt (self->sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    return zmq_connect (self->sock, line);
 }
 
 //  -- zpar ----------------------------------------------------------------
@@ -490,88 +473,182 @@ s_pid_of (const char *dir, const char *name)
     return pid;
 }
 
-static int
-s_run_zpar (long calls, int64_t *samples, stats_t *stats)
+//  The zpar setup: a 1-engine cluster in a temporary ZPAR_DIR.
+typedef struct {
+    char zpar_dir [32];
+    char ipcluster [PATH_MAX + 32];
+    char pid_dir [96];
+    bool made;
+    zpar_client_t *client;
+    zpar_view_t *view;
+    json_t *args;
+    pid_t pids [3];             //  scheduler, engine, hub
+} zpar_t;
+
+static void
+s_zpar_stop (zpar_t *self)
 {
-    char exe [PATH_MAX], ipcluster [PATH_MAX + 32], zpar_dir [] = "/tmp/zpar-bench-XXXXXX";
+    json_decref (self->args);
+    self->args = NULL;
+    zpar_view_destroy (&self->view);
+    zpar_client_destroy (&self->client);
+    if (!self->made)
+        return;
+    //  Stop even after a failed start: it may have left processes behind.
+    char *stop [] = { self->ipcluster, "stop", "--profile", PROFILE, NULL };
+    if (s_run (stop) != 0)
+        fprintf (stderr, "latency: ipcluster stop reported a problem\n");
+    s_sweep_pidfiles (self->pid_dir);
+    nftw (self->zpar_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+    unsetenv ("ZPAR_DIR");
+    self->made = false;
+}
+
+static int
+s_zpar_start (zpar_t *self)
+{
+    char exe [PATH_MAX];
     ssize_t len = readlink ("/proc/self/exe", exe, sizeof exe - 1);
     if (len <= 0)
         return -1;
     exe [len] = 0;
-    snprintf (ipcluster, sizeof ipcluster, "%s/../bin/ipcluster", dirname (exe));
-    if (access (ipcluster, X_OK) != 0) {
-        fprintf (stderr, "latency: no %s: build it with make\n", ipcluster);
+    snprintf (self->ipcluster, sizeof self->ipcluster, "%s/../bin/ipcluster", dirname (exe));
+    if (access (self->ipcluster, X_OK) != 0) {
+        fprintf (stderr, "latency: no %s: build it with make\n", self->ipcluster);
         return -1;
     }
-    if (!mkdtemp (zpar_dir)) {
+    snprintf (self->zpar_dir, sizeof self->zpar_dir, "/tmp/zpar-bench-XXXXXX");
+    if (!mkdtemp (self->zpar_dir)) {
         perror ("latency: mkdtemp");
         return -1;
     }
-    setenv ("ZPAR_DIR", zpar_dir, 1);
-    char pid_dir [sizeof zpar_dir + 32];
-    snprintf (pid_dir, sizeof pid_dir, "%s/profile_" PROFILE "/pid", zpar_dir);
-    int rc = -1;
-    zpar_client_t *client = NULL;
-    zpar_view_t *view = NULL;
-    json_t *error = NULL;
-    char *start [] = { ipcluster, "start", "-n", "1", "--daemonize", "--profile", PROFILE, NULL };
+    self->made = true;
+    setenv ("ZPAR_DIR", self->zpar_dir, 1);
+    snprintf (self->pid_dir, sizeof self->pid_dir, "%s/profile_" PROFILE "/pid", self->zpar_dir);
+    char *start [] = { self->ipcluster, "start", "-n", "1", "--daemonize", "--profile", PROFILE, NULL };
     if (s_run (start) != 0) {
-        fprintf (stderr, "latency: %s start failed\n", ipcluster);
-        goto done;
+        fprintf (stderr, "latency: %s start failed\n", self->ipcluster);
+        return -1;
     }
-    client = zpar_client_new (PROFILE);
-    if (!client || zpar_client_wait_for_engines (client, 1, TIMEOUT_MS) != 0
-    ||  !(view = zpar_client_direct (client, "0"))) {
+    self->client = zpar_client_new (PROFILE);
+    if (!self->client || zpar_client_wait_for_engines (self->client, 1, TIMEOUT_MS) != 0
+    ||  !(self->view = zpar_client_direct (self->client, "0"))) {
         fprintf (stderr, "latency: %s\n", zpar_last_error ());
-        goto done;
+        return -1;
     }
-    json_t *args = json_array ();
-    json_array_append_new (args, json_integer (0));
-    const char *names [] = { "client", "scheduler", "engine", "hub" };
-    pid_t pids [] = { 0, s_pid_of (pid_dir, "scheduler"), s_pid_of (pid_dir, "engine-0"),
-                      s_pid_of (pid_dir, "hub") };
-    double before [4];
-    int64_t begin = 0;
-    for (long i = -WARMUP; i < calls; i++) {
-        if (i == 0) {
-            for (int p = 0; p < 4; p++)
-                before [p] = s_cpu_us (pids [p]);
-            begin = s_now_ns ();
-        }
-        json_array_set_new (args, 0, json_integer (i));
+    self->pids [0] = s_pid_of (self->pid_dir, "scheduler");
+    self->pids [1] = s_pid_of (self->pid_dir, "engine-0");
+    self->pids [2] = s_pid_of (self->pid_dir, "hub");
+    self->args = json_array ();
+    json_array_append_new (self->args, json_integer (0));
+    return 0;
+}
+
+//  One apply_sync("echo", [i]); 0 when i came back.
+static int
+s_zpar_call (zpar_t *self, long i)
+{
+    json_t *error = NULL;
+    json_array_set_new (self->args, 0, json_integer (i));
+    json_t *value = zpar_view_apply_sync (self->view, "echo", self->args, &error);
+    bool ok = value && json_integer_value (json_array_get (value, 0)) == i;
+    if (!ok) {
+        const char *why = json_string_value (json_object_get (error, "evalue"));
+        fprintf (stderr, "latency: zpar call %ld failed: %s\n", i, why? why: "wrong value");
+    }
+    json_decref (value);
+    json_decref (error);
+    return ok? 0: -1;
+}
+
+//  -- the measurement -------------------------------------------------------
+
+//  Calls are timed in blocks that alternate between the two setups, so a
+//  slow spell of the machine falls on both and the ratio stays fair.
+#define ROUNDS 10
+
+typedef struct {
+    int64_t *samples;
+    long count;
+    int64_t elapsed;
+    double cpu [MAX_PROCS];     //  accumulated µs of each process
+} series_t;
+
+static int
+s_measure_block (int which, raw_t *raw, zpar_t *zpar, series_t *series, long first, long calls)
+{
+    pid_t pids [MAX_PROCS] = { 0 };
+    int count = which == 0? 3: 4;
+    if (which == 0) {
+        pids [1] = raw->broker;
+        pids [2] = raw->echo;
+    }
+    else
+        memcpy (pids + 1, zpar->pids, sizeof zpar->pids);
+    double before [MAX_PROCS];
+    for (int p = 0; p < count; p++)
+        before [p] = s_cpu_us (pids [p]);
+    int64_t begin = s_now_ns ();
+    for (long i = first; i < first + calls; i++) {
         int64_t t0 = s_now_ns ();
-        json_t *value = zpar_view_apply_sync (view, "echo", args, &error);
-        int64_t t1 = s_now_ns ();
-        bool ok = value && json_integer_value (json_array_get (value, 0)) == i;
-        json_decref (value);
-        if (!ok || s_interrupted) {
-            const char *why = json_string_value (json_object_get (error, "evalue"));
-            fprintf (stderr, "latency: zpar call %ld failed: %s\n", i,
-                     s_interrupted? "interrupted": why? why: "wrong value");
-            json_decref (args);
+        int rc = which == 0? s_raw_call (raw->sock, i): s_zpar_call (zpar, i);
+        if (rc != 0 || s_interrupted) {
+            if (which == 0 && rc != 0)
+                fprintf (stderr, "latency: raw call %ld failed\n", i);
+            return -1;
+        }
+        series->samples [series->count++] = s_now_ns () - t0;
+    }
+    series->elapsed += s_now_ns () - begin;
+    for (int p = 0; p < count; p++)
+        series->cpu [p] += s_cpu_us (pids [p]) - before [p];
+    return 0;
+}
+
+static int
+s_measure (long calls, stats_t *raw_stats, stats_t *zpar_stats)
+{
+    raw_t raw = { .fd = -1 };
+    zpar_t zpar = { .made = false };
+    series_t series [2] = {
+        { .samples = calloc ((size_t) calls, sizeof (int64_t)) },
+        { .samples = calloc ((size_t) calls, sizeof (int64_t)) }
+    };
+    int rc = -1;
+    //  Raw first: its children fork from a process with no ZeroMQ context.
+    if (!series [0].samples || !series [1].samples
+    ||  s_raw_start (&raw) != 0 || s_zpar_start (&zpar) != 0)
+        goto done;
+    for (long i = 0; i < WARMUP; i++)
+        if (s_interrupted || s_raw_call (raw.sock, i) != 0 || s_zpar_call (&zpar, i) != 0) {
+            fprintf (stderr, "latency: warm-up call %ld failed\n", i);
             goto done;
         }
-        if (i >= 0)
-            samples [i] = t1 - t0;
+    for (int round = 0; round < ROUNDS; round++) {
+        long first = calls * round / ROUNDS, block = calls * (round + 1) / ROUNDS - first;
+        for (int k = 0; k < 2; k++) {
+            int which = (round + k) % 2;
+            if (s_measure_block (which, &raw, &zpar, &series [which], first, block) != 0)
+                goto done;
+        }
     }
-    *stats = s_stats (samples, calls, s_now_ns () - begin);
-    double after [4];
-    for (int p = 0; p < 4; p++)
-        after [p] = s_cpu_us (pids [p]);
-    s_cpu_report (stats, names, before, after, 4, calls);
-    json_decref (args);
+    stats_t *out [2] = { raw_stats, zpar_stats };
+    const char *names [2][MAX_PROCS] = {
+        { "client", "broker", "echo" }, { "client", "scheduler", "engine", "hub" }
+    };
+    for (int w = 0; w < 2; w++) {
+        *out [w] = s_stats (series [w].samples, calls, series [w].elapsed);
+        for (int p = 0; p < MAX_PROCS && names [w][p]; p++) {
+            out [w]->names [p] = names [w][p];
+            out [w]->cpu_us [p] = series [w].cpu [p] / (double) calls;
+        }
+    }
     rc = 0;
 done:
-    json_decref (error);
-    zpar_view_destroy (&view);
-    zpar_client_destroy (&client);
-    //  Stop even after a failed start: it may have left processes behind.
-    char *stop [] = { ipcluster, "stop", "--profile", PROFILE, NULL };
-    if (s_run (stop) != 0 && rc == 0)
-        fprintf (stderr, "latency: ipcluster stop reported a problem\n");
-    s_sweep_pidfiles (pid_dir);
-    nftw (zpar_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
-    unsetenv ("ZPAR_DIR");
+    s_zpar_stop (&zpar);
+    s_raw_stop (&raw);
+    free (series [0].samples);
+    free (series [1].samples);
     return rc;
 }
 
@@ -624,16 +701,13 @@ main (int argc, char *argv [])
     printf ("command:");
     for (int i = 0; i < argc; i++)
         printf (" %s", argv [i]);
-    printf ("\nCPUs: %ld online; %d warm-up calls, then %ld timed calls each\n\n",
-            sysconf (_SC_NPROCESSORS_ONLN), WARMUP, calls);
+    printf ("\nCPUs: %ld online; %d warm-up calls, then %ld timed calls each, in %d\n"
+            "alternating blocks so that both see the same spells of the machine\n\n",
+            sysconf (_SC_NPROCESSORS_ONLN), WARMUP, calls, ROUNDS);
     fflush (stdout);
 
-    int64_t *samples = calloc ((size_t) calls, sizeof *samples);
-    stats_t raw, zpar;
-    //  Raw first: its children fork from a process with no ZeroMQ context.
-    int rc = samples && s_run_raw (calls, samples, &raw) == 0
-                     && s_run_zpar (calls, samples, &zpar) == 0? 0: 1;
-    free (samples);
+    stats_t raw = { 0 }, zpar = { 0 };
+    int rc = s_measure (calls, &raw, &zpar) == 0? 0: 1;
     if (rc != 0) {
         fprintf (stderr, "latency: %s\n", s_interrupted? "interrupted": "failed");
         return rc;
