@@ -53,7 +53,8 @@ static void s_hub_handle_pipe (s_hub_t *self);
 static void s_hub_handle_registration (s_hub_t *self);
 static void s_hub_handle_pong (s_hub_t *self);
 static void s_hub_handle_monitor (s_hub_t *self);
-static void s_hub_monitor_entry (s_hub_t *self, zmsg_t **raw_p);
+static void s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size);
+static void s_hub_monitor_stats (s_hub_t *self, zmsg_t **raw_p);
 static void s_hub_beat (s_hub_t *self);
 static void s_hub_publish (s_hub_t *self, const char *msg_type, json_t *content);
 static void s_hub_reply (s_hub_t *self, zpar_msg_t *request, const char *msg_type, json_t *content);
@@ -663,9 +664,9 @@ s_hub_beat (s_hub_t *self)
 
 //  -- monitor ---------------------------------------------------------------
 
-//  The monitor socket takes batches of copies, [batch] then entries of
-//  ZPAR_MON_ENTRY_FRAMES frames each, and single messages: a scheduler's
-//  counters, [stats] [role] DELIM ...
+//  The monitor socket takes batches of copies (see zpar_proto.h), checked
+//  once by their signature, and a scheduler's counters: [stats] [role]
+//  DELIM ..., a signed message of its own.
 static void
 s_hub_handle_monitor (s_hub_t *self)
 {
@@ -673,86 +674,108 @@ s_hub_handle_monitor (s_hub_t *self)
     if (!raw)
         return;
     if (!zframe_streq (zmsg_first (raw), ZPAR_MON_BATCH)) {
-        s_hub_monitor_entry (self, &raw);
+        s_hub_monitor_stats (self, &raw);
         return;
     }
-    zframe_t *blob = zmsg_size (raw) == 2? zmsg_last (raw): NULL;
-    const uint8_t *cursor = blob? zframe_data (blob): NULL;
-    const uint8_t *end = blob? cursor + zframe_size (blob): NULL;
-    //  Entries: parts of a 4-byte length and bytes; a cut one is malformed.
+    zframe_t *signature = zmsg_next (raw);
+    zframe_t *blob = zmsg_next (raw);
+    zpar_drop_t reason = ZPAR_DROP_MALFORMED;
+    if (!blob || zmsg_size (raw) != 3)
+        goto drop;
+    const void *parts [] = { ZPAR_MON_DOMAIN, zframe_data (blob) };
+    size_t sizes [] = { sizeof ZPAR_MON_DOMAIN - 1, zframe_size (blob) };
+    if (zpar_sign_verify (self->signer, parts, sizes, 2, (const char *) zframe_data (signature),
+                          zframe_size (signature)) != 0) {
+        reason = ZPAR_DROP_BAD_SIGNATURE;
+        goto drop;
+    }
+    if (zpar_sign_seen (self->signer, ZPAR_MON_BATCH, (const char *) zframe_data (signature),
+                        zframe_size (signature))) {
+        reason = ZPAR_DROP_REPLAY;
+        goto drop;
+    }
+    //  Signed by a scheduler, so well formed unless a scheduler is broken;
+    //  still, no length is trusted.
+    const uint8_t *cursor = zframe_data (blob), *end = cursor + zframe_size (blob);
     while (cursor && cursor < end) {
-        zmsg_t *entry = zmsg_new ();
-        for (int i = 0; i < ZPAR_MON_ENTRY_FRAMES && cursor; i++) {
+        const uint8_t *data [ZPAR_MON_ENTRY_PARTS];
+        size_t size [ZPAR_MON_ENTRY_PARTS];
+        for (int i = 0; i < ZPAR_MON_ENTRY_PARTS && cursor; i++) {
             size_t left = (size_t) (end - cursor);
-            size_t size = left < 4? 0: (size_t) cursor [0] << 24 | (size_t) cursor [1] << 16
-                                     | (size_t) cursor [2] << 8 | cursor [3];
-            if (left < 4 || size > left - 4)
+            size [i] = left < 4? 0: (size_t) cursor [0] << 24 | (size_t) cursor [1] << 16
+                                  | (size_t) cursor [2] << 8 | cursor [3];
+            if (left < 4 || size [i] > left - 4)
                 cursor = NULL;
             else {
-                zmsg_addmem (entry, cursor + 4, size);
-                cursor += 4 + size;
+                data [i] = cursor + 4;
+                cursor += 4 + size [i];
             }
         }
         if (cursor)
-            s_hub_monitor_entry (self, &entry);
-        zmsg_destroy (&entry);
+            s_hub_monitor_entry (self, data, size);
     }
-    if (!cursor)
-        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "monitor");
+    if (cursor) {
+        zmsg_destroy (&raw);
+        return;
+    }
+drop:
+    zpar_drops_add (&self->drops, reason, "monitor");
     zmsg_destroy (&raw);
 }
 
-//  One copy: [topic] [engine uuid] [client id] DELIM ... for in/out, or
-//  [stats] [role] DELIM ...; checked like any message.
+//  One copy from a batch: topic, engine, client, header, parent,
+//  metadata, content.
 static void
-s_hub_monitor_entry (s_hub_t *self, zmsg_t **raw_p)
+s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
 {
-    zmsg_t *raw = *raw_p;
-    *raw_p = NULL;
-    char scope [320] = "";
-    zframe_t *topic = zmsg_first (raw);
-    zframe_t *target = zmsg_next (raw);
-    if (topic && target && zframe_size (topic) < 16 && zframe_size (target) <= S_NAME_MAX)
-        snprintf (scope, sizeof scope, "%.*s/%.*s",
-                  (int) zframe_size (topic), (const char *) zframe_data (topic),
-                  (int) zframe_size (target), (const char *) zframe_data (target));
+    char topic [8], uuid [S_NAME_MAX + 1];
+    if (size [0] >= sizeof topic || size [1] >= sizeof uuid)
+        return;
+    memcpy (topic, data [0], size [0]);
+    topic [size [0]] = 0;
+    memcpy (uuid, data [1], size [1]);
+    uuid [size [1]] = 0;
+    zpar_hub_engine_t *engine = zhashx_lookup (self->engines, uuid);
+    if (!engine)
+        return;
+    if (streq (topic, ZPAR_MON_IN)) {
+        self->routed++;
+        s_engine_apply (self, engine, ZPAR_EV_TASK_IN, true);
+    }
+    else
+    if (streq (topic, ZPAR_MON_OUT)) {
+        json_t *metadata = json_loadb ((const char *) data [5], size [5], 0, NULL);
+        const char *status = json_string_value (json_object_get (metadata, "status"));
+        s_engine_apply (self, engine, ZPAR_EV_TASK_OUT, status && streq (status, "ok"));
+        json_decref (metadata);
+    }
+}
+
+//  A scheduler's counters: [stats] [role] DELIM ... (scheduler_stats).
+static void
+s_hub_monitor_stats (s_hub_t *self, zmsg_t **raw_p)
+{
     zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode_frames (&raw, self->signer, self->config.max_message_size,
-                                              scope, &reason);
+    zpar_msg_t *msg = zpar_msg_decode (raw_p, self->signer, self->config.max_message_size,
+                                       ZPAR_MON_STATS, &reason);
     if (!msg) {
         zpar_drops_add (&self->drops, reason, "monitor");
         return;
     }
-    char *topic_name = zpar_msg_routes (msg) >= 2? zframe_strdup (zpar_msg_route (msg, 0)): NULL;
-    char *who = topic_name? zframe_strdup (zpar_msg_route (msg, 1)): NULL;
-    if (topic_name && streq (topic_name, ZPAR_MON_STATS)) {
-        int index = s_role_index (who);
-        json_t *dropped = json_object_get (zpar_msg_content (msg), "dropped");
-        if (index >= 0 && json_is_object (dropped)) {
-            json_decref (self->roles [index].dropped);
-            self->roles [index].dropped = json_incref (dropped);
-        }
-        else
-            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "monitor");
-    }
+    char *topic = zpar_msg_routes (msg) == 2? zframe_strdup (zpar_msg_route (msg, 0)): NULL;
+    char *role = topic? zframe_strdup (zpar_msg_route (msg, 1)): NULL;
+    int index = role? s_role_index (role): -1;
+    json_t *dropped = json_object_get (zpar_msg_content (msg), "dropped");
+    if (!topic || !streq (topic, ZPAR_MON_STATS) || !streq (zpar_msg_type (msg), "scheduler_stats"))
+        zpar_drops_add (&self->drops, ZPAR_DROP_UNKNOWN_TYPE, "monitor");
     else
-    if (topic_name && (streq (topic_name, ZPAR_MON_IN) || streq (topic_name, ZPAR_MON_OUT))) {
-        zpar_hub_engine_t *engine = zhashx_lookup (self->engines, who);
-        if (engine && streq (topic_name, ZPAR_MON_IN)) {
-            self->routed++;
-            s_engine_apply (self, engine, ZPAR_EV_TASK_IN, true);
-        }
-        else
-        if (engine) {
-            const char *status = json_string_value (
-                json_object_get (zpar_msg_metadata (msg), "status"));
-            s_engine_apply (self, engine, ZPAR_EV_TASK_OUT, status && streq (status, "ok"));
-        }
+    if (index < 0 || !json_is_object (dropped))
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "monitor");
+    else {
+        json_decref (self->roles [index].dropped);
+        self->roles [index].dropped = json_incref (dropped);
     }
-    else
-        zpar_drops_add (&self->drops, topic_name? ZPAR_DROP_UNKNOWN_TYPE: ZPAR_DROP_MALFORMED,
-                        "monitor");
-    free (topic_name);
-    free (who);
+    free (topic);
+    free (role);
     zpar_msg_destroy (&msg);
 }

@@ -224,8 +224,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         zpar_poller_touch (self->poller, self->front);
         zpar_poller_touch (self->poller, self->back);
         int64_t now = zpar_mono_ms ();
-        if (self->batched && (now >= self->batch_due || self->batched >= S_BATCH_MAX
-                              || self->batch_size >= S_BATCH_BYTES))
+        if (self->batched && (now >= self->batch_due || self->batched >= S_BATCH_MAX))
             s_sched_flush (self);
         if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
         &&  now >= self->stats_at)
@@ -312,29 +311,47 @@ s_batch_put (s_sched_t *self, const void *data, size_t size)
     self->batch_size += 4 + size;
 }
 
+//  The largest batch: the hub refuses messages over the cluster's limit.
+static size_t
+s_batch_limit (s_sched_t *self)
+{
+    size_t half = (size_t) self->config.max_message_size / 2;
+    return half < S_BATCH_BYTES? half: S_BATCH_BYTES;
+}
+
 //  Adds a copy of what is being routed to the batch for the hub: topic,
-//  engine, client and the signed frames (buffers stay out: the hub keeps
-//  records, not bulk data). Returns the batch's size before, to take the
-//  copy back with s_sched_send when the message could not leave; SIZE_MAX
-//  when this role sends no copies.
+//  engine, client and the JSON frames (buffers stay out, and a content
+//  over ZPAR_MON_CONTENT_MAX too: the hub keeps records, not bulk data).
+//  Returns the batch's size before, to take the copy back with
+//  s_sched_send when the message could not leave; SIZE_MAX when no copy
+//  was added (this role sends none, or it would not fit any batch).
 static size_t
 s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
                  zframe_t *client, zpar_msg_t *msg)
 {
     if (!self->monitored || !self->monitor || !zpar_msg_frame (msg, ZPAR_FRAME_CONTENT))
         return SIZE_MAX;
+    zframe_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
+    bool keep_content = zframe_size (content) <= ZPAR_MON_CONTENT_MAX;
+    size_t size = 4 * ZPAR_MON_ENTRY_PARTS + strlen (topic) + strlen (engine) + zframe_size (client)
+                + (keep_content? zframe_size (content): 0);
+    for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++)
+        size += zframe_size (zpar_msg_frame (msg, i));
+    if (size > s_batch_limit (self))
+        return SIZE_MAX;
+    if (self->batch_size + size > s_batch_limit (self))
+        s_sched_flush (self);
     size_t mark = self->batch_size;
     if (!self->batched)
         self->batch_due = zpar_mono_ms () + S_BATCH_MS;
     s_batch_put (self, topic, strlen (topic));
     s_batch_put (self, engine, strlen (engine));
     s_batch_put (self, zframe_data (client), zframe_size (client));
-    s_batch_put (self, ZPAR_DELIM, sizeof ZPAR_DELIM - 1);
-    s_batch_put (self, zpar_msg_signature (msg), ZPAR_SIGNATURE_LEN);
-    for (int i = ZPAR_FRAME_HEADER; i <= ZPAR_FRAME_CONTENT; i++) {
+    for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++) {
         zframe_t *frame = zpar_msg_frame (msg, i);
         s_batch_put (self, zframe_data (frame), zframe_size (frame));
     }
+    s_batch_put (self, zframe_data (content), keep_content? zframe_size (content): 0);
     self->batched++;
     return mark;
 }
@@ -353,12 +370,18 @@ s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark)
     return rc;
 }
 
+//  Signs the batch once (see zpar_proto.h) and sends it.
 static void
 s_sched_flush (s_sched_t *self)
 {
     if (self->batched && self->monitor) {
+        const void *parts [] = { ZPAR_MON_DOMAIN, self->batch };
+        size_t sizes [] = { sizeof ZPAR_MON_DOMAIN - 1, self->batch_size };
+        char signature [ZPAR_SIGNATURE_LEN + 1];
+        zpar_sign_parts (self->signer, parts, sizes, 2, signature);
         zmsg_t *batch = zmsg_new ();
         zmsg_addstr (batch, ZPAR_MON_BATCH);
+        zmsg_addstr (batch, signature);
         zmsg_addmem (batch, self->batch, self->batch_size);
         zmsg_send (&batch, self->monitor);
         zmsg_destroy (&batch);

@@ -64,11 +64,16 @@ typedef enum {
 #define ZPAR_MON_STATS      "stats"     //  a scheduler's own counters
 #define ZPAR_MON_BATCH      "batch"     //  copies sent together
 
-//  A batch is two frames, [batch] [entries], to cost the scheduler one
-//  send. Each entry is ZPAR_MON_ENTRY_FRAMES parts, each a 4-byte length
-//  (network order) and its bytes: topic, engine, client, DELIM,
-//  signature, header, parent, metadata, content.
-#define ZPAR_MON_ENTRY_FRAMES 9
+//  A batch is three frames, [batch] [signature] [entries], to cost the
+//  scheduler one send and the hub one signature check. The signature is
+//  the HMAC of ZPAR_MON_DOMAIN followed by the entries, so it can never
+//  pass for a message's. Each entry is ZPAR_MON_ENTRY_PARTS parts, each a
+//  4-byte length (network order) and its bytes: topic, engine, client,
+//  header, parent, metadata, content (left empty when over
+//  ZPAR_MON_CONTENT_MAX).
+#define ZPAR_MON_DOMAIN       "zpar-monitor-batch"
+#define ZPAR_MON_ENTRY_PARTS  7
+#define ZPAR_MON_CONTENT_MAX  (64 * 1024)
 
 //  Error names carried in replies (ename).
 #define ZPAR_E_NAME         "NameError"
