@@ -39,12 +39,14 @@ zpar_fail (const char *format, ...)
 json_t *
 zpar_error_new (const char *ename, int engine_id, const char *format, ...)
 {
-    char evalue [512];
+    char evalue [512], name [64];
     va_list args;
     va_start (args, format);
     vsnprintf (evalue, sizeof evalue, format, args);
     va_end (args);
-    return json_pack ("{s:s, s:s, s:i}", "ename", ename, "evalue", evalue, "engine_id", engine_id);
+    snprintf (name, sizeof name, "%s", ename);
+    return json_pack ("{s:s, s:s, s:i}", "ename", zpar_utf8_clean (name),
+                      "evalue", zpar_utf8_clean (evalue), "engine_id", engine_id);
 }
 
 static zpar_msg_t *
@@ -324,7 +326,10 @@ zpar_client_shutdown (zpar_client_t *self)
     size_t i;
     json_t *id;
     json_array_foreach (ids, i, id) {
+        //  An engine may have left while we asked the others.
         const char *uuid = zpar_client_uuid (self, (int) json_integer_value (id));
+        if (!uuid)
+            continue;
         zpar_msg_t *request = zpar_msg_new ("shutdown_request", self->session);
         zpar_msg_add_route (request, uuid, strlen (uuid));
         zpar_result_t *result = zpar_result_new (self, 1, true);
@@ -354,6 +359,16 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     if (route)
         zpar_msg_add_route (msg, route, strlen (route));
     zhashx_insert (self->calls, item->msg_id, result);
+    size_t size = zpar_msg_size (msg, self->signer);
+    if (size > (size_t) self->max_size) {
+        //  The scheduler would refuse it and the call would never end.
+        zpar_msg_destroy (msg_p);
+        zpar_result_settle (result, index, NULL,
+            zpar_error_new (ZPAR_E_VALUE, item->engine_id, "the request is %zu bytes, over the "
+                            "cluster's limit of %lld (ipcluster start --max-message-size)",
+                            size, (long long) self->max_size), NULL);
+        return -1;
+    }
     zpar_poller_touch (self->poller, sock);
     if (zpar_msg_send (msg_p, sock, self->signer) != 0) {
         zpar_result_settle (result, index, NULL,

@@ -60,6 +60,9 @@ zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *er
     }
     item->done = true;
     item->answered_ms = zpar_mono_ms ();
+    //  Never answered with nothing: that would read as success.
+    if (!value && !error)
+        error = zpar_error_new ("Error", item->engine_id, "the answer could not be read");
     item->value = value;
     item->error = error;
     item->metadata = metadata;

@@ -67,7 +67,7 @@ main (int argc, char *argv [])
                 options.registration_timeout_s = (int) value;
                 break;
             case 'I':
-                if (zpar_parse_long (optarg, 0, INT32_MAX - 1, &value) != 0)
+                if (zpar_parse_long (optarg, 0, 999999, &value) != 0)
                     goto usage;
                 options.wanted_id = (int) value;
                 break;

@@ -133,7 +133,9 @@ zpar_engine_run (const zpar_engine_options_t *options)
     //  order, so an abort or shutdown overtakes queued work. The hub's
     //  socket only answers requests, which wait for their replies.
     zpar_poller_t *poller = zpar_poller_new (self->control, self->mux, self->task, self->heart, NULL);
-    while (!self->stop) {
+    //  A signal stops the engine after the running call, even with work
+    //  still queued.
+    while (!self->stop && !zsys_interrupted) {
         void *which = zpar_poller_wait (poller, -1);
         if (which == self->control)
             s_engine_handle_control (self);
@@ -283,8 +285,11 @@ s_engine_goodbye (s_engine_t *self)
 static json_t *
 s_error_content (const char *ename, const char *evalue, int engine_id)
 {
-    return json_pack ("{s:s, s:s, s:s, s:[], s:i}", "status", "error", "ename", ename,
-                      "evalue", evalue, "traceback", "engine_id", engine_id);
+    char name [64], text [1024];
+    snprintf (name, sizeof name, "%s", ename? ename: "FunctionError");
+    snprintf (text, sizeof text, "%s", evalue? evalue: "");
+    return json_pack ("{s:s, s:s, s:s, s:[], s:i}", "status", "error", "ename", zpar_utf8_clean (name),
+                      "evalue", zpar_utf8_clean (text), "traceback", "engine_id", engine_id);
 }
 
 //  Reply to request with content and status; timestamps go in metadata.
@@ -308,7 +313,19 @@ s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
         const void *data = zpar_call_out_buffer (call, i, &size);
         zpar_msg_add_buffer (reply, data, size);
     }
-    zpar_msg_send (&reply, sock, self->signer);
+    size_t size = zpar_msg_size (reply, self->signer);
+    if (size > (size_t) self->max_size) {
+        //  The scheduler would refuse it and the caller would wait forever.
+        zpar_msg_destroy (&reply);
+        char evalue [256];
+        snprintf (evalue, sizeof evalue, "the result is %zu bytes, over the cluster's limit of %lld "
+                  "(ipcluster start --max-message-size)", size, (long long) self->max_size);
+        s_engine_reply (self, sock, request, msg_type, s_error_content (ZPAR_E_VALUE, evalue, self->info.id),
+                        started_us, NULL);
+        return;
+    }
+    if (zpar_msg_send (&reply, sock, self->signer) != 0)
+        zpar_warn ("could not send a %s: %s", msg_type, zmq_strerror (zmq_errno ()));
 }
 
 static void
@@ -478,7 +495,17 @@ s_engine_print (void *context, const char *name, const char *text)
     zpar_msg_t *msg = zpar_msg_new ("stream", self->session);
     if (self->current)
         zpar_msg_set_parent (msg, json_deep_copy (zpar_msg_header (self->current)));
-    zpar_msg_set_content (msg, json_pack ("{s:s, s:s}", "name", name, "text", text));
+    //  Output over half the message limit is cut, with a note, so the
+    //  stream message still fits.
+    size_t room = (size_t) self->max_size / 2;
+    char *cut = strlen (text) > room? strndup (text, room): NULL;
+    if (cut)
+        zpar_utf8_clean (cut);
+    json_t *content = json_pack ("{s:s, s:s}", "name", name, "text", cut? cut: text);
+    if (cut)
+        json_object_set_new (content, "cut", json_true ());
+    free (cut);
+    zpar_msg_set_content (msg, content);
     zpar_msg_set_metadata (msg, json_pack ("{s:i}", "engine_id", self->info.id));
     char topic [64];
     snprintf (topic, sizeof topic, "engine.%d.%s", self->info.id, name);

@@ -1,6 +1,7 @@
 /*  zpar_registry.c - function table, plugin loading, call objects.      */
 
 #include "zpar_registry.h"
+#include "zpar_util.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -305,14 +306,15 @@ zpar_call_return_buffer (zpar_call_t *call, const void *data, size_t size)
 int
 zpar_call_fail (zpar_call_t *call, const char *ename, const char *format, ...)
 {
-    char evalue [1024];
+    char evalue [1024], name [64];
     va_list args;
     va_start (args, format);
     vsnprintf (evalue, sizeof evalue, format, args);
     va_end (args);
+    snprintf (name, sizeof name, "%s", ename && *ename? ename: "FunctionError");
     json_decref (call->error);
-    call->error = json_pack ("{s:s, s:s}", "ename", ename && *ename? ename: "FunctionError",
-                             "evalue", evalue);
+    call->error = json_pack ("{s:s, s:s}", "ename", zpar_utf8_clean (name),
+                             "evalue", zpar_utf8_clean (evalue));
     return -1;
 }
 

@@ -21,6 +21,31 @@
 //  counting, answering) is small and still gets done promptly.
 #define S_HUB_NICENESS 5
 
+//  True when pid is a running zpar-hub.
+static bool
+s_is_hub (int64_t pid)
+{
+    char path [64], name [64] = "";
+    snprintf (path, sizeof path, "/proc/%lld/comm", (long long) pid);
+    FILE *file = pid > 1? fopen (path, "r"): NULL;
+    if (file) {
+        if (!fgets (name, sizeof name, file))
+            name [0] = 0;
+        fclose (file);
+    }
+    return strncmp (name, "zpar-hub", 8) == 0;
+}
+
+//  Removes a connection file if it is this hub's.
+static void
+s_remove_own (const char *path)
+{
+    zpar_connfile_t *file = zpar_connfile_load (path, NULL);
+    if (file && file->hub_pid == getpid ())
+        unlink (path);
+    zpar_connfile_destroy (&file);
+}
+
 static void
 s_usage (FILE *out)
 {
@@ -105,6 +130,21 @@ main (int argc, char *argv [])
         free (error);
         return 1;
     }
+    //  A hub already serving this profile keeps it: overwriting its
+    //  connection files would lock its own clients out.
+    char *client_path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_CLIENT);
+    char *engine_path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
+    zpar_connfile_t *existing = zpar_connfile_load (client_path, NULL);
+    if (existing && s_is_hub (existing->hub_pid)) {
+        zpar_error ("a hub (pid %lld) already serves profile %s", (long long) existing->hub_pid,
+                    zpar_profile_name (profile));
+        zpar_connfile_destroy (&existing);
+        free (client_path);
+        free (engine_path);
+        zpar_profile_destroy (&profile);
+        return 1;
+    }
+    zpar_connfile_destroy (&existing);
     char *key = zpar_new_key ();
     config.key = key;
     zactor_t *hub = zactor_new (zpar_hub_actor, &config);
@@ -120,13 +160,11 @@ main (int argc, char *argv [])
         .location = (char *) config.ip, .max_message_size = config.max_message_size,
         .hub_pid = getpid ()
     };
-    char *client_path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_CLIENT);
-    char *engine_path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
     if (zpar_connfile_save (&connfile, client_path) != 0
     ||  zpar_connfile_save (&connfile, engine_path) != 0) {
         zpar_error ("cannot write connection files into %s/security: %s",
                     zpar_profile_dir (profile), strerror (errno));
-        goto files;
+        goto done;
     }
     zpar_info ("serving profile %s at %s (pid %d)", zpar_profile_name (profile), endpoint, (int) getpid ());
     if (ready_fd >= 0) {
@@ -154,13 +192,12 @@ main (int argc, char *argv [])
     zpar_info ("stopping");
     rc = 0;
     //  A stopped cluster leaves no connection files: clients learn at
-    //  once that nothing is there.
-    unlink (client_path);
-    unlink (engine_path);
-files:
+    //  once that nothing is there. Only our own, though.
+    s_remove_own (client_path);
+    s_remove_own (engine_path);
+done:
     free (client_path);
     free (engine_path);
-done:
     zstr_free (&endpoint);
     zactor_destroy (&hub);
     free (key);

@@ -18,6 +18,10 @@ static const char *s_role_names [S_ROLES] = {
 //  Longest uuid or host name the hub stores; longer ones are malformed.
 #define S_NAME_MAX 255
 
+//  Engine ids stay below this (a million engines over a hub's life), so
+//  they never overflow and every one can be named in a target list.
+#define S_ID_LIMIT 1000000
+
 typedef struct {
     char *client_ep;
     char *engine_ep;
@@ -97,7 +101,8 @@ s_error (const char *ename, const char *format, ...)
     va_start (args, format);
     vsnprintf (evalue, sizeof evalue, format, args);
     va_end (args);
-    return json_pack ("{s:s, s:s, s:s}", "status", "error", "ename", ename, "evalue", evalue);
+    return json_pack ("{s:s, s:s, s:s}", "status", "error", "ename", ename,
+                      "evalue", zpar_utf8_clean (evalue));
 }
 
 static void
@@ -357,9 +362,14 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
         //  An engine may ask for an id (zpar-engine --id), e.g. to take
         //  its old one again; it gets it when no live engine holds it.
         int id = self->next_id;
-        if (wanted && json_integer_value (wanted) >= 0 && json_integer_value (wanted) < INT32_MAX
+        if (wanted && json_integer_value (wanted) >= 0 && json_integer_value (wanted) < S_ID_LIMIT
         &&  !s_id_in_use (self, (int) json_integer_value (wanted)))
             id = (int) json_integer_value (wanted);
+        if (id >= S_ID_LIMIT) {
+            s_hub_reply (self, request, "registration_reply", s_error (ZPAR_E_VALUE,
+                         "no engine ids left (%d were given); restart the hub", S_ID_LIMIT));
+            return;
+        }
         if (id >= self->next_id)
             self->next_id = id + 1;
         engine = zpar_hub_engine_new (id, json_string_value (uuid), json_string_value (host),

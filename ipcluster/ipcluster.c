@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -419,11 +420,20 @@ s_start (s_options_t *options)
         return 1;
     }
     char *supervisor_pid = zpar_profile_path (profile, "pid", "ipcluster.pid");
-    pid_t running;
-    if (zpar_pidfile_alive (supervisor_pid, &running)) {
+    //  One supervisor per profile: it holds this lock for its whole life
+    //  (the fd is inherited across --daemonize, closed in the daemons), so
+    //  two starts at once cannot both get past here.
+    char *lock_path = zpar_profile_path (profile, "pid", "ipcluster.lock");
+    int lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free (lock_path);
+    pid_t running = 0;
+    if (lock_fd < 0 || flock (lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        zpar_pidfile_alive (supervisor_pid, &running);
         fprintf (stderr, "ipcluster: a cluster is already running in profile %s (pid %d); "
                  "stop it with: ipcluster stop --profile %s\n",
                  zpar_profile_name (profile), (int) running, zpar_profile_name (profile));
+        if (lock_fd >= 0)
+            close (lock_fd);
         free (supervisor_pid);
         zpar_profile_destroy (&profile);
         return 1;
@@ -454,6 +464,7 @@ s_start (s_options_t *options)
                 rc = s_await_supervisor (fds [0]);
                 close (fds [0]);
             }
+            close (lock_fd);            //  the supervisor keeps its own
             free (supervisor_pid);
             zpar_profile_destroy (&profile);
             return rc;
@@ -559,6 +570,7 @@ stop:
         s_tell (self, self->failure);
     zpar_info ("cluster stopped");
     close (self->sigfd);
+    close (lock_fd);
     free (self->children);
     free (supervisor_pid);
     zpar_profile_destroy (&profile);

@@ -93,8 +93,10 @@ zpar_launch_spawn (char *const argv [], const char *log_path, int ready_fd)
     return pid;
 }
 
-int64_t
-zpar_pid_starttime (pid_t pid)
+//  Start time of pid from /proc, zombie or not; -1 when there is none.
+//  Sets *zombie when it has ended and waits for its parent.
+static int64_t
+s_starttime (pid_t pid, bool *zombie)
 {
     char path [64], text [1024];
     snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
@@ -123,9 +125,16 @@ zpar_pid_starttime (pid_t pid)
             break;
         }
     }
-    if (state == 'Z' || state == 'X')
-        return -1;
+    *zombie = state == 'Z' || state == 'X';
     return start;
+}
+
+int64_t
+zpar_pid_starttime (pid_t pid)
+{
+    bool zombie = false;
+    int64_t start = s_starttime (pid, &zombie);
+    return zombie? -1: start;
 }
 
 int
@@ -136,7 +145,9 @@ zpar_pidfile_write (const char *path, pid_t pid)
     FILE *file = fopen (temp, "w");
     if (!file)
         return -1;
-    fprintf (file, "%d %lld\n", (int) pid, (long long) zpar_pid_starttime (pid));
+    //  A child that already ended still has its start time until reaped.
+    bool zombie;
+    fprintf (file, "%d %lld\n", (int) pid, (long long) s_starttime (pid, &zombie));
     if (fclose (file) != 0)
         return -1;
     return rename (temp, path);
@@ -165,8 +176,9 @@ zpar_pidfile_alive (const char *path, pid_t *pid)
     int64_t start;
     if (zpar_pidfile_read (path, pid, &start) != 0)
         return false;
+    //  Without a start time the file cannot tell its process from another.
     int64_t now = zpar_pid_starttime (*pid);
-    return now >= 0 && (start < 0 || now == start);
+    return now >= 0 && start >= 0 && now == start;
 }
 
 int
@@ -196,7 +208,7 @@ zpar_pidfile_stop (const char *path, int grace_ms)
     }
     int64_t now = zpar_pid_starttime (pid);
     int stopped = 0;
-    if (now >= 0 && (start < 0 || now == start)) {
+    if (now >= 0 && start >= 0 && now == start) {
         kill (pid, SIGTERM);
         if (zpar_pid_wait_gone (pid, now, grace_ms) != 0) {
             kill (pid, SIGKILL);

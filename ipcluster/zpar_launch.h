@@ -24,7 +24,8 @@ const char *zpar_launch_find (const char *program, char *buffer, size_t size);
 pid_t zpar_launch_spawn (char *const argv [], const char *log_path, int ready_fd);
 
 //  Start time of pid in clock ticks since boot, or -1 when there is no
-//  such process (or it is a zombie).
+//  such process (or it is a zombie). A pid file without a start time names
+//  no process: it is stale.
 int64_t zpar_pid_starttime (pid_t pid);
 
 //  Writes "pid starttime" atomically. Returns 0 or -1.

@@ -396,10 +396,16 @@ static void
 s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
               const char *engine_uuid, int engine_id, const char *ename, const char *evalue)
 {
+    //  The uuid came from a client's routing frame: any bytes at all.
+    char uuid [128], text [512];
+    snprintf (uuid, sizeof uuid, "%s", engine_uuid);
+    snprintf (text, sizeof text, "%s", evalue);
+    zpar_utf8_clean (uuid);
+    evalue = zpar_utf8_clean (text);
     zpar_msg_t *reply = zpar_msg_new ("apply_reply", self->session);
     zpar_msg_set_parent (reply, header? json_deep_copy (header): NULL);
     zpar_msg_set_metadata (reply, json_pack ("{s:s, s:i, s:s, s:s}", "status", "error",
-        "engine_id", engine_id, "engine_uuid", engine_uuid, "failed_in", self->config.role));
+        "engine_id", engine_id, "engine_uuid", uuid, "failed_in", self->config.role));
     zpar_msg_set_content (reply, json_pack ("{s:s, s:s, s:s, s:[], s:i}", "status", "error",
         "ename", ename, "evalue", evalue, "traceback", "engine_id", engine_id));
     zpar_msg_add_route (reply, zframe_data (client), zframe_size (client));

@@ -304,6 +304,17 @@ s_seal (zpar_msg_t *self, zpar_sign_t *signer)
     self->changed = false;
 }
 
+size_t
+zpar_msg_size (zpar_msg_t *self, zpar_sign_t *signer)
+{
+    s_seal (self, signer);
+    size_t size = zmsg_content_size (self->routes) + zmsg_content_size (self->buffers)
+                + sizeof ZPAR_DELIM - 1 + ZPAR_SIGNATURE_LEN;
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
+        size += zframe_size (self->raw [i]);
+    return size;
+}
+
 zmsg_t *
 zpar_msg_encode (zpar_msg_t *self, zpar_sign_t *signer, bool routes, bool buffers)
 {

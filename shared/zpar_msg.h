@@ -55,6 +55,11 @@ zpar_msg_t *zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer,
 //  the same).
 int zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer);
 
+//  Bytes the message takes on the wire (all frames), signing it first
+//  when it was built or changed: to check it against a size limit before
+//  sending.
+size_t zpar_msg_size (zpar_msg_t *self, zpar_sign_t *signer);
+
 //  Builds a copy of the raw frames (signing when needed) without sending;
 //  the message keeps its content. With routes, the routing ids come first;
 //  with buffers, the buffers come last. Caller owns the result. For copies

@@ -1,6 +1,7 @@
 /*  zpar_net.c - socket set-up shared by the daemons and the client.     */
 
 #include "zpar_net.h"
+#include "zpar_proto.h"
 
 #include <limits.h>
 
@@ -53,6 +54,10 @@ zpar_connect (int type, const char *endpoint, const char *identity, int64_t max_
     s_limit (sock, max_size);
     if (identity)
         zsock_set_identity (sock, identity);
+    //  A DEALER whose peer is gone queues up to its high-water mark and then
+    //  blocks: bound the wait so that no daemon or client hangs on it.
+    if (type == ZMQ_DEALER)
+        zsock_set_sndtimeo (sock, ZPAR_SEND_TIMEOUT_MS);
     if (type == ZMQ_SUB)
         zsock_set_subscribe (sock, "");
     if (zsock_connect (sock, "%s", endpoint) != 0) {

@@ -39,6 +39,10 @@
 //  this only bounds the wait when no hub is there.
 #define ZPAR_HUB_TIMEOUT_MS     5000
 
+//  How long a send may wait for room in a connection's queue (ZMQ_SNDTIMEO
+//  on DEALERs): a peer that is gone must not hang the sender forever.
+#define ZPAR_SEND_TIMEOUT_MS 5000
+
 //  How long ipcluster waits for all engines to register by default.
 #define ZPAR_START_TIMEOUT_S    60
 

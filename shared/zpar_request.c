@@ -9,7 +9,10 @@ zpar_request (zpar_peer_t *peer, const char *msg_type, json_t *content, int time
     zpar_msg_t *request = zpar_msg_new (msg_type, peer->session);
     char *msg_id = strdup (zpar_msg_id (request));
     zpar_msg_set_content (request, content);
-    zpar_msg_send (&request, peer->sock, peer->signer);
+    if (zpar_msg_send (&request, peer->sock, peer->signer) != 0) {
+        free (msg_id);
+        return NULL;
+    }
     int64_t deadline = zpar_mono_ms () + timeout_ms;
     zpar_msg_t *reply = NULL;
     zpoller_t *poller = zpoller_new (peer->sock, NULL);

@@ -145,6 +145,29 @@ zpar_parse_long (const char *text, long min, long max, long *value)
     return 0;
 }
 
+char *
+zpar_utf8_clean (char *text)
+{
+    unsigned char *c = (unsigned char *) text;
+    while (*c) {
+        size_t need = *c < 0x80? 1: (*c & 0xE0) == 0xC0? 2: (*c & 0xF0) == 0xE0? 3:
+                      (*c & 0xF8) == 0xF0? 4: 0;
+        size_t got = 1;
+        while (need > 1 && got < need && (c [got] & 0xC0) == 0x80)
+            got++;
+        if (need && got == need) {
+            c += need;
+            continue;
+        }
+        if (need > 1 && !c [got]) {
+            *c = 0;                 //  cut short at the end
+            break;
+        }
+        *c++ = '?';
+    }
+    return text;
+}
+
 const char *
 zpar_hostname (void)
 {

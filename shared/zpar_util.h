@@ -38,6 +38,12 @@ char *zpar_new_uuid (void);
 //  Returns 0 and stores the value, or -1.
 int zpar_parse_long (const char *text, long min, long max, long *value);
 
+//  Makes text valid UTF-8 in place, so it can become a JSON string: a
+//  sequence cut short at the end (as snprintf leaves when it truncates in
+//  the middle of a character) is removed, any other invalid byte becomes
+//  '?'. Returns text.
+char *zpar_utf8_clean (char *text);
+
 //  This machine's host name (static buffer).
 const char *zpar_hostname (void);
 
