@@ -402,10 +402,18 @@ s_handle_reply (zpar_client_t *self, zsock_t *sock, const char *where)
         return;
     }
     const char *parent = zpar_msg_parent_id (reply);
+    const char *type = zpar_msg_type (reply);
     zpar_result_t *result = parent? zhashx_lookup (self->calls, parent): NULL;
     json_t *content = zpar_msg_content (reply);
     size_t index = result? s_item_index (result, parent): 0;
-    if (result && content && index < result->size && !result->items [index].done) {
+    //  An answer is a *_reply; to a direct call, from the engine asked
+    //  (the scheduler puts the engine's uuid in front).
+    size_t type_length = type? strlen (type): 0;
+    bool is_reply = type_length > 6 && streq (type + type_length - 6, "_reply");
+    if (is_reply && result && index < result->size && result->items [index].direct
+    &&  !zframe_streq (zpar_msg_route (reply, 0), result->items [index].engine_uuid))
+        is_reply = false;
+    if (is_reply && result && content && index < result->size && !result->items [index].done) {
         json_t *metadata = zpar_msg_metadata (reply);
         json_t *engine_id = json_object_get (metadata, "engine_id");
         result->items [index].outputs_expected = (int) json_integer_value (json_object_get (metadata, "outputs"));

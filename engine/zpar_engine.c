@@ -405,13 +405,9 @@ s_engine_handle_work (s_engine_t *self, zsock_t *sock, const char *where)
     if (streq (type, "apply_request"))
         s_engine_apply (self, sock, request);
     else
-    if (!streq (type, "engine_hello_reply")) {
+    if (!streq (type, "engine_hello_reply"))
+        //  Not answered: see the hub's registration handler.
         zpar_drops_add (&self->drops, ZPAR_DROP_UNKNOWN_TYPE, where);
-        char evalue [256];
-        snprintf (evalue, sizeof evalue, "an engine does not take '%.64s' requests", type);
-        s_engine_reply (self, sock, request, "error",
-                        s_error_content (ZPAR_E_VALUE, evalue, self->info.id), zpar_wall_us (), NULL);
-    }
     zpar_msg_destroy (&request);
 }
 
@@ -474,13 +470,8 @@ s_engine_handle_control (s_engine_t *self)
                         json_pack ("{s:s}", "status", "ok"), now, NULL);
     }
     else
-    if (!streq (type, "engine_hello_reply")) {
+    if (!streq (type, "engine_hello_reply"))
         zpar_drops_add (&self->drops, ZPAR_DROP_UNKNOWN_TYPE, "control");
-        char evalue [256];
-        snprintf (evalue, sizeof evalue, "an engine's control does not take '%.64s'", type);
-        s_engine_reply (self, self->control, request, "error",
-                        s_error_content (ZPAR_E_VALUE, evalue, self->info.id), now, NULL);
-    }
     zpar_msg_destroy (&request);
 }
 

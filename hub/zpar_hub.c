@@ -258,12 +258,10 @@ s_hub_handle_registration (s_hub_t *self)
         i++;
     if (s_requests [i].type)
         s_requests [i].handle (self, request);
-    else {
-        //  Signed, so from a key holder: say why nothing happens.
+    else
+        //  No answer: a signed message of another kind (an engine's output
+        //  picked up from iopub, say) must not earn a freshly signed one.
         zpar_drops_add (&self->drops, ZPAR_DROP_UNKNOWN_TYPE, "registration");
-        s_hub_reply (self, request, "error", s_error (ZPAR_E_VALUE,
-                     "the hub does not know message type '%s'", type));
-    }
     zpar_msg_destroy (&request);
 }
 

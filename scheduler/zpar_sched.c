@@ -60,6 +60,7 @@ typedef struct {
     size_t batched;             //  entries in it
     int64_t batch_due;
     zhashx_t *workers;          //  uuid -> s_worker_t
+    zhashx_t *greeted;          //  mux, control: uuids of engines that said hello
     zlistx_t *pending;          //  zpar_msg_t waiting for an engine
     zhashx_t *jobs;             //  msg_id -> s_job_t
     uint64_t dispatched;
@@ -134,6 +135,7 @@ s_sched_new (zsock_t *pipe, zpar_sched_config_t *config)
     zhashx_set_destructor (self->workers, s_worker_free);
     self->jobs = zhashx_new ();
     zhashx_set_destructor (self->jobs, s_job_free);
+    self->greeted = zhashx_new ();
     self->pending = zlistx_new ();
     zlistx_set_destructor (self->pending, s_pending_free);
     int64_t max = config->max_message_size;
@@ -151,6 +153,8 @@ s_sched_new (zsock_t *pipe, zpar_sched_config_t *config)
         return NULL;
     }
     self->poller = zpar_poller_new (pipe, self->front, self->back, NULL);
+    //  A flood of requests (or of garbage) must not hold replies back.
+    zpar_poller_set_fair (self->poller, true);
     return self;
 }
 
@@ -171,6 +175,7 @@ s_sched_destroy (s_sched_t **self_p)
     zlistx_destroy (&self->pending);
     zhashx_destroy (&self->jobs);
     zhashx_destroy (&self->workers);
+    zhashx_destroy (&self->greeted);
     zpar_sign_destroy (&self->signer);
     free (self->session);
     free ((char *) self->config.role);
@@ -494,6 +499,8 @@ s_sched_handle_back (s_sched_t *self)
                 s_task_worker (self, uuid, (int) json_integer_value (id))->connected = true;
                 s_task_dispatch (self);
             }
+            else
+                zhashx_update (self->greeted, uuid, "");
             zpar_msg_t *reply = zpar_msg_new_reply (msg, "engine_hello_reply", self->session);
             zpar_msg_set_content (reply, json_pack ("{s:s, s:s}", "status", "ok",
                                                     "role", self->config.role));
@@ -514,6 +521,11 @@ s_sched_handle_back (s_sched_t *self)
     zframe_t *client = zpar_msg_pop_route (msg);
     char *uuid = zframe_strdup (engine);
     bool forward = true;
+    if (self->kind == S_DIRECT && !zhashx_lookup (self->greeted, uuid)) {
+        //  Only an engine that said hello (with the key) answers clients.
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "engine socket");
+        forward = false;
+    }
     if (self->kind == S_TASK) {
         const char *parent = zpar_msg_parent_id (msg);
         s_job_t *job = parent? zhashx_lookup (self->jobs, parent): NULL;

@@ -27,6 +27,8 @@ struct _zpar_poller_t {
     int epoll_fd;
     s_item_t items [S_MAX_ITEMS];
     int count;
+    bool fair;
+    int next;                   //  fair: where the next scan starts
     bool terminated;
 };
 
@@ -76,6 +78,12 @@ zpar_poller_add (zpar_poller_t *self, void *reader)
 }
 
 void
+zpar_poller_set_fair (zpar_poller_t *self, bool fair)
+{
+    self->fair = fair;
+}
+
+void
 zpar_poller_touch (zpar_poller_t *self, void *reader)
 {
     for (int i = 0; i < self->count; i++)
@@ -88,15 +96,19 @@ zpar_poller_touch (zpar_poller_t *self, void *reader)
 static void *
 s_first_readable (zpar_poller_t *self)
 {
-    for (int i = 0; i < self->count; i++) {
+    int start = self->fair? self->next: 0;
+    for (int k = 0; k < self->count; k++) {
+        int i = (start + k) % self->count;
         s_item_t *item = &self->items [i];
         if (!item->dirty)
             continue;
         uint32_t events = 0;
         size_t size = sizeof events;
         if (zmq_getsockopt (item->socket, ZMQ_EVENTS, &events, &size) == 0
-        &&  (events & ZMQ_POLLIN))
+        &&  (events & ZMQ_POLLIN)) {
+            self->next = (i + 1) % self->count;
             return item->reader;
+        }
         item->dirty = false;
     }
     return NULL;

@@ -32,6 +32,11 @@ void zpar_poller_destroy (zpar_poller_t **self_p);
 //  Adds a socket after the others. Returns 0 or -1.
 int zpar_poller_add (zpar_poller_t *self, void *reader);
 
+//  Fair: each wait starts asking after the socket returned last, so a
+//  busy socket cannot starve the others. Otherwise (the default) the
+//  order they were added is a priority.
+void zpar_poller_set_fair (zpar_poller_t *self, bool fair);
+
 //  Says that the caller sent on reader (see above).
 void zpar_poller_touch (zpar_poller_t *self, void *reader);
 

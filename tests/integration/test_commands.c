@@ -142,6 +142,17 @@ Test (commands, bad_arguments_to_apply_are_reported)
     cr_assert_eq (zt_runf (NULL, &err, "%s apply echo 1 --targets 9", zt_build_path ("bin/zpar")), 1);
     cr_assert (strstr (err, "not registered"), "%s", err);
     free (err);
+    //  An error message cut inside a multibyte character is still an error.
+    char name [1024] = "\"a";
+    for (int i = 0; i < 300; i++)
+        strcat (name, "\xc3\xa9");
+    strcat (name, "\"");
+    char *out = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "%s apply --json --targets 0 pull '%s'", zt_build_path ("bin/zpar"), name), 1);
+    json_t *failed = zt_json (out);
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (failed, "0"), "ename")), "KeyError");
+    json_decref (failed);
+    free (out);
     zt_cluster_stop ();
 }
 
