@@ -147,22 +147,11 @@ s_engines (zpar_client_t *client, bool as_json)
 }
 
 static int
-s_apply (zpar_client_t *client, const char *fn, const char *args_text, const char *targets,
+s_apply (zpar_client_t *client, const char *fn, json_t *args, const char *targets,
          bool balanced, bool as_json)
 {
-    json_t *args = NULL;
-    if (args_text) {
-        json_error_t error;
-        json_t *parsed = json_loads (args_text, JSON_DECODE_ANY, &error);
-        if (!parsed) {
-            fprintf (stderr, "zpar: ARGS_JSON is not JSON: %s\n", error.text);
-            return 2;
-        }
-        args = json_is_array (parsed)? parsed: json_pack ("[o]", parsed);
-    }
     zpar_view_t *view = balanced? zpar_client_balanced (client): zpar_client_direct (client, targets);
     zpar_result_t *result = view? zpar_view_apply_async (view, fn, args): NULL;
-    json_decref (args);
     if (!result) {
         fprintf (stderr, "zpar: %s\n", zpar_last_error ());
         int rc = view? 1: 2;        //  no view: the target list was wrong
@@ -251,9 +240,22 @@ main (int argc, char *argv [])
     if (targets && balanced)
         goto usage;
 
+    //  ARGS_JSON: the list of arguments, or one argument. Checked before
+    //  connecting, so a typo is a usage error whether a cluster runs or not.
+    json_t *args = NULL;
+    if (is_apply && left == 2) {
+        json_error_t error;
+        json_t *parsed = json_loads (argv [optind + 1], JSON_DECODE_ANY, &error);
+        if (!parsed) {
+            fprintf (stderr, "zpar: ARGS_JSON is not JSON: %s\n", error.text);
+            return 2;
+        }
+        args = json_is_array (parsed)? parsed: json_pack ("[o]", parsed);
+    }
     zpar_client_t *client = zpar_client_new_timeout (profile, (int) timeout);
     if (!client) {
         fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        json_decref (args);
         return 1;
     }
     int rc;
@@ -264,8 +266,7 @@ main (int argc, char *argv [])
         rc = s_engines (client, as_json);
     else
     if (is_apply)
-        rc = s_apply (client, argv [optind], left == 2? argv [optind + 1]: NULL,
-                      targets? targets: ZPAR_ALL, balanced, as_json);
+        rc = s_apply (client, argv [optind], args, targets? targets: ZPAR_ALL, balanced, as_json);
     else {
         rc = zpar_client_shutdown (client) == 0? 0: 1;
         if (rc)
@@ -276,6 +277,7 @@ main (int argc, char *argv [])
         else
             printf ("cluster shut down\n");
     }
+    json_decref (args);
     zpar_client_destroy (&client);
     return rc;
 

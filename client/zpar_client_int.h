@@ -59,7 +59,7 @@ struct _zpar_client_t {
     bool shut_down;             //  the hub announced shutdown
 };
 
-//  Sets zpar_last_error; returns NULL so callers can `return s_fail (...)`.
+//  Sets zpar_last_error; returns NULL so callers can `return zpar_fail (...)`.
 void *zpar_fail (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 
 //  Handles what arrived within timeout_ms (-1: block) on the client's

@@ -39,8 +39,8 @@ typedef struct {
 } zpar_engine_info_t;
 
 //  One call. args (array) and kwargs (object) are borrowed; either may be
-//  NULL. buffers are borrowed frames (zframe_t *) in a zmsg-like list
-//  given as parallel arrays.
+//  NULL. Add the request's buffers with zpar_call_add_buffer (borrowed:
+//  they must outlive the call).
 zpar_call_t *zpar_call_new (zpar_engine_info_t *engine, json_t *args, json_t *kwargs);
 void zpar_call_destroy (zpar_call_t **self_p);
 void zpar_call_add_buffer (zpar_call_t *self, const void *data, size_t size);

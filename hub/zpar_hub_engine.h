@@ -9,7 +9,7 @@
         any live     unregister        dead          announce departure
         any live     missed beats      dead          announce departure (if announced before)
         dead         anything          dead          (ignored)
-        any          not listed        unchanged     counted as unexpected          */
+        any          not listed        unchanged     logged (debug) as unexpected   */
 
 #ifndef ZPAR_HUB_ENGINE_H_INCLUDED
 #define ZPAR_HUB_ENGINE_H_INCLUDED

@@ -45,7 +45,7 @@ int
 main (int argc, char *argv [])
 {
     const char *profile_name = NULL, *file = NULL, *ip = NULL;
-    long ready_fd = -1, value, hwm = S_DEFAULT_HWM, max_size = 0;
+    long ready_fd = -1, hwm = S_DEFAULT_HWM, max_size = 0;
     static struct option options [] = {
         { "profile", required_argument, 0, 'p' },
         { "file", required_argument, 0, 'f' },
@@ -83,7 +83,6 @@ main (int argc, char *argv [])
     }
     if (optind != argc || (file && profile_name))
         goto usage;
-    (void) value;
 
     zpar_log_set_name ("scheduler");
     if (zpar_init () != 0)

@@ -5,7 +5,7 @@
     says. Level-triggered epoll is safe here: the descriptor stays readable
     until ZMQ_EVENTS drained it. A socket the caller received from or sent
     on may hold messages its descriptor no longer signals, which is why
-    every wait begins by asking each socket.                             */
+    every wait begins by asking those (the dirty ones).                  */
 
 #include "zpar_poller.h"
 #include "zpar_util.h"

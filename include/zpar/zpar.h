@@ -103,8 +103,10 @@ void zpar_view_destroy (zpar_view_t **self_p);
 json_t *zpar_view_targets (zpar_view_t *self);
 
 //  Calls fn (args: a JSON array or NULL, borrowed) on the view's engines
-//  without waiting. NULL when nothing could be sent (no such engine, no
-//  engines at all): see zpar_last_error.
+//  without waiting. NULL when nothing could be sent (a direct view naming
+//  an engine that is not registered, or no engines at all): see
+//  zpar_last_error. A balanced call waits in the scheduler until an engine
+//  is there.
 zpar_result_t *zpar_view_apply_async (zpar_view_t *self, const char *fn, json_t *args);
 
 //  Same with keyword arguments (a JSON object or NULL, borrowed).
