@@ -176,9 +176,8 @@ s_client_new (const char *connfile, int timeout_ms)
     self->mux = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_MUX);
     self->task = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_TASK);
     self->control = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_CONTROL);
-    self->iopub = s_connect (self, ZMQ_SUB, endpoints, ZPAR_ROLE_IOPUB);
     zpar_msg_destroy (&reply);
-    if (!self->notification || !self->mux || !self->task || !self->control || !self->iopub)
+    if (!self->notification || !self->mux || !self->task || !self->control)
         goto err;
     return self;
 err:
@@ -233,7 +232,6 @@ zpar_client_destroy (zpar_client_t **self_p)
     zsock_destroy (&self->task);
     zsock_destroy (&self->control);
     zsock_destroy (&self->notification);
-    zsock_destroy (&self->iopub);
     zhashx_destroy (&self->engines);
     zhashx_destroy (&self->calls);
     zpar_sign_destroy (&self->signer);
@@ -416,7 +414,9 @@ s_handle_reply (zpar_client_t *self, zsock_t *sock, const char *where)
     if (is_reply && result && content && index < result->size && !result->items [index].done) {
         json_t *metadata = zpar_msg_metadata (reply);
         json_t *engine_id = json_object_get (metadata, "engine_id");
-        result->items [index].outputs_expected = (int) json_integer_value (json_object_get (metadata, "outputs"));
+        const char *output = json_string_value (json_object_get (metadata, "output"));
+        if (output && !result->items [index].out)
+            result->items [index].out = strdup (output);
         if (json_is_integer (engine_id))
             result->items [index].engine_id = (int) json_integer_value (engine_id);
         const char *status = json_string_value (json_object_get (content, "status"));
@@ -497,36 +497,6 @@ s_handle_notification (zpar_client_t *self)
     zpar_msg_destroy (&msg);
 }
 
-//  Engine output: a stream message whose parent is the call that printed.
-static void
-s_handle_iopub (zpar_client_t *self)
-{
-    zmsg_t *raw = zmsg_recv (self->iopub);
-    if (!raw)
-        return;
-    zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->max_size, "iopub", &reason);
-    if (!msg) {
-        zpar_drops_add (&self->drops, reason, "iopub");
-        return;
-    }
-    const char *parent = zpar_msg_parent_id (msg);
-    zpar_result_t *result = parent? zhashx_lookup (self->calls, parent): NULL;
-    const char *text = json_string_value (json_object_get (zpar_msg_content (msg), "text"));
-    size_t index = result? s_item_index (result, parent): 0;
-    if (result && text && index < result->size) {
-        zpar_item_t *item = &result->items [index];
-        size_t old = item->out? strlen (item->out): 0;
-        char *grown = realloc (item->out, old + strlen (text) + 1);
-        if (grown) {
-            strcpy (grown + old, text);
-            item->out = grown;
-        }
-        item->outputs_seen++;
-    }
-    zpar_msg_destroy (&msg);
-}
-
 int
 zpar_client_pump (zpar_client_t *self, int timeout_ms)
 {
@@ -542,9 +512,6 @@ zpar_client_pump (zpar_client_t *self, int timeout_ms)
     else
     if (which == self->notification)
         s_handle_notification (self);
-    else
-    if (which == self->iopub)
-        s_handle_iopub (self);
     else
         return -1;
     return 0;

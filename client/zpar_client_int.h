@@ -23,16 +23,8 @@ typedef struct {
     json_t *value;              //  on success
     json_t *error;              //  {ename, evalue, engine_id} on failure
     json_t *metadata;
-    char *out;                  //  what it printed (stdout and stderr)
-    int outputs_expected;       //  stream messages the engine published
-    int outputs_seen;
-    int64_t answered_ms;        //  when the reply came (monotonic)
+    char *out;                  //  what it printed (stdout and stderr), from the reply
 } zpar_item_t;
-
-//  Output travels on iopub, beside the reply: a result waits this long
-//  after the reply for output the engine says it published, in case a
-//  subscription joined too late to see it.
-#define ZPAR_OUTPUT_GRACE_MS 2000
 
 struct _zpar_result_t {
     zpar_client_t *client;      //  NULL once the client is gone
@@ -49,7 +41,7 @@ struct _zpar_client_t {
     char *session;
     int64_t max_size;
     int timeout_ms;
-    zsock_t *hub, *mux, *task, *control, *notification, *iopub;
+    zsock_t *hub, *mux, *task, *control, *notification;
     zpar_poller_t *poller;
     zhashx_t *engines;          //  "id" -> uuid
     uint64_t registry_version;
@@ -78,10 +70,6 @@ int zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
 //  Marks an item answered with a value or an error; counts it done.
 void zpar_result_settle (zpar_result_t *result, size_t index, json_t *value,
                          json_t *error, json_t *metadata);
-
-//  Every call answered and its output in (or given up on). Returns the
-//  ms to wait for output still missing (0 = complete, -1 = not answered).
-int zpar_result_pending (zpar_result_t *result);
 
 //  A new result of size items; added to the client's live results.
 zpar_result_t *zpar_result_new (zpar_client_t *client, size_t size, bool single);

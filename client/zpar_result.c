@@ -59,7 +59,6 @@ zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *er
         return;
     }
     item->done = true;
-    item->answered_ms = zpar_mono_ms ();
     //  Never answered with nothing: that would read as success.
     if (!value && !error)
         error = zpar_error_new ("Error", item->engine_id, "the answer could not be read");
@@ -70,40 +69,19 @@ zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *er
 }
 
 int
-zpar_result_pending (zpar_result_t *self)
-{
-    if (self->done < self->size)
-        return -1;
-    int64_t now = zpar_mono_ms ();
-    int wait = 0;
-    for (size_t i = 0; i < self->size; i++) {
-        zpar_item_t *item = &self->items [i];
-        int64_t left = item->answered_ms + ZPAR_OUTPUT_GRACE_MS - now;
-        if (item->outputs_seen < item->outputs_expected && left > wait)
-            wait = (int) left;
-    }
-    return wait;
-}
-
-int
 zpar_result_wait (zpar_result_t *self, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0? INT64_MAX: zpar_mono_ms () + timeout_ms;
-    int pending;
-    while ((pending = zpar_result_pending (self)) != 0) {
+    while (self->done < self->size) {
         if (!self->client) {
             zpar_fail ("the client of this result was destroyed");
             return -1;
         }
         int64_t left = deadline - zpar_mono_ms ();
         if (left <= 0) {
-            if (self->done == self->size)
-                return 0;           //  answered; only late output is missing
             zpar_fail ("%zu of %zu calls answered within %d ms", self->done, self->size, timeout_ms);
             return -1;
         }
-        if (pending > 0 && pending < left)
-            left = pending;
         zpar_client_pump (self->client, left > INT32_MAX? -1: (int) left);
     }
     return 0;
@@ -113,7 +91,7 @@ bool
 zpar_result_ready (zpar_result_t *self)
 {
     //  Take in whatever already arrived, without blocking.
-    while (zpar_result_pending (self) != 0 && self->client && zpar_client_pump (self->client, 0) == 0)
+    while (self->done < self->size && self->client && zpar_client_pump (self->client, 0) == 0)
         ;
     return self->done == self->size;
 }

@@ -22,6 +22,10 @@
 //  hold engines up.
 #define S_GOODBYE_MS 500
 
+//  A reply carries what its call printed, up to this much (or a quarter
+//  of the message limit); the rest is cut, and the reply says so.
+#define S_OUTPUT_MAX (1024 * 1024)
+
 //  Tasks aborted before they reached the engine, remembered at most this
 //  many (oldest forgotten first).
 #define S_ABORTED_MAX 10000
@@ -40,7 +44,9 @@ typedef struct {
     zpar_engine_info_t info;
     zpar_drops_t drops;
     zpar_msg_t *current;        //  the request being run (parent of its output)
-    int outputs;                //  stream messages the current call published
+    char *output;               //  what the current call printed, for its reply
+    size_t output_size;
+    bool output_cut;
     zhashx_t *aborted;          //  msg_id -> "" for tasks aborted in advance
     zlistx_t *aborted_order;
     char *hb_ping_ep, *hb_pong_ep;
@@ -55,6 +61,7 @@ static void s_engine_handle_control (s_engine_t *self);
 static void s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request);
 static void s_engine_goodbye (s_engine_t *self);
 static void s_engine_print (void *context, const char *name, const char *text);
+static void s_engine_keep_output (s_engine_t *self, const char *text);
 static zpar_msg_t *s_engine_request (s_engine_t *self, zsock_t *sock, const char *msg_type,
                                      json_t *content, int timeout_ms);
 
@@ -72,6 +79,7 @@ s_engine_destroy (s_engine_t *self)
     zpar_connfile_destroy (&self->conn);
     zpar_sign_destroy (&self->signer);
     zhashx_destroy (&self->aborted);
+    free (self->output);
     free (self->hb_ping_ep);
     free (self->hb_pong_ep);
     zlistx_destroy (&self->aborted_order);
@@ -302,11 +310,17 @@ s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
     zpar_iso_date (zpar_wall_us (), completed, sizeof completed);
     zpar_msg_t *reply = zpar_msg_new_reply (request, msg_type, self->session);
     const char *status = json_string_value (json_object_get (content, "status"));
-    //  outputs tells the client how many stream messages to wait for.
-    zpar_msg_set_metadata (reply, json_pack ("{s:s, s:i, s:s, s:s, s:s, s:i}",
+    json_t *metadata = json_pack ("{s:s, s:i, s:s, s:s, s:s}",
         "status", status? status: "error", "engine_id", self->info.id,
-        "engine_uuid", self->uuid, "started", started, "completed", completed,
-        "outputs", call? self->outputs: 0));
+        "engine_uuid", self->uuid, "started", started, "completed", completed);
+    //  What the call printed travels with its answer too: iopub is for
+    //  watching live, and a subscriber that joined late sees nothing.
+    if (call && self->output_size) {
+        json_object_set_new (metadata, "output", json_string (zpar_utf8_clean (self->output)));
+        if (self->output_cut)
+            json_object_set_new (metadata, "output_cut", json_true ());
+    }
+    zpar_msg_set_metadata (reply, metadata);
     zpar_msg_set_content (reply, content);
     for (size_t i = 0; call && i < zpar_call_out_buffers (call); i++) {
         size_t size;
@@ -374,7 +388,8 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
         zpar_call_add_buffer (call, zframe_data (frame), zframe_size (frame));
     }
     self->current = request;
-    self->outputs = 0;
+    self->output_size = 0;
+    self->output_cut = false;
     zpar_call_run (call, name, fn);
     self->current = NULL;
     json_t *error = zpar_call_error (call);
@@ -475,6 +490,28 @@ s_engine_handle_control (s_engine_t *self)
     zpar_msg_destroy (&request);
 }
 
+//  Keeps printed text for the reply, within the limit.
+static void
+s_engine_keep_output (s_engine_t *self, const char *text)
+{
+    size_t limit = (size_t) self->max_size / 4 < S_OUTPUT_MAX? (size_t) self->max_size / 4: S_OUTPUT_MAX;
+    size_t size = strlen (text);
+    if (self->output_size + size > limit) {
+        size = limit - self->output_size;
+        self->output_cut = true;
+    }
+    char *grown = realloc (self->output, self->output_size + size + 1);
+    if (!grown)
+        return;
+    self->output = grown;
+    memcpy (self->output + self->output_size, text, size);
+    self->output_size += size;
+    self->output [self->output_size] = 0;
+    //  A cut in the middle of a character would not be valid JSON.
+    if (self->output_cut)
+        self->output_size = strlen (zpar_utf8_clean (self->output));
+}
+
 //  Output of a running function: a stream message on iopub, whose parent
 //  is the request, so the client can tell which call printed it.
 static void
@@ -501,6 +538,6 @@ s_engine_print (void *context, const char *name, const char *text)
     char topic [64];
     snprintf (topic, sizeof topic, "engine.%d.%s", self->info.id, name);
     zpar_msg_add_route (msg, topic, strlen (topic));
-    if (zpar_msg_send (&msg, self->iopub, self->signer) == 0)
-        self->outputs++;
+    zpar_msg_send (&msg, self->iopub, self->signer);
+    s_engine_keep_output (self, text);
 }

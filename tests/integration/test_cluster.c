@@ -196,6 +196,19 @@ Test (cluster, plugin_functions_values_errors_and_output)
                       "Hello, Ada, from engine 1");
     cr_assert_str_eq (zpar_result_stdout (result, 0), "greeting Ada\n");
     zpar_result_destroy (&result);
+    //  Output comes with the answer, from a brand new client's first call too.
+    zpar_client_t *fresh = s_client ();
+    zpar_view_t *zero = zpar_client_direct (fresh, "0");
+    args = json_pack ("[s]", "Bo");
+    result = zpar_view_apply_async (zero, "greet", args);
+    json_decref (args);
+    cr_assert_eq (zpar_result_wait (result, 10000), 0);
+    cr_assert_str_eq (zpar_result_stdout (result, 0), "greeting Bo\n");
+    cr_assert_str_eq (json_string_value (json_object_get (zpar_result_metadata (result, 0), "output")),
+                      "greeting Bo\n");
+    zpar_view_destroy (&zero);
+    zpar_client_destroy (&fresh);
+    zpar_result_destroy (&result);
     zpar_view_destroy (&one);
     zpar_view_destroy (&all);
     zpar_client_destroy (&client);
