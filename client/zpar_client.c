@@ -115,7 +115,7 @@ s_connect (zpar_client_t *self, int type, json_t *endpoints, const char *name)
 {
     const char *endpoint = json_string_value (json_object_get (endpoints, name));
     if (!endpoint)
-        return zpar_fail ("the hub did not say where the %s scheduler is", name);
+        return NULL;                //  that scheduler has not registered
     zsock_t *sock = zpar_connect (type, endpoint, type == ZMQ_DEALER? self->session: NULL,
                                   self->max_size);
     if (!sock)
@@ -177,8 +177,10 @@ s_client_new (const char *connfile, int timeout_ms)
     self->task = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_TASK);
     self->control = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_CONTROL);
     zpar_msg_destroy (&reply);
-    if (!self->notification || !self->mux || !self->task || !self->control)
+    if (!self->notification)
         goto err;
+    //  Without schedulers the client still talks to the hub (status,
+    //  engines, shutdown); calls say what is missing.
     return self;
 err:
     zpar_client_destroy (&self);
@@ -320,7 +322,7 @@ zpar_client_shutdown (zpar_client_t *self)
 {
     //  Engines first, each through the control scheduler, so that no work
     //  is running when the hub and the schedulers go.
-    json_t *ids = zpar_client_ids (self);
+    json_t *ids = self->control? zpar_client_ids (self): json_array ();
     size_t i;
     json_t *id;
     json_array_foreach (ids, i, id) {

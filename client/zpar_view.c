@@ -136,6 +136,9 @@ zpar_view_apply_kw_async (zpar_view_t *self, const char *fn, json_t *args, json_
         return zpar_fail ("apply needs args as a JSON array and kwargs as a JSON object");
     if (client->shut_down)
         return zpar_fail ("the cluster has shut down");
+    if (!(self->balanced? client->task: client->mux))
+        return zpar_fail ("the cluster's %s scheduler was not registered when this client "
+                          "connected (is zpar-scheduler running?)", self->balanced? "task": "mux");
     //  Take in notifications that already arrived so "all" is current.
     if (self->all)
         while (zpar_client_pump (client, 0) == 0)

@@ -94,22 +94,9 @@ main (int argc, char *argv [])
         free (plugins);
         return 1;
     }
-    char *path = NULL;
-    if (!file) {
-        char *error = NULL;
-        zpar_profile_t *profile = zpar_profile_new (profile_name, false, &error);
-        if (!profile) {
-            zpar_error ("%s", error);
-            free (error);
-            free (plugins);
-            return 1;
-        }
-        path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
-        zpar_profile_destroy (&profile);
-    }
-    options.connfile = file? file: path;
+    options.profile = profile_name;
+    options.connfile = file;
     rc = zpar_engine_run (&options);
-    free (path);
     free (plugins);
     return rc;
 

@@ -100,7 +100,8 @@ zpar_engine_run (const zpar_engine_options_t *options)
             zpar_error ("%s", error);
             goto done;
         }
-    self->conn = zpar_connfile_load (options->connfile, &error);
+    self->conn = zpar_connfile_await (options->profile, options->connfile,
+                                      options->registration_timeout_s * 1000, &error);
     if (!self->conn) {
         zpar_error ("%s", error);
         goto done;

@@ -7,7 +7,8 @@
 #include <stdint.h>
 
 typedef struct {
-    const char *connfile;       //  path of zpar-engine.json
+    const char *profile;        //  profile whose zpar-engine.json to read (NULL: default)
+    const char *connfile;       //  or this connection file's path
     const char **plugins;       //  NULL-terminated list of .so paths
     int registration_timeout_s; //  give up when the hub does not answer
     int wanted_id;              //  id to ask for (-1: any)

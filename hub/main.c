@@ -21,21 +21,6 @@
 //  counting, answering) is small and still gets done promptly.
 #define S_HUB_NICENESS 5
 
-//  True when pid is a running zpar-hub.
-static bool
-s_is_hub (int64_t pid)
-{
-    char path [64], name [64] = "";
-    snprintf (path, sizeof path, "/proc/%lld/comm", (long long) pid);
-    FILE *file = pid > 1? fopen (path, "r"): NULL;
-    if (file) {
-        if (!fgets (name, sizeof name, file))
-            name [0] = 0;
-        fclose (file);
-    }
-    return strncmp (name, "zpar-hub", 8) == 0;
-}
-
 //  Removes a connection file if it is this hub's.
 static void
 s_remove_own (const char *path)
@@ -135,7 +120,7 @@ main (int argc, char *argv [])
     char *client_path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_CLIENT);
     char *engine_path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
     zpar_connfile_t *existing = zpar_connfile_load (client_path, NULL);
-    if (existing && s_is_hub (existing->hub_pid)) {
+    if (existing && zpar_process_named (existing->hub_pid, "zpar-hub")) {
         zpar_error ("a hub (pid %lld) already serves profile %s", (long long) existing->hub_pid,
                     zpar_profile_name (profile));
         zpar_connfile_destroy (&existing);

@@ -448,11 +448,8 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
 static void
 s_connection_request (s_hub_t *self, zpar_msg_t *request)
 {
-    if (!s_roles_ready (self)) {
-        s_hub_reply (self, request, "connection_reply", s_error ("NotReady",
-                     "the cluster's schedulers have not registered yet; try again"));
-        return;
-    }
+    //  A client may connect before the schedulers (or without them): it
+    //  can still ask for status and shut the hub down.
     self->clients++;
     json_t *engines = json_object ();
     for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;

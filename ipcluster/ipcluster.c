@@ -438,6 +438,28 @@ s_start (s_options_t *options)
         zpar_profile_destroy (&profile);
         return 1;
     }
+    //  A hub started by hand serves this profile: leave it be. (One named
+    //  in pid/ is a leftover of a killed supervisor, stopped below.)
+    char *connfile = zpar_profile_path (profile, "security", ZPAR_CONNFILE_CLIENT);
+    char *hub_pidfile = zpar_profile_path (profile, "pid", "hub.pid");
+    zpar_connfile_t *serving = zpar_connfile_load (connfile, NULL);
+    pid_t leftover = 0;
+    int64_t leftover_start;
+    if (zpar_pidfile_read (hub_pidfile, &leftover, &leftover_start) != 0)
+        leftover = 0;
+    free (connfile);
+    free (hub_pidfile);
+    if (serving && serving->hub_pid != leftover && zpar_process_named (serving->hub_pid, "zpar-hub")) {
+        fprintf (stderr, "ipcluster: a hub (pid %lld) already serves profile %s; stop it with: "
+                 "zpar --profile %s shutdown\n", (long long) serving->hub_pid,
+                 zpar_profile_name (profile), zpar_profile_name (profile));
+        zpar_connfile_destroy (&serving);
+        close (lock_fd);
+        free (supervisor_pid);
+        zpar_profile_destroy (&profile);
+        return 1;
+    }
+    zpar_connfile_destroy (&serving);
     //  Leftovers of a supervisor that was killed: stop them by their pids.
     char *pid_dir = zpar_profile_path (profile, "pid", NULL);
     DIR *dir = opendir (pid_dir);
@@ -616,10 +638,15 @@ s_stop (s_options_t *options)
     if (dir)
         closedir (dir);
     free (pid_dir);
+    //  Connection files of a hub that is gone; one started by hand and
+    //  still serving keeps them (zpar shutdown stops it).
     const char *files [] = { ZPAR_CONNFILE_CLIENT, ZPAR_CONNFILE_ENGINE };
     for (size_t i = 0; i < 2; i++) {
         char *path = zpar_profile_path (profile, "security", files [i]);
-        unlink (path);
+        zpar_connfile_t *file = zpar_connfile_load (path, NULL);
+        if (!file || !zpar_process_named (file->hub_pid, "zpar-hub"))
+            unlink (path);
+        zpar_connfile_destroy (&file);
         free (path);
     }
     int rc = 0;

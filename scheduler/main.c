@@ -87,19 +87,8 @@ main (int argc, char *argv [])
     zpar_log_set_name ("scheduler");
     if (zpar_init () != 0)
         return 1;
-    char *error = NULL, *path = NULL;
-    if (!file) {
-        zpar_profile_t *profile = zpar_profile_new (profile_name, false, &error);
-        if (!profile) {
-            zpar_error ("%s", error);
-            free (error);
-            return 1;
-        }
-        path = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
-        zpar_profile_destroy (&profile);
-    }
-    zpar_connfile_t *conn = zpar_connfile_load (file? file: path, &error);
-    free (path);
+    char *error = NULL;
+    zpar_connfile_t *conn = zpar_connfile_await (profile_name, file, S_REGISTER_TIMEOUT_S * 1000, &error);
     if (!conn) {
         zpar_error ("%s", error);
         free (error);

@@ -1,8 +1,13 @@
 /*  zpar_connfile.c - reading and writing connection files.              */
 
 #include "zpar_connfile.h"
+#include "zpar_log.h"
+#include "zpar_profile.h"
 #include "zpar_proto.h"
+#include "zpar_util.h"
 
+#include <czmq.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -148,6 +153,35 @@ zpar_connfile_save (const zpar_connfile_t *self, const char *path)
     }
     free (text);
     return rc;
+}
+
+zpar_connfile_t *
+zpar_connfile_await (const char *profile, const char *path, int timeout_ms, char **error)
+{
+    char *own = NULL;
+    if (!path) {
+        //  Made if missing: the hub may not have made it yet either.
+        zpar_profile_t *found = zpar_profile_new (profile, true, error);
+        if (!found)
+            return NULL;
+        path = own = zpar_profile_path (found, "security", ZPAR_CONNFILE_ENGINE);
+        zpar_profile_destroy (&found);
+    }
+    int64_t deadline = zpar_mono_ms () + timeout_ms;
+    bool said = false;
+    while (access (path, R_OK) != 0 && errno == ENOENT && zpar_mono_ms () < deadline
+       &&  !zsys_interrupted) {
+        if (!said)
+            zpar_info ("waiting for %s (is a hub running for this profile?)", path);
+        said = true;
+        //  No event tells of a file that does not exist yet; a tenth of a
+        //  second is soon enough for a start-up.
+        struct timespec pause = { 0, 100 * 1000 * 1000 };
+        nanosleep (&pause, NULL);
+    }
+    zpar_connfile_t *self = zpar_connfile_load (path, error);
+    free (own);
+    return self;
 }
 
 void

@@ -35,4 +35,11 @@ int zpar_connfile_save (const zpar_connfile_t *self, const char *path);
 
 void zpar_connfile_destroy (zpar_connfile_t **self_p);
 
+//  The engine connection file of a profile (NULL: the default), or the
+//  file at path when path is not NULL, waiting up to timeout_ms for it to
+//  appear: a hub started at the same moment writes it a little later.
+//  NULL on error or timeout, with a sentence in *error (caller frees).
+zpar_connfile_t *zpar_connfile_await (const char *profile, const char *path,
+                                      int timeout_ms, char **error);
+
 #endif

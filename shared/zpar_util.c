@@ -168,6 +168,21 @@ zpar_utf8_clean (char *text)
     return text;
 }
 
+bool
+zpar_process_named (int64_t pid, const char *name)
+{
+    char path [64], comm [64] = "";
+    snprintf (path, sizeof path, "/proc/%lld/comm", (long long) pid);
+    FILE *file = pid > 1? fopen (path, "r"): NULL;
+    if (!file)
+        return false;
+    if (!fgets (comm, sizeof comm, file))
+        comm [0] = 0;
+    fclose (file);
+    comm [strcspn (comm, "\n")] = 0;
+    return strncmp (comm, name, 15) == 0;
+}
+
 const char *
 zpar_hostname (void)
 {

@@ -44,6 +44,10 @@ int zpar_parse_long (const char *text, long min, long max, long *value);
 //  '?'. Returns text.
 char *zpar_utf8_clean (char *text);
 
+//  True when pid is a live process whose command name is name (as in
+//  /proc/PID/comm, at most 15 characters compared).
+bool zpar_process_named (int64_t pid, const char *name);
+
 //  This machine's host name (static buffer).
 const char *zpar_hostname (void);
 

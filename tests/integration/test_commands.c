@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <zpar/zpar.h>
+
 #include "zpar_test.h"
 
 TestSuite (commands, .init = (void (*) (void)) zt_fresh_dir, .fini = zt_cleanup, .timeout = 60);
@@ -225,4 +227,109 @@ Test (commands, ip_option_binds_another_address)
     cr_assert (strncmp (mux, "tcp://127.0.0.2:", 16) == 0, "mux at %s", mux);
     json_decref (status);
     zt_cluster_stop ();
+}
+
+//  Starts a daemon by hand, as docs/commands.md shows; returns its pid.
+//  With ready, the daemon's --ready-fd 3 is a pipe whose read end is
+//  stored there.
+static pid_t
+s_start_by_hand (const char *program, const char *const *args, int *ready)
+{
+    int fds [2] = { -1, -1 };
+    if (ready)
+        cr_assert_eq (pipe (fds), 0);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int quiet = open ("/dev/null", O_WRONLY);
+        dup2 (quiet, 1);
+        dup2 (quiet, 2);
+        if (ready) {
+            dup2 (fds [1], 3);
+            close (fds [0]);
+        }
+        const char *argv [16] = { program };
+        for (int i = 0; args [i] && i < 14; i++)
+            argv [i + 1] = args [i];
+        execv (zt_build_path (program), (char **) argv);
+        _exit (127);
+    }
+    cr_assert_gt (pid, 0);
+    zt_track_pid (pid);
+    if (ready) {
+        close (fds [1]);
+        *ready = fds [0];
+    }
+    return pid;
+}
+
+//  Waits for a daemon's "ready" on fd.
+static void
+s_await_ready (int fd)
+{
+    char text [8] = "";
+    cr_assert_eq (read (fd, text, 6), 6, "the daemon never said ready");
+    cr_assert (strncmp (text, "ready", 5) == 0);
+    close (fd);
+}
+
+static void
+s_expect_exit (pid_t pid, const char *what)
+{
+    int status = -1;
+    alarm (20);                         //  Criterion's timeout would also catch it
+    cr_assert_eq (waitpid (pid, &status, 0), pid, "%s did not end", what);
+    alarm (0);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "%s ended with %d", what, status);
+}
+
+Test (commands, a_cluster_started_by_hand_in_any_order)
+{
+    //  Engine and scheduler first: they wait for the hub's connection file.
+    const char *engine_args [] = { "--profile", ZT_PROFILE, NULL };
+    const char *hub_args [] = { "--profile", ZT_PROFILE, "--hb-period", "100", "--ready-fd", "3", NULL };
+    int ready;
+    pid_t engine = s_start_by_hand ("bin/zpar-engine", engine_args, NULL);
+    pid_t scheduler = s_start_by_hand ("bin/zpar-scheduler", engine_args, NULL);
+    pid_t hub = s_start_by_hand ("bin/zpar-hub", hub_args, &ready);
+    s_await_ready (ready);
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_client_wait_for_engines (client, 1, 15000), 0, "%s", zpar_last_error ());
+    zpar_client_destroy (&client);
+
+    //  ipcluster leaves a hub it did not start alone.
+    char *err = NULL;
+    cr_assert_eq (zt_runf (NULL, &err, "%s start -n 1 --daemonize --profile %s",
+                           zt_build_path ("bin/ipcluster"), ZT_PROFILE), 1);
+    cr_assert (strstr (err, "already serves"), "%s", err);
+    free (err);
+    cr_assert_eq (zt_runf (NULL, NULL, "%s stop --profile %s", zt_build_path ("bin/ipcluster"), ZT_PROFILE), 1);
+    char *out = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "%s apply hostname", zt_build_path ("bin/zpar")), 0, "%s", out);
+    free (out);
+    //  zpar shutdown stops all three.
+    cr_assert_eq (zt_runf (NULL, NULL, "%s shutdown", zt_build_path ("bin/zpar")), 0);
+    s_expect_exit (engine, "the engine");
+    s_expect_exit (scheduler, "the scheduler");
+    s_expect_exit (hub, "the hub");
+}
+
+Test (commands, a_lone_hub_answers_and_shuts_down)
+{
+    const char *hub_args [] = { "--profile", ZT_PROFILE, "--ready-fd", "3", NULL };
+    int ready;
+    pid_t hub = s_start_by_hand ("bin/zpar-hub", hub_args, &ready);
+    s_await_ready (ready);
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *view = zpar_client_balanced (client);
+    cr_assert_null (zpar_view_apply_async (view, "echo", NULL));
+    cr_assert (strstr (zpar_last_error (), "scheduler"), "%s", zpar_last_error ());
+    zpar_view_destroy (&view);
+    zpar_client_destroy (&client);
+    json_t *status = s_zpar_json ("status");
+    cr_assert_eq (json_integer_value (json_object_get (status, "engines")), 0);
+    json_decref (status);
+    cr_assert_eq (zt_runf (NULL, NULL, "%s shutdown", zt_build_path ("bin/zpar")), 0);
+    s_expect_exit (hub, "the hub");
 }

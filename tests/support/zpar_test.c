@@ -17,6 +17,15 @@
 
 static char s_dir [256];
 static bool s_started;
+static pid_t s_tracked [16];
+static size_t s_ntracked;
+
+void
+zt_track_pid (pid_t pid)
+{
+    if (s_ntracked < sizeof s_tracked / sizeof *s_tracked)
+        s_tracked [s_ntracked++] = pid;
+}
 
 const char *
 zt_build_path (const char *relative)
@@ -224,6 +233,13 @@ zt_cleanup (void)
         if (zt_pid_alive (pids [i]))
             kill (pids [i], SIGKILL);
     s_started = false;
+    //  Our own children: reaped, so their pids cannot be reused meanwhile.
+    for (size_t i = 0; i < s_ntracked; i++)
+        if (waitpid (s_tracked [i], NULL, WNOHANG) == 0) {
+            kill (s_tracked [i], SIGKILL);
+            waitpid (s_tracked [i], NULL, 0);
+        }
+    s_ntracked = 0;
     char command [512];
     snprintf (command, sizeof command, "rm -rf '%s'", s_dir);
     if (system (command) != 0)

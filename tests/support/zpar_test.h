@@ -46,6 +46,10 @@ void zt_assert_clean_logs (void);
 //  removes its $ZPAR_DIR.
 void zt_cleanup (void);
 
+//  Remembers a process the test started itself, to stop in zt_cleanup
+//  if it is still running then.
+void zt_track_pid (pid_t pid);
+
 //  Pids named in the profile's pid/ folder (up to max); returns the count.
 size_t zt_cluster_pids (pid_t *pids, size_t max);
 
