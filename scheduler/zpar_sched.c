@@ -23,6 +23,10 @@
 #define S_BATCH_MAX   256
 #define S_BATCH_BYTES (1024 * 1024)
 
+//  A batch also goes once the role has been idle this long: when traffic
+//  stops, the hub's view (zpar status, zpar engines) catches up at once.
+#define S_BATCH_IDLE_MS 1
+
 typedef enum { S_DIRECT, S_TASK, S_IOPUB } s_kind_t;
 
 //  An engine as the task role sees it.
@@ -59,6 +63,7 @@ typedef struct {
     size_t batch_size, batch_capacity;
     size_t batched;             //  entries in it
     int64_t batch_due;
+    int64_t idle_at;            //  when the role counts as idle
     zhashx_t *workers;          //  uuid -> s_worker_t
     zhashx_t *greeted;          //  mux, control: uuids of engines that said hello
     zlistx_t *pending;          //  zpar_msg_t waiting for an engine
@@ -205,7 +210,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         //  Wake for the next batch of monitor copies or counters due.
         int64_t due = INT64_MAX;
         if (self->batched)
-            due = self->batch_due;
+            due = self->batch_due < self->idle_at? self->batch_due: self->idle_at;
         if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
         &&  self->stats_at < due)
             due = self->stats_at;
@@ -229,8 +234,11 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         zpar_poller_touch (self->poller, self->front);
         zpar_poller_touch (self->poller, self->back);
         int64_t now = zpar_mono_ms ();
-        if (self->batched && (now >= self->batch_due || self->batched >= S_BATCH_MAX))
+        if (self->batched && (now >= self->batch_due || self->batched >= S_BATCH_MAX
+                              || (!which && now >= self->idle_at)))
             s_sched_flush (self);
+        if (which)
+            self->idle_at = now + S_BATCH_IDLE_MS;
         if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
         &&  now >= self->stats_at)
             s_sched_stats (self);
