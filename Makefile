@@ -54,7 +54,9 @@ EXAMPLES := $(BUILD)/examples/hello $(BUILD)/examples/libzpar_example_plugin.so
 BENCHES := $(BUILD)/bench/latency
 TESTS   := $(BUILD)/tests/zpar-tests
 
-.PHONY: all deps demo test test-run check check-asan check-valgrind bench install clean
+.PHONY: all deps demo test test-run check check-asan bench install clean
+# Objects of examples and benchmarks are kept, not removed as intermediates.
+.SECONDARY:
 all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS)
 
 $(OBJ)/%.o: %.c
@@ -76,7 +78,7 @@ $(LIBSO): $(lib_obj)
 
 $(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(Q)sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 $(BUILD)/bin/zpar-hub: $(hub_obj) $(LIBA)
 	@mkdir -p $(dir $@)

@@ -151,6 +151,10 @@ s_apply (zpar_client_t *client, const char *fn, json_t *args, const char *target
          bool balanced, bool as_json)
 {
     zpar_view_t *view = balanced? zpar_client_balanced (client): zpar_client_direct (client, targets);
+    json_t *ids = zpar_client_ids (client);
+    if (balanced && !json_array_size (ids))
+        fprintf (stderr, "zpar: no engines are registered yet; the call waits for one (Ctrl-C gives up)\n");
+    json_decref (ids);
     zpar_result_t *result = view? zpar_view_apply_async (view, fn, args): NULL;
     if (!result) {
         fprintf (stderr, "zpar: %s\n", zpar_last_error ());
@@ -195,7 +199,7 @@ s_apply (zpar_client_t *client, const char *fn, json_t *args, const char *target
 int
 main (int argc, char *argv [])
 {
-    const char *profile = NULL, *targets = NULL;
+    const char *profile = NULL, *targets = NULL, *why = NULL;
     bool as_json = false, balanced = false;
     long timeout = 0;
     static struct option options [] = {
@@ -215,29 +219,44 @@ main (int argc, char *argv [])
             case 'T': targets = optarg; break;
             case 'b': balanced = true; break;
             case 't':
-                if (zpar_parse_long (optarg, 1, 3600000, &timeout) != 0)
+                if (zpar_parse_long (optarg, 1, 3600000, &timeout) != 0) {
+                    why = "--timeout takes milliseconds, from 1 to 3600000";
                     goto usage;
+                }
                 break;
             case 'h':
                 s_usage (stdout);
                 return 0;
             default:
-                goto usage;
+                goto usage;             //  getopt said what was wrong
         }
     }
-    if (optind >= argc)
+    if (optind >= argc) {
+        why = "which command?";
         goto usage;
+    }
     const char *command = argv [optind++];
     int left = argc - optind;
     bool is_apply = streq (command, "apply");
-    if (is_apply? (left < 1 || left > 2): left != 0)
-        goto usage;
     if (!streq (command, "status") && !streq (command, "engines") && !is_apply
     &&  !streq (command, "shutdown"))
-        goto usage;
+        why = "no such command";
+    else
+    if (is_apply && left < 1)
+        why = "apply needs the name of a function";
+    else
+    if (is_apply && left > 2)
+        why = "apply takes one ARGS_JSON: give several arguments as one JSON list, e.g. '[1, 2]'";
+    else
+    if (!is_apply && left)
+        why = "this command takes no arguments";
+    else
     if ((targets || balanced) && !is_apply)
-        goto usage;
+        why = "--targets and --balanced go with apply";
+    else
     if (targets && balanced)
+        why = "--targets or --balanced, not both";
+    if (why)
         goto usage;
 
     //  ARGS_JSON: the list of arguments, or one argument. Checked before
@@ -282,6 +301,8 @@ main (int argc, char *argv [])
     return rc;
 
 usage:
+    if (why)
+        fprintf (stderr, "zpar: %s\n", why);
     s_usage (stderr);
     return 2;
 }

@@ -358,8 +358,9 @@ s_wait_engines (s_cluster_t *self, int64_t started)
     }
     zpar_client_destroy (&client);
     if (rc == 0)
-        s_report (self, "ok: started %ld engines in %.2f s (profile %s); stop with: ipcluster stop%s%s\n",
-                  self->options->engines, (zpar_mono_ms () - started) / 1000.0,
+        s_report (self, "ok: started %ld engine%s in %.2f s (profile %s); stop with: ipcluster stop%s%s\n",
+                  self->options->engines, self->options->engines == 1? "": "s",
+                  (zpar_mono_ms () - started) / 1000.0,
                   zpar_profile_name (self->profile),
                   self->options->profile_name? " --profile ": "",
                   self->options->profile_name? self->options->profile_name: "");
@@ -756,6 +757,8 @@ main (int argc, char *argv [])
     }
     bool start = !strcmp (command, "start");
     if (!start && strcmp (command, "stop") && strcmp (command, "status")) {
+        if (*command)
+            fprintf (stderr, "ipcluster: no such command: %s\n", command);
         s_usage (stderr);
         return 2;
     }
@@ -766,6 +769,7 @@ main (int argc, char *argv [])
         .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1
     };
     options.plugins = calloc ((size_t) argc, sizeof (char *));
+    const char *why = NULL;
     static struct option long_options [] = {
         { "profile", required_argument, 0, 'p' },
         { "daemonize", no_argument, 0, 'd' },
@@ -784,16 +788,22 @@ main (int argc, char *argv [])
     int opt;
     while ((opt = getopt_long (argc, argv, "n:h", long_options, NULL)) != -1) {
         //  Options of start only.
-        if (!start && opt != 'p' && opt != 'j' && opt != 'h')
+        if (!start && opt != 'p' && opt != 'j' && opt != 'h') {
+            why = "stop and status take only --profile (and status --json)";
             goto usage;
+        }
         switch (opt) {
             case 'n':
-                if (zpar_parse_long (optarg, 0, S_MAX_ENGINES, &options.engines) != 0)
+                if (zpar_parse_long (optarg, 0, S_MAX_ENGINES, &options.engines) != 0) {
+                    why = "-n takes a number of engines, from 0 to 4096";
                     goto usage;
+                }
                 break;
             case 'p':
-                if (!zpar_profile_name_valid (optarg))
+                if (!zpar_profile_name_valid (optarg)) {
+                    why = "a profile name is letters, digits, '_', '-' and '.'";
                     goto usage;
+                }
                 options.profile_name = optarg;
                 break;
             case 'd': options.daemonize = true; break;
@@ -811,28 +821,40 @@ main (int argc, char *argv [])
                 break;
             }
             case 'P':
-                if (zpar_parse_long (optarg, 1, 3600000, &options.hb_period) != 0)
+                if (zpar_parse_long (optarg, 1, 3600000, &options.hb_period) != 0) {
+                    why = "--hb-period takes milliseconds, from 1 to 3600000";
                     goto usage;
+                }
                 break;
             case 'L':
-                if (zpar_parse_long (optarg, 1, 1000, &options.hb_liveness) != 0)
+                if (zpar_parse_long (optarg, 1, 1000, &options.hb_liveness) != 0) {
+                    why = "--hb-liveness takes a number of heartbeats, from 1 to 1000";
                     goto usage;
+                }
                 break;
             case 'M':
-                if (zpar_parse_long (optarg, 1024, INT32_MAX, &options.max_size) != 0)
+                if (zpar_parse_long (optarg, 1024, INT32_MAX, &options.max_size) != 0) {
+                    why = "--max-message-size takes bytes, from 1024 to 2147483647";
                     goto usage;
+                }
                 break;
             case 't':
-                if (zpar_parse_long (optarg, 1, 86400, &options.timeout_s) != 0)
+                if (zpar_parse_long (optarg, 1, 86400, &options.timeout_s) != 0) {
+                    why = "--timeout takes seconds, from 1 to 86400";
                     goto usage;
+                }
                 break;
             case 'w':
-                if (zpar_parse_long (optarg, 0, 1000000, &options.hwm) != 0)
+                if (zpar_parse_long (optarg, 0, 1000000, &options.hwm) != 0) {
+                    why = "--hwm takes a number of tasks, from 0 (no limit) to 1000000";
                     goto usage;
+                }
                 break;
             case 'j':
-                if (start || !strcmp (command, "stop"))
+                if (start || !strcmp (command, "stop")) {
+                    why = "--json goes with status";
                     goto usage;
+                }
                 options.as_json = true;
                 break;
             case 'h':
@@ -842,8 +864,10 @@ main (int argc, char *argv [])
                 goto usage;
         }
     }
-    if (optind != argc)
+    if (optind != argc) {
+        why = "unexpected arguments";
         goto usage;
+    }
     if (zpar_init () != 0)
         return 1;
     int rc = start? s_start (&options): !strcmp (command, "stop")? s_stop (&options): s_status (&options);
@@ -853,6 +877,8 @@ main (int argc, char *argv [])
     return rc;
 
 usage:
+    if (why)
+        fprintf (stderr, "ipcluster: %s\n", why);
     for (size_t i = 0; i < options.nplugins; i++)
         free ((char *) options.plugins [i]);
     free (options.plugins);
