@@ -88,7 +88,7 @@ s_status (zpar_client_t *client, const char *profile, bool as_json)
         json_t *info;
         json_object_foreach (json_object_get (status, "schedulers"), role, info)
             printf (" %s", role);
-        printf ("\nrouted      %lld requests; %lld client connections\n",
+        printf ("\nrouted      %lld requests; %lld connection requests from clients\n",
                 json_integer_value (json_object_get (status, "routed")),
                 json_integer_value (json_object_get (status, "clients")));
         long long total = 0;

@@ -49,7 +49,8 @@ zpar_heart_actor (zsock_t *pipe, void *args)
     bool lost = false;
     zpoller_t *poller = zpoller_new (pipe, heart.ping, NULL);
     while (true) {
-        void *which = zpoller_wait (poller, (int) (lost? -1: lost_after));
+        int64_t wait = lost? -1: lost_after < INT32_MAX? lost_after: INT32_MAX;
+        void *which = zpoller_wait (poller, (int) wait);
         if (which == pipe) {
             char *command = zstr_recv (pipe);
             bool term = !command || streq (command, "$TERM");

@@ -47,7 +47,9 @@ const char *zpar_last_error (void);
 //  Connects to the cluster of a profile (NULL: $ZPAR_PROFILE, else
 //  "default"), under $ZPAR_DIR (default ~/.zpar). Returns NULL when no
 //  cluster answers within the hub timeout (5 s), or at once when the
-//  profile has no running cluster.
+//  profile has no running cluster. The library leaves the process's
+//  signal handling alone: it turns off CZMQ's own SIGINT/SIGTERM handler,
+//  which an application that relies on zsys_interrupted must set again.
 zpar_client_t *zpar_client_new (const char *profile);
 
 //  Same, waiting at most timeout_ms for the hub (here and in later
