@@ -219,10 +219,8 @@ main (int argc, char *argv [])
             case 'T': targets = optarg; break;
             case 'b': balanced = true; break;
             case 't':
-                if (zpar_parse_long (optarg, 1, 3600000, &timeout) != 0) {
-                    why = "--timeout takes milliseconds, from 1 to 3600000";
+                if (zpar_parse_option ("--timeout", optarg, 1, 3600000, &timeout) != 0)
                     goto usage;
-                }
                 break;
             case 'h':
                 s_usage (stdout);

@@ -62,17 +62,17 @@ main (int argc, char *argv [])
             case 'f': file = optarg; break;
             case 'l': plugins [nplugins++] = optarg; break;
             case 't':
-                if (zpar_parse_long (optarg, 1, 86400, &value) != 0)
+                if (zpar_parse_option ("--timeout", optarg, 1, 86400, &value) != 0)
                     goto usage;
                 options.registration_timeout_s = (int) value;
                 break;
             case 'I':
-                if (zpar_parse_long (optarg, 0, 999999, &value) != 0)
+                if (zpar_parse_option ("--id", optarg, 0, 999999, &value) != 0)
                     goto usage;
                 options.wanted_id = (int) value;
                 break;
             case 'R':
-                if (zpar_parse_long (optarg, 0, 65535, &value) != 0)
+                if (zpar_parse_option ("--ready-fd", optarg, 0, 65535, &value) != 0)
                     goto usage;
                 options.ready_fd = (int) value;
                 break;

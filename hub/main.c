@@ -73,22 +73,22 @@ main (int argc, char *argv [])
             case 'p': profile_name = optarg; break;
             case 'i': config.ip = optarg; break;
             case 'P':
-                if (zpar_parse_long (optarg, 1, 3600000, &value) != 0)
+                if (zpar_parse_option ("--hb-period", optarg, 1, 3600000, &value) != 0)
                     goto usage;
                 config.hb_period_ms = (int) value;
                 break;
             case 'L':
-                if (zpar_parse_long (optarg, 1, 1000, &value) != 0)
+                if (zpar_parse_option ("--hb-liveness", optarg, 1, 1000, &value) != 0)
                     goto usage;
                 config.hb_liveness = (int) value;
                 break;
             case 'M':
-                if (zpar_parse_long (optarg, 1024, INT32_MAX, &value) != 0)
+                if (zpar_parse_option ("--max-message-size", optarg, 1024, INT32_MAX, &value) != 0)
                     goto usage;
                 config.max_message_size = value;
                 break;
             case 'R':
-                if (zpar_parse_long (optarg, 0, 65535, &ready_fd) != 0)
+                if (zpar_parse_option ("--ready-fd", optarg, 0, 65535, &ready_fd) != 0)
                     goto usage;
                 break;
             case 'h':

@@ -398,6 +398,21 @@ s_engine_unregistration (s_hub_t *self, zpar_msg_t *request)
     s_engine_apply (self, engine, ZPAR_EV_UNREGISTER, true);
 }
 
+//  {"id": uuid} of the engines announced so far (caller owns).
+static json_t *
+s_engine_ids (s_hub_t *self)
+{
+    json_t *engines = json_object ();
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines))
+        if (engine->state != ZPAR_ENGINE_REGISTERING) {
+            char id [16];
+            snprintf (id, sizeof id, "%d", engine->id);
+            json_object_set_new (engines, id, json_string (engine->uuid));
+        }
+    return engines;
+}
+
 static int
 s_role_index (const char *role)
 {
@@ -430,14 +445,7 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
     role->pid = json_is_integer (pid)? json_integer_value (pid): 0;
     zpar_info ("scheduler %s registered: clients at %s, engines at %s",
                s_role_names [index], client_ep, engine_ep);
-    json_t *engines = json_object ();
-    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
-         engine = zhashx_next (self->engines))
-        if (engine->state != ZPAR_ENGINE_REGISTERING) {
-            char id [16];
-            snprintf (id, sizeof id, "%d", engine->id);
-            json_object_set_new (engines, id, json_string (engine->uuid));
-        }
+    json_t *engines = s_engine_ids (self);
     s_hub_reply (self, request, "scheduler_reply",
                  json_pack ("{s:s, s:s, s:s, s:o, s:I}", "status", "ok",
                             "notification", self->notification_ep,
@@ -451,14 +459,7 @@ s_connection_request (s_hub_t *self, zpar_msg_t *request)
     //  A client may connect before the schedulers (or without them): it
     //  can still ask for status and shut the hub down.
     self->clients++;
-    json_t *engines = json_object ();
-    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
-         engine = zhashx_next (self->engines))
-        if (engine->state != ZPAR_ENGINE_REGISTERING) {
-            char id [16];
-            snprintf (id, sizeof id, "%d", engine->id);
-            json_object_set_new (engines, id, json_string (engine->uuid));
-        }
+    json_t *engines = s_engine_ids (self);
     s_hub_reply (self, request, "connection_reply",
                  json_pack ("{s:s, s:o, s:o, s:I, s:i}", "status", "ok",
                             "engines", engines, "endpoints", s_endpoints (self, false),

@@ -794,10 +794,8 @@ main (int argc, char *argv [])
         }
         switch (opt) {
             case 'n':
-                if (zpar_parse_long (optarg, 0, S_MAX_ENGINES, &options.engines) != 0) {
-                    why = "-n takes a number of engines, from 0 to 4096";
+                if (zpar_parse_option ("-n", optarg, 0, S_MAX_ENGINES, &options.engines) != 0)
                     goto usage;
-                }
                 break;
             case 'p':
                 if (!zpar_profile_name_valid (optarg)) {
@@ -821,34 +819,24 @@ main (int argc, char *argv [])
                 break;
             }
             case 'P':
-                if (zpar_parse_long (optarg, 1, 3600000, &options.hb_period) != 0) {
-                    why = "--hb-period takes milliseconds, from 1 to 3600000";
+                if (zpar_parse_option ("--hb-period", optarg, 1, 3600000, &options.hb_period) != 0)
                     goto usage;
-                }
                 break;
             case 'L':
-                if (zpar_parse_long (optarg, 1, 1000, &options.hb_liveness) != 0) {
-                    why = "--hb-liveness takes a number of heartbeats, from 1 to 1000";
+                if (zpar_parse_option ("--hb-liveness", optarg, 1, 1000, &options.hb_liveness) != 0)
                     goto usage;
-                }
                 break;
             case 'M':
-                if (zpar_parse_long (optarg, 1024, INT32_MAX, &options.max_size) != 0) {
-                    why = "--max-message-size takes bytes, from 1024 to 2147483647";
+                if (zpar_parse_option ("--max-message-size", optarg, 1024, INT32_MAX, &options.max_size) != 0)
                     goto usage;
-                }
                 break;
             case 't':
-                if (zpar_parse_long (optarg, 1, 86400, &options.timeout_s) != 0) {
-                    why = "--timeout takes seconds, from 1 to 86400";
+                if (zpar_parse_option ("--timeout", optarg, 1, 86400, &options.timeout_s) != 0)
                     goto usage;
-                }
                 break;
             case 'w':
-                if (zpar_parse_long (optarg, 0, 1000000, &options.hwm) != 0) {
-                    why = "--hwm takes a number of tasks, from 0 (no limit) to 1000000";
+                if (zpar_parse_option ("--hwm", optarg, 0, 1000000, &options.hwm) != 0)
                     goto usage;
-                }
                 break;
             case 'j':
                 if (start || !strcmp (command, "stop")) {

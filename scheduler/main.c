@@ -63,15 +63,15 @@ main (int argc, char *argv [])
             case 'f': file = optarg; break;
             case 'i': ip = optarg; break;
             case 'w':
-                if (zpar_parse_long (optarg, 0, 1000000, &hwm) != 0)
+                if (zpar_parse_option ("--hwm", optarg, 0, 1000000, &hwm) != 0)
                     goto usage;
                 break;
             case 'M':
-                if (zpar_parse_long (optarg, 1024, INT32_MAX, &max_size) != 0)
+                if (zpar_parse_option ("--max-message-size", optarg, 1024, INT32_MAX, &max_size) != 0)
                     goto usage;
                 break;
             case 'R':
-                if (zpar_parse_long (optarg, 0, 65535, &ready_fd) != 0)
+                if (zpar_parse_option ("--ready-fd", optarg, 0, 65535, &ready_fd) != 0)
                     goto usage;
                 break;
             case 'h':

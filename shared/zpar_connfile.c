@@ -21,24 +21,12 @@
 //  Connection files are a few hundred bytes; anything this big is not one.
 #define S_MAX_FILE_SIZE (64 * 1024)
 
-static void
-s_fail (char **error, const char *format, ...)
-{
-    if (!error)
-        return;
-    va_list args;
-    va_start (args, format);
-    if (vasprintf (error, format, args) < 0)
-        *error = NULL;
-    va_end (args);
-}
-
 static char *
 s_required (json_t *root, const char *key, char **error)
 {
     const char *value = json_string_value (json_object_get (root, key));
     if (!value || !*value) {
-        s_fail (error, "connection file has no \"%s\" string", key);
+        zpar_set_error (error, "connection file has no \"%s\" string", key);
         return NULL;
     }
     return strdup (value);
@@ -50,12 +38,12 @@ zpar_connfile_parse (const char *text, size_t size, char **error)
     json_error_t jerr;
     json_t *root = json_loadb (text, size, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        s_fail (error, "connection file is not JSON (line %d: %s)", jerr.line, jerr.text);
+        zpar_set_error (error, "connection file is not JSON (line %d: %s)", jerr.line, jerr.text);
         return NULL;
     }
     zpar_connfile_t *self = calloc (1, sizeof *self);
     if (!json_is_object (root)) {
-        s_fail (error, "connection file is not a JSON object");
+        zpar_set_error (error, "connection file is not a JSON object");
         goto err;
     }
     if (!(self->registration = s_required (root, "registration", error))
@@ -64,20 +52,20 @@ zpar_connfile_parse (const char *text, size_t size, char **error)
     ||  !(self->location = s_required (root, "location", error)))
         goto err;
     if (strcmp (self->signature_scheme, ZPAR_SIGNATURE_SCHEME) != 0) {
-        s_fail (error, "connection file asks for signature scheme \"%s\"; only \"%s\" is known",
+        zpar_set_error (error, "connection file asks for signature scheme \"%s\"; only \"%s\" is known",
                 self->signature_scheme, ZPAR_SIGNATURE_SCHEME);
         goto err;
     }
     if (strncmp (self->registration, "tcp://", 6) != 0
     &&  strncmp (self->registration, "ipc://", 6) != 0) {
-        s_fail (error, "connection file's registration endpoint \"%s\" is not tcp:// or ipc://",
+        zpar_set_error (error, "connection file's registration endpoint \"%s\" is not tcp:// or ipc://",
                 self->registration);
         goto err;
     }
     json_t *size_value = json_object_get (root, "max_message_size");
     if (size_value) {
         if (!json_is_integer (size_value) || json_integer_value (size_value) < 0) {
-            s_fail (error, "connection file's \"max_message_size\" is not a byte count");
+            zpar_set_error (error, "connection file's \"max_message_size\" is not a byte count");
             goto err;
         }
         self->max_message_size = json_integer_value (size_value);
@@ -98,7 +86,7 @@ zpar_connfile_load (const char *path, char **error)
 {
     FILE *file = fopen (path, "r");
     if (!file) {
-        s_fail (error, "cannot read %s: %s", path, strerror (errno));
+        zpar_set_error (error, "cannot read %s: %s", path, strerror (errno));
         return NULL;
     }
     char *text = malloc (S_MAX_FILE_SIZE + 1);
@@ -106,12 +94,12 @@ zpar_connfile_load (const char *path, char **error)
     fclose (file);
     zpar_connfile_t *self = NULL;
     if (size > S_MAX_FILE_SIZE)
-        s_fail (error, "%s is too big to be a connection file", path);
+        zpar_set_error (error, "%s is too big to be a connection file", path);
     else {
         char *inner = NULL;
         self = zpar_connfile_parse (text, size, &inner);
         if (!self)
-            s_fail (error, "%s: %s", path, inner? inner: "unreadable");
+            zpar_set_error (error, "%s: %s", path, inner? inner: "unreadable");
         free (inner);
     }
     free (text);

@@ -1,6 +1,7 @@
 /*  zpar_profile.c - profile folders.                                    */
 
 #include "zpar_profile.h"
+#include "zpar_util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -13,18 +14,6 @@ struct _zpar_profile_t {
     char *name;
     char *dir;
 };
-
-static void
-s_fail (char **error, const char *format, ...)
-{
-    if (!error)
-        return;
-    va_list args;
-    va_start (args, format);
-    if (vasprintf (error, format, args) < 0)
-        *error = NULL;
-    va_end (args);
-}
 
 bool
 zpar_profile_name_valid (const char *name)
@@ -62,7 +51,7 @@ zpar_profile_new (const char *name, bool create, char **error)
     if (!name || !*name)
         name = "default";
     if (!zpar_profile_name_valid (name)) {
-        s_fail (error, "bad profile name \"%s\" (use letters, digits, '_', '-', '.')", name);
+        zpar_set_error (error, "bad profile name \"%s\" (use letters, digits, '_', '-', '.')", name);
         return NULL;
     }
     char base [4096];
@@ -82,14 +71,14 @@ zpar_profile_new (const char *name, bool create, char **error)
     if (create) {
         const char *folders [] = { "security", "log", "pid" };
         if (s_mkdir (base, 0700, false) != 0 || s_mkdir (self->dir, 0700, false) != 0) {
-            s_fail (error, "cannot make profile folder %s: %s", self->dir, strerror (errno));
+            zpar_set_error (error, "cannot make profile folder %s: %s", self->dir, strerror (errno));
             goto err;
         }
         for (size_t i = 0; i < sizeof folders / sizeof *folders; i++) {
             char *path = zpar_profile_path (self, folders [i], NULL);
             int rc = s_mkdir (path, 0700, i == 0);
             if (rc != 0)
-                s_fail (error, "cannot make %s: %s", path, strerror (errno));
+                zpar_set_error (error, "cannot make %s: %s", path, strerror (errno));
             free (path);
             if (rc != 0)
                 goto err;
@@ -98,7 +87,7 @@ zpar_profile_new (const char *name, bool create, char **error)
     else {
         struct stat st;
         if (stat (self->dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
-            s_fail (error, "no profile \"%s\" at %s (start a cluster with: ipcluster start --profile %s)",
+            zpar_set_error (error, "no profile \"%s\" at %s (start a cluster with: ipcluster start --profile %s)",
                     name, self->dir, name);
             goto err;
         }

@@ -4,6 +4,7 @@
 #include "zpar_proto.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -181,6 +182,28 @@ zpar_process_named (int64_t pid, const char *name)
     fclose (file);
     comm [strcspn (comm, "\n")] = 0;
     return strncmp (comm, name, 15) == 0;
+}
+
+int
+zpar_parse_option (const char *option, const char *text, long min, long max, long *value)
+{
+    if (zpar_parse_long (text, min, max, value) == 0)
+        return 0;
+    fprintf (stderr, "%s: %s takes a number from %ld to %ld\n",
+             program_invocation_short_name, option, min, max);
+    return -1;
+}
+
+void
+zpar_set_error (char **error, const char *format, ...)
+{
+    if (!error)
+        return;
+    va_list args;
+    va_start (args, format);
+    if (vasprintf (error, format, args) < 0)
+        *error = NULL;
+    va_end (args);
 }
 
 const char *

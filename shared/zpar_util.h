@@ -48,6 +48,14 @@ char *zpar_utf8_clean (char *text);
 //  /proc/PID/comm, at most 15 characters compared).
 bool zpar_process_named (int64_t pid, const char *name);
 
+//  A command-line option's number: zpar_parse_long, and on failure a line
+//  on stderr, "PROGRAM: OPTION takes a number from MIN to MAX".
+int zpar_parse_option (const char *option, const char *text, long min, long max, long *value);
+
+//  Sets *error (when error is not NULL) to a formatted sentence the
+//  caller frees.
+void zpar_set_error (char **error, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
 //  This machine's host name (static buffer).
 const char *zpar_hostname (void);
 
