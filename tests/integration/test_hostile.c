@@ -69,27 +69,13 @@ s_forged (const char *signature)
     return raw;
 }
 
-static zmsg_t *
-s_frames (const char *first, ...)
-{
-    zmsg_t *raw = zmsg_new ();
-    va_list args;
-    va_start (args, first);
-    for (const char *frame = first; frame; frame = va_arg (args, const char *))
-        zmsg_addstr (raw, frame);
-    va_end (args);
-    return raw;
-}
+#define s_frames zt_frames
 
-//  A signed message with hand-written JSON frames.
+//  A signed message with hand-written header and content.
 static zmsg_t *
 s_signed_text (const char *header, const char *content)
 {
-    const void *parts [] = { header, "{}", "{}", content };
-    size_t sizes [] = { strlen (header), 2, 2, strlen (content) };
-    char signature [ZPAR_SIGNATURE_LEN + 1];
-    zpar_sign_parts (s_signer, parts, sizes, 4, signature);
-    return s_frames (ZPAR_DELIM, signature, header, "{}", "{}", content, NULL);
+    return zt_signed (s_signer, header, "{}", "{}", content);
 }
 
 static void

@@ -126,6 +126,29 @@ zt_profile_path (const char *relative)
     return path;
 }
 
+zmsg_t *
+zt_frames (const char *first, ...)
+{
+    zmsg_t *raw = zmsg_new ();
+    va_list args;
+    va_start (args, first);
+    for (const char *frame = first; frame; frame = va_arg (args, const char *))
+        zmsg_addstr (raw, frame);
+    va_end (args);
+    return raw;
+}
+
+zmsg_t *
+zt_signed (zpar_sign_t *signer, const char *header, const char *parent,
+           const char *metadata, const char *content)
+{
+    const void *parts [] = { header, parent, metadata, content };
+    size_t sizes [] = { strlen (header), strlen (parent), strlen (metadata), strlen (content) };
+    char signature [ZPAR_SIGNATURE_LEN + 1];
+    zpar_sign_parts (signer, parts, sizes, 4, signature);
+    return zt_frames ("<IDS|MSG>", signature, header, parent, metadata, content, NULL);
+}
+
 json_t *
 zt_json (const char *text)
 {

@@ -6,7 +6,10 @@
 #define ZPAR_TEST_H_INCLUDED
 
 #include <criterion/criterion.h>
+#include <czmq.h>
 #include <jansson.h>
+
+#include "zpar_sign.h"
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -58,6 +61,14 @@ bool zt_pid_alive (pid_t pid);
 
 //  Path inside the test profile ("security/zpar-client.json"); caller frees.
 char *zt_profile_path (const char *relative);
+
+//  A message of string frames from a NULL-terminated list (caller owns).
+zmsg_t *zt_frames (const char *first, ...);
+
+//  A message signed with signer: delimiter, signature and these four JSON
+//  frames as written, valid or not (caller owns).
+zmsg_t *zt_signed (zpar_sign_t *signer, const char *header, const char *parent,
+                   const char *metadata, const char *content);
 
 //  Parses JSON text (asserts it parses); caller owns.
 json_t *zt_json (const char *text);

@@ -5,6 +5,7 @@
 
 #include "zpar_msg.h"
 #include "zpar_util.h"
+#include "zpar_test.h"
 
 static const char *s_key = "5e2c0b7a4f0f4c7f9d7b6c5a4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d";
 
@@ -28,28 +29,13 @@ s_sample (void)
     return raw;
 }
 
-//  Frames as strings, a NULL-terminated list, for hand-made messages.
-static zmsg_t *
-s_frames (const char *first, ...)
-{
-    zmsg_t *raw = zmsg_new ();
-    va_list args;
-    va_start (args, first);
-    for (const char *frame = first; frame; frame = va_arg (args, const char *))
-        zmsg_addstr (raw, frame);
-    va_end (args);
-    return raw;
-}
+#define s_frames zt_frames
 
 //  A validly signed message with these four JSON frames.
 static zmsg_t *
 s_signed (const char *header, const char *parent, const char *metadata, const char *content)
 {
-    const void *parts [] = { header, parent, metadata, content };
-    size_t sizes [] = { strlen (header), strlen (parent), strlen (metadata), strlen (content) };
-    char signature [ZPAR_SIGNATURE_LEN + 1];
-    zpar_sign_parts (s_signer, parts, sizes, 4, signature);
-    return s_frames (ZPAR_DELIM, signature, header, parent, metadata, content, NULL);
+    return zt_signed (s_signer, header, parent, metadata, content);
 }
 
 static zpar_drop_t
