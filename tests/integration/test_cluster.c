@@ -330,3 +330,59 @@ Test (cluster, hello_example_greets_from_every_engine)
     free (out);
     zt_cluster_stop ();
 }
+
+Test (cluster, a_busy_engine_keeps_its_heartbeat)
+{
+    //  Heartbeats every 100 ms, 3 may be missed: a 1.5 s call is fifteen
+    //  periods, and the heart thread must answer them all.
+    zt_cluster_start (1, "--hb-liveness 3");
+    zpar_client_t *client = s_client ();
+    zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+    json_t *args = json_pack ("[i]", 30000000), *error = NULL;
+    json_t *value = zpar_view_apply_sync (all, "busy_wait", args, &error);
+    cr_assert_not_null (value, "%s", zpar_last_error ());
+    json_decref (value);
+    json_decref (args);
+    args = json_pack ("[f]", 1.5);
+    value = zpar_view_apply_sync (all, "sleep", args, &error);
+    cr_assert_not_null (value, "the engine was taken for dead: %s", zpar_last_error ());
+    json_decref (value);
+    json_decref (args);
+    //  Still the same engine, registered all along.
+    json_t *engines = zpar_client_engines (client);
+    cr_assert_eq (json_array_size (engines), 1);
+    cr_assert_eq (json_integer_value (json_object_get (json_array_get (engines, 0), "id")), 0);
+    json_decref (engines);
+    zpar_view_destroy (&all);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (cluster, a_stopped_engine_is_declared_dead)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *client = s_client ();
+    pid_t engine = zt_pid_of ("engine-1");
+    cr_assert_gt (engine, 0);
+    //  SIGSTOP: the process lives but its heart stops answering.
+    kill (engine, SIGSTOP);
+    json_t *engines = NULL;
+    //  The hub's notification is the event; the table follows it.
+    zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+    int64_t deadline = zpar_test_now_ms () + 10000;
+    while (zpar_test_now_ms () < deadline) {
+        json_t *ids = zpar_view_targets (all);
+        size_t count = json_array_size (ids);
+        json_decref (ids);
+        if (count == 1)
+            break;
+        zpar_client_wait_for_engines (client, 3, 100);      //  takes in notifications
+    }
+    engines = zpar_client_engines (client);
+    cr_assert_eq (json_array_size (engines), 1, "the stopped engine is still registered");
+    json_decref (engines);
+    kill (engine, SIGCONT);
+    zpar_view_destroy (&all);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}

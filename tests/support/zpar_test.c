@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <sys/pidfd.h>
+#include <time.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -147,6 +148,14 @@ zt_signed (zpar_sign_t *signer, const char *header, const char *parent,
     char signature [ZPAR_SIGNATURE_LEN + 1];
     zpar_sign_parts (signer, parts, sizes, 4, signature);
     return zt_frames ("<IDS|MSG>", signature, header, parent, metadata, content, NULL);
+}
+
+int64_t
+zpar_test_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 json_t *

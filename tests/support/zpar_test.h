@@ -70,6 +70,9 @@ zmsg_t *zt_frames (const char *first, ...);
 zmsg_t *zt_signed (zpar_sign_t *signer, const char *header, const char *parent,
                    const char *metadata, const char *content);
 
+//  Monotonic milliseconds, for deadlines.
+int64_t zpar_test_now_ms (void);
+
 //  Parses JSON text (asserts it parses); caller owns.
 json_t *zt_json (const char *text);
 
