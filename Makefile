@@ -147,6 +147,7 @@ check: test
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT="-O1 -g" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	  $(MAKE) --no-print-directory BUILD=build-asan test-run
 
 bench: $(BENCHES)
