@@ -67,6 +67,7 @@ typedef struct {
     const char **plugins;
     size_t nplugins;
     long hb_period, hb_liveness, max_size, timeout_s, hwm;
+    const char *scheme;
     bool as_json;
 } s_options_t;
 
@@ -86,7 +87,8 @@ s_usage (FILE *out)
     fprintf (out,
         "usage: ipcluster start [-n N] [--profile NAME] [--daemonize] [--ip ADDR]\n"
         "                       [--load LIB.so]... [--hb-period MS] [--hb-liveness N]\n"
-        "                       [--hwm N] [--max-message-size BYTES] [--timeout S]\n"
+        "                       [--hwm N] [--scheme NAME] [--max-message-size BYTES]\n"
+        "                       [--timeout S]\n"
         "       ipcluster stop [--profile NAME]\n"
         "       ipcluster status [--profile NAME] [--json]\n"
         "\n"
@@ -562,6 +564,8 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, name);
     s_add_arg (argv, &argc, "--hwm");
     s_add_arg (argv, &argc, hwm);
+    s_add_arg (argv, &argc, "--scheme");
+    s_add_arg (argv, &argc, options->scheme);
     s_add_arg (argv, &argc, "--ready-fd");
     s_add_arg (argv, &argc, "3");
     if (s_start_daemon (self, &self->children [1], argv) != 0) {
@@ -766,7 +770,7 @@ main (int argc, char *argv [])
     s_options_t options = {
         .engines = cpus > 0? cpus: 1, .ip = "127.0.0.1", .hb_period = ZPAR_HB_PERIOD_MS,
         .hb_liveness = ZPAR_HB_LIVENESS, .max_size = ZPAR_MAX_MESSAGE_SIZE,
-        .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1
+        .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1, .scheme = "leastload"
     };
     options.plugins = calloc ((size_t) argc, sizeof (char *));
     const char *why = NULL;
@@ -780,6 +784,7 @@ main (int argc, char *argv [])
         { "max-message-size", required_argument, 0, 'M' },
         { "timeout", required_argument, 0, 't' },
         { "hwm", required_argument, 0, 'w' },
+        { "scheme", required_argument, 0, 's' },
         { "json", no_argument, 0, 'j' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -834,6 +839,18 @@ main (int argc, char *argv [])
                 if (zpar_parse_option ("--timeout", optarg, 1, 86400, &options.timeout_s) != 0)
                     goto usage;
                 break;
+            case 's': {
+                //  The scheduler knows the schemes; name one it will take.
+                char needle [64];
+                snprintf (needle, sizeof needle, " %.60s,", optarg);
+                if (!strstr (" leastload, lru, twobin, weighted, plainrandom,", needle)
+                ||  strchr (optarg, ',') || strchr (optarg, ' ')) {
+                    why = "--scheme is one of leastload, lru, twobin, weighted, plainrandom";
+                    goto usage;
+                }
+                options.scheme = optarg;
+                break;
+            }
             case 'w':
                 if (zpar_parse_option ("--hwm", optarg, 0, 1000000, &options.hwm) != 0)
                     goto usage;

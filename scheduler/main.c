@@ -3,6 +3,7 @@
     registers their endpoints with the hub and follows its notifications.  */
 
 #include "zpar_sched.h"
+#include "zpar_scheme.h"
 
 #include "zpar_connfile.h"
 #include "zpar_log.h"
@@ -33,11 +34,13 @@ s_usage (FILE *out)
 {
     fprintf (out,
         "usage: zpar-scheduler [--profile NAME | --file CONNFILE] [--ip ADDR] [--hwm N]\n"
-        "                      [--max-message-size BYTES] [--ready-fd FD]\n"
+        "                      [--scheme NAME] [--max-message-size BYTES] [--ready-fd FD]\n"
         "\n"
         "Runs the mux, task, control and iopub roles of a zpar cluster.\n"
         "  --ip ADDR     address to bind (default: the connection file's location)\n"
-        "  --hwm N       tasks in flight per engine on the task role (default %d, 0 = no limit)\n",
+        "  --hwm N       tasks in flight per engine on the task role (default %d, 0 = no limit)\n"
+        "  --scheme NAME how the task role picks an engine: " ZPAR_SCHEME_NAMES "\n"
+        "                (default leastload)\n",
         S_DEFAULT_HWM);
 }
 
@@ -46,11 +49,13 @@ main (int argc, char *argv [])
 {
     const char *profile_name = NULL, *file = NULL, *ip = NULL;
     long ready_fd = -1, hwm = S_DEFAULT_HWM, max_size = 0;
+    zpar_scheme_t scheme = ZPAR_SCHEME_LEASTLOAD;
     static struct option options [] = {
         { "profile", required_argument, 0, 'p' },
         { "file", required_argument, 0, 'f' },
         { "ip", required_argument, 0, 'i' },
         { "hwm", required_argument, 0, 'w' },
+        { "scheme", required_argument, 0, 's' },
         { "max-message-size", required_argument, 0, 'M' },
         { "ready-fd", required_argument, 0, 'R' },
         { "help", no_argument, 0, 'h' },
@@ -62,6 +67,12 @@ main (int argc, char *argv [])
             case 'p': profile_name = optarg; break;
             case 'f': file = optarg; break;
             case 'i': ip = optarg; break;
+            case 's':
+                if (zpar_scheme_parse (optarg, &scheme) != 0) {
+                    fprintf (stderr, "zpar-scheduler: no scheme %s (" ZPAR_SCHEME_NAMES ")\n", optarg);
+                    goto usage;
+                }
+                break;
             case 'w':
                 if (zpar_parse_option ("--hwm", optarg, 0, 1000000, &hwm) != 0)
                     goto usage;
@@ -108,7 +119,7 @@ main (int argc, char *argv [])
     for (int i = 0; i < S_ROLES; i++) {
         zpar_sched_config_t config = {
             .role = s_roles [i], .ip = ip? ip: conn->location, .key = conn->key,
-            .max_message_size = max_size, .hwm = (int) hwm
+            .max_message_size = max_size, .hwm = (int) hwm, .scheme = (int) scheme
         };
         actors [i] = zactor_new (zpar_sched_actor, &config);
         zstr_send (actors [i], "ENDPOINTS");

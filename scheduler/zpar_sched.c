@@ -1,7 +1,7 @@
 /*  zpar_sched.c - scheduler roles: forwarding, least-load balancing,
     iopub fan-out. One poll loop per role, no other thread on the path.  */
 
-#include "zpar_sched.h"
+#include "zpar_sched_int.h"
 
 #include "zpar_drops.h"
 #include "zpar_log.h"
@@ -27,124 +27,34 @@
 //  stops, the hub's view (zpar status, zpar engines) catches up at once.
 #define S_BATCH_IDLE_MS 1
 
-typedef enum { S_DIRECT, S_TASK, S_IOPUB } s_kind_t;
-
-//  An engine as the task role sees it.
-typedef struct {
-    char *uuid;
-    int id;
-    bool registered;            //  the hub announced it
-    bool connected;             //  it said hello on this role's socket
-    int outstanding;            //  tasks sent and not answered
-    uint64_t last_used;         //  dispatch order, for ties
-} s_worker_t;
-
-//  A task handed to an engine, kept until its reply passes.
-typedef struct {
-    zpar_msg_t *request;        //  a copy, routed [client]
-    char *worker;               //  engine uuid
-} s_job_t;
-
-typedef struct {
-    zsock_t *pipe;
-    zpar_sched_config_t config;
-    s_kind_t kind;
-    bool monitored;             //  copies to the hub (mux and task)
-    zpar_sign_t *signer;
-    char *session;
-    zsock_t *front, *back;      //  client-facing, engine-facing
-    char *front_ep, *back_ep;
-    zsock_t *notification, *monitor;
-    zpar_poller_t *poller;
-    zpar_drops_t drops;
-    uint64_t drops_reported;
-    int64_t stats_at;
-    uint8_t *batch;             //  monitor copies not sent yet (see zpar_proto.h)
-    size_t batch_size, batch_capacity;
-    size_t batched;             //  entries in it
-    int64_t batch_due;
-    int64_t idle_at;            //  when the role counts as idle
-    zhashx_t *workers;          //  uuid -> s_worker_t
-    zhashx_t *greeted;          //  mux, control: uuids of engines that said hello
-    zlistx_t *pending;          //  zpar_msg_t waiting for an engine
-    zhashx_t *jobs;             //  msg_id -> s_job_t
-    uint64_t dispatched;
-    bool terminated;
-} s_sched_t;
-
 //  -- role ----------------------------------------------------------------
-static s_sched_t *s_sched_new (zsock_t *pipe, zpar_sched_config_t *config);
-static void s_sched_destroy (s_sched_t **self_p);
-static void s_sched_handle_pipe (s_sched_t *self);
-static void s_sched_handle_front (s_sched_t *self);
-static void s_sched_handle_back (s_sched_t *self);
-static void s_sched_handle_notification (s_sched_t *self);
-static size_t s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
-                               zframe_t *client, zpar_msg_t *msg);
-static int s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark);
-static void s_sched_flush (s_sched_t *self);
-static void s_sched_stats (s_sched_t *self);
-static void s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
-                          const char *engine_uuid, int engine_id,
-                          const char *ename, const char *evalue);
-//  -- task --------------------------------------------------------------------
-static void s_task_dispatch (s_sched_t *self);
-static s_worker_t *s_task_pick (s_sched_t *self);
-static s_worker_t *s_task_worker (s_sched_t *self, const char *uuid, int id);
-static void s_task_lost (s_sched_t *self, const char *uuid, const char *why);
-
-static void
-s_worker_free (void **item)
-{
-    s_worker_t *worker = *item;
-    if (worker) {
-        free (worker->uuid);
-        free (worker);
-        *item = NULL;
-    }
-}
-
-static void
-s_job_free (void **item)
-{
-    s_job_t *job = *item;
-    if (job) {
-        zpar_msg_destroy (&job->request);
-        free (job->worker);
-        free (job);
-        *item = NULL;
-    }
-}
-
-static void
-s_pending_free (void **item)
-{
-    zpar_msg_destroy ((zpar_msg_t **) item);
-}
-
-static s_sched_t *
+static zpar_role_t *s_sched_new (zsock_t *pipe, zpar_sched_config_t *config);
+static void s_sched_destroy (zpar_role_t **self_p);
+static void s_sched_handle_pipe (zpar_role_t *self);
+static void s_sched_handle_front (zpar_role_t *self);
+static void s_sched_handle_back (zpar_role_t *self);
+static void s_sched_handle_notification (zpar_role_t *self);
+static void s_sched_flush (zpar_role_t *self);
+static void s_sched_stats (zpar_role_t *self);
+static zpar_role_t *
 s_sched_new (zsock_t *pipe, zpar_sched_config_t *config)
 {
-    s_sched_t *self = calloc (1, sizeof *self);
+    zpar_role_t *self = calloc (1, sizeof *self);
     self->pipe = pipe;
     self->config = *config;
     self->config.role = strdup (config->role);
     self->config.ip = strdup (config->ip);
     self->config.key = strdup (config->key);
-    self->kind = streq (config->role, ZPAR_ROLE_TASK)? S_TASK
-               : streq (config->role, ZPAR_ROLE_IOPUB)? S_IOPUB: S_DIRECT;
-    self->monitored = streq (config->role, ZPAR_ROLE_MUX) || self->kind == S_TASK;
+    self->kind = streq (config->role, ZPAR_ROLE_TASK)? ZPAR_ROLE_KIND_TASK
+               : streq (config->role, ZPAR_ROLE_IOPUB)? ZPAR_ROLE_KIND_IOPUB: ZPAR_ROLE_KIND_DIRECT;
+    self->monitored = streq (config->role, ZPAR_ROLE_MUX) || self->kind == ZPAR_ROLE_KIND_TASK;
     self->signer = zpar_sign_new (config->key, ZPAR_REPLAY_HISTORY);
     self->session = zpar_new_uuid ();
-    self->workers = zhashx_new ();
-    zhashx_set_destructor (self->workers, s_worker_free);
-    self->jobs = zhashx_new ();
-    zhashx_set_destructor (self->jobs, s_job_free);
     self->greeted = zhashx_new ();
-    self->pending = zlistx_new ();
-    zlistx_set_destructor (self->pending, s_pending_free);
+    if (self->kind == ZPAR_ROLE_KIND_TASK)
+        self->task = zpar_task_new (self);
     int64_t max = config->max_message_size;
-    if (self->kind == S_IOPUB) {
+    if (self->kind == ZPAR_ROLE_KIND_IOPUB) {
         self->front = zpar_bind (ZMQ_PUB, config->ip, max, &self->front_ep);
         self->back = zpar_bind (ZMQ_SUB, config->ip, max, &self->back_ep);
     }
@@ -164,11 +74,11 @@ s_sched_new (zsock_t *pipe, zpar_sched_config_t *config)
 }
 
 static void
-s_sched_destroy (s_sched_t **self_p)
+s_sched_destroy (zpar_role_t **self_p)
 {
     if (!*self_p)
         return;
-    s_sched_t *self = *self_p;
+    zpar_role_t *self = *self_p;
     zpar_poller_destroy (&self->poller);
     free (self->batch);
     zsock_destroy (&self->front);
@@ -177,9 +87,7 @@ s_sched_destroy (s_sched_t **self_p)
     zsock_destroy (&self->monitor);
     free (self->front_ep);
     free (self->back_ep);
-    zlistx_destroy (&self->pending);
-    zhashx_destroy (&self->jobs);
-    zhashx_destroy (&self->workers);
+    zpar_task_destroy (&self->task);
     zhashx_destroy (&self->greeted);
     zpar_sign_destroy (&self->signer);
     free (self->session);
@@ -197,7 +105,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
     char name [32];
     snprintf (name, sizeof name, "scheduler %s", config->role);
     zpar_log_set_thread_name (name);
-    s_sched_t *self = s_sched_new (pipe, config);
+    zpar_role_t *self = s_sched_new (pipe, config);
     zsock_signal (pipe, 0);
     if (!self) {
         char *command = zstr_recv (pipe);
@@ -207,10 +115,13 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         return;
     }
     while (!self->terminated) {
-        //  Wake for the next batch of monitor copies or counters due.
-        int64_t due = INT64_MAX;
-        if (self->batched)
-            due = self->batch_due < self->idle_at? self->batch_due: self->idle_at;
+        //  Wake for the next batch of monitor copies, counters or task
+        //  timeout due.
+        int64_t due = self->task? zpar_task_tick (self->task, zpar_mono_ms ()): INT64_MAX;
+        if (self->batched && self->batch_due < due)
+            due = self->batch_due;
+        if (self->batched && self->idle_at < due)
+            due = self->idle_at;
         if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
         &&  self->stats_at < due)
             due = self->stats_at;
@@ -248,7 +159,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
 }
 
 static void
-s_sched_handle_pipe (s_sched_t *self)
+s_sched_handle_pipe (zpar_role_t *self)
 {
     zmsg_t *msg = zmsg_recv (self->pipe);
     char *command = msg? zmsg_popstr (msg): NULL;
@@ -264,7 +175,7 @@ s_sched_handle_pipe (s_sched_t *self)
         char *engines = zmsg_popstr (msg);
         //  Only the task role follows engines; the others route by the
         //  uuid the client names and need no notifications.
-        if (notification && self->kind == S_TASK) {
+        if (notification && self->kind == ZPAR_ROLE_KIND_TASK) {
             self->notification = zpar_connect (ZMQ_SUB, notification, NULL, self->config.max_message_size);
             if (self->notification)
                 zpar_poller_add (self->poller, self->notification);
@@ -275,9 +186,8 @@ s_sched_handle_pipe (s_sched_t *self)
         const char *id;
         json_t *uuid;
         json_object_foreach (table, id, uuid)
-            if (json_is_string (uuid) && self->kind == S_TASK) {
-                s_worker_t *worker = s_task_worker (self, json_string_value (uuid), atoi (id));
-                worker->registered = worker->connected = true;
+            if (json_is_string (uuid) && self->kind == ZPAR_ROLE_KIND_TASK) {
+                zpar_task_engine_up (self->task, json_string_value (uuid), atoi (id), true, true);
             }
         json_decref (table);
         zstr_free (&notification);
@@ -289,7 +199,7 @@ s_sched_handle_pipe (s_sched_t *self)
 }
 
 static void
-s_sched_stats (s_sched_t *self)
+s_sched_stats (zpar_role_t *self)
 {
     zpar_msg_t *msg = zpar_msg_new ("scheduler_stats", self->session);
     zpar_msg_set_content (msg, json_pack ("{s:s, s:o}", "role", self->config.role,
@@ -303,7 +213,7 @@ s_sched_stats (s_sched_t *self)
 
 //  Appends one part of a monitor entry: length, then bytes.
 static void
-s_batch_put (s_sched_t *self, const void *data, size_t size)
+s_batch_put (zpar_role_t *self, const void *data, size_t size)
 {
     if (self->batch_size + 4 + size > self->batch_capacity) {
         size_t capacity = self->batch_capacity? 2 * self->batch_capacity: 16384;
@@ -326,7 +236,7 @@ s_batch_put (s_sched_t *self, const void *data, size_t size)
 
 //  The largest batch: the hub refuses messages over the cluster's limit.
 static size_t
-s_batch_limit (s_sched_t *self)
+s_batch_limit (zpar_role_t *self)
 {
     size_t half = (size_t) self->config.max_message_size / 2;
     return half < S_BATCH_BYTES? half: S_BATCH_BYTES;
@@ -338,8 +248,8 @@ s_batch_limit (s_sched_t *self)
 //  Returns the batch's size before, to take the copy back with
 //  s_sched_send when the message could not leave; SIZE_MAX when no copy
 //  was added (this role sends none, or it would not fit any batch).
-static size_t
-s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
+size_t
+zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
                  zframe_t *client, zpar_msg_t *msg)
 {
     if (!self->monitored || !self->monitor || !zpar_msg_frame (msg, ZPAR_FRAME_CONTENT))
@@ -372,8 +282,8 @@ s_sched_monitor (s_sched_t *self, const char *topic, const char *engine,
 //  Sends msg on sock; when it could not leave, its monitor copy (added at
 //  mark) is taken back, so the hub never counts what did not go. Returns
 //  what zpar_msg_send returned.
-static int
-s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark)
+int
+zpar_role_send (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark)
 {
     int rc = zpar_msg_send (msg_p, sock, self->signer);
     if (rc != 0 && mark != SIZE_MAX) {
@@ -385,7 +295,7 @@ s_sched_send (s_sched_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark)
 
 //  Signs the batch once (see zpar_proto.h) and sends it.
 static void
-s_sched_flush (s_sched_t *self)
+s_sched_flush (zpar_role_t *self)
 {
     if (self->batched && self->monitor) {
         const void *parts [] = { ZPAR_MON_DOMAIN, self->batch };
@@ -405,8 +315,8 @@ s_sched_flush (s_sched_t *self)
 
 //  Tells the client its request failed: an apply_reply with status error,
 //  signed by this scheduler, routed [client] [engine].
-static void
-s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
+void
+zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
               const char *engine_uuid, int engine_id, const char *ename, const char *evalue)
 {
     //  The uuid came from a client's routing frame: any bytes at all.
@@ -429,7 +339,7 @@ s_sched_fail (s_sched_t *self, json_t *header, zframe_t *client,
 
 //  From a client. mux/control: [client] [engine] DELIM ...; task: [client] DELIM ...
 static void
-s_sched_handle_front (s_sched_t *self)
+s_sched_handle_front (zpar_role_t *self)
 {
     zmsg_t *raw = zmsg_recv (self->front);
     if (!raw)
@@ -437,22 +347,21 @@ s_sched_handle_front (s_sched_t *self)
     //  The task role needs the msg_id; mux and control route by frames
     //  and leave the JSON to the engine.
     zpar_drop_t reason;
-    zpar_msg_t *msg = self->kind == S_TASK
+    zpar_msg_t *msg = self->kind == ZPAR_ROLE_KIND_TASK
         ? zpar_msg_decode (&raw, self->signer, self->config.max_message_size, "front", &reason)
         : zpar_msg_decode_frames (&raw, self->signer, self->config.max_message_size, "front", &reason);
     if (!msg) {
         zpar_drops_add (&self->drops, reason, "client socket");
         return;
     }
-    size_t want = self->kind == S_TASK? 1: 2;
+    size_t want = self->kind == ZPAR_ROLE_KIND_TASK? 1: 2;
     if (zpar_msg_routes (msg) != want) {
         zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "client socket");
         zpar_msg_destroy (&msg);
         return;
     }
-    if (self->kind == S_TASK) {
-        zlistx_add_end (self->pending, msg);
-        s_task_dispatch (self);
+    if (self->kind == ZPAR_ROLE_KIND_TASK) {
+        zpar_task_submit (self->task, &msg);
         return;
     }
     zframe_t *client = zpar_msg_pop_route (msg);
@@ -460,15 +369,15 @@ s_sched_handle_front (s_sched_t *self)
     char *uuid = zframe_strdup (engine);
     zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
     zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
-    size_t mark = s_sched_monitor (self, ZPAR_MON_IN, uuid, client, msg);
+    size_t mark = zpar_role_monitor (self, ZPAR_MON_IN, uuid, client, msg);
     //  Keep the header's bytes for an error reply; parse only if one is due.
     zframe_t *header = zframe_dup (zpar_msg_frame (msg, ZPAR_FRAME_HEADER));
-    if (s_sched_send (self, &msg, self->back, mark) != 0) {
+    if (zpar_role_send (self, &msg, self->back, mark) != 0) {
         char evalue [400];
         snprintf (evalue, sizeof evalue, "engine %.64s is not connected to the %s scheduler",
                   uuid, self->config.role);
         json_t *parsed = json_loadb ((const char *) zframe_data (header), zframe_size (header), 0, NULL);
-        s_sched_fail (self, parsed, client, uuid, -1, ZPAR_E_ENGINE, evalue);
+        zpar_role_fail (self, parsed, client, uuid, -1, ZPAR_E_ENGINE, evalue);
         json_decref (parsed);
     }
     zframe_destroy (&header);
@@ -479,7 +388,7 @@ s_sched_handle_front (s_sched_t *self)
 
 //  From an engine: [engine] DELIM ... (hello, iopub) or [engine] [client] DELIM ... (reply).
 static void
-s_sched_handle_back (s_sched_t *self)
+s_sched_handle_back (zpar_role_t *self)
 {
     zmsg_t *raw = zmsg_recv (self->back);
     if (!raw)
@@ -491,7 +400,7 @@ s_sched_handle_back (s_sched_t *self)
         zpar_drops_add (&self->drops, reason, "engine socket");
         return;
     }
-    if (self->kind == S_IOPUB) {
+    if (self->kind == ZPAR_ROLE_KIND_IOPUB) {
         //  Engine output goes to every subscribed client as it came.
         zpar_msg_send (&msg, self->front, self->signer);
         return;
@@ -503,9 +412,8 @@ s_sched_handle_back (s_sched_t *self)
         json_t *id = json_object_get (content, "id");
         char *route = zframe_strdup (zpar_msg_route (msg, 0));
         if (uuid && json_is_integer (id) && streq (uuid, route)) {
-            if (self->kind == S_TASK) {
-                s_task_worker (self, uuid, (int) json_integer_value (id))->connected = true;
-                s_task_dispatch (self);
+            if (self->kind == ZPAR_ROLE_KIND_TASK) {
+                zpar_task_engine_up (self->task, uuid, (int) json_integer_value (id), false, true);
             }
             else
                 zhashx_update (self->greeted, uuid, "");
@@ -529,30 +437,21 @@ s_sched_handle_back (s_sched_t *self)
     zframe_t *client = zpar_msg_pop_route (msg);
     char *uuid = zframe_strdup (engine);
     bool forward = true;
-    if (self->kind == S_DIRECT && !zhashx_lookup (self->greeted, uuid)) {
+    if (self->kind == ZPAR_ROLE_KIND_DIRECT && !zhashx_lookup (self->greeted, uuid)) {
         //  Only an engine that said hello (with the key) answers clients.
         zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "engine socket");
         forward = false;
     }
-    if (self->kind == S_TASK) {
-        const char *parent = zpar_msg_parent_id (msg);
-        s_job_t *job = parent? zhashx_lookup (self->jobs, parent): NULL;
-        if (job && streq (job->worker, uuid)) {
-            s_worker_t *worker = zhashx_lookup (self->workers, uuid);
-            if (worker && worker->outstanding > 0)
-                worker->outstanding--;
-            zhashx_delete (self->jobs, parent);
-        }
-        else {
-            //  Already failed (its engine was declared dead): the client
-            //  has its answer and must not get a second one.
-            zpar_debug ("late reply from %s dropped", uuid);
-            forward = false;
-        }
+    if (self->kind == ZPAR_ROLE_KIND_TASK) {
+        zpar_task_verdict_t verdict = zpar_task_reply (self->task, msg, uuid);
+        forward = verdict == ZPAR_TASK_FORWARD;
+        //  A failed attempt that runs again still ended on its engine.
+        if (verdict == ZPAR_TASK_RETRY)
+            zpar_role_monitor (self, ZPAR_MON_OUT, uuid, client, msg);
     }
     if (forward) {
         //  The hub counts the reply even when its client has gone.
-        s_sched_monitor (self, ZPAR_MON_OUT, uuid, client, msg);
+        zpar_role_monitor (self, ZPAR_MON_OUT, uuid, client, msg);
         zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
         zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
         if (zpar_msg_send (&msg, self->front, self->signer) != 0)
@@ -562,12 +461,10 @@ s_sched_handle_back (s_sched_t *self)
     zframe_destroy (&engine);
     zframe_destroy (&client);
     free (uuid);
-    if (self->kind == S_TASK)
-        s_task_dispatch (self);
 }
 
 static void
-s_sched_handle_notification (s_sched_t *self)
+s_sched_handle_notification (zpar_role_t *self)
 {
     zmsg_t *raw = zmsg_recv (self->notification);
     if (!raw)
@@ -583,106 +480,15 @@ s_sched_handle_notification (s_sched_t *self)
     json_t *content = zpar_msg_content (msg);
     const char *uuid = json_string_value (json_object_get (content, "uuid"));
     json_t *id = json_object_get (content, "id");
-    if (self->kind == S_TASK && uuid && json_is_integer (id)) {
+    if (self->kind == ZPAR_ROLE_KIND_TASK && uuid && json_is_integer (id)) {
         if (streq (type, "registration_notification")) {
-            s_task_worker (self, uuid, (int) json_integer_value (id))->registered = true;
-            s_task_dispatch (self);
+            zpar_task_engine_up (self->task, uuid, (int) json_integer_value (id), true, false);
         }
         else
         if (streq (type, "unregistration_notification")) {
             const char *why = json_string_value (json_object_get (content, "reason"));
-            s_task_lost (self, uuid, why? why: "unregistered");
+            zpar_task_engine_down (self->task, uuid, why? why: "unregistered");
         }
     }
     zpar_msg_destroy (&msg);
-}
-
-//  -- task: least-load balancing ----------------------------------------------
-
-static s_worker_t *
-s_task_worker (s_sched_t *self, const char *uuid, int id)
-{
-    s_worker_t *worker = zhashx_lookup (self->workers, uuid);
-    if (!worker) {
-        worker = calloc (1, sizeof *worker);
-        worker->uuid = strdup (uuid);
-        zhashx_insert (self->workers, uuid, worker);
-    }
-    worker->id = id;
-    return worker;
-}
-
-//  Fewest outstanding tasks wins; among equals, the one used longest ago,
-//  so a stream of short tasks spreads over every engine. O(engines).
-static s_worker_t *
-s_task_pick (s_sched_t *self)
-{
-    s_worker_t *best = NULL;
-    for (s_worker_t *worker = zhashx_first (self->workers); worker;
-         worker = zhashx_next (self->workers)) {
-        if (!worker->registered || !worker->connected)
-            continue;
-        if (self->config.hwm > 0 && worker->outstanding >= self->config.hwm)
-            continue;
-        if (!best || worker->outstanding < best->outstanding
-        ||  (worker->outstanding == best->outstanding && worker->last_used < best->last_used))
-            best = worker;
-    }
-    return best;
-}
-
-static void
-s_task_dispatch (s_sched_t *self)
-{
-    while (zlistx_size (self->pending)) {
-        s_worker_t *worker = s_task_pick (self);
-        if (!worker)
-            return;
-        zpar_msg_t *msg = zlistx_detach (self->pending, NULL);     //  the oldest
-        if (zhashx_lookup (self->jobs, zpar_msg_id (msg))) {
-            //  The same msg_id twice from a key holder: refuse the second.
-            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "client socket");
-            zpar_msg_destroy (&msg);
-            continue;
-        }
-        s_job_t *job = calloc (1, sizeof *job);
-        job->request = zpar_msg_dup (msg);
-        job->worker = strdup (worker->uuid);
-        zhashx_insert (self->jobs, zpar_msg_id (msg), job);
-        zframe_t *client = zframe_dup (zpar_msg_route (msg, 0));
-        zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
-        size_t mark = s_sched_monitor (self, ZPAR_MON_IN, worker->uuid, client, msg);
-        zframe_destroy (&client);
-        worker->outstanding++;
-        worker->last_used = ++self->dispatched;
-        if (s_sched_send (self, &msg, self->back, mark) != 0) {
-            //  The engine's connection went away under us: it is lost.
-            worker->connected = false;
-            s_task_lost (self, worker->uuid, "connection lost");
-        }
-    }
-}
-
-//  An engine is gone: its tasks fail with EngineError.
-static void
-s_task_lost (s_sched_t *self, const char *uuid, const char *why)
-{
-    s_worker_t *worker = zhashx_lookup (self->workers, uuid);
-    int id = worker? worker->id: -1;
-    zlistx_t *failed = zlistx_new ();
-    zlistx_set_destructor (failed, (czmq_destructor *) zstr_free);
-    for (s_job_t *job = zhashx_first (self->jobs); job; job = zhashx_next (self->jobs))
-        if (streq (job->worker, uuid))
-            zlistx_add_end (failed, strdup ((const char *) zhashx_cursor (self->jobs)));
-    for (char *msg_id = zlistx_first (failed); msg_id; msg_id = zlistx_next (failed)) {
-        s_job_t *job = zhashx_lookup (self->jobs, msg_id);
-        char evalue [256];
-        snprintf (evalue, sizeof evalue, "engine %d died while running the task (%s)", id, why);
-        s_sched_fail (self, zpar_msg_header (job->request), zpar_msg_route (job->request, 0), uuid, id,
-                      ZPAR_E_ENGINE, evalue);
-        zhashx_delete (self->jobs, msg_id);
-    }
-    zlistx_destroy (&failed);
-    zhashx_delete (self->workers, uuid);
-    s_task_dispatch (self);
 }

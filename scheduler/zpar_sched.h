@@ -25,6 +25,7 @@ typedef struct {
     const char *key;
     int64_t max_message_size;
     int hwm;                    //  task: outstanding tasks per engine, 0 = no limit
+    int scheme;                 //  task: a zpar_scheme_t (see zpar_scheme.h)
 } zpar_sched_config_t;
 
 //  zactor_new (zpar_sched_actor, &config); config is copied before it returns.
