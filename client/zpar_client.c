@@ -102,11 +102,11 @@ s_refresh_engines (zpar_client_t *self)
     zpar_msg_destroy (&reply);
     for (zpar_result_t *result = zlistx_first (self->results); result;
          result = zlistx_next (self->results))
-        for (size_t i = 0; i < result->size; i++) {
-            zpar_item_t *item = &result->items [i];
-            if (!item->done && item->direct && !s_registered (self, item->engine_uuid))
-                zpar_result_settle (result, i, NULL, zpar_error_new (ZPAR_E_ENGINE, item->engine_id,
-                                    "engine %d left the cluster before answering", item->engine_id), NULL);
+        for (size_t i = 0; i < result->nparts; i++) {
+            zpar_part_t *part = &result->parts [i];
+            if (!part->done && part->direct && !s_registered (self, part->engine_uuid))
+                zpar_result_fail (result, i, zpar_error_new (ZPAR_E_ENGINE, part->engine_id,
+                                  "engine %d left the cluster before answering", part->engine_id));
         }
 }
 
@@ -225,8 +225,10 @@ zpar_client_destroy (zpar_client_t **self_p)
     //  Results outlive their client: they keep what they have.
     if (self->results)
         for (zpar_result_t *result = zlistx_first (self->results); result;
-             result = zlistx_next (self->results))
+             result = zlistx_next (self->results)) {
             result->client = NULL;
+            result->handle = NULL;
+        }
     zlistx_destroy (&self->results);
     zpar_poller_destroy (&self->poller);
     zsock_destroy (&self->hub);
@@ -332,7 +334,7 @@ zpar_client_shutdown (zpar_client_t *self)
             continue;
         zpar_msg_t *request = zpar_msg_new ("shutdown_request", self->session);
         zpar_msg_add_route (request, uuid, strlen (uuid));
-        zpar_result_t *result = zpar_result_new (self, 1, true);
+        zpar_result_t *result = zpar_result_new (self, 1, 1, true);
         if (zpar_client_send (self, self->control, uuid, &request, result, 0) == 0)
             zpar_result_wait (result, S_SHUTDOWN_ENGINE_MS);
         zpar_result_destroy (&result);
@@ -351,41 +353,34 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
                   zpar_msg_t **msg_p, zpar_result_t *result, size_t index)
 {
     zpar_msg_t *msg = *msg_p;
-    zpar_item_t *item = &result->items [index];
-    item->msg_id = strdup (zpar_msg_id (msg));
-    item->direct = route != NULL;
-    item->engine_uuid = route? strdup (route): NULL;
+    zpar_part_t *part = &result->parts [index];
+    part->msg_id = strdup (zpar_msg_id (msg));
+    part->direct = route != NULL;
+    part->engine_uuid = route? strdup (route): NULL;
+    snprintf (part->submitted, sizeof part->submitted, "%s",
+              json_string_value (json_object_get (zpar_msg_header (msg), "date")));
     zpar_msg_clear_routes (msg);
     if (route)
         zpar_msg_add_route (msg, route, strlen (route));
-    zhashx_insert (self->calls, item->msg_id, result);
+    zhashx_insert (self->calls, part->msg_id, part);
     size_t size = zpar_msg_size (msg, self->signer);
     if (size > (size_t) self->max_size) {
         //  The scheduler would refuse it and the call would never end.
         zpar_msg_destroy (msg_p);
-        zpar_result_settle (result, index, NULL,
-            zpar_error_new (ZPAR_E_VALUE, item->engine_id, "the request is %zu bytes, over the "
+        zpar_result_fail (result, index,
+            zpar_error_new (ZPAR_E_VALUE, part->engine_id, "the request is %zu bytes, over the "
                             "cluster's limit of %lld (ipcluster start --max-message-size)",
-                            size, (long long) self->max_size), NULL);
+                            size, (long long) self->max_size));
         return -1;
     }
     zpar_poller_touch (self->poller, sock);
     if (zpar_msg_send (msg_p, sock, self->signer) != 0) {
-        zpar_result_settle (result, index, NULL,
-            zpar_error_new (ZPAR_E_ENGINE, item->engine_id, "could not send: %s",
-                            zmq_strerror (zmq_errno ())), NULL);
+        zpar_result_fail (result, index,
+            zpar_error_new (ZPAR_E_ENGINE, part->engine_id, "could not send: %s",
+                            zmq_strerror (zmq_errno ())));
         return -1;
     }
     return 0;
-}
-
-static size_t
-s_item_index (zpar_result_t *result, const char *msg_id)
-{
-    for (size_t i = 0; i < result->size; i++)
-        if (result->items [i].msg_id && streq (result->items [i].msg_id, msg_id))
-            return i;
-    return result->size;
 }
 
 //  A reply from mux, task or control: [engine uuid] DELIM ...
@@ -403,36 +398,39 @@ s_handle_reply (zpar_client_t *self, zsock_t *sock, const char *where)
     }
     const char *parent = zpar_msg_parent_id (reply);
     const char *type = zpar_msg_type (reply);
-    zpar_result_t *result = parent? zhashx_lookup (self->calls, parent): NULL;
+    zpar_part_t *part = parent? zhashx_lookup (self->calls, parent): NULL;
     json_t *content = zpar_msg_content (reply);
-    size_t index = result? s_item_index (result, parent): 0;
     //  An answer is a *_reply; to a direct call, from the engine asked
     //  (the scheduler puts the engine's uuid in front).
     size_t type_length = type? strlen (type): 0;
     bool is_reply = type_length > 6 && streq (type + type_length - 6, "_reply");
-    if (is_reply && result && index < result->size && result->items [index].direct
-    &&  !zframe_streq (zpar_msg_route (reply, 0), result->items [index].engine_uuid))
+    if (is_reply && part && part->direct && !zframe_streq (zpar_msg_route (reply, 0), part->engine_uuid))
         is_reply = false;
-    if (is_reply && result && content && index < result->size && !result->items [index].done) {
+    if (is_reply && part && content && !part->done) {
+        zpar_result_t *result = part->result;
+        size_t index = (size_t) (part - result->parts);
         json_t *metadata = zpar_msg_metadata (reply);
         json_t *engine_id = json_object_get (metadata, "engine_id");
-        const char *output = json_string_value (json_object_get (metadata, "output"));
-        if (output && !result->items [index].out)
-            result->items [index].out = strdup (output);
         if (json_is_integer (engine_id))
-            result->items [index].engine_id = (int) json_integer_value (engine_id);
+            part->engine_id = (int) json_integer_value (engine_id);
         const char *status = json_string_value (json_object_get (content, "status"));
+        json_t *results = json_object_get (content, "results");
+        if (part->chunk && json_is_array (results))
+            //  A chunk's answer: a value or an error per input.
+            zpar_result_settle (result, index, json_incref (results), NULL,
+                                json_incref (json_object_get (content, "errors")), json_incref (metadata));
+        else
         if (status && streq (status, "ok")) {
             json_t *value = json_object_get (content, "result");
-            zpar_result_settle (result, index, json_incref (value? value: json_null ()), NULL,
+            zpar_result_settle (result, index, json_incref (value? value: json_null ()), NULL, NULL,
                                 json_incref (metadata));
         }
         else {
             const char *ename = json_string_value (json_object_get (content, "ename"));
             const char *evalue = json_string_value (json_object_get (content, "evalue"));
             zpar_result_settle (result, index, NULL,
-                zpar_error_new (ename? ename: "Error", result->items [index].engine_id, "%s",
-                                evalue? evalue: "(no message)"), json_incref (metadata));
+                zpar_error_new (ename? ename: "Error", part->engine_id, "%s",
+                                evalue? evalue: "(no message)"), NULL, json_incref (metadata));
         }
     }
     zpar_msg_destroy (&reply);
@@ -444,12 +442,12 @@ s_fail_engine_calls (zpar_client_t *self, const char *uuid, int id, const char *
 {
     for (zpar_result_t *result = zlistx_first (self->results); result;
          result = zlistx_next (self->results))
-        for (size_t i = 0; i < result->size; i++) {
-            zpar_item_t *item = &result->items [i];
-            if (!item->done && (uuid? item->direct && item->engine_uuid
-                                      && streq (item->engine_uuid, uuid): true))
-                zpar_result_settle (result, i, NULL,
-                    zpar_error_new (ZPAR_E_ENGINE, uuid? id: item->engine_id, "%s", why), NULL);
+        for (size_t i = 0; i < result->nparts; i++) {
+            zpar_part_t *part = &result->parts [i];
+            if (!part->done && part->msg_id
+            &&  (uuid? part->direct && part->engine_uuid && streq (part->engine_uuid, uuid): true))
+                zpar_result_fail (result, i, zpar_error_new (ZPAR_E_ENGINE, uuid? id: part->engine_id,
+                                                             "%s", why));
         }
 }
 

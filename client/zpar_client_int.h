@@ -13,24 +13,39 @@
 #include "zpar_poller.h"
 #include "zpar_request.h"
 
-//  One call: one request to one engine (or to the task scheduler).
+//  One value a result waits for: one call, or one input of a map.
 typedef struct {
-    char *msg_id;
-    bool direct;                //  sent through mux to engine_uuid
-    char *engine_uuid;
-    int engine_id;
     bool done;
     json_t *value;              //  on success
     json_t *error;              //  {ename, evalue, engine_id} on failure
-    json_t *metadata;
-    char *out;                  //  what it printed (stdout and stderr), from the reply
+    size_t part;                //  the message that carries it
 } zpar_item_t;
+
+//  One message of a result: a request to an engine (or to the task
+//  scheduler) answering items first .. first + count - 1. A chunk carries
+//  several inputs of a map and answers with a list.
+typedef struct {
+    zpar_result_t *result;
+    char *msg_id;
+    bool direct;                //  sent through mux to engine_uuid
+    bool chunk;
+    char *engine_uuid;
+    int engine_id;
+    size_t first, count;
+    bool done;
+    json_t *metadata;           //  the reply's, with "submitted" added
+    char *out;                  //  what it printed (stdout and stderr), from the reply
+    char submitted [40];        //  the request's date
+} zpar_part_t;
 
 struct _zpar_result_t {
     zpar_client_t *client;      //  NULL once the client is gone
     bool single;                //  get returns the value, not an array
-    size_t size, done;
+    size_t size, done;          //  items
     zpar_item_t *items;
+    size_t nparts;
+    zpar_part_t *parts;
+    void *handle;               //  in the client's list of live results
     json_t *values;             //  built by get
     json_t *error;              //  built by error
 };
@@ -45,7 +60,7 @@ struct _zpar_client_t {
     zpar_poller_t *poller;
     zhashx_t *engines;          //  "id" -> uuid
     uint64_t registry_version;
-    zhashx_t *calls;            //  msg_id -> zpar_result_t (items pending or done)
+    zhashx_t *calls;            //  msg_id -> zpar_part_t of a live result
     zlistx_t *results;          //  live results, detached on destroy
     zpar_drops_t drops;
     bool shut_down;             //  the hub announced shutdown
@@ -62,17 +77,23 @@ int zpar_client_pump (zpar_client_t *self, int timeout_ms);
 //  The uuid of engine id, or NULL.
 const char *zpar_client_uuid (zpar_client_t *self, int id);
 
-//  Sends a request and registers item index of result as waiting for it.
-//  route is the engine uuid for mux/control, NULL for task.
+//  Sends part index of result as its request. route is the engine uuid for
+//  mux/control, NULL for task. When it cannot be sent, the part is failed.
 int zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
                       zpar_msg_t **msg_p, zpar_result_t *result, size_t index);
 
-//  Marks an item answered with a value or an error; counts it done.
+//  Answers part index: with a value, or for a chunk a list of values and
+//  errors {"i": error} for the inputs that failed; or error for all its
+//  items. Takes value, error, errors and metadata.
 void zpar_result_settle (zpar_result_t *result, size_t index, json_t *value,
-                         json_t *error, json_t *metadata);
+                         json_t *error, json_t *errors, json_t *metadata);
 
-//  A new result of size items; added to the client's live results.
-zpar_result_t *zpar_result_new (zpar_client_t *client, size_t size, bool single);
+//  Fails every item of part index not answered yet; takes error.
+void zpar_result_fail (zpar_result_t *result, size_t index, json_t *error);
+
+//  A new result of size items in nparts messages; added to the client's
+//  live results. Parts answer one item each until set otherwise.
+zpar_result_t *zpar_result_new (zpar_client_t *client, size_t size, size_t nparts, bool single);
 
 //  {ename, evalue, engine_id} (caller owns).
 json_t *zpar_error_new (const char *ename, int engine_id, const char *format, ...)

@@ -1,20 +1,27 @@
-/*  zpar_result.c - results of calls: wait, ready, get, errors.          */
+/*  zpar_result.c - results of calls and maps: wait, ready, get, errors,
+    progress, and per item what ran where and what it printed.          */
 
 #include "zpar_client_int.h"
 
 #include "zpar_util.h"
 
 zpar_result_t *
-zpar_result_new (zpar_client_t *client, size_t size, bool single)
+zpar_result_new (zpar_client_t *client, size_t size, size_t nparts, bool single)
 {
     zpar_result_t *self = calloc (1, sizeof *self);
     self->client = client;
     self->single = single;
     self->size = size;
+    self->nparts = nparts;
     self->items = calloc (size? size: 1, sizeof *self->items);
+    self->parts = calloc (nparts? nparts: 1, sizeof *self->parts);
+    for (size_t i = 0; i < nparts; i++)
+        self->parts [i] = (zpar_part_t) {
+            .result = self, .engine_id = -1, .first = i < size? i: size, .count = i < size? 1: 0
+        };
     for (size_t i = 0; i < size; i++)
-        self->items [i].engine_id = -1;
-    zlistx_add_end (client->results, self);
+        self->items [i].part = i < nparts? i: 0;
+    self->handle = zlistx_add_end (client->results, self);
     return self;
 }
 
@@ -25,47 +32,100 @@ zpar_result_destroy (zpar_result_t **self_p)
         return;
     zpar_result_t *self = *self_p;
     zpar_client_t *client = self->client;
+    for (size_t i = 0; i < self->nparts; i++) {
+        zpar_part_t *part = &self->parts [i];
+        if (client && part->msg_id)
+            zhashx_delete (client->calls, part->msg_id);
+        free (part->msg_id);
+        free (part->engine_uuid);
+        free (part->out);
+        json_decref (part->metadata);
+    }
     for (size_t i = 0; i < self->size; i++) {
-        zpar_item_t *item = &self->items [i];
-        if (client && item->msg_id)
-            zhashx_delete (client->calls, item->msg_id);
-        free (item->msg_id);
-        free (item->engine_uuid);
-        free (item->out);
-        json_decref (item->value);
-        json_decref (item->error);
-        json_decref (item->metadata);
+        json_decref (self->items [i].value);
+        json_decref (self->items [i].error);
     }
-    if (client) {
-        void *handle = zlistx_find (client->results, self);
-        if (handle)
-            zlistx_delete (client->results, handle);
-    }
+    if (client && self->handle)
+        zlistx_delete (client->results, self->handle);
     free (self->items);
+    free (self->parts);
     json_decref (self->values);
     json_decref (self->error);
     free (self);
     *self_p = NULL;
 }
 
-void
-zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *error, json_t *metadata)
+static void
+s_item_answer (zpar_result_t *self, size_t index, json_t *value, json_t *error)
 {
     zpar_item_t *item = &self->items [index];
     if (item->done) {
         json_decref (value);
         json_decref (error);
+        return;
+    }
+    //  Never answered with nothing: that would read as success.
+    if (!value && !error)
+        error = zpar_error_new ("Error", self->parts [item->part].engine_id,
+                                "the answer could not be read");
+    item->done = true;
+    item->value = value;
+    item->error = error;
+    self->done++;
+}
+
+void
+zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *error,
+                    json_t *errors, json_t *metadata)
+{
+    zpar_part_t *part = &self->parts [index];
+    if (part->done) {
+        json_decref (value);
+        json_decref (error);
+        json_decref (errors);
         json_decref (metadata);
         return;
     }
-    item->done = true;
-    //  Never answered with nothing: that would read as success.
-    if (!value && !error)
-        error = zpar_error_new ("Error", item->engine_id, "the answer could not be read");
-    item->value = value;
-    item->error = error;
-    item->metadata = metadata;
-    self->done++;
+    part->done = true;
+    part->metadata = metadata? metadata: json_object ();
+    if (*part->submitted)
+        json_object_set_new (part->metadata, "submitted", json_string (part->submitted));
+    json_t *engine_id = json_object_get (part->metadata, "engine_id");
+    if (json_is_integer (engine_id))
+        part->engine_id = (int) json_integer_value (engine_id);
+    const char *output = json_string_value (json_object_get (part->metadata, "output"));
+    if (output && !part->out)
+        part->out = strdup (output);
+    for (size_t k = 0; k < part->count; k++) {
+        size_t i = part->first + k;
+        if (error)
+            s_item_answer (self, i, NULL, json_incref (error));
+        else
+        if (!part->chunk)
+            s_item_answer (self, i, json_incref (value), NULL);
+        else {
+            //  A chunk answers a list; a missing entry is an error.
+            char key [24];
+            snprintf (key, sizeof key, "%zu", k);
+            json_t *failed = json_object_get (errors, key);
+            json_t *each = json_array_get (value, k);
+            if (failed)
+                s_item_answer (self, i, NULL, zpar_error_new (
+                    json_string_value (json_object_get (failed, "ename"))?: "Error", part->engine_id,
+                    "%s", json_string_value (json_object_get (failed, "evalue"))?: "(no message)"));
+            else
+                s_item_answer (self, i, each? json_incref (each): NULL, NULL);
+        }
+    }
+    json_decref (value);
+    json_decref (error);
+    json_decref (errors);
+}
+
+void
+zpar_result_fail (zpar_result_t *self, size_t index, json_t *error)
+{
+    zpar_result_settle (self, index, NULL, error, NULL, NULL);
 }
 
 int
@@ -79,7 +139,7 @@ zpar_result_wait (zpar_result_t *self, int timeout_ms)
         }
         int64_t left = deadline - zpar_mono_ms ();
         if (left <= 0) {
-            zpar_fail ("%zu of %zu calls answered within %d ms", self->done, self->size, timeout_ms);
+            zpar_fail ("%zu of %zu answers came within %d ms", self->done, self->size, timeout_ms);
             return -1;
         }
         zpar_client_pump (self->client, left > INT32_MAX? -1: (int) left);
@@ -151,12 +211,12 @@ zpar_result_error (zpar_result_t *self)
         json_array_append (errors, error);
         if (used < sizeof evalue)
             used += (size_t) snprintf (evalue + used, sizeof evalue - used, " [%d] %s: %s;",
-                self->items [i].engine_id,
+                zpar_result_engine_id (self, i),
                 json_string_value (json_object_get (error, "ename")),
                 json_string_value (json_object_get (error, "evalue")));
     }
     self->error = json_pack ("{s:s, s:s, s:i, s:o}", "ename", ZPAR_E_COMPOSITE,
-                             "evalue", evalue, "engine_id", -1, "errors", errors);
+                             "evalue", zpar_utf8_clean (evalue), "engine_id", -1, "errors", errors);
     return self->error;
 }
 
@@ -169,10 +229,27 @@ zpar_result_done (zpar_result_t *self)
     return self->done;
 }
 
+void
+zpar_result_progress (zpar_result_t *self, size_t *done, size_t *total)
+{
+    zpar_result_ready (self);
+    if (done)
+        *done = self->done;
+    if (total)
+        *total = self->size;
+}
+
 static zpar_item_t *
 s_item (zpar_result_t *self, size_t index)
 {
     return index < self->size? &self->items [index]: NULL;
+}
+
+static zpar_part_t *
+s_part (zpar_result_t *self, size_t index)
+{
+    zpar_item_t *item = s_item (self, index);
+    return item? &self->parts [item->part]: NULL;
 }
 
 json_t *
@@ -192,27 +269,37 @@ zpar_result_item_error (zpar_result_t *self, size_t index)
 int
 zpar_result_engine_id (zpar_result_t *self, size_t index)
 {
-    zpar_item_t *item = s_item (self, index);
-    return item? item->engine_id: -1;
+    zpar_part_t *part = s_part (self, index);
+    return part? part->engine_id: -1;
 }
 
 const char *
 zpar_result_msg_id (zpar_result_t *self, size_t index)
 {
-    zpar_item_t *item = s_item (self, index);
-    return item? item->msg_id: NULL;
+    zpar_part_t *part = s_part (self, index);
+    return part? part->msg_id: NULL;
+}
+
+json_t *
+zpar_result_msg_ids (zpar_result_t *self)
+{
+    json_t *ids = json_array ();
+    for (size_t i = 0; i < self->nparts; i++)
+        if (self->parts [i].msg_id)
+            json_array_append_new (ids, json_string (self->parts [i].msg_id));
+    return ids;
 }
 
 json_t *
 zpar_result_metadata (zpar_result_t *self, size_t index)
 {
-    zpar_item_t *item = s_item (self, index);
-    return item? item->metadata: NULL;
+    zpar_part_t *part = s_part (self, index);
+    return part? part->metadata: NULL;
 }
 
 const char *
 zpar_result_stdout (zpar_result_t *self, size_t index)
 {
-    zpar_item_t *item = s_item (self, index);
-    return item && item->out? item->out: "";
+    zpar_part_t *part = s_part (self, index);
+    return part && part->out? part->out: "";
 }

@@ -1,4 +1,6 @@
-/*  zpar_view.c - direct and balanced views, and apply.                  */
+/*  zpar_view.c - direct and balanced views: apply and map, and the flags
+    a balanced view puts on its tasks (retries, timeout, after, follow,
+    targets).                                                            */
 
 #include "zpar_client_int.h"
 
@@ -10,6 +12,7 @@ struct _zpar_view_t {
     bool all;                   //  resolve to every engine at each call
     int *ids;
     size_t count;
+    json_t *flags;              //  balanced: metadata for every task
 };
 
 //  Largest engine id a target list may name.
@@ -20,6 +23,7 @@ s_view_new (zpar_client_t *client)
 {
     zpar_view_t *self = calloc (1, sizeof *self);
     self->client = client;
+    self->flags = json_object ();
     return self;
 }
 
@@ -29,6 +33,7 @@ zpar_view_destroy (zpar_view_t **self_p)
     if (!self_p || !*self_p)
         return;
     free ((*self_p)->ids);
+    json_decref ((*self_p)->flags);
     free (*self_p);
     *self_p = NULL;
 }
@@ -115,76 +120,103 @@ zpar_view_targets (zpar_view_t *self)
     return ids;
 }
 
-static zpar_msg_t *
-s_apply_request (zpar_client_t *client, const char *fn, json_t *args, json_t *kwargs)
+//  -- flags of a balanced view --------------------------------------------
+
+int
+zpar_view_set_retries (zpar_view_t *self, int retries)
 {
-    zpar_msg_t *msg = zpar_msg_new ("apply_request", client->session);
+    if (retries < 0 || retries > 1000) {
+        zpar_fail ("retries must be from 0 to 1000, not %d", retries);
+        return -1;
+    }
+    json_object_set_new (self->flags, "retries", json_integer (retries));
+    return 0;
+}
+
+int
+zpar_view_set_timeout (zpar_view_t *self, double seconds)
+{
+    if (!(seconds >= 0)) {
+        zpar_fail ("a timeout is a number of seconds, 0 for none");
+        return -1;
+    }
+    if (seconds == 0)
+        json_object_del (self->flags, "timeout");
+    else
+        json_object_set_new (self->flags, "timeout", json_real (seconds));
+    return 0;
+}
+
+static int
+s_set_dependency (zpar_view_t *self, const char *kind, json_t *msg_ids, bool all, bool success, bool failure)
+{
+    if (!msg_ids || !json_array_size (msg_ids)) {
+        json_object_del (self->flags, kind);
+        return 0;
+    }
+    size_t i;
+    json_t *id;
+    json_array_foreach (msg_ids, i, id)
+        if (!json_is_string (id)) {
+            zpar_fail ("%s takes a list of msg_ids (strings)", kind);
+            return -1;
+        }
+    json_object_set_new (self->flags, kind, json_pack ("{s:O, s:b, s:b, s:b}", "msg_ids", msg_ids,
+                                                       "all", all, "success", success, "failure", failure));
+    return 0;
+}
+
+int
+zpar_view_set_after (zpar_view_t *self, json_t *msg_ids, bool all, bool success, bool failure)
+{
+    return s_set_dependency (self, "after", msg_ids, all, success, failure);
+}
+
+int
+zpar_view_set_follow (zpar_view_t *self, json_t *msg_ids, bool all, bool success, bool failure)
+{
+    return s_set_dependency (self, "follow", msg_ids, all, success, failure);
+}
+
+int
+zpar_view_set_targets (zpar_view_t *self, const char *targets)
+{
+    if (!targets || streq (targets, ZPAR_ALL)) {
+        json_object_del (self->flags, "targets");
+        return 0;
+    }
+    zpar_view_t *parsed = zpar_client_direct (self->client, targets);
+    if (!parsed)
+        return -1;
+    json_object_set_new (self->flags, "targets", zpar_view_targets (parsed));
+    zpar_view_destroy (&parsed);
+    return 0;
+}
+
+//  -- apply and map --------------------------------------------------------
+
+//  A request for fn with args, or for a chunk (a list of argument lists).
+static zpar_msg_t *
+s_apply_request (zpar_view_t *view, const char *fn, json_t *args, json_t *chunk, json_t *kwargs)
+{
+    zpar_msg_t *msg = zpar_msg_new ("apply_request", view->client->session);
     json_t *content = json_pack ("{s:s}", "fn", fn);
-    json_object_set_new (content, "args", args? json_incref (args): json_array ());
+    if (chunk)
+        json_object_set_new (content, "chunk", chunk);
+    else
+        json_object_set_new (content, "args", args? json_incref (args): json_array ());
     json_object_set_new (content, "kwargs", kwargs? json_incref (kwargs): json_object ());
     zpar_msg_set_content (msg, content);
+    if (view->balanced && json_object_size (view->flags))
+        zpar_msg_set_metadata (msg, json_deep_copy (view->flags));
     return msg;
 }
 
-zpar_result_t *
-zpar_view_apply_kw_async (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs)
+//  Waits for result and returns its value (caller owns), or NULL with the
+//  error in *error; destroys result.
+static json_t *
+s_sync (zpar_result_t *result, json_t **error)
 {
-    zpar_client_t *client = self->client;
-    if (!fn || !*fn)
-        return zpar_fail ("apply needs a function name");
-    if ((args && !json_is_array (args)) || (kwargs && !json_is_object (kwargs)))
-        return zpar_fail ("apply needs args as a JSON array and kwargs as a JSON object");
-    if (client->shut_down)
-        return zpar_fail ("the cluster has shut down");
-    if (!(self->balanced? client->task: client->mux))
-        return zpar_fail ("the cluster's %s scheduler was not registered when this client "
-                          "connected (is zpar-scheduler running?)", self->balanced? "task": "mux");
-    //  Take in notifications that already arrived so "all" is current.
-    if (self->all)
-        while (zpar_client_pump (client, 0) == 0)
-            ;
-    if (self->balanced) {
-        zpar_result_t *result = zpar_result_new (client, 1, true);
-        zpar_msg_t *msg = s_apply_request (client, fn, args, kwargs);
-        zpar_client_send (client, client->task, NULL, &msg, result, 0);
-        return result;
-    }
-    json_t *ids = zpar_view_targets (self);
-    size_t count = json_array_size (ids);
-    if (!count) {
-        json_decref (ids);
-        return zpar_fail ("no engines are registered");
-    }
-    for (size_t i = 0; i < count; i++) {
-        int id = (int) json_integer_value (json_array_get (ids, i));
-        if (!zpar_client_uuid (client, id)) {
-            json_decref (ids);
-            return zpar_fail ("engine %d is not registered", id);
-        }
-    }
-    zpar_result_t *result = zpar_result_new (client, count, false);
-    for (size_t i = 0; i < count; i++) {
-        int id = (int) json_integer_value (json_array_get (ids, i));
-        result->items [i].engine_id = id;
-        zpar_msg_t *msg = s_apply_request (client, fn, args, kwargs);
-        zpar_client_send (client, client->mux, zpar_client_uuid (client, id), &msg, result, i);
-    }
-    json_decref (ids);
-    return result;
-}
-
-zpar_result_t *
-zpar_view_apply_async (zpar_view_t *self, const char *fn, json_t *args)
-{
-    return zpar_view_apply_kw_async (self, fn, args, NULL);
-}
-
-json_t *
-zpar_view_apply_sync (zpar_view_t *self, const char *fn, json_t *args, json_t **error)
-{
-    if (error)
-        *error = NULL;
-    zpar_result_t *result = zpar_view_apply_async (self, fn, args);
     if (!result) {
         if (error)
             *error = zpar_error_new (ZPAR_E_VALUE, -1, "%s", zpar_last_error ());
@@ -206,4 +238,140 @@ zpar_view_apply_sync (zpar_view_t *self, const char *fn, json_t *args, json_t **
         *error = zpar_error_new ("InterruptedError", -1, "%s", zpar_last_error ());
     zpar_result_destroy (&result);
     return value;
+}
+
+//  Checks what every call needs, and takes in notifications that already
+//  arrived so that "all" is current. The engine ids a direct view
+//  addresses (caller owns), or for a balanced view an empty list; NULL
+//  when the call cannot be made (zpar_last_error says why).
+static json_t *
+s_prepare (zpar_view_t *self, const char *fn)
+{
+    zpar_client_t *client = self->client;
+    if (!fn || !*fn)
+        return zpar_fail ("a call needs a function name");
+    if (client->shut_down)
+        return zpar_fail ("the cluster has shut down");
+    if (!(self->balanced? client->task: client->mux))
+        return zpar_fail ("the cluster's %s scheduler was not registered when this client "
+                          "connected (is zpar-scheduler running?)", self->balanced? "task": "mux");
+    if (self->balanced)
+        return json_array ();
+    if (self->all)
+        while (zpar_client_pump (client, 0) == 0)
+            ;
+    json_t *ids = zpar_view_targets (self);
+    if (!json_array_size (ids)) {
+        json_decref (ids);
+        return zpar_fail ("no engines are registered");
+    }
+    size_t i;
+    json_t *id;
+    json_array_foreach (ids, i, id)
+        if (!zpar_client_uuid (client, (int) json_integer_value (id))) {
+            zpar_fail ("engine %d is not registered", (int) json_integer_value (id));
+            json_decref (ids);
+            return NULL;
+        }
+    return ids;
+}
+
+//  Sends part index of result: to the task scheduler (engine < 0) or to
+//  engine through mux.
+static void
+s_send_part (zpar_view_t *self, zpar_result_t *result, size_t index, int engine, zpar_msg_t *msg)
+{
+    zpar_client_t *client = self->client;
+    result->parts [index].engine_id = engine;
+    if (engine < 0)
+        zpar_client_send (client, client->task, NULL, &msg, result, index);
+    else
+        zpar_client_send (client, client->mux, zpar_client_uuid (client, engine), &msg, result, index);
+}
+
+zpar_result_t *
+zpar_view_apply_kw_async (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs)
+{
+    if ((args && !json_is_array (args)) || (kwargs && !json_is_object (kwargs)))
+        return zpar_fail ("apply needs args as a JSON array and kwargs as a JSON object");
+    json_t *ids = s_prepare (self, fn);
+    if (!ids)
+        return NULL;
+    size_t count = self->balanced? 1: json_array_size (ids);
+    zpar_result_t *result = zpar_result_new (self->client, count, count, self->balanced);
+    for (size_t i = 0; i < count; i++)
+        s_send_part (self, result, i, self->balanced? -1: (int) json_integer_value (json_array_get (ids, i)),
+                     s_apply_request (self, fn, args, NULL, kwargs));
+    json_decref (ids);
+    return result;
+}
+
+zpar_result_t *
+zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t chunksize)
+{
+    if (!json_is_array (inputs))
+        return zpar_fail ("map needs its inputs as a JSON array of argument lists");
+    size_t i, size = json_array_size (inputs);
+    json_t *args;
+    json_array_foreach (inputs, i, args)
+        if (!json_is_array (args))
+            return zpar_fail ("map input %zu is not an argument list (a JSON array)", i);
+    json_t *ids = s_prepare (self, fn);
+    if (!ids)
+        return NULL;
+    //  A balanced map sends chunksize inputs a task (default one); a
+    //  direct one gives each engine a contiguous share, in chunks of
+    //  chunksize when set.
+    size_t engines = json_array_size (ids);
+    if (!chunksize)
+        chunksize = self->balanced? 1: (size + engines - 1) / (engines? engines: 1);
+    if (!chunksize)
+        chunksize = 1;
+    size_t nparts = (size + chunksize - 1) / chunksize;
+    zpar_result_t *result = zpar_result_new (self->client, size, nparts, false);
+    for (size_t p = 0; p < nparts; p++) {
+        zpar_part_t *part = &result->parts [p];
+        part->first = p * chunksize;
+        part->count = part->first + chunksize <= size? chunksize: size - part->first;
+        part->chunk = true;
+        for (size_t k = 0; k < part->count; k++)
+            result->items [part->first + k].part = p;
+    }
+    for (size_t p = 0; p < nparts; p++) {
+        zpar_part_t *part = &result->parts [p];
+        json_t *chunk = json_array ();
+        for (size_t k = 0; k < part->count; k++)
+            json_array_append (chunk, json_array_get (inputs, part->first + k));
+        //  Direct: chunks go to the engines in turn, so that without a
+        //  chunksize each engine gets one contiguous share.
+        int engine = self->balanced? -1
+                   : (int) json_integer_value (json_array_get (ids, engines * p / nparts));
+        s_send_part (self, result, p, engine, s_apply_request (self, fn, NULL, chunk, NULL));
+    }
+    json_decref (ids);
+    return result;
+}
+
+json_t *
+zpar_view_map_sync (zpar_view_t *self, const char *fn, json_t *inputs, size_t chunksize, json_t **error)
+{
+    if (error)
+        *error = NULL;
+    zpar_result_t *result = zpar_view_map_async (self, fn, inputs, chunksize);
+    return s_sync (result, error);
+}
+
+zpar_result_t *
+zpar_view_apply_async (zpar_view_t *self, const char *fn, json_t *args)
+{
+    return zpar_view_apply_kw_async (self, fn, args, NULL);
+}
+
+json_t *
+zpar_view_apply_sync (zpar_view_t *self, const char *fn, json_t *args, json_t **error)
+{
+    if (error)
+        *error = NULL;
+    zpar_result_t *result = zpar_view_apply_async (self, fn, args);
+    return s_sync (result, error);
 }

@@ -122,6 +122,45 @@ zpar_result_t *zpar_view_apply_kw_async (zpar_view_t *self, const char *fn,
 //  in *error (caller owns).
 json_t *zpar_view_apply_sync (zpar_view_t *self, const char *fn, json_t *args, json_t **error);
 
+//  Calls fn once per input without waiting: inputs is a JSON array of
+//  argument lists ([[1], [2], [3]], borrowed). The result has one item per
+//  input, in input order. A balanced view sends chunksize inputs per task
+//  (0: one), each task to the engine its scheme picks; a direct view gives
+//  each of its engines a contiguous share (or chunks of chunksize, dealt
+//  out in turn). Many tiny calls go faster in chunks. NULL when nothing
+//  could be sent: see zpar_last_error.
+zpar_result_t *zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs,
+                                    size_t chunksize);
+
+//  Same, and waits: an array of values in input order (caller owns), or
+//  NULL and the error in *error as zpar_view_apply_sync.
+json_t *zpar_view_map_sync (zpar_view_t *self, const char *fn, json_t *inputs, size_t chunksize,
+                            json_t **error);
+
+//  -- flags of a balanced view (they apply to the calls made after) --------
+//  Each returns 0, or -1 on a bad value (see zpar_last_error).
+
+//  Run a failed task again, on another engine when there is one, up to
+//  retries times (also when its engine dies).
+int zpar_view_set_retries (zpar_view_t *self, int retries);
+
+//  Fail a task with TaskTimeout when it has not started within seconds
+//  (its dependencies unmet, or no engine free); 0: no limit.
+int zpar_view_set_timeout (zpar_view_t *self, double seconds);
+
+//  Start tasks only once the tasks msg_ids (a JSON array of strings,
+//  borrowed; see zpar_result_msg_ids) ended: all of them (or any, when all
+//  is false), successfully when success, failed when failure. NULL clears.
+//  A dependency that can no longer be met fails the task with
+//  ImpossibleDependency; an unknown msg_id with InvalidDependency.
+int zpar_view_set_after (zpar_view_t *self, json_t *msg_ids, bool all, bool success, bool failure);
+
+//  Same as after, and run the tasks on the engine those tasks ran on.
+int zpar_view_set_follow (zpar_view_t *self, json_t *msg_ids, bool all, bool success, bool failure);
+
+//  Only these engines ("0,2", "1-3"; ZPAR_ALL or NULL: any).
+int zpar_view_set_targets (zpar_view_t *self, const char *targets);
+
 //  -- results -----------------------------------------------------------------
 
 //  Waits until every call of the result has its answer. Returns 0, or -1
@@ -148,9 +187,16 @@ size_t zpar_result_size (zpar_result_t *self);
 //  Calls answered so far.
 size_t zpar_result_done (zpar_result_t *self);
 
-//  Call index: its value or error (borrowed, NULL until answered), the id
-//  of the engine that ran it (-1 until known), its msg_id, its metadata
-//  (engine_id, started, completed, ...) and what it printed.
+//  Answers so far and in all (either pointer may be NULL).
+void zpar_result_progress (zpar_result_t *self, size_t *done, size_t *total);
+
+//  The msg_ids of the result's tasks, to depend on (caller owns).
+json_t *zpar_result_msg_ids (zpar_result_t *self);
+
+//  Call (or map input) index: its value or error (borrowed, NULL until
+//  answered), the id of the engine that ran it (-1 until known), the
+//  msg_id of its task, its task's metadata (engine_id, submitted, started,
+//  completed, ...) and what its task printed.
 json_t *zpar_result_item (zpar_result_t *self, size_t index);
 json_t *zpar_result_item_error (zpar_result_t *self, size_t index);
 int zpar_result_engine_id (zpar_result_t *self, size_t index);
