@@ -343,6 +343,44 @@ s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
         zpar_warn ("could not send a %s: %s", msg_type, zmq_strerror (zmq_errno ()));
 }
 
+//  A chunk of a map: fn once per argument list, answered together with
+//  "results" (null where a call failed) and "errors" {"index": error}.
+//  The reply's status is error when any call failed, so that a task with
+//  retries runs again; ename and evalue are the first failure's.
+static void
+s_engine_chunk (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char *name,
+                zpar_fn_t *fn, json_t *chunk, json_t *kwargs, int64_t started)
+{
+    json_t *results = json_array (), *errors = json_object (), *first = NULL;
+    size_t i;
+    json_t *args;
+    json_array_foreach (chunk, i, args) {
+        zpar_call_t *call = zpar_call_new (&self->info, args, kwargs);
+        zpar_call_run (call, name, fn);
+        json_t *error = zpar_call_error (call);
+        json_array_append (results, error? json_null (): zpar_call_result (call));
+        if (error) {
+            char key [24];
+            snprintf (key, sizeof key, "%zu", i);
+            json_object_set (errors, key, error);
+            if (!first)
+                first = json_incref (error);
+        }
+        zpar_call_destroy (&call);
+    }
+    json_t *reply = first
+        ? s_error_content (json_string_value (json_object_get (first, "ename")),
+                           json_string_value (json_object_get (first, "evalue")), self->info.id)
+        : json_pack ("{s:s}", "status", "ok");
+    json_object_set_new (reply, "results", results);
+    json_object_set_new (reply, "errors", errors);
+    json_decref (first);
+    //  A stand-in call carries the chunk's output to the reply.
+    zpar_call_t *none = zpar_call_new (&self->info, NULL, NULL);
+    s_engine_reply (self, sock, request, "apply_reply", reply, started, none);
+    zpar_call_destroy (&none);
+}
+
 static void
 s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
 {
@@ -350,6 +388,7 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
     json_t *content = zpar_msg_content (request);
     const char *name = json_string_value (json_object_get (content, "fn"));
     json_t *args = json_object_get (content, "args");
+    json_t *chunk = json_object_get (content, "chunk");
     json_t *kwargs = json_object_get (content, "kwargs");
     char evalue [1024];
 
@@ -361,10 +400,15 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
         s_engine_reply (self, sock, request, "apply_reply", reply, started, NULL);
         return;
     }
-    if (!name || (args && !json_is_array (args)) || (kwargs && !json_is_object (kwargs))) {
+    bool bad_chunk = chunk && !json_is_array (chunk);
+    size_t i;
+    json_t *each;
+    json_array_foreach (chunk, i, each)
+        bad_chunk |= !json_is_array (each);
+    if (!name || (args && !json_is_array (args)) || (kwargs && !json_is_object (kwargs)) || bad_chunk) {
         s_engine_reply (self, sock, request, "apply_reply", s_error_content (ZPAR_E_VALUE,
-            "apply_request needs fn (a string), args (a list) and kwargs (an object)",
-            self->info.id), started, NULL);
+            "apply_request needs fn (a string), args (a list) or chunk (a list of lists), "
+            "and kwargs (an object)", self->info.id), started, NULL);
         return;
     }
     zpar_fn_t *fn = zpar_registry_lookup (self->registry, name);
@@ -383,14 +427,19 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
                         s_error_content (ZPAR_E_NAME, evalue, self->info.id), started, NULL);
         return;
     }
+    self->current = request;
+    self->output_size = 0;
+    self->output_cut = false;
+    if (chunk) {
+        s_engine_chunk (self, sock, request, name, fn, chunk, kwargs, started);
+        self->current = NULL;
+        return;
+    }
     zpar_call_t *call = zpar_call_new (&self->info, args, kwargs);
     for (size_t i = 0; i < zpar_msg_buffers (request); i++) {
         zframe_t *frame = zpar_msg_buffer (request, i);
         zpar_call_add_buffer (call, zframe_data (frame), zframe_size (frame));
     }
-    self->current = request;
-    self->output_size = 0;
-    self->output_cut = false;
     zpar_call_run (call, name, fn);
     self->current = NULL;
     json_t *error = zpar_call_error (call);

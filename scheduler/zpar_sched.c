@@ -252,8 +252,10 @@ size_t
 zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
                  zframe_t *client, zpar_msg_t *msg)
 {
-    if (!self->monitored || !self->monitor || !zpar_msg_frame (msg, ZPAR_FRAME_CONTENT))
+    if (!self->monitored || !self->monitor)
         return SIZE_MAX;
+    //  A message changed here (a retry's new attempt) is encoded first.
+    zpar_msg_size (msg, self->signer);
     zframe_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
     bool keep_content = zframe_size (content) <= ZPAR_MON_CONTENT_MAX;
     size_t size = 4 * ZPAR_MON_ENTRY_PARTS + strlen (topic) + strlen (engine) + zframe_size (client)

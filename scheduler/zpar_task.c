@@ -386,7 +386,8 @@ s_targeted (json_t *targets, int id)
 
 //  An engine for the job, by the role's scheme among those that may take
 //  it: connected, under the high-water mark, targeted, where follow says,
-//  and not one it failed on while another would do. NULL when none.
+//  and not one it failed on, unless it failed on every engine there is.
+//  NULL when none is free now.
 static s_worker_t *
 s_task_pick (zpar_task_t *self, s_job_t *job, zlistx_t *follow_engines)
 {
@@ -397,20 +398,22 @@ s_task_pick (zpar_task_t *self, s_job_t *job, zlistx_t *follow_engines)
     zpar_candidate_t candidates [count];
     size_t n = 0;
     int hwm = self->role->config.hwm;
-    for (int pass = 0; pass < 2 && !n; pass++) {
-        for (s_worker_t *worker = zhashx_first (self->workers); worker;
-             worker = zhashx_next (self->workers)) {
-            if (!worker->registered || !worker->connected
-            ||  (hwm > 0 && worker->outstanding >= hwm)
-            ||  !s_targeted (job->targets, worker->id)
-            ||  (job->follow.ids && !s_in_list (follow_engines, worker->uuid)))
-                continue;
-            //  First pass: engines it did not fail on. Second: any.
-            if (pass == 0 && s_in_list (job->failed_on, worker->uuid))
-                continue;
-            eligible [n] = worker;
-            candidates [n++] = (zpar_candidate_t) { worker->outstanding, worker->last_used };
-        }
+    bool untried = false;               //  an engine it did not fail on exists
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        if (worker->registered && worker->connected && s_targeted (job->targets, worker->id)
+        &&  !s_in_list (job->failed_on, worker->uuid))
+            untried = true;
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers)) {
+        if (!worker->registered || !worker->connected
+        ||  (hwm > 0 && worker->outstanding >= hwm)
+        ||  !s_targeted (job->targets, worker->id)
+        ||  (job->follow.ids && !s_in_list (follow_engines, worker->uuid))
+        ||  (untried && s_in_list (job->failed_on, worker->uuid)))
+            continue;
+        eligible [n] = worker;
+        candidates [n++] = (zpar_candidate_t) { worker->outstanding, worker->last_used };
     }
     return n? eligible [zpar_scheme_pick ((zpar_scheme_t) self->role->config.scheme, candidates, n)]: NULL;
 }
@@ -493,7 +496,7 @@ s_task_schedule (zpar_task_t *self)
                 s_task_dispatch (self, job, worker);
             }
             else
-            if (!job->targets && !job->follow.ids)
+            if (!job->targets && !job->follow.ids && !zlistx_size (job->failed_on))
                 break;                  //  no engine has room: nor for those behind
         }
     } while (self->again);
