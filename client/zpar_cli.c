@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #define streq(a, b) (strcmp ((a), (b)) == 0)
 
@@ -16,7 +18,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: zpar [--profile NAME] [--json] [--timeout MS] COMMAND [ARGS]\n"
+        "usage: zpar [--profile NAME] [--json] [--hub-timeout MS] COMMAND [ARGS]\n"
         "\n"
         "commands:\n"
         "  status                          the hub, the schedulers, engine count, dropped messages\n"
@@ -25,12 +27,18 @@ s_usage (FILE *out)
         "                                  call FN on engines; ARGS_JSON is the JSON list of\n"
         "                                  arguments (a single value is the one argument);\n"
         "                                  LIST is \"all\" (default) or ids such as 0,2 or 1-3\n"
+        "  map FN FILE.jsonl [--chunksize N] [--retries N] [--timeout S] [--targets LIST]\n"
+        "                                  call FN once per line of FILE (- for stdin), each\n"
+        "                                  line a JSON list of arguments, on the least loaded\n"
+        "                                  engines; one JSON result per line on stdout, in\n"
+        "                                  input order ({\"error\": {ename, evalue}} for a\n"
+        "                                  failure); a progress bar on a terminal's stderr\n"
         "  shutdown                        stop every engine, the schedulers and the hub\n"
         "\n"
         "options:\n"
         "  --profile NAME   cluster profile (default: $ZPAR_PROFILE or \"default\")\n"
         "  --json           print JSON instead of text\n"
-        "  --timeout MS     how long to wait for the hub (default 5000)\n"
+        "  --hub-timeout MS how long to wait for the hub (default 5000)\n"
         "Put -- before an ARGS_JSON that starts with '-'.\n");
 }
 
@@ -196,16 +204,132 @@ s_apply (zpar_client_t *client, const char *fn, json_t *args, const char *target
     return rc;
 }
 
+//  The argument lists of FILE (- for stdin): one JSON list a line, blank
+//  lines skipped. NULL after saying what is wrong.
+static json_t *
+s_read_inputs (const char *path)
+{
+    FILE *file = streq (path, "-")? stdin: fopen (path, "r");
+    if (!file) {
+        fprintf (stderr, "zpar: cannot read %s: %s\n", path, strerror (errno));
+        return NULL;
+    }
+    json_t *inputs = json_array ();
+    char *line = NULL;
+    size_t capacity = 0, number = 0;
+    ssize_t length;
+    while (inputs && (length = getline (&line, &capacity, file)) >= 0) {
+        number++;
+        if (strspn (line, " \t\r\n") == (size_t) length)
+            continue;
+        json_error_t error;
+        json_t *args = json_loads (line, 0, &error);
+        if (!json_is_array (args)) {
+            fprintf (stderr, "zpar: %s line %zu is not a JSON list of arguments%s%s\n", path, number,
+                     args? "": ": ", args? "": error.text);
+            json_decref (args);
+            json_decref (inputs);
+            inputs = NULL;
+        }
+        else
+            json_array_append_new (inputs, args);
+    }
+    free (line);
+    if (file != stdin)
+        fclose (file);
+    return inputs;
+}
+
+//  One line on a terminal's stderr: done/total, rate, ETA.
+static void
+s_progress (size_t done, size_t total, int64_t started_ms)
+{
+    double seconds = (zpar_mono_ms () - started_ms) / 1000.0;
+    double rate = seconds > 0? done / seconds: 0;
+    int width = 30, filled = total? (int) (width * done / total): width;
+    char bar [64];
+    for (int i = 0; i < width; i++)
+        bar [i] = i < filled? '=': i == filled? '>': ' ';
+    bar [width] = 0;
+    fprintf (stderr, "\r[%s] %zu/%zu %3.0f%% %.1f/s", bar, done, total,
+             total? 100.0 * done / total: 100.0, rate);
+    if (rate > 0 && done < total)
+        fprintf (stderr, " ETA %.0fs ", (total - done) / rate);
+    else
+        fprintf (stderr, "          ");
+    fflush (stderr);
+}
+
+static int
+s_map (zpar_client_t *client, const char *fn, json_t *inputs, const char *targets,
+       size_t chunksize, int retries, double timeout)
+{
+    zpar_view_t *view = zpar_client_balanced (client);
+    if ((retries >= 0 && zpar_view_set_retries (view, retries) != 0)
+    ||  (timeout > 0 && zpar_view_set_timeout (view, timeout) != 0)
+    ||  (targets && zpar_view_set_targets (view, targets) != 0)) {
+        fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        zpar_view_destroy (&view);
+        return 2;
+    }
+    json_t *ids = zpar_client_ids (client);
+    if (!json_array_size (ids))
+        fprintf (stderr, "zpar: no engines are registered yet; the calls wait for one (Ctrl-C gives up)\n");
+    json_decref (ids);
+    zpar_result_t *result = zpar_view_map_async (view, fn, inputs, chunksize);
+    if (!result) {
+        fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        zpar_view_destroy (&view);
+        return 1;
+    }
+    //  Results go out as soon as every one before them is in.
+    bool bar = isatty (STDERR_FILENO);
+    size_t total = zpar_result_size (result), printed = 0;
+    int64_t started = zpar_mono_ms (), drawn = 0;
+    int rc = 0;
+    while (printed < total) {
+        zpar_result_wait (result, bar? 100: -1);
+        size_t done;
+        zpar_result_progress (result, &done, NULL);
+        while (printed < total && (zpar_result_item (result, printed) || zpar_result_item_error (result, printed))) {
+            json_t *error = zpar_result_item_error (result, printed);
+            json_t *line = error? json_pack ("{s:{s:O, s:O}}", "error", "ename", json_object_get (error, "ename"),
+                                             "evalue", json_object_get (error, "evalue"))
+                                : json_incref (zpar_result_item (result, printed));
+            char *text = json_dumps (line, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION (15));
+            puts (text? text: "null");
+            free (text);
+            json_decref (line);
+            rc |= error != NULL;
+            printed++;
+        }
+        if (bar && (zpar_mono_ms () - drawn >= 100 || printed == total)) {
+            fflush (stdout);
+            s_progress (done, total, started);
+            drawn = zpar_mono_ms ();
+        }
+    }
+    if (bar)
+        fprintf (stderr, "\n");
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&view);
+    return rc;
+}
+
 int
 main (int argc, char *argv [])
 {
     const char *profile = NULL, *targets = NULL, *why = NULL;
     bool as_json = false, balanced = false;
-    long timeout = 0;
+    long timeout = 0, chunksize = 0, retries = -1;
+    double task_timeout = 0;
     static struct option options [] = {
         { "profile", required_argument, 0, 'p' },
         { "json", no_argument, 0, 'j' },
-        { "timeout", required_argument, 0, 't' },
+        { "hub-timeout", required_argument, 0, 't' },
+        { "timeout", required_argument, 0, 'S' },
+        { "chunksize", required_argument, 0, 'c' },
+        { "retries", required_argument, 0, 'r' },
         { "targets", required_argument, 0, 'T' },
         { "balanced", no_argument, 0, 'b' },
         { "help", no_argument, 0, 'h' },
@@ -219,9 +343,26 @@ main (int argc, char *argv [])
             case 'T': targets = optarg; break;
             case 'b': balanced = true; break;
             case 't':
-                if (zpar_parse_option ("--timeout", optarg, 1, 3600000, &timeout) != 0)
+                if (zpar_parse_option ("--hub-timeout", optarg, 1, 3600000, &timeout) != 0)
                     goto usage;
                 break;
+            case 'c':
+                if (zpar_parse_option ("--chunksize", optarg, 1, 1000000, &chunksize) != 0)
+                    goto usage;
+                break;
+            case 'r':
+                if (zpar_parse_option ("--retries", optarg, 0, 1000, &retries) != 0)
+                    goto usage;
+                break;
+            case 'S': {
+                char *end = NULL;
+                task_timeout = strtod (optarg, &end);
+                if (!*optarg || *end || !(task_timeout > 0)) {
+                    why = "--timeout takes seconds, above 0";
+                    goto usage;
+                }
+                break;
+            }
             case 'h':
                 s_usage (stdout);
                 return 0;
@@ -236,9 +377,16 @@ main (int argc, char *argv [])
     const char *command = argv [optind++];
     int left = argc - optind;
     bool is_apply = streq (command, "apply");
-    if (!streq (command, "status") && !streq (command, "engines") && !is_apply
+    bool is_map = streq (command, "map");
+    if (!streq (command, "status") && !streq (command, "engines") && !is_apply && !is_map
     &&  !streq (command, "shutdown"))
         why = "no such command";
+    else
+    if (is_map && left != 2)
+        why = "map needs a function name and a file of argument lists (- for stdin)";
+    else
+    if (!is_map && (chunksize || retries >= 0 || task_timeout > 0))
+        why = "--chunksize, --retries and --timeout go with map";
     else
     if (is_apply && left < 1)
         why = "apply needs the name of a function";
@@ -246,11 +394,14 @@ main (int argc, char *argv [])
     if (is_apply && left > 2)
         why = "apply takes one ARGS_JSON: give several arguments as one JSON list, e.g. '[1, 2]'";
     else
-    if (!is_apply && left)
+    if (!is_apply && !is_map && left)
         why = "this command takes no arguments";
     else
-    if ((targets || balanced) && !is_apply)
-        why = "--targets and --balanced go with apply";
+    if (targets && !is_apply && !is_map)
+        why = "--targets goes with apply and map";
+    else
+    if (balanced && !is_apply)
+        why = "--balanced goes with apply";
     else
     if (targets && balanced)
         why = "--targets or --balanced, not both";
@@ -269,10 +420,18 @@ main (int argc, char *argv [])
         }
         args = json_is_array (parsed)? parsed: json_pack ("[o]", parsed);
     }
+    //  The inputs of map, read before connecting for the same reason.
+    json_t *inputs = NULL;
+    if (is_map) {
+        inputs = s_read_inputs (argv [optind + 1]);
+        if (!inputs)
+            return 2;
+    }
     zpar_client_t *client = zpar_client_new_timeout (profile, (int) timeout);
     if (!client) {
         fprintf (stderr, "zpar: %s\n", zpar_last_error ());
         json_decref (args);
+        json_decref (inputs);
         return 1;
     }
     int rc;
@@ -284,6 +443,10 @@ main (int argc, char *argv [])
     else
     if (is_apply)
         rc = s_apply (client, argv [optind], args, targets? targets: ZPAR_ALL, balanced, as_json);
+    else
+    if (is_map)
+        rc = s_map (client, argv [optind], inputs, targets, (size_t) chunksize, (int) retries,
+                    task_timeout);
     else {
         rc = zpar_client_shutdown (client) == 0? 0: 1;
         if (rc)
@@ -295,6 +458,7 @@ main (int argc, char *argv [])
             printf ("cluster shut down\n");
     }
     json_decref (args);
+    json_decref (inputs);
     zpar_client_destroy (&client);
     return rc;
 

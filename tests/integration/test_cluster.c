@@ -252,7 +252,7 @@ Test (cluster, a_client_without_a_cluster_gets_a_clear_error, .timeout = 30)
 
     //  The command line says the same and exits 1.
     char *err = NULL;
-    cr_assert_eq (zt_runf (NULL, &err, "%s status --timeout 200", zt_build_path ("bin/zpar")), 1);
+    cr_assert_eq (zt_runf (NULL, &err, "%s status --hub-timeout 200", zt_build_path ("bin/zpar")), 1);
     cr_assert (strstr (err, "did not answer"), "%s", err);
     free (err);
 }

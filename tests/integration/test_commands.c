@@ -114,7 +114,10 @@ Test (commands, wrong_command_lines_print_usage_and_exit_2)
     s_usage_error ("bin/zpar", "apply a b c");
     s_usage_error ("bin/zpar", "status extra");
     s_usage_error ("bin/zpar", "status --targets 1");
-    s_usage_error ("bin/zpar", "--timeout abc status");
+    s_usage_error ("bin/zpar", "--hub-timeout abc status");
+    s_usage_error ("bin/zpar", "map echo");
+    s_usage_error ("bin/zpar", "status --retries 2");
+    s_usage_error ("bin/zpar", "map echo - --timeout -1");
     s_usage_error ("bin/zpar", "--bogus status");
     s_usage_error ("bin/zpar", "apply --balanced --targets 1 echo");
     s_usage_error ("bin/ipcluster", "");
