@@ -336,3 +336,50 @@ Test (commands, a_lone_hub_answers_and_shuts_down)
     cr_assert_eq (zt_runf (NULL, NULL, "%s shutdown", zt_build_path ("bin/zpar")), 0);
     s_expect_exit (hub, "the hub");
 }
+
+Test (commands, zpar_map_prints_results_in_input_order)
+{
+    zt_cluster_start (2, "--hwm 0");
+    const char *dir = zt_fresh_dir ();
+    char *out = NULL, *err = NULL;
+    //  100 inputs, some slow, some failing: output keeps input order.
+    cr_assert_eq (zt_runf (NULL, NULL, "for i in $(seq 0 99); do if [ $((i %% 10)) = 3 ]; then "
+                           "echo '[\"bad\"]'; else echo \"[$i]\"; fi; done > %s/in.jsonl", dir), 0);
+    int rc = zt_runf (&out, &err, "%s map echo %s/in.jsonl --chunksize 7", zt_build_path ("bin/zpar"), dir);
+    cr_assert_eq (rc, 0, "%s", err);
+    cr_assert_str_empty (err, "stderr is not a terminal: nothing extra, got %s", err);
+    int line = 0;
+    for (char *text = strtok (out, "\n"); text; text = strtok (NULL, "\n"), line++) {
+        char expected [32];
+        snprintf (expected, sizeof expected, line % 10 == 3? "\"bad\"": "%d", line);
+        cr_assert_str_eq (text, expected, "line %d", line);
+    }
+    cr_assert_eq (line, 100);
+    free (out);
+    free (err);
+    //  Failures are error objects in place, and the exit code says so.
+    rc = zt_runf (&out, NULL, "%s map primes %s/in.jsonl --retries 1 --timeout 30", zt_build_path ("bin/zpar"), dir);
+    cr_assert_eq (rc, 1);
+    char *fourth = strtok (out, "\n");
+    for (int i = 0; i < 3; i++)
+        fourth = strtok (NULL, "\n");
+    json_t *error = zt_json (fourth);
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (error, "error"), "ename")),
+                      "ValueError");
+    json_decref (error);
+    free (out);
+    //  On a terminal, a progress bar on stderr.
+    rc = zt_runf (&out, NULL, "script -qec '%s map echo %s/in.jsonl > %s/out.jsonl' /dev/null",
+                  zt_build_path ("bin/zpar"), dir, dir);
+    cr_assert_eq (rc, 0);
+    cr_assert (strstr (out, "100/100 100%"), "no progress bar: %s", out);
+    free (out);
+    cr_assert_eq (zt_runf (&out, NULL, "wc -l < %s/out.jsonl", dir), 0);
+    cr_assert_eq (atoi (out), 100);
+    free (out);
+    //  Input that is not a list of arguments is a usage error.
+    cr_assert_eq (zt_runf (NULL, &err, "echo 'nope' | %s map echo -", zt_build_path ("bin/zpar")), 2);
+    cr_assert (strstr (err, "line 1"), "%s", err);
+    free (err);
+    zt_cluster_stop ();
+}
