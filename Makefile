@@ -50,7 +50,8 @@ hub_lib_obj    := $(filter-out $(OBJ)/hub/main.o,$(hub_obj))
 LIBA    := $(BUILD)/lib/libzpar.a
 LIBSO   := $(BUILD)/lib/libzpar.so
 BINS    := $(addprefix $(BUILD)/bin/,zpar-hub zpar-scheduler zpar-engine ipcluster zpar)
-EXAMPLES := $(BUILD)/examples/hello $(BUILD)/examples/libzpar_example_plugin.so
+EXAMPLES := $(addprefix $(BUILD)/examples/,hello map_async work_queue pool_scaling) \
+            $(BUILD)/examples/libzpar_example_plugin.so
 BENCHES := $(BUILD)/bench/latency
 TESTS   := $(BUILD)/tests/zpar-tests
 
