@@ -52,7 +52,7 @@ LIBSO   := $(BUILD)/lib/libzpar.so
 BINS    := $(addprefix $(BUILD)/bin/,zpar-hub zpar-scheduler zpar-engine ipcluster zpar)
 EXAMPLES := $(addprefix $(BUILD)/examples/,hello map_async work_queue pool_scaling) \
             $(BUILD)/examples/libzpar_example_plugin.so
-BENCHES := $(BUILD)/bench/latency
+BENCHES := $(BUILD)/bench/latency $(BUILD)/bench/throughput
 TESTS   := $(BUILD)/tests/zpar-tests
 
 .PHONY: all deps demo test test-run check check-asan bench install clean
@@ -118,7 +118,7 @@ $(BUILD)/examples/libzpar_example_plugin.so: examples/plugin/example_plugin.c in
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ZCFLAGS) $(ZLDFLAGS) -shared -o $@ $<
 
-$(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIBA)
+$(BUILD)/bench/%: $(OBJ)/bench/%.o $(OBJ)/bench/bench.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)

@@ -29,8 +29,7 @@
     cluster with `ipcluster stop` (which stops its processes by their pid
     files), then whatever pid file is left, by pid.               */
 
-#include <zpar/zpar.h>
-#include <zmq.h>
+#include "bench.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,26 +49,6 @@
 
 #define WARMUP          500
 #define DEFAULT_CALLS   10000
-#define TIMEOUT_MS      5000        //  a reply later than this is a failure
-#define MAX_PARTS       16
-#define PROFILE         "bench"
-
-static volatile sig_atomic_t s_interrupted;
-
-static void
-s_on_signal (int sig)
-{
-    (void) sig;
-    s_interrupted = 1;
-}
-
-static int64_t
-s_now_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 //  -- statistics ---------------------------------------------------------
 
@@ -82,25 +61,6 @@ typedef struct {
     const char *names [MAX_PROCS];
     double cpu_us [MAX_PROCS];
 } stats_t;
-
-//  User + system CPU of pid (0: this process) in microseconds.
-static double
-s_cpu_us (pid_t pid)
-{
-    char path [64], line [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", pid? (int) pid: (int) getpid ());
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return 0;
-    char *fields = fgets (line, sizeof line, file)? strrchr (line, ')'): NULL;
-    fclose (file);
-    unsigned long long utime = 0, stime = 0;
-    //  Fields 14 and 15, counted after the command name.
-    if (!fields || sscanf (fields + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                           &utime, &stime) != 2)
-        return 0;
-    return (double) (utime + stime) * 1e6 / (double) sysconf (_SC_CLK_TCK);
-}
 
 static int
 s_compare (const void *a, const void *b)
@@ -130,60 +90,11 @@ s_stats (int64_t *samples, long n, int64_t elapsed)
 
 //  -- raw ZeroMQ reference --------------------------------------------------
 
-//  Children: default signals, and gone with the parent if it dies first.
-static void
-s_child_setup (void)
-{
-    signal (SIGINT, SIG_DFL);
-    signal (SIGTERM, SIG_DFL);
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid () == 1)
-        _exit (1);
-}
-
-static void *
-s_socket (void *ctx, int type)
-{
-    void *sock = zmq_socket (ctx, type);
-    int zero = 0, one = 1;
-    zmq_setsockopt (sock, ZMQ_LINGER, &zero, sizeof zero);
-    if (type == ZMQ_ROUTER) {
-        //  As zpar binds its ROUTERs: unroutable is an error, no send HWM.
-        zmq_setsockopt (sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-        zmq_setsockopt (sock, ZMQ_SNDHWM, &zero, sizeof zero);
-    }
-    return sock;
-}
-
-//  Receives one multipart message into parts (at most MAX_PARTS kept).
-static int
-s_recv_parts (void *sock, zmq_msg_t *parts, int *count)
-{
-    int n = 0, more = 1;
-    while (more) {
-        zmq_msg_t part;
-        zmq_msg_init (&part);
-        if (zmq_msg_recv (&part, sock, 0) < 0) {
-            zmq_msg_close (&part);
-            while (n > 0)
-                zmq_msg_close (&parts [--n]);
-            return -1;
-        }
-        more = zmq_msg_more (&part);
-        if (n < MAX_PARTS)
-            parts [n++] = part;
-        else
-            zmq_msg_close (&part);
-    }
-    *count = n;
-    return 0;
-}
-
 //  Sends parts [0], [1] swapped, then the rest; closes every part.
 static void
 s_send_swapped (void *sock, zmq_msg_t *parts, int count)
 {
-    int order [MAX_PARTS];
+    int order [BENCH_MAX_PARTS];
     for (int i = 0; i < count; i++)
         order [i] = i < 2? 1 - i: i;
     int i = 0;
@@ -199,9 +110,9 @@ s_send_swapped (void *sock, zmq_msg_t *parts, int count)
 static void
 s_broker (int fd)
 {
-    s_child_setup ();
+    bench_child_setup ();
     void *ctx = zmq_ctx_new ();
-    void *front = s_socket (ctx, ZMQ_ROUTER), *back = s_socket (ctx, ZMQ_ROUTER);
+    void *front = bench_socket (ctx, ZMQ_ROUTER), *back = bench_socket (ctx, ZMQ_ROUTER);
     char front_ep [256], back_ep [256], line [600];
     size_t size = sizeof front_ep;
     if (zmq_bind (front, "tcp://127.0.0.1:*") != 0
@@ -215,11 +126,11 @@ s_broker (int fd)
     if (write (fd, line, (size_t) len) != len)
         _exit (1);
     zmq_pollitem_t items [] = { { front, 0, ZMQ_POLLIN, 0 }, { back, 0, ZMQ_POLLIN, 0 } };
-    zmq_msg_t parts [MAX_PARTS];
+    zmq_msg_t parts [BENCH_MAX_PARTS];
     int count;
     while (zmq_poll (items, 2, -1) >= 0) {
         //  client: [client] [engine] ... -> engine: [engine] [client] ...
-        if (items [0].revents & ZMQ_POLLIN && s_recv_parts (front, parts, &count) == 0) {
+        if (items [0].revents & ZMQ_POLLIN && bench_recv_parts (front, parts, &count) == 0) {
             if (count > 2)
                 s_send_swapped (back, parts, count);
             else
@@ -228,7 +139,7 @@ s_broker (int fd)
         }
         //  engine: [engine] [client] ... -> client: [client] [engine] ...;
         //  [engine] [hello] is swallowed and reported to the parent.
-        if (items [1].revents & ZMQ_POLLIN && s_recv_parts (back, parts, &count) == 0) {
+        if (items [1].revents & ZMQ_POLLIN && bench_recv_parts (back, parts, &count) == 0) {
             if (count > 2)
                 s_send_swapped (front, parts, count);
             else {
@@ -246,57 +157,19 @@ s_broker (int fd)
 static void
 s_echo (const char *endpoint)
 {
-    s_child_setup ();
+    bench_child_setup ();
     void *ctx = zmq_ctx_new ();
-    void *sock = s_socket (ctx, ZMQ_DEALER);
+    void *sock = bench_socket (ctx, ZMQ_DEALER);
     zmq_setsockopt (sock, ZMQ_ROUTING_ID, "engine", 6);
     if (zmq_connect (sock, endpoint) != 0 || zmq_send (sock, "hello", 5, 0) != 5)
         _exit (1);
-    zmq_msg_t parts [MAX_PARTS];
+    zmq_msg_t parts [BENCH_MAX_PARTS];
     int count;
-    while (s_recv_parts (sock, parts, &count) == 0)
+    while (bench_recv_parts (sock, parts, &count) == 0)
         for (int i = 0; i < count; i++)
             zmq_msg_send (&parts [i], sock, i < count - 1? ZMQ_SNDMORE: 0);
     _exit (0);
 }
-
-//  Reads until want bytes or a newline (line mode) arrived, or timeout.
-static int
-s_read (int fd, char *buf, size_t want, bool line)
-{
-    size_t got = 0;
-    int64_t deadline = s_now_ns () + (int64_t) TIMEOUT_MS * 1000000;
-    while (got < want && !(line && got && buf [got - 1] == '\n')) {
-        struct pollfd item = { .fd = fd, .events = POLLIN };
-        int left = (int) ((deadline - s_now_ns ()) / 1000000);
-        if (left <= 0 || s_interrupted || poll (&item, 1, left) <= 0)
-            return -1;
-        ssize_t rc = read (fd, buf + got, line? 1: want - got);
-        if (rc <= 0)
-            return -1;
-        got += (size_t) rc;
-    }
-    if (line)
-        buf [got - 1] = 0;
-    return 0;
-}
-
-static void
-s_stop_child (pid_t *pid)
-{
-    if (*pid > 0) {
-        kill (*pid, SIGTERM);
-        while (waitpid (*pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        *pid = 0;
-    }
-}
-
-//  A header frame of the size zpar's apply_request header has.
-static const char s_header [] =
-    "{\"msg_id\":\"5f0e6c1a-8a7e-4d0c-9a55-2b8f6f3f9b21_1234\",\"msg_type\":\"apply_request\","
-    "\"session\":\"5f0e6c1a-8a7e-4d0c-9a55-2b8f6f3f9b21\",\"username\":\"bench\","
-    "\"date\":\"2024-01-01T00:00:00.000000Z\",\"version\":\"5.3\"}";
 
 //  One round trip: the 7 frames out, the same 7 back. 0 when echoed intact.
 static int
@@ -308,15 +181,15 @@ s_raw_call (void *sock, long i)
     int len = snprintf (content, sizeof content, "{\"fn\":\"echo\",\"args\":[%ld],\"kwargs\":{}}", i);
     struct { const void *data; size_t size; } out [] = {
         { "engine", 6 }, { "<IDS|MSG>", 9 }, { signature, 64 },
-        { s_header, sizeof s_header - 1 }, { "{}", 2 }, { "{}", 2 }, { content, (size_t) len }
+        { bench_header, strlen (bench_header) }, { "{}", 2 }, { "{}", 2 }, { content, (size_t) len }
     };
     const int frames = (int) (sizeof out / sizeof *out);
     for (int f = 0; f < frames; f++)
         if (zmq_send (sock, out [f].data, out [f].size, f < frames - 1? ZMQ_SNDMORE: 0) < 0)
             return -1;
-    zmq_msg_t parts [MAX_PARTS];
+    zmq_msg_t parts [BENCH_MAX_PARTS];
     int count;
-    if (s_recv_parts (sock, parts, &count) != 0)
+    if (bench_recv_parts (sock, parts, &count) != 0)
         return -1;
     int rc = count == frames
           && zmq_msg_size (&parts [frames - 1]) == (size_t) len
@@ -341,8 +214,8 @@ s_raw_stop (raw_t *self)
     if (self->ctx)
         zmq_ctx_term (self->ctx);
     self->sock = self->ctx = NULL;
-    s_stop_child (&self->echo);
-    s_stop_child (&self->broker);
+    bench_stop_child (&self->echo);
+    bench_stop_child (&self->broker);
     if (self->fd >= 0)
         close (self->fd);
     self->fd = -1;
@@ -366,7 +239,7 @@ s_raw_start (raw_t *self)
     }
     close (fds [1]);
     char *back = NULL;
-    if (self->broker < 0 || s_read (self->fd, line, sizeof line - 1, true) != 0
+    if (self->broker < 0 || bench_read (self->fd, line, sizeof line - 1, true) != 0
     ||  !(back = strchr (line, ' '))) {
         fprintf (stderr, "latency: the raw broker did not start\n");
         return -1;
@@ -377,176 +250,49 @@ s_raw_start (raw_t *self)
         close (self->fd);
         s_echo (back);
     }
-    if (self->echo < 0 || s_read (self->fd, &ready, 1, false) != 0) {
+    if (self->echo < 0 || bench_read (self->fd, &ready, 1, false) != 0) {
         fprintf (stderr, "latency: the raw echo worker did not connect\n");
         return -1;
     }
     self->ctx = zmq_ctx_new ();
-    self->sock = s_socket (self->ctx, ZMQ_DEALER);
-    int timeout = TIMEOUT_MS;
+    self->sock = bench_socket (self->ctx, ZMQ_DEALER);
+    int timeout = BENCH_TIMEOUT_MS;
     zmq_setsockopt (self->sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     return zmq_connect (self->sock, line);
 }
 
 //  -- zpar ----------------------------------------------------------------
 
-//  Runs argv to completion, its stdout to /dev/null. Returns its exit code.
-static int
-s_run (char *const argv [])
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        int null = open ("/dev/null", O_WRONLY);
-        if (null >= 0)
-            dup2 (null, STDOUT_FILENO);
-        execv (argv [0], argv);
-        _exit (127);
-    }
-    int status;
-    if (pid < 0)
-        return -1;
-    while (waitpid (pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED (status)? WEXITSTATUS (status): -1;
-}
-
-//  Whatever pid file `ipcluster stop` left in dir: that process, by pid,
-//  if it is still the one the file names (same start time).
-static void
-s_sweep_pidfiles (const char *dir)
-{
-    DIR *pids = opendir (dir);
-    for (struct dirent *entry = pids? readdir (pids): NULL; entry; entry = readdir (pids)) {
-        char path [PATH_MAX + 300], line [1024];
-        int pid = 0;
-        long long start = -1, now = -2;
-        if (!strstr (entry->d_name, ".pid"))
-            continue;
-        snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
-        FILE *file = fopen (path, "r");
-        if (!file)
-            continue;
-        int fields = fscanf (file, "%d %lld", &pid, &start);
-        fclose (file);
-        snprintf (path, sizeof path, "/proc/%d/stat", pid);
-        file = pid > 1 && fields == 2? fopen (path, "r"): NULL;
-        if (file && fgets (line, sizeof line, file)) {
-            char *fields_at = strrchr (line, ')');      //  field 22: start time
-            for (int field = 2; fields_at && field < 22; field++)
-                fields_at = strchr (fields_at + 1, ' ');
-            if (fields_at)
-                now = atoll (fields_at + 1);
-        }
-        if (file)
-            fclose (file);
-        if (now == start) {
-            fprintf (stderr, "latency: %s (pid %d) outlived ipcluster stop; killing it\n",
-                     entry->d_name, pid);
-            kill (pid, SIGKILL);
-        }
-    }
-    if (pids)
-        closedir (pids);
-}
-
-static int
-s_remove (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void) sb, (void) flag, (void) ftw;
-    remove (path);
-    return 0;
-}
-
-//  The pid in dir/name.pid, or -1.
-static pid_t
-s_pid_of (const char *dir, const char *name)
-{
-    char path [PATH_MAX + 64];
-    snprintf (path, sizeof path, "%s/%s.pid", dir, name);
-    FILE *file = fopen (path, "r");
-    int pid = -1;
-    if (file && fscanf (file, "%d", &pid) != 1)
-        pid = -1;
-    if (file)
-        fclose (file);
-    return pid;
-}
-
-//  The zpar setup: a 1-engine cluster in a temporary ZPAR_DIR.
+//  The zpar setup: a 1-engine cluster, a direct view of engine 0.
 typedef struct {
-    char zpar_dir [32];
-    char ipcluster [PATH_MAX + 32];
-    char pid_dir [96];
-    bool made;
-    zpar_client_t *client;
+    bench_cluster_t cluster;
     zpar_view_t *view;
     json_t *args;
-    pid_t pids [3];             //  scheduler, engine, hub
-} zpar_t;
+} latency_zpar_t;
+
+static int
+s_zpar_start (latency_zpar_t *self)
+{
+    if (bench_cluster_start (&self->cluster, 1, NULL) != 0)
+        return -1;
+    self->view = zpar_client_direct (self->cluster.client, "0");
+    self->args = json_array ();
+    json_array_append_new (self->args, json_integer (0));
+    return self->view? 0: -1;
+}
 
 static void
-s_zpar_stop (zpar_t *self)
+s_zpar_stop (latency_zpar_t *self)
 {
     json_decref (self->args);
     self->args = NULL;
     zpar_view_destroy (&self->view);
-    zpar_client_destroy (&self->client);
-    if (!self->made)
-        return;
-    //  Stop even after a failed start: it may have left processes behind.
-    char *stop [] = { self->ipcluster, "stop", "--profile", PROFILE, NULL };
-    if (s_run (stop) != 0)
-        fprintf (stderr, "latency: ipcluster stop reported a problem\n");
-    s_sweep_pidfiles (self->pid_dir);
-    nftw (self->zpar_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
-    unsetenv ("ZPAR_DIR");
-    self->made = false;
-}
-
-static int
-s_zpar_start (zpar_t *self)
-{
-    char exe [PATH_MAX];
-    ssize_t len = readlink ("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0)
-        return -1;
-    exe [len] = 0;
-    snprintf (self->ipcluster, sizeof self->ipcluster, "%s/../bin/ipcluster", dirname (exe));
-    if (access (self->ipcluster, X_OK) != 0) {
-        fprintf (stderr, "latency: no %s: build it with make\n", self->ipcluster);
-        return -1;
-    }
-    snprintf (self->zpar_dir, sizeof self->zpar_dir, "/tmp/zpar-bench-XXXXXX");
-    if (!mkdtemp (self->zpar_dir)) {
-        perror ("latency: mkdtemp");
-        return -1;
-    }
-    self->made = true;
-    setenv ("ZPAR_DIR", self->zpar_dir, 1);
-    snprintf (self->pid_dir, sizeof self->pid_dir, "%s/profile_" PROFILE "/pid", self->zpar_dir);
-    char *start [] = { self->ipcluster, "start", "-n", "1", "--daemonize", "--profile", PROFILE, NULL };
-    if (s_run (start) != 0) {
-        fprintf (stderr, "latency: %s start failed\n", self->ipcluster);
-        return -1;
-    }
-    self->client = zpar_client_new (PROFILE);
-    if (!self->client || zpar_client_wait_for_engines (self->client, 1, TIMEOUT_MS) != 0
-    ||  !(self->view = zpar_client_direct (self->client, "0"))) {
-        fprintf (stderr, "latency: %s\n", zpar_last_error ());
-        return -1;
-    }
-    self->pids [0] = s_pid_of (self->pid_dir, "scheduler");
-    self->pids [1] = s_pid_of (self->pid_dir, "engine-0");
-    self->pids [2] = s_pid_of (self->pid_dir, "hub");
-    self->args = json_array ();
-    json_array_append_new (self->args, json_integer (0));
-    return 0;
+    bench_cluster_stop (&self->cluster);
 }
 
 //  One apply_sync("echo", [i]); 0 when i came back.
 static int
-s_zpar_call (zpar_t *self, long i)
+s_zpar_call (latency_zpar_t *self, long i)
 {
     json_t *error = NULL;
     json_array_set_new (self->args, 0, json_integer (i));
@@ -575,7 +321,7 @@ typedef struct {
 } series_t;
 
 static int
-s_measure_block (int which, raw_t *raw, zpar_t *zpar, series_t *series, long first, long calls)
+s_measure_block (int which, raw_t *raw, latency_zpar_t *zpar, series_t *series, long first, long calls)
 {
     pid_t pids [MAX_PROCS] = { 0 };
     int count = which == 0? 3: 4;
@@ -583,25 +329,28 @@ s_measure_block (int which, raw_t *raw, zpar_t *zpar, series_t *series, long fir
         pids [1] = raw->broker;
         pids [2] = raw->echo;
     }
-    else
-        memcpy (pids + 1, zpar->pids, sizeof zpar->pids);
+    else {
+        pids [1] = zpar->cluster.pids [0];      //  scheduler
+        pids [2] = zpar->cluster.pids [2];      //  engine
+        pids [3] = zpar->cluster.pids [1];      //  hub
+    }
     double before [MAX_PROCS];
     for (int p = 0; p < count; p++)
-        before [p] = s_cpu_us (pids [p]);
-    int64_t begin = s_now_ns ();
+        before [p] = bench_cpu_us (pids [p]);
+    int64_t begin = bench_now_ns ();
     for (long i = first; i < first + calls; i++) {
-        int64_t t0 = s_now_ns ();
+        int64_t t0 = bench_now_ns ();
         int rc = which == 0? s_raw_call (raw->sock, i): s_zpar_call (zpar, i);
-        if (rc != 0 || s_interrupted) {
+        if (rc != 0 || bench_interrupted) {
             if (which == 0 && rc != 0)
                 fprintf (stderr, "latency: raw call %ld failed\n", i);
             return -1;
         }
-        series->samples [series->count++] = s_now_ns () - t0;
+        series->samples [series->count++] = bench_now_ns () - t0;
     }
-    series->elapsed += s_now_ns () - begin;
+    series->elapsed += bench_now_ns () - begin;
     for (int p = 0; p < count; p++)
-        series->cpu [p] += s_cpu_us (pids [p]) - before [p];
+        series->cpu [p] += bench_cpu_us (pids [p]) - before [p];
     return 0;
 }
 
@@ -609,7 +358,7 @@ static int
 s_measure (long calls, stats_t *raw_stats, stats_t *zpar_stats)
 {
     raw_t raw = { .fd = -1 };
-    zpar_t zpar = { .made = false };
+    latency_zpar_t zpar = { .cluster = { .made = false } };
     series_t series [2] = {
         { .samples = calloc ((size_t) calls, sizeof (int64_t)) },
         { .samples = calloc ((size_t) calls, sizeof (int64_t)) }
@@ -620,7 +369,7 @@ s_measure (long calls, stats_t *raw_stats, stats_t *zpar_stats)
     ||  s_raw_start (&raw) != 0 || s_zpar_start (&zpar) != 0)
         goto done;
     for (long i = 0; i < WARMUP; i++)
-        if (s_interrupted || s_raw_call (raw.sock, i) != 0 || s_zpar_call (&zpar, i) != 0) {
+        if (bench_interrupted || s_raw_call (raw.sock, i) != 0 || s_zpar_call (&zpar, i) != 0) {
             fprintf (stderr, "latency: warm-up call %ld failed\n", i);
             goto done;
         }
@@ -693,10 +442,7 @@ main (int argc, char *argv [])
             return opt == 'h'? 0: 2;
         }
     }
-    struct sigaction action = { .sa_handler = s_on_signal };
-    sigemptyset (&action.sa_mask);
-    sigaction (SIGINT, &action, NULL);
-    sigaction (SIGTERM, &action, NULL);
+    bench_catch_signals ();
 
     printf ("command:");
     for (int i = 0; i < argc; i++)
@@ -709,7 +455,7 @@ main (int argc, char *argv [])
     stats_t raw = { 0 }, zpar = { 0 };
     int rc = s_measure (calls, &raw, &zpar) == 0? 0: 1;
     if (rc != 0) {
-        fprintf (stderr, "latency: %s\n", s_interrupted? "interrupted": "failed");
+        fprintf (stderr, "latency: %s\n", bench_interrupted? "interrupted": "failed");
         return rc;
     }
     s_print_cell ("", NAME_WIDTH, false);

@@ -43,7 +43,10 @@ typedef struct {
 } s_dep_t;
 
 typedef struct {
-    zpar_msg_t *request;        //  as the client sent it, routed [client]
+    zpar_msg_t *request;        //  as the client sent it, routed [client]; kept
+                                //  after dispatch only for a retry
+    zframe_t *header;           //  its header, to answer it with an error
+    zframe_t *client;           //  its client's routing id
     char *msg_id;
     int retries;                //  left
     int attempts;
@@ -96,6 +99,8 @@ s_job_destroy (s_job_t **job_p)
     if (!job)
         return;
     zpar_msg_destroy (&job->request);
+    zframe_destroy (&job->header);
+    zframe_destroy (&job->client);
     free (job->msg_id);
     json_decref (job->after.ids);
     json_decref (job->follow.ids);
@@ -214,8 +219,9 @@ s_task_fail (zpar_task_t *self, s_job_t *job, const char *engine, int engine_id,
     va_start (args, format);
     vsnprintf (evalue, sizeof evalue, format, args);
     va_end (args);
-    zpar_role_fail (self->role, zpar_msg_header (job->request), zpar_msg_route (job->request, 0),
-                    engine? engine: "", engine_id, ename, evalue);
+    json_t *header = json_loadb ((const char *) zframe_data (job->header), zframe_size (job->header), 0, NULL);
+    zpar_role_fail (self->role, header, job->client, engine? engine: "", engine_id, ename, evalue);
+    json_decref (header);
     s_task_end (self, &job, false, engine);
 }
 
@@ -275,17 +281,21 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
     }
     s_job_t *job = calloc (1, sizeof *job);
     job->request = msg;
+    job->header = zframe_dup (zpar_msg_frame (msg, ZPAR_FRAME_HEADER));
+    job->client = zframe_dup (zpar_msg_route (msg, 0));
     job->msg_id = strdup (zpar_msg_id (msg));
     job->failed_on = zlistx_new ();
     zlistx_set_destructor (job->failed_on, (czmq_destructor *) zstr_free);
     zhashx_insert (self->known, job->msg_id, job);
 
-    json_t *metadata = zpar_msg_metadata (msg);
+    //  Most tasks carry no flags: "{}" needs no parse.
+    zframe_t *raw = zpar_msg_frame (msg, ZPAR_FRAME_METADATA);
+    json_t *metadata = raw && zframe_streq (raw, "{}")? NULL: zpar_msg_metadata (msg);
     json_t *retries = json_object_get (metadata, "retries");
     json_t *timeout = json_object_get (metadata, "timeout");
     json_t *targets = json_object_get (metadata, "targets");
     const char *bad = NULL;
-    if (!metadata)
+    if (!metadata && !(raw && zframe_streq (raw, "{}")))
         bad = "metadata must be a JSON object";
     else
     if (retries && (!json_is_integer (retries) || json_integer_value (retries) < 0
@@ -421,7 +431,10 @@ s_task_pick (zpar_task_t *self, s_job_t *job, zlistx_t *follow_engines)
 static void
 s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
 {
-    zpar_msg_t *msg = zpar_msg_dup (job->request);
+    //  The request itself goes, unless a retry may need it again.
+    zpar_msg_t *msg = job->retries > 0? zpar_msg_dup (job->request): job->request;
+    if (msg == job->request)
+        job->request = NULL;
     if (++job->attempts > 1) {
         //  A new attempt is a new message: its own signature, so that no
         //  engine takes it for a replay of the first.
@@ -429,10 +442,8 @@ s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
         json_object_set_new (metadata, "attempt", json_integer (job->attempts));
         zpar_msg_set_metadata (msg, metadata);
     }
-    zframe_t *client = zframe_dup (zpar_msg_route (msg, 0));
     zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
-    size_t mark = zpar_role_monitor (self->role, ZPAR_MON_IN, worker->uuid, client, msg);
-    zframe_destroy (&client);
+    size_t mark = zpar_role_monitor (self->role, ZPAR_MON_IN, worker->uuid, job->client, msg);
     job->worker = strdup (worker->uuid);
     zhashx_insert (self->running, job->msg_id, job);
     worker->outstanding++;
@@ -532,7 +543,7 @@ zpar_task_reply (zpar_task_t *self, zpar_msg_t *reply, const char *engine)
     s_worker_t *worker = zhashx_lookup (self->workers, engine);
     if (worker && worker->outstanding > 0)
         worker->outstanding--;
-    const char *status = json_string_value (json_object_get (zpar_msg_metadata (reply), "status"));
+    const char *status = zpar_msg_status (reply);
     bool ok = status && streq (status, "ok");
     zpar_task_verdict_t verdict = ZPAR_TASK_FORWARD;
     if (!ok && job->retries > 0 && !(status && streq (status, "aborted"))) {

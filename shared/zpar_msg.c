@@ -7,6 +7,13 @@
 
 enum { HEADER, PARENT, METADATA, CONTENT };
 
+//  A string member read from a frame without parsing it (see s_scan).
+typedef struct {
+    bool tried;
+    const char *value;          //  text, or NULL
+    char text [96];
+} s_found_t;
+
 struct _zpar_msg_t {
     zmsg_t *routes;                     //  identity frames before the delimiter
     zframe_t *raw [ZPAR_JSON_FRAMES];   //  JSON frames as bytes (NULL until encoded)
@@ -15,6 +22,7 @@ struct _zpar_msg_t {
     bool changed;                       //  a JSON frame was set: re-encode and re-sign
     zmsg_t *buffers;
     char signature [ZPAR_SIGNATURE_LEN + 1];
+    s_found_t id, type, parent_id, status;     //  see s_lookup
 };
 
 static const char *s_drop_names [ZPAR_DROP_COUNT] = {
@@ -267,9 +275,78 @@ s_string (json_t *object, const char *key)
     return object? json_string_value (json_object_get (object, key)): NULL;
 }
 
-const char *zpar_msg_type (zpar_msg_t *self) { return s_string (zpar_msg_header (self), "msg_type"); }
-const char *zpar_msg_id (zpar_msg_t *self)   { return s_string (zpar_msg_header (self), "msg_id"); }
-const char *zpar_msg_parent_id (zpar_msg_t *self) { return s_string (zpar_msg_parent (self), "msg_id"); }
+//  A top-level string member of the JSON object in frame, found without
+//  parsing it: routers need two or three keys of every message, and a full
+//  parse is most of their work. It reads only text without backslashes (so
+//  no escaped quote can fool it) and values that fit out. Returns 0, or -1
+//  when it is not sure (the caller then parses).
+static int
+s_scan (zframe_t *frame, const char *key, char *out, size_t size)
+{
+    const char *text = (const char *) zframe_data (frame);
+    size_t length = zframe_size (frame), key_length = strlen (key), i = 0;
+    if (!length || memchr (text, '\\', length))
+        return -1;
+    int depth = 0;
+    while (i < length) {
+        char c = text [i++];
+        if (c == '{' || c == '[')
+            depth++;
+        else
+        if (c == '}' || c == ']')
+            depth--;
+        else
+        if (c == '"') {
+            const char *start = text + i;
+            const char *end = memchr (start, '"', length - i);
+            if (!end)
+                return -1;
+            i = (size_t) (end - text) + 1;
+            size_t j = i;
+            while (j < length && (text [j] == ' ' || text [j] == '\n' || text [j] == '\t' || text [j] == '\r'))
+                j++;
+            bool is_key = j < length && text [j] == ':';
+            if (!is_key || depth != 1 || (size_t) (end - start) != key_length
+            ||  memcmp (start, key, key_length) != 0)
+                continue;
+            for (j++; j < length && (text [j] == ' ' || text [j] == '\n' || text [j] == '\t' || text [j] == '\r'); j++)
+                ;
+            if (j >= length || text [j] != '"')
+                return -1;              //  not a string: let the parser say
+            const char *value = text + j + 1;
+            const char *close = memchr (value, '"', length - j - 1);
+            if (!close || (size_t) (close - value) >= size)
+                return -1;
+            memcpy (out, value, (size_t) (close - value));
+            out [close - value] = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+//  A string member of JSON frame index: scanned from the bytes when the
+//  frame was not parsed yet, else from the parse.
+static const char *
+s_lookup (zpar_msg_t *self, int index, const char *key, s_found_t *found)
+{
+    if (!self->parsed [index] && self->raw [index]) {
+        if (!found->tried) {
+            found->tried = true;
+            if (s_scan (self->raw [index], key, found->text, sizeof found->text) == 0)
+                found->value = found->text;
+        }
+        if (found->value)
+            return found->value;
+    }
+    return s_string (s_json (self, index), key);
+}
+
+const char *zpar_msg_type (zpar_msg_t *self) { return s_lookup (self, HEADER, "msg_type", &self->type); }
+const char *zpar_msg_id (zpar_msg_t *self)   { return s_lookup (self, HEADER, "msg_id", &self->id); }
+const char *zpar_msg_parent_id (zpar_msg_t *self) { return s_lookup (self, PARENT, "msg_id", &self->parent_id); }
+
+const char *zpar_msg_status (zpar_msg_t *self) { return s_lookup (self, METADATA, "status", &self->status); }
 
 zframe_t *
 zpar_msg_frame (zpar_msg_t *self, int index)

@@ -83,10 +83,13 @@ void zpar_msg_set_content (zpar_msg_t *self, json_t *value);
 enum { ZPAR_FRAME_HEADER, ZPAR_FRAME_PARENT, ZPAR_FRAME_METADATA, ZPAR_FRAME_CONTENT };
 zframe_t *zpar_msg_frame (zpar_msg_t *self, int index);
 
-//  Shortcuts into the header and parent header (borrowed, may be NULL).
+//  Shortcuts into the header, the parent header and the metadata
+//  (borrowed, may be NULL). Read from the frame's bytes when possible,
+//  without parsing the JSON: routers need little else.
 const char *zpar_msg_type (zpar_msg_t *self);
 const char *zpar_msg_id (zpar_msg_t *self);
 const char *zpar_msg_parent_id (zpar_msg_t *self);
+const char *zpar_msg_status (zpar_msg_t *self);
 
 //  The signature as received or as last signed (64 hex digits), or "".
 const char *zpar_msg_signature (zpar_msg_t *self);

@@ -1,0 +1,71 @@
+/*  bench.h - what the benchmarks share (see bench.c).                   */
+
+#ifndef BENCH_H_INCLUDED
+#define BENCH_H_INCLUDED
+
+#include <zpar/zpar.h>
+#include <zmq.h>
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BENCH_TIMEOUT_MS    5000    //  a reply later than this is a failure
+#define BENCH_MAX_PARTS     16
+#define BENCH_PROFILE       "bench"
+#define BENCH_MAX_ENGINES   16
+
+//  Set by SIGINT or SIGTERM once bench_catch_signals was called.
+extern volatile sig_atomic_t bench_interrupted;
+void bench_catch_signals (void);
+
+int64_t bench_now_ns (void);
+
+//  User + system CPU of pid (0: this process), all threads, in µs.
+double bench_cpu_us (pid_t pid);
+
+//  -- raw ZeroMQ ------------------------------------------------------------
+
+//  In a forked child: default signals, and gone with the parent.
+void bench_child_setup (void);
+
+//  A socket as zpar sets its own: no linger; ROUTERs mandatory, no send HWM.
+void *bench_socket (void *ctx, int type);
+
+//  Receives one multipart message into parts (at most BENCH_MAX_PARTS kept).
+int bench_recv_parts (void *sock, zmq_msg_t *parts, int *count);
+
+//  Reads until want bytes, or a newline in line mode, or the timeout.
+int bench_read (int fd, char *buf, size_t want, bool line);
+
+//  SIGTERM and waitpid; sets *pid to 0.
+void bench_stop_child (pid_t *pid);
+
+//  A header frame of the size of an apply_request's.
+extern const char bench_header [];
+
+//  -- a zpar cluster ----------------------------------------------------------
+
+typedef struct {
+    char zpar_dir [32];
+    char ipcluster [PATH_MAX + 32];
+    char pid_dir [96];
+    bool made;
+    zpar_client_t *client;
+    pid_t pids [2 + BENCH_MAX_ENGINES];     //  scheduler, hub, engines
+} bench_cluster_t;
+
+//  Starts `ipcluster start -n engines --daemonize` (the one beside this
+//  program) with options (NULL-terminated, may be NULL) in a temporary
+//  ZPAR_DIR and connects a client. 0, or -1 (stop it all the same).
+int bench_cluster_start (bench_cluster_t *self, int engines, const char *const *options);
+
+//  Stops it by pid, removes the folder.
+void bench_cluster_stop (bench_cluster_t *self);
+
+//  The pid in dir/name.pid, or -1.
+pid_t bench_pid_of (const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,277 @@
+/*  throughput.c - load-balanced tasks per second, against the floor.
+
+    zpar    zpar_view_map_async (balanced, "echo", [[0], [1], ...]) of N
+            no-op tasks (-n, default 100000) on a 2-engine cluster started
+            with --hwm 0, one task per message (chunksize 1); then the same
+            with chunksize 100, for what batching buys.
+
+    raw     The same hops with plain libzmq: a client DEALER sends all N
+            requests (the frame count and sizes of an apply_request), a
+            broker (ROUTER front, ROUTER back, one poll loop) hands each to
+            the worker with the fewest in flight, two echo workers (DEALER)
+            send them back, the broker returns them to the client.
+
+    Both count from the first send to the last reply. Every process
+    started here is stopped by pid before exit.                           */
+
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_TASKS 100000
+#define WORKERS 2
+
+//  -- raw ZeroMQ load balancer ---------------------------------------------
+
+//  Broker: front ROUTER for the client, back ROUTER for the workers; a
+//  request goes to the worker with the fewest in flight. Writes "front
+//  back\n" to fd, then "R" once both workers said hello.
+static void
+s_broker (int fd)
+{
+    bench_child_setup ();
+    void *ctx = zmq_ctx_new ();
+    void *front = bench_socket (ctx, ZMQ_ROUTER), *back = bench_socket (ctx, ZMQ_ROUTER);
+    char front_ep [256], back_ep [256], line [600];
+    size_t size = sizeof front_ep;
+    if (zmq_bind (front, "tcp://127.0.0.1:*") != 0
+    ||  zmq_getsockopt (front, ZMQ_LAST_ENDPOINT, front_ep, &size) != 0)
+        _exit (1);
+    size = sizeof back_ep;
+    if (zmq_bind (back, "tcp://127.0.0.1:*") != 0
+    ||  zmq_getsockopt (back, ZMQ_LAST_ENDPOINT, back_ep, &size) != 0)
+        _exit (1);
+    int len = snprintf (line, sizeof line, "%s %s\n", front_ep, back_ep);
+    if (write (fd, line, (size_t) len) != len)
+        _exit (1);
+    char workers [WORKERS][8];
+    int load [WORKERS] = { 0 }, known = 0;
+    zmq_pollitem_t items [] = { { back, 0, ZMQ_POLLIN, 0 }, { front, 0, ZMQ_POLLIN, 0 } };
+    zmq_msg_t parts [BENCH_MAX_PARTS];
+    int count;
+    //  Requests are taken only once both workers are there.
+    while (zmq_poll (items, known == WORKERS? 2: 1, -1) >= 0) {
+        if (items [0].revents & ZMQ_POLLIN && bench_recv_parts (back, parts, &count) == 0) {
+            int w = 0;
+            while (w < known && memcmp (workers [w], zmq_msg_data (&parts [0]), 1) != 0)
+                w++;
+            if (count == 2 && w == known && known < WORKERS) {
+                //  hello: [worker] ["hello"]
+                memcpy (workers [known++], zmq_msg_data (&parts [0]), 1);
+                if (known == WORKERS && write (fd, "R", 1) != 1)
+                    _exit (1);
+            }
+            else
+            if (count > 2) {
+                //  [worker] [client] ... -> [client] ...
+                if (w < known)
+                    load [w]--;
+                for (int i = 1; i < count; i++)
+                    zmq_msg_send (&parts [i], front, i < count - 1? ZMQ_SNDMORE: 0);
+                zmq_msg_close (&parts [0]);
+                count = 0;
+            }
+            while (count > 0)
+                zmq_msg_close (&parts [--count]);
+        }
+        if (known == WORKERS && items [1].revents & ZMQ_POLLIN
+        &&  bench_recv_parts (front, parts, &count) == 0) {
+            //  [client] ... -> [worker] [client] ...
+            int w = load [1] < load [0]? 1: 0;
+            load [w]++;
+            zmq_send (back, workers [w], 1, ZMQ_SNDMORE);
+            for (int i = 0; i < count; i++)
+                zmq_msg_send (&parts [i], back, i < count - 1? ZMQ_SNDMORE: 0);
+        }
+    }
+    _exit (0);
+}
+
+static void
+s_worker (const char *endpoint, char name)
+{
+    bench_child_setup ();
+    void *ctx = zmq_ctx_new ();
+    void *sock = bench_socket (ctx, ZMQ_DEALER);
+    zmq_setsockopt (sock, ZMQ_ROUTING_ID, &name, 1);
+    if (zmq_connect (sock, endpoint) != 0 || zmq_send (sock, "hello", 5, 0) != 5)
+        _exit (1);
+    zmq_msg_t parts [BENCH_MAX_PARTS];
+    int count;
+    while (bench_recv_parts (sock, parts, &count) == 0)
+        for (int i = 0; i < count; i++)
+            zmq_msg_send (&parts [i], sock, i < count - 1? ZMQ_SNDMORE: 0);
+    _exit (0);
+}
+
+//  Seconds for tasks round trips through the raw balancer, or -1.
+static double
+s_raw (long tasks, double *cpu)
+{
+    int fds [2];
+    pid_t broker = 0, workers [WORKERS] = { 0 };
+    void *ctx = NULL, *sock = NULL;
+    char line [600], ready;
+    double seconds = -1;
+    if (pipe2 (fds, O_CLOEXEC) != 0)
+        return -1;
+    broker = fork ();
+    if (broker == 0) {
+        close (fds [0]);
+        s_broker (fds [1]);
+    }
+    close (fds [1]);
+    char *back = NULL;
+    if (broker < 0 || bench_read (fds [0], line, sizeof line - 1, true) != 0 || !(back = strchr (line, ' '))) {
+        fprintf (stderr, "throughput: the raw broker did not start\n");
+        goto done;
+    }
+    *back++ = 0;
+    for (int w = 0; w < WORKERS; w++)
+        if ((workers [w] = fork ()) == 0) {
+            close (fds [0]);
+            s_worker (back, (char) ('a' + w));
+        }
+    if (bench_read (fds [0], &ready, 1, false) != 0) {
+        fprintf (stderr, "throughput: the raw workers did not connect\n");
+        goto done;
+    }
+    ctx = zmq_ctx_new ();
+    sock = bench_socket (ctx, ZMQ_DEALER);
+    int timeout = BENCH_TIMEOUT_MS;
+    zmq_setsockopt (sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    if (zmq_connect (sock, line) != 0)
+        goto done;
+    static const char signature [65] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    pid_t pids [] = { 0, broker, workers [0], workers [1] };
+    double before [4];
+    for (int p = 0; p < 4; p++)
+        before [p] = bench_cpu_us (pids [p]);
+    int64_t start = bench_now_ns ();
+    for (long i = 0; i < tasks && !bench_interrupted; i++) {
+        char content [64];
+        int len = snprintf (content, sizeof content, "{\"fn\":\"echo\",\"args\":[%ld],\"kwargs\":{}}", i);
+        zmq_send (sock, "<IDS|MSG>", 9, ZMQ_SNDMORE);
+        zmq_send (sock, signature, 64, ZMQ_SNDMORE);
+        zmq_send (sock, bench_header, strlen (bench_header), ZMQ_SNDMORE);
+        zmq_send (sock, "{}", 2, ZMQ_SNDMORE);
+        zmq_send (sock, "{}", 2, ZMQ_SNDMORE);
+        zmq_send (sock, content, (size_t) len, 0);
+    }
+    zmq_msg_t parts [BENCH_MAX_PARTS];
+    int count;
+    long got = 0;
+    while (got < tasks && !bench_interrupted && bench_recv_parts (sock, parts, &count) == 0) {
+        got++;
+        while (count > 0)
+            zmq_msg_close (&parts [--count]);
+    }
+    if (got == tasks) {
+        seconds = (bench_now_ns () - start) / 1e9;
+        for (int p = 0; p < 4; p++)
+            cpu [p] = (bench_cpu_us (pids [p]) - before [p]) / (double) tasks;
+    }
+    else
+        fprintf (stderr, "throughput: the raw balancer answered %ld of %ld\n", got, tasks);
+done:
+    if (sock)
+        zmq_close (sock);
+    if (ctx)
+        zmq_ctx_term (ctx);
+    for (int w = 0; w < WORKERS; w++)
+        bench_stop_child (&workers [w]);
+    bench_stop_child (&broker);
+    close (fds [0]);
+    return seconds;
+}
+
+//  -- zpar -------------------------------------------------------------------
+
+//  Seconds for tasks echo calls through the balanced view, or -1.
+static double
+s_zpar (bench_cluster_t *cluster, long tasks, size_t chunksize, double *cpu)
+{
+    zpar_view_t *view = zpar_client_balanced (cluster->client);
+    json_t *inputs = json_array ();
+    for (long i = 0; i < tasks; i++)
+        json_array_append_new (inputs, json_pack ("[I]", (json_int_t) i));
+    pid_t pids [] = { 0, cluster->pids [0], cluster->pids [2], cluster->pids [3], cluster->pids [1] };
+    double before [5];
+    for (int p = 0; p < 5; p++)
+        before [p] = bench_cpu_us (pids [p]);
+    int64_t start = bench_now_ns ();
+    zpar_result_t *result = zpar_view_map_async (view, "echo", inputs, chunksize);
+    double seconds = -1;
+    if (result && zpar_result_wait (result, 600000) == 0 && zpar_result_successful (result)) {
+        seconds = (bench_now_ns () - start) / 1e9;
+        for (int p = 0; p < 5; p++)
+            cpu [p] = (bench_cpu_us (pids [p]) - before [p]) / (double) tasks;
+        json_t *values = zpar_result_get (result);
+        if (json_integer_value (json_array_get (values, tasks - 1)) != tasks - 1)
+            seconds = -1;
+    }
+    if (seconds < 0)
+        fprintf (stderr, "throughput: zpar map failed: %s\n", zpar_last_error ());
+    zpar_result_destroy (&result);
+    json_decref (inputs);
+    zpar_view_destroy (&view);
+    return seconds;
+}
+
+int
+main (int argc, char *argv [])
+{
+    long tasks = DEFAULT_TASKS;
+    int opt;
+    while ((opt = getopt (argc, argv, "n:h")) != -1) {
+        char *end = NULL;
+        if (opt == 'n')
+            tasks = strtol (optarg, &end, 10);
+        if (opt != 'n' || *end || tasks < 1 || tasks > 10000000) {
+            fprintf (stderr, "usage: %s [-n N]   (N tasks, default %d)\n", argv [0], DEFAULT_TASKS);
+            return opt == 'h'? 0: 2;
+        }
+    }
+    bench_catch_signals ();
+    printf ("command:");
+    for (int i = 0; i < argc; i++)
+        printf (" %s", argv [i]);
+    printf ("\nCPUs: %ld online; %ld no-op tasks, 2 engines (workers), each row timed from the\n"
+            "first send to the last reply\n\n", sysconf (_SC_NPROCESSORS_ONLN), tasks);
+    fflush (stdout);
+
+    //  Raw first: its children fork from a process with no ZeroMQ context.
+    double raw_cpu [4] = { 0 }, one_cpu [5] = { 0 }, batch_cpu [5] = { 0 };
+    double raw = s_raw (tasks, raw_cpu);
+    bench_cluster_t cluster = { .made = false };
+    const char *options [] = { "--hwm", "0", NULL };
+    double one = -1, batched = -1;
+    if (raw > 0 && bench_cluster_start (&cluster, WORKERS, options) == 0) {
+        one = s_zpar (&cluster, tasks, 1, one_cpu);
+        if (one > 0)
+            batched = s_zpar (&cluster, tasks, 100, batch_cpu);
+    }
+    bench_cluster_stop (&cluster);
+    if (raw <= 0 || one <= 0 || batched <= 0) {
+        fprintf (stderr, "throughput: %s\n", bench_interrupted? "interrupted": "failed");
+        return 1;
+    }
+    printf ("%-62s %10s %10s\n", "", "tasks/s", "seconds");
+    printf ("%-62s %10.0f %10.3f\n", "raw ZeroMQ load balancer (ROUTER/ROUTER broker, 2 DEALERs)", tasks / raw, raw);
+    printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, one task per message", tasks / one, one);
+    printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, chunksize 100", tasks / batched, batched);
+    printf ("\nratio (zpar / raw, one task per message): %.2f\n", raw / one);
+    printf ("\nCPU per task (µs, user + system, all threads):\n");
+    printf ("  raw           client %.1f  broker %.1f  workers %.1f + %.1f\n",
+            raw_cpu [0], raw_cpu [1], raw_cpu [2], raw_cpu [3]);
+    printf ("  zpar          client %.1f  scheduler %.1f  engines %.1f + %.1f  hub %.1f\n",
+            one_cpu [0], one_cpu [1], one_cpu [2], one_cpu [3], one_cpu [4]);
+    printf ("  zpar chunked  client %.1f  scheduler %.1f  engines %.1f + %.1f  hub %.1f\n",
+            batch_cpu [0], batch_cpu [1], batch_cpu [2], batch_cpu [3], batch_cpu [4]);
+    return 0;
+}
