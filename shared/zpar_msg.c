@@ -46,6 +46,16 @@ s_msg_alloc (void)
     return self;
 }
 
+//  Text that can stand between JSON quotes as it is.
+static bool
+s_plain (const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+        if (*c < 0x20 || *c == '"' || *c == '\\')
+            return false;
+    return true;
+}
+
 static const char *
 s_username (void)
 {
@@ -64,14 +74,28 @@ zpar_msg_new (const char *msg_type, const char *session)
     snprintf (msg_id, sizeof msg_id, "%s_%llu", session? session: "",
               (unsigned long long) atomic_fetch_add (&counter, 1) + 1);
     zpar_iso_date (zpar_wall_us (), date, sizeof date);
-    self->json [HEADER] = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}",
-        "msg_id", msg_id, "msg_type", msg_type, "session", session? session: "",
-        "username", s_username (), "date", date, "version", ZPAR_PROTOCOL_VERSION);
-    self->json [PARENT] = json_object ();
-    self->json [METADATA] = json_object ();
-    self->json [CONTENT] = json_object ();
-    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
-        self->parsed [i] = true;
+    //  Every message needs a header: written as text when its strings need
+    //  no escaping (always, for zpar's own), which costs a fraction of
+    //  building a JSON object and encoding it.
+    char header [512];
+    int size = snprintf (header, sizeof header,
+        "{\"msg_id\":\"%s\",\"msg_type\":\"%s\",\"session\":\"%s\",\"username\":\"%s\","
+        "\"date\":\"%s\",\"version\":\"" ZPAR_PROTOCOL_VERSION "\"}",
+        msg_id, msg_type, session? session: "", s_username (), date);
+    if (size > 0 && (size_t) size < sizeof header && s_plain (msg_id) && s_plain (msg_type)
+    &&  s_plain (s_username ())) {
+        self->raw [HEADER] = zframe_new (header, (size_t) size);
+        self->parsed [HEADER] = false;
+    }
+    else {
+        self->json [HEADER] = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}",
+            "msg_id", msg_id, "msg_type", msg_type, "session", session? session: "",
+            "username", s_username (), "date", date, "version", ZPAR_PROTOCOL_VERSION);
+        self->parsed [HEADER] = true;
+    }
+    //  Empty objects until set: as text too.
+    for (int i = PARENT; i <= CONTENT; i++)
+        self->raw [i] = zframe_new ("{}", 2);
     self->changed = true;
     return self;
 }
@@ -86,6 +110,7 @@ zpar_msg_new_reply (zpar_msg_t *request, const char *msg_type, const char *sessi
         json_decref (self->json [PARENT]);
         self->json [PARENT] = NULL;
         self->parsed [PARENT] = false;
+        zframe_destroy (&self->raw [PARENT]);
         self->raw [PARENT] = zframe_dup (request->raw [HEADER]);
     }
     else
