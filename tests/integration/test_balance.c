@@ -350,9 +350,12 @@ Test (balance, bad_task_flags_are_value_errors)
     free (err);
     zpar_client_t *client = s_client ();
     zpar_view_t *balanced = zpar_client_balanced (client);
-    json_t *error = NULL;
-    cr_assert_null (zpar_view_map_sync (balanced, "echo", json_pack ("[i]", 1), 0, &error));
+    //  Map inputs must be argument lists.
+    json_t *error = NULL, *inputs = json_pack ("[i]", 1);
+    cr_assert_null (zpar_view_map_sync (balanced, "echo", inputs, 0, &error));
+    cr_assert (strstr (json_string_value (json_object_get (error, "evalue")), "not an argument list"));
     json_decref (error);
+    json_decref (inputs);
     zpar_view_destroy (&balanced);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
