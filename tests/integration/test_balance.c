@@ -2,6 +2,7 @@
     retries and timeouts, through libzpar against a real cluster.        */
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,40 @@ Test (balance, bad_task_flags_are_value_errors)
     cr_assert (strstr (json_string_value (json_object_get (error, "evalue")), "not an argument list"));
     json_decref (error);
     json_decref (inputs);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (balance, a_task_whose_engine_dies_runs_again_elsewhere)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *client = s_client ();
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    zpar_view_set_retries (balanced, 1);
+    zpar_result_t *result = s_sleep (balanced, 1.0);
+    //  Find the engine running it (the hub counts it as queued) and kill it.
+    json_int_t victim = -1, pid = 0;
+    int64_t deadline = zpar_test_now_ms () + 10000;
+    while (victim < 0 && zpar_test_now_ms () < deadline) {
+        json_t *engines = zpar_client_engines (client);
+        size_t i;
+        json_t *engine;
+        json_array_foreach (engines, i, engine)
+            if (json_integer_value (json_object_get (engine, "queued")) == 1) {
+                victim = json_integer_value (json_object_get (engine, "id"));
+                pid = json_integer_value (json_object_get (engine, "pid"));
+            }
+        json_decref (engines);
+        if (victim < 0)
+            zpar_result_wait (result, 10);
+    }
+    cr_assert_geq (victim, 0, "no engine took the task");
+    kill ((pid_t) pid, SIGKILL);
+    cr_assert_eq (zpar_result_wait (result, 20000), 0);
+    cr_assert (zpar_result_successful (result), "%s", json_dumps (zpar_result_error (result), 0));
+    cr_assert_neq (zpar_result_engine_id (result, 0), victim);
+    zpar_result_destroy (&result);
     zpar_view_destroy (&balanced);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
