@@ -29,8 +29,8 @@ s_usage (FILE *out)
         "                                  LIST is \"all\" (default) or ids such as 0,2 or 1-3\n"
         "  map FN FILE.jsonl [--chunksize N] [--retries N] [--timeout S] [--targets LIST]\n"
         "                                  call FN once per line of FILE (- for stdin), each\n"
-        "                                  line a JSON list of arguments, on the least loaded\n"
-        "                                  engines; one JSON result per line on stdout, in\n"
+        "                                  line a JSON list of arguments, load-balanced over\n"
+        "                                  the engines; one JSON result per line on stdout, in\n"
         "                                  input order ({\"error\": {ename, evalue}} for a\n"
         "                                  failure); a progress bar on a terminal's stderr\n"
         "  shutdown                        stop every engine, the schedulers and the hub\n"
@@ -288,7 +288,8 @@ s_map (zpar_client_t *client, const char *fn, json_t *inputs, const char *target
     int64_t started = zpar_mono_ms (), drawn = 0;
     int rc = 0;
     while (printed < total) {
-        zpar_result_wait (result, bar? 100: -1);
+        //  A short wait so results stream out whatever stderr is.
+        zpar_result_wait (result, 100);
         size_t done;
         zpar_result_progress (result, &done, NULL);
         while (printed < total && (zpar_result_item (result, printed) || zpar_result_item_error (result, printed))) {
@@ -303,8 +304,8 @@ s_map (zpar_client_t *client, const char *fn, json_t *inputs, const char *target
             rc |= error != NULL;
             printed++;
         }
+        fflush (stdout);
         if (bar && (zpar_mono_ms () - drawn >= 100 || printed == total)) {
-            fflush (stdout);
             s_progress (done, total, started);
             drawn = zpar_mono_ms ();
         }

@@ -255,8 +255,21 @@ s_prepare (zpar_view_t *self, const char *fn)
     if (!(self->balanced? client->task: client->mux))
         return zpar_fail ("the cluster's %s scheduler was not registered when this client "
                           "connected (is zpar-scheduler running?)", self->balanced? "task": "mux");
-    if (self->balanced)
-        return json_array ();
+    if (self->balanced) {
+        //  Targets none of which is registered: fail now, as a scheduler
+        //  would fail the task unreachable, rather than wait for one.
+        json_t *targets = json_object_get (self->flags, "targets");
+        if (!targets)
+            return json_array ();
+        while (zpar_client_pump (client, 0) == 0)
+            ;
+        size_t i;
+        json_t *id;
+        json_array_foreach (targets, i, id)
+            if (zpar_client_uuid (client, (int) json_integer_value (id)))
+                return json_array ();
+        return zpar_fail ("none of the target engines is registered");
+    }
     if (self->all)
         while (zpar_client_pump (client, 0) == 0)
             ;
@@ -342,8 +355,8 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
         json_t *chunk = json_array ();
         for (size_t k = 0; k < part->count; k++)
             json_array_append (chunk, json_array_get (inputs, part->first + k));
-        //  Direct: chunks go to the engines in turn, so that without a
-        //  chunksize each engine gets one contiguous share.
+        //  Direct: each engine a contiguous run of chunks (one chunk each
+        //  without a chunksize).
         int engine = self->balanced? -1
                    : (int) json_integer_value (json_array_get (ids, engines * p / nparts));
         s_send_part (self, result, p, engine, s_apply_request (self, fn, NULL, chunk, NULL));

@@ -17,6 +17,7 @@
 #include "zpar_log.h"
 #include "zpar_profile.h"
 #include "zpar_proto.h"
+#include "zpar_scheme.h"
 #include "zpar_util.h"
 
 #include <errno.h>
@@ -840,12 +841,10 @@ main (int argc, char *argv [])
                     goto usage;
                 break;
             case 's': {
-                //  The scheduler knows the schemes; name one it will take.
-                char needle [64];
-                snprintf (needle, sizeof needle, " %.60s,", optarg);
-                if (!strstr (" leastload, lru, twobin, weighted, plainrandom,", needle)
-                ||  strchr (optarg, ',') || strchr (optarg, ' ')) {
-                    why = "--scheme is one of leastload, lru, twobin, weighted, plainrandom";
+                //  Checked here so a typo fails before anything starts.
+                zpar_scheme_t scheme;
+                if (zpar_scheme_parse (optarg, &scheme) != 0) {
+                    why = "--scheme is one of " ZPAR_SCHEME_NAMES;
                     goto usage;
                 }
                 options.scheme = optarg;

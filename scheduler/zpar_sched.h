@@ -2,7 +2,7 @@
 
     mux and control forward between a client-facing ROUTER and an
     engine-facing ROUTER, swapping the first two routing ids; task picks
-    the engine itself (least load); iopub forwards engine output from a
+    the engine itself (by its scheme, see zpar_task.c); iopub forwards engine output from a
     SUB to a PUB. Frames travel as they came: a role checks signatures
     and reads headers, and never re-encodes what it forwards.
 

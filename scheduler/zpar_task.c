@@ -16,8 +16,10 @@
     where DEP is a list of msg_ids, or {"msg_ids": [...], "all": true,
     "success": true, "failure": false}: met when all (or, with all false,
     any) of the tasks ended the way asked for. A dependency that can no
-    longer be met fails the task with ImpossibleDependency; an msg_id this
-    role never saw fails it with InvalidDependency.                      */
+    longer be met fails the task with ImpossibleDependency (so does one
+    whose outcome was forgotten while the task waited); an msg_id this
+    role never saw fails it with InvalidDependency. The timeout counts
+    until the task first starts.                                         */
 
 #include "zpar_sched_int.h"
 
@@ -71,6 +73,8 @@ struct _zpar_task_t {
     zhashx_t *outcomes;         //  msg_id -> s_outcome_t
     zlistx_t *outcome_order;    //  msg_ids, oldest first
     uint64_t dispatched;
+    int highest_id;             //  of the engines the hub announced: ids below
+                                //  it that are not here are gone for good
     int64_t next_deadline;
     bool scheduling, again;     //  see s_task_schedule
 };
@@ -127,6 +131,7 @@ zpar_task_new (zpar_role_t *role)
 {
     zpar_task_t *self = calloc (1, sizeof *self);
     self->role = role;
+    self->highest_id = -1;
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
     self->waiting = zlistx_new ();
@@ -174,6 +179,8 @@ zpar_task_engine_up (zpar_task_t *self, const char *uuid, int id, bool registere
     }
     worker->id = id;
     worker->registered |= registered;
+    if (registered && id > self->highest_id)
+        self->highest_id = id;
     worker->connected |= connected;
     s_task_schedule (self);
 }
@@ -298,7 +305,7 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
     if (!metadata && !(raw && zframe_streq (raw, "{}")))
         bad = "metadata must be a JSON object";
     else
-    if (retries && (!json_is_integer (retries) || json_integer_value (retries) < 0
+    if (retries && !json_is_null (retries) && (!json_is_integer (retries) || json_integer_value (retries) < 0
                     || json_integer_value (retries) > 1000))
         bad = "retries must be an integer from 0 to 1000";
     else
@@ -322,7 +329,7 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
             s_task_fail (self, job, NULL, -1, ZPAR_E_VALUE, "targets must be a list of engine ids");
             return;
         }
-    job->retries = retries? (int) json_integer_value (retries): 0;
+    job->retries = json_is_integer (retries)? (int) json_integer_value (retries): 0;
     job->targets = json_is_array (targets)? json_incref (targets): NULL;
     if (json_is_number (timeout)) {
         job->deadline = zpar_mono_ms () + (int64_t) (json_number_value (timeout) * 1000);
@@ -355,8 +362,10 @@ s_dep_state (zpar_task_t *self, s_dep_t *dep, zlistx_t *engines)
     json_t *id;
     json_array_foreach (dep->ids, i, id) {
         s_outcome_t *outcome = zhashx_lookup (self->outcomes, json_string_value (id));
+        if (!outcome && !zhashx_lookup (self->known, json_string_value (id)))
+            return S_DEP_IMPOSSIBLE;    //  its outcome was forgotten
         if (!outcome)
-            continue;                   //  not finished (or forgotten)
+            continue;                   //  not finished
         if ((outcome->ok && dep->success) || (!outcome->ok && dep->failure)) {
             good++;
             if (engines && *outcome->engine)
@@ -394,6 +403,23 @@ s_targeted (json_t *targets, int id)
     return false;
 }
 
+//  None of the job's targets can ever take it: each one is known to the
+//  hub and gone. A target the hub has not announced may yet register.
+static bool
+s_targets_gone (zpar_task_t *self, s_job_t *job)
+{
+    size_t i;
+    json_t *target;
+    json_array_foreach (job->targets, i, target)
+        if (json_integer_value (target) > self->highest_id)
+            return false;
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        if (s_targeted (job->targets, worker->id))
+            return false;
+    return true;
+}
+
 //  An engine for the job, by the role's scheme among those that may take
 //  it: connected, under the high-water mark, targeted, where follow says,
 //  and not one it failed on, unless it failed on every engine there is.
@@ -412,6 +438,7 @@ s_task_pick (zpar_task_t *self, s_job_t *job, zlistx_t *follow_engines)
     for (s_worker_t *worker = zhashx_first (self->workers); worker;
          worker = zhashx_next (self->workers))
         if (worker->registered && worker->connected && s_targeted (job->targets, worker->id)
+        &&  (!job->follow.ids || s_in_list (follow_engines, worker->uuid))
         &&  !s_in_list (job->failed_on, worker->uuid))
             untried = true;
     for (s_worker_t *worker = zhashx_first (self->workers); worker;
@@ -445,6 +472,7 @@ s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
     zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
     size_t mark = zpar_role_monitor (self->role, ZPAR_MON_IN, worker->uuid, job->client, msg);
     job->worker = strdup (worker->uuid);
+    job->deadline = 0;                  //  it started: its timeout is met
     zhashx_insert (self->running, job->msg_id, job);
     worker->outstanding++;
     worker->last_used = ++self->dispatched;
@@ -489,6 +517,8 @@ s_task_schedule (zpar_task_t *self)
                     if (!streq (other, first))
                         impossible = "%s follows tasks that ran on different engines";
             }
+            if (!impossible && job->targets && s_targets_gone (self, job))
+                impossible = "every engine %s targets is gone";
             if (!impossible && job->follow.ids) {
                 bool there = false;
                 for (const char *uuid = zlistx_first (engines); uuid; uuid = zlistx_next (engines))

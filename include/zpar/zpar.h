@@ -95,7 +95,7 @@ zpar_view_t *zpar_client_direct (zpar_client_t *self, const char *targets);
 //  A direct view of count engine ids.
 zpar_view_t *zpar_client_direct_ids (zpar_client_t *self, const int *ids, size_t count);
 
-//  A load-balanced view: each call goes to the least loaded engine.
+//  A load-balanced view: each call goes to an engine chosen by the scheduler's scheme.
 zpar_view_t *zpar_client_balanced (zpar_client_t *self);
 
 void zpar_view_destroy (zpar_view_t **self_p);
@@ -126,9 +126,9 @@ json_t *zpar_view_apply_sync (zpar_view_t *self, const char *fn, json_t *args, j
 //  argument lists ([[1], [2], [3]], borrowed). The result has one item per
 //  input, in input order. A balanced view sends chunksize inputs per task
 //  (0: one), each task to the engine its scheme picks; a direct view gives
-//  each of its engines a contiguous share (or chunks of chunksize, dealt
-//  out in turn). Many tiny calls go faster in chunks. NULL when nothing
-//  could be sent: see zpar_last_error.
+//  each of its engines a contiguous share (with chunksize, the chunks in
+//  order, each engine a contiguous run of them). Many tiny calls go faster
+//  in chunks. NULL when nothing could be sent: see zpar_last_error.
 zpar_result_t *zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs,
                                     size_t chunksize);
 
@@ -158,7 +158,9 @@ int zpar_view_set_after (zpar_view_t *self, json_t *msg_ids, bool all, bool succ
 //  Same as after, and run the tasks on the engine those tasks ran on.
 int zpar_view_set_follow (zpar_view_t *self, json_t *msg_ids, bool all, bool success, bool failure);
 
-//  Only these engines ("0,2", "1-3"; ZPAR_ALL or NULL: any).
+//  Only these engines ("0,2", "1-3"; ZPAR_ALL or NULL: any). A call fails
+//  at once when none of them is registered; a task whose every target
+//  has gone fails with ImpossibleDependency.
 int zpar_view_set_targets (zpar_view_t *self, const char *targets);
 
 //  -- results -----------------------------------------------------------------

@@ -395,3 +395,40 @@ Test (balance, a_task_whose_engine_dies_runs_again_elsewhere)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (balance, a_task_whose_targets_are_all_gone_fails)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *client = s_client ();
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    //  Targets that never registered: the call fails at once.
+    cr_assert_eq (zpar_view_set_targets (balanced, "7"), 0);
+    json_t *args = json_pack ("[f]", 0.01);
+    cr_assert_null (zpar_view_apply_async (balanced, "sleep", args));
+    json_decref (args);
+    cr_assert (strstr (zpar_last_error (), "none of the target engines"), "%s", zpar_last_error ());
+    //  Engine 1 runs one task and holds the next (high-water mark 1);
+    //  when it dies the held one has nowhere to go.
+    cr_assert_eq (zpar_view_set_targets (balanced, "1"), 0);
+    zpar_result_t *running = s_sleep (balanced, 5.0);
+    zpar_result_t *held = s_sleep (balanced, 0.01);
+    json_int_t pid = 0;
+    json_t *engines = zpar_client_engines (client);
+    size_t i;
+    json_t *engine;
+    json_array_foreach (engines, i, engine)
+        if (json_integer_value (json_object_get (engine, "id")) == 1)
+            pid = json_integer_value (json_object_get (engine, "pid"));
+    json_decref (engines);
+    cr_assert_gt (pid, 0);
+    kill ((pid_t) pid, SIGKILL);
+    cr_assert_eq (zpar_result_wait (held, 20000), 0);
+    cr_assert_str_eq (s_ename (zpar_result_error (held)), "ImpossibleDependency");
+    cr_assert_eq (zpar_result_wait (running, 20000), 0);
+    cr_assert_not (zpar_result_successful (running));
+    zpar_result_destroy (&running);
+    zpar_result_destroy (&held);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}

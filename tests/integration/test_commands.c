@@ -377,6 +377,33 @@ Test (commands, zpar_map_prints_results_in_input_order)
     cr_assert_eq (zt_runf (&out, NULL, "wc -l < %s/out.jsonl", dir), 0);
     cr_assert_eq (atoi (out), 100);
     free (out);
+    //  Into a pipe, each result goes out as soon as it is in: the first
+    //  line arrives while the second call still runs.
+    cr_assert_eq (zt_runf (NULL, NULL, "printf '[0.01]\\n[3]\\n' > %s/sleeps.jsonl", dir), 0);
+    char input [512];
+    snprintf (input, sizeof input, "%s/sleeps.jsonl", dir);
+    int pipe_fds [2];
+    cr_assert_eq (pipe (pipe_fds), 0);
+    pid_t map = fork ();
+    if (map == 0) {
+        dup2 (pipe_fds [1], STDOUT_FILENO);
+        close (pipe_fds [0]);
+        execl (zt_build_path ("bin/zpar"), "zpar", "map", "sleep", input, (char *) NULL);
+        _exit (127);
+    }
+    zt_track_pid (map);
+    close (pipe_fds [1]);
+    //  Had zpar held its output to the end, one read would get both.
+    char got [64] = "";
+    cr_assert_gt (read (pipe_fds [0], got, sizeof got - 1), 0);
+    cr_assert_str_eq (got, "0.01\n");
+    memset (got, 0, sizeof got);
+    cr_assert_gt (read (pipe_fds [0], got, sizeof got - 1), 0);
+    cr_assert_str_eq (got, "3.0\n");
+    close (pipe_fds [0]);
+    int status = 0;
+    cr_assert_eq (waitpid (map, &status, 0), map);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
     //  Input that is not a list of arguments is a usage error.
     cr_assert_eq (zt_runf (NULL, &err, "echo 'nope' | %s map echo -", zt_build_path ("bin/zpar")), 2);
     cr_assert (strstr (err, "line 1"), "%s", err);
