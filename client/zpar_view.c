@@ -136,8 +136,8 @@ zpar_view_set_retries (zpar_view_t *self, int retries)
 int
 zpar_view_set_timeout (zpar_view_t *self, double seconds)
 {
-    if (!(seconds >= 0)) {
-        zpar_fail ("a timeout is a number of seconds, 0 for none");
+    if (!(seconds >= 0 && seconds <= ZPAR_TIMEOUT_MAX)) {
+        zpar_fail ("a timeout is a number of seconds up to %g, 0 for none", ZPAR_TIMEOUT_MAX);
         return -1;
     }
     if (seconds == 0)
@@ -153,6 +153,10 @@ s_set_dependency (zpar_view_t *self, const char *kind, json_t *msg_ids, bool all
     if (!msg_ids || !json_array_size (msg_ids)) {
         json_object_del (self->flags, kind);
         return 0;
+    }
+    if (!success && !failure) {
+        zpar_fail ("%s with neither success nor failure could never be met", kind);
+        return -1;
     }
     size_t i;
     json_t *id;
@@ -338,6 +342,8 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
     size_t engines = json_array_size (ids);
     if (!chunksize)
         chunksize = self->balanced? 1: (size + engines - 1) / (engines? engines: 1);
+    if (chunksize > size)
+        chunksize = size? size: 1;      //  and no overflow below
     if (!chunksize)
         chunksize = 1;
     size_t nparts = (size + chunksize - 1) / chunksize;

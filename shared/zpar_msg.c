@@ -46,21 +46,23 @@ s_msg_alloc (void)
     return self;
 }
 
-//  Text that can stand between JSON quotes as it is.
+//  Text that can stand between JSON quotes as it is: printable ASCII.
 static bool
 s_plain (const char *text)
 {
     for (const unsigned char *c = (const unsigned char *) text; *c; c++)
-        if (*c < 0x20 || *c == '"' || *c == '\\')
+        if (*c < 0x20 || *c >= 0x7f || *c == '"' || *c == '\\')
             return false;
     return true;
 }
 
+//  $USER, made valid UTF-8 (it may be any bytes), or "zpar".
 static const char *
-s_username (void)
+s_username (char *buffer, size_t size)
 {
     const char *user = getenv ("USER");
-    return user && *user? user: "zpar";
+    snprintf (buffer, size, "%s", user && *user? user: "zpar");
+    return zpar_utf8_clean (buffer);
 }
 
 zpar_msg_t *
@@ -68,6 +70,8 @@ zpar_msg_new (const char *msg_type, const char *session)
 {
     static atomic_ullong counter;
     zpar_msg_t *self = s_msg_alloc ();
+    char buffer [64];
+    const char *username = s_username (buffer, sizeof buffer);
     if (!self)
         return NULL;
     char msg_id [128], date [40];
@@ -81,16 +85,16 @@ zpar_msg_new (const char *msg_type, const char *session)
     int size = snprintf (header, sizeof header,
         "{\"msg_id\":\"%s\",\"msg_type\":\"%s\",\"session\":\"%s\",\"username\":\"%s\","
         "\"date\":\"%s\",\"version\":\"" ZPAR_PROTOCOL_VERSION "\"}",
-        msg_id, msg_type, session? session: "", s_username (), date);
+        msg_id, msg_type, session? session: "", username, date);
     if (size > 0 && (size_t) size < sizeof header && s_plain (msg_id) && s_plain (msg_type)
-    &&  s_plain (s_username ())) {
+    &&  s_plain (username)) {
         self->raw [HEADER] = zframe_new (header, (size_t) size);
         self->parsed [HEADER] = false;
     }
     else {
         self->json [HEADER] = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}",
             "msg_id", msg_id, "msg_type", msg_type, "session", session? session: "",
-            "username", s_username (), "date", date, "version", ZPAR_PROTOCOL_VERSION);
+            "username", username, "date", date, "version", ZPAR_PROTOCOL_VERSION);
         self->parsed [HEADER] = true;
     }
     //  Empty objects until set: as text too.
@@ -300,54 +304,177 @@ s_string (json_t *object, const char *key)
     return object? json_string_value (json_object_get (object, key)): NULL;
 }
 
-//  A top-level string member of the JSON object in frame, found without
-//  parsing it: routers need two or three keys of every message, and a full
-//  parse is most of their work. It reads only text without backslashes (so
-//  no escaped quote can fool it) and values that fit out. Returns 0, or -1
-//  when it is not sure (the caller then parses).
+//  A top-level string member of the JSON object in a frame, found without
+//  building the object: routers need two or three keys of every message,
+//  and a full parse is most of their work. The scanner checks the whole
+//  text as the parser would, but knows only plain text: strings of
+//  printable ASCII without backslashes, and nesting up to S_SCAN_DEPTH.
+//  Anything else, a duplicate key or a value that does not fit out makes
+//  it unsure (-1), and the caller parses.
+#define S_SCAN_DEPTH 16
+
+typedef struct {
+    const char *at, *end;
+    const char *key;
+    size_t key_length;
+    const char *found;          //  the value of key at depth 1, quotes off
+    size_t found_length;
+} s_scanner_t;
+
+static void
+s_scan_space (s_scanner_t *scan)
+{
+    while (scan->at < scan->end && (*scan->at == ' ' || *scan->at == '\n'
+                                 || *scan->at == '\t' || *scan->at == '\r'))
+        scan->at++;
+}
+
+//  A string at the cursor; its text in *text, *length. False if not plain.
+static bool
+s_scan_string (s_scanner_t *scan, const char **text, size_t *length)
+{
+    if (scan->at >= scan->end || *scan->at != '"')
+        return false;
+    const char *start = ++scan->at;
+    while (scan->at < scan->end && *scan->at != '"') {
+        unsigned char c = (unsigned char) *scan->at++;
+        if (c < 0x20 || c >= 0x7f || c == '\\')
+            return false;
+    }
+    if (scan->at >= scan->end)
+        return false;
+    *text = start;
+    *length = (size_t) (scan->at++ - start);
+    return true;
+}
+
+static bool
+s_scan_digits (s_scanner_t *scan)
+{
+    const char *start = scan->at;
+    while (scan->at < scan->end && *scan->at >= '0' && *scan->at <= '9')
+        scan->at++;
+    return scan->at > start;
+}
+
+static bool
+s_scan_literal (s_scanner_t *scan, const char *word)
+{
+    size_t length = strlen (word);
+    if ((size_t) (scan->end - scan->at) < length || memcmp (scan->at, word, length) != 0)
+        return false;
+    scan->at += length;
+    return true;
+}
+
+static bool s_scan_value (s_scanner_t *scan, int depth);
+
+//  An object or array at the cursor, whose opening is { or [.
+static bool
+s_scan_container (s_scanner_t *scan, int depth)
+{
+    bool object = *scan->at++ == '{';
+    char close = object? '}': ']';
+    s_scan_space (scan);
+    if (scan->at < scan->end && *scan->at == close) {
+        scan->at++;
+        return true;
+    }
+    while (true) {
+        if (object) {
+            const char *name;
+            size_t length;
+            if (!s_scan_string (scan, &name, &length))
+                return false;
+            s_scan_space (scan);
+            if (scan->at >= scan->end || *scan->at++ != ':')
+                return false;
+            s_scan_space (scan);
+            if (depth == 1 && length == scan->key_length && memcmp (name, scan->key, length) == 0) {
+                if (scan->found)
+                    return false;       //  a duplicate: which one counts is the parser's call
+                if (!s_scan_string (scan, &scan->found, &scan->found_length))
+                    return false;
+            }
+            else
+            if (!s_scan_value (scan, depth + 1))
+                return false;
+        }
+        else
+        if (!s_scan_value (scan, depth + 1))
+            return false;
+        s_scan_space (scan);
+        if (scan->at >= scan->end)
+            return false;
+        char c = *scan->at++;
+        if (c == close)
+            return true;
+        if (c != ',')
+            return false;
+        s_scan_space (scan);
+    }
+}
+
+static bool
+s_scan_value (s_scanner_t *scan, int depth)
+{
+    if (scan->at >= scan->end || depth > S_SCAN_DEPTH)
+        return false;
+    char c = *scan->at;
+    if (c == '{' || c == '[')
+        return s_scan_container (scan, depth);
+    if (c == '"') {
+        const char *text;
+        size_t length;
+        return s_scan_string (scan, &text, &length);
+    }
+    if (c == 't')
+        return s_scan_literal (scan, "true");
+    if (c == 'f')
+        return s_scan_literal (scan, "false");
+    if (c == 'n')
+        return s_scan_literal (scan, "null");
+    //  A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    if (c == '-')
+        scan->at++;
+    if (scan->at < scan->end && *scan->at == '0')
+        scan->at++;
+    else
+    if (!s_scan_digits (scan))
+        return false;
+    if (scan->at < scan->end && *scan->at == '.') {
+        scan->at++;
+        if (!s_scan_digits (scan))
+            return false;
+    }
+    if (scan->at < scan->end && (*scan->at == 'e' || *scan->at == 'E')) {
+        scan->at++;
+        if (scan->at < scan->end && (*scan->at == '+' || *scan->at == '-'))
+            scan->at++;
+        if (!s_scan_digits (scan))
+            return false;
+    }
+    return true;
+}
+
+//  Returns 0 with the value in out, or -1 when unsure or absent.
 static int
 s_scan (zframe_t *frame, const char *key, char *out, size_t size)
 {
-    const char *text = (const char *) zframe_data (frame);
-    size_t length = zframe_size (frame), key_length = strlen (key), i = 0;
-    if (!length || memchr (text, '\\', length))
+    s_scanner_t scan = {
+        .at = (const char *) zframe_data (frame),
+        .end = (const char *) zframe_data (frame) + zframe_size (frame),
+        .key = key, .key_length = strlen (key)
+    };
+    s_scan_space (&scan);
+    if (scan.at >= scan.end || *scan.at != '{' || !s_scan_container (&scan, 1))
         return -1;
-    int depth = 0;
-    while (i < length) {
-        char c = text [i++];
-        if (c == '{' || c == '[')
-            depth++;
-        else
-        if (c == '}' || c == ']')
-            depth--;
-        else
-        if (c == '"') {
-            const char *start = text + i;
-            const char *end = memchr (start, '"', length - i);
-            if (!end)
-                return -1;
-            i = (size_t) (end - text) + 1;
-            size_t j = i;
-            while (j < length && (text [j] == ' ' || text [j] == '\n' || text [j] == '\t' || text [j] == '\r'))
-                j++;
-            bool is_key = j < length && text [j] == ':';
-            if (!is_key || depth != 1 || (size_t) (end - start) != key_length
-            ||  memcmp (start, key, key_length) != 0)
-                continue;
-            for (j++; j < length && (text [j] == ' ' || text [j] == '\n' || text [j] == '\t' || text [j] == '\r'); j++)
-                ;
-            if (j >= length || text [j] != '"')
-                return -1;              //  not a string: let the parser say
-            const char *value = text + j + 1;
-            const char *close = memchr (value, '"', length - j - 1);
-            if (!close || (size_t) (close - value) >= size)
-                return -1;
-            memcpy (out, value, (size_t) (close - value));
-            out [close - value] = 0;
-            return 0;
-        }
-    }
-    return -1;
+    s_scan_space (&scan);
+    if (scan.at != scan.end || !scan.found || scan.found_length >= size)
+        return -1;
+    memcpy (out, scan.found, scan.found_length);
+    out [scan.found_length] = 0;
+    return 0;
 }
 
 //  A string member of JSON frame index: scanned from the bytes when the

@@ -141,11 +141,14 @@ json_t *zpar_view_map_sync (zpar_view_t *self, const char *fn, json_t *inputs, s
 //  Each returns 0, or -1 on a bad value (see zpar_last_error).
 
 //  Run a failed task again, on another engine when there is one, up to
-//  retries times (also when its engine dies).
+//  retries times (also when its engine dies). A chunk of a map is one
+//  task: when one of its calls fails, all of them run again.
 int zpar_view_set_retries (zpar_view_t *self, int retries);
 
 //  Fail a task with TaskTimeout when it has not started within seconds
-//  (its dependencies unmet, or no engine free); 0: no limit.
+//  (its dependencies unmet, or no engine free); 0: no limit. At most
+//  ZPAR_TIMEOUT_MAX; -1 for a negative, larger or non-finite value.
+#define ZPAR_TIMEOUT_MAX 1e9
 int zpar_view_set_timeout (zpar_view_t *self, double seconds);
 
 //  Start tasks only once the tasks msg_ids (a JSON array of strings,
@@ -153,6 +156,7 @@ int zpar_view_set_timeout (zpar_view_t *self, double seconds);
 //  is false), successfully when success, failed when failure. NULL clears.
 //  A dependency that can no longer be met fails the task with
 //  ImpossibleDependency; an unknown msg_id with InvalidDependency.
+//  success and failure both false is refused (-1): it could never be met.
 int zpar_view_set_after (zpar_view_t *self, json_t *msg_ids, bool all, bool success, bool failure);
 
 //  Same as after, and run the tasks on the engine those tasks ran on.
@@ -183,7 +187,8 @@ json_t *zpar_result_get (zpar_result_t *self);
 //  ready or when every call succeeded.
 json_t *zpar_result_error (zpar_result_t *self);
 
-//  Number of calls in the result (one per target engine).
+//  Number of calls in the result: one per target engine for apply, one
+//  per input for map.
 size_t zpar_result_size (zpar_result_t *self);
 
 //  Calls answered so far.

@@ -182,3 +182,30 @@ Test (zpar_msg, dup_is_deep)
     cr_assert_eq (zpar_msg_routes (copy), 1);
     zpar_msg_destroy (&copy);
 }
+
+//  The fast scan of a frame finds what the JSON parser finds, or nothing
+//  where the parser finds nothing.
+Test (zpar_msg, scanned_ids_agree_with_the_parser)
+{
+    const char *parents [] = {
+        "{\"msg_id\":\"a\"}", " { \"msg_id\" : \"a\" , \"x\" : [1, 2.5e3, -0, true, null, {\"msg_id\":\"b\"}] } ",
+        "{\"msg_id\":\"a\",\"msg_id\":\"b\"}", "{\"msg_id\":\"a\"", "{\"msg_id\":\"a\"} x",
+        "{\"msg_id\":\"a\" \"x\":1}", "{\"x\":tru,\"msg_id\":\"a\"}", "{\"x\":1}{\"msg_id\":\"b\"}",
+        "{\"msg_id\":\"a\nb\"}", "{\"msg_id\":\"a\xff\"}", "{\"msg_id\":\"caf\xc3\xa9\"}",
+        "{\"msg_id\":\"a\\\"b\"}", "{\"x\":01,\"msg_id\":\"a\"}", "{\"msg_id\":1}", "{\"y\":{\"msg_id\":\"a\"}}",
+        "[\"msg_id\",\"a\"]", "{}", ""
+    };
+    for (size_t i = 0; i < sizeof parents / sizeof *parents; i++) {
+        zmsg_t *raw = s_signed ("{\"msg_id\":\"x\",\"msg_type\":\"t\"}", parents [i], "{}", "{}");
+        zpar_drop_t reason;
+        zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, NULL, &reason);
+        cr_assert_not_null (msg);
+        char scanned [64] = "";
+        const char *id = zpar_msg_parent_id (msg);
+        snprintf (scanned, sizeof scanned, "%s", id? id: "(none)");
+        //  The message's own parse, as every daemon does it.
+        const char *expected = json_string_value (json_object_get (zpar_msg_parent (msg), "msg_id"));
+        cr_assert_str_eq (scanned, expected? expected: "(none)", "%s", parents [i]);
+        zpar_msg_destroy (&msg);
+    }
+}
