@@ -3,7 +3,11 @@
     zpar    zpar_view_map_async (balanced, "echo", [[0], [1], ...]) of N
             no-op tasks (-n, default 100000) on a 2-engine cluster started
             with --hwm 0, one task per message (chunksize 1); then the same
-            with chunksize 100, for what batching buys.
+            with chunksize 100, for what batching buys; then one task a
+            message again, limited to both engines (targets), and with
+            one more task after all of them (the last reply counted is
+            that task's): what targets and dependencies cost the task
+            scheduler, beside the plain row.
 
     raw     The same hops with plain libzmq: a client DEALER sends all N
             requests (the frame count and sizes of an apply_request), a
@@ -192,11 +196,15 @@ done:
 
 //  -- zpar -------------------------------------------------------------------
 
+typedef enum { S_PLAIN, S_TARGETED, S_FAN_IN } s_mode_t;
+
 //  Seconds for tasks echo calls through the balanced view, or -1.
 static double
-s_zpar (bench_cluster_t *cluster, long tasks, size_t chunksize, double *cpu)
+s_zpar (bench_cluster_t *cluster, long tasks, size_t chunksize, s_mode_t mode, double *cpu)
 {
     zpar_view_t *view = zpar_client_balanced (cluster->client);
+    if (mode == S_TARGETED)
+        zpar_view_set_targets (view, "0,1");
     json_t *inputs = json_array ();
     for (long i = 0; i < tasks; i++)
         json_array_append_new (inputs, json_pack ("[I]", (json_int_t) i));
@@ -205,9 +213,18 @@ s_zpar (bench_cluster_t *cluster, long tasks, size_t chunksize, double *cpu)
     for (int p = 0; p < 5; p++)
         before [p] = bench_cpu_us (pids [p]);
     int64_t start = bench_now_ns ();
-    zpar_result_t *result = zpar_view_map_async (view, "echo", inputs, chunksize);
+    zpar_result_t *result = zpar_view_map_async (view, "echo", inputs, chunksize), *last = NULL;
+    if (result && mode == S_FAN_IN) {
+        json_t *ids = zpar_result_msg_ids (result), *args = json_pack ("[i]", 0);
+        zpar_view_set_after (view, ids, true, true, false);
+        last = zpar_view_apply_async (view, "echo", args);
+        json_decref (ids);
+        json_decref (args);
+    }
     double seconds = -1;
-    if (result && zpar_result_wait (result, 600000) == 0 && zpar_result_successful (result)) {
+    if (result && (mode != S_FAN_IN || (last && zpar_result_wait (last, 600000) == 0
+                                            && zpar_result_successful (last)))
+    &&  zpar_result_wait (result, 600000) == 0 && zpar_result_successful (result)) {
         seconds = (bench_now_ns () - start) / 1e9;
         for (int p = 0; p < 5; p++)
             cpu [p] = (bench_cpu_us (pids [p]) - before [p]) / (double) tasks;
@@ -218,6 +235,7 @@ s_zpar (bench_cluster_t *cluster, long tasks, size_t chunksize, double *cpu)
     if (seconds < 0)
         fprintf (stderr, "throughput: zpar map failed: %s\n", zpar_last_error ());
     zpar_result_destroy (&result);
+    zpar_result_destroy (&last);
     json_decref (inputs);
     zpar_view_destroy (&view);
     return seconds;
@@ -246,18 +264,22 @@ main (int argc, char *argv [])
     fflush (stdout);
 
     //  Raw first: its children fork from a process with no ZeroMQ context.
-    double raw_cpu [4] = { 0 }, one_cpu [5] = { 0 }, batch_cpu [5] = { 0 };
+    double raw_cpu [4] = { 0 }, one_cpu [5] = { 0 }, batch_cpu [5] = { 0 }, other_cpu [5];
     double raw = s_raw (tasks, raw_cpu);
     bench_cluster_t cluster = { .made = false };
     const char *options [] = { "--hwm", "0", NULL };
-    double one = -1, batched = -1;
+    double one = -1, batched = -1, targeted = -1, fan_in = -1;
     if (raw > 0 && bench_cluster_start (&cluster, WORKERS, options) == 0) {
-        one = s_zpar (&cluster, tasks, 1, one_cpu);
+        one = s_zpar (&cluster, tasks, 1, S_PLAIN, one_cpu);
         if (one > 0)
-            batched = s_zpar (&cluster, tasks, 100, batch_cpu);
+            batched = s_zpar (&cluster, tasks, 100, S_PLAIN, batch_cpu);
+        if (batched > 0)
+            targeted = s_zpar (&cluster, tasks, 1, S_TARGETED, other_cpu);
+        if (targeted > 0)
+            fan_in = s_zpar (&cluster, tasks, 1, S_FAN_IN, other_cpu);
     }
     bench_cluster_stop (&cluster);
-    if (raw <= 0 || one <= 0 || batched <= 0) {
+    if (raw <= 0 || one <= 0 || batched <= 0 || targeted <= 0 || fan_in <= 0) {
         fprintf (stderr, "throughput: %s\n", bench_interrupted? "interrupted": "failed");
         return 1;
     }
@@ -265,6 +287,8 @@ main (int argc, char *argv [])
     printf ("%-62s %10.0f %10.3f\n", "raw ZeroMQ load balancer (ROUTER/ROUTER broker, 2 DEALERs)", tasks / raw, raw);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, one task per message", tasks / one, one);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, chunksize 100", tasks / batched, batched);
+    printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, one task per message, targets 0,1", tasks / targeted, targeted);
+    printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, one task per message, + 1 after all", tasks / fan_in, fan_in);
     printf ("\nratio (zpar / raw, one task per message): %.2f\n", raw / one);
     printf ("\nCPU per task (µs, user + system, all threads):\n");
     printf ("  raw           client %.1f  broker %.1f  workers %.1f + %.1f\n",

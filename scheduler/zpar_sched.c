@@ -1,4 +1,4 @@
-/*  zpar_sched.c - scheduler roles: forwarding, least-load balancing,
+/*  zpar_sched.c - scheduler roles: forwarding, load balancing (zpar_task.c),
     iopub fan-out. One poll loop per role, no other thread on the path.  */
 
 #include "zpar_sched_int.h"
@@ -246,7 +246,7 @@ s_batch_limit (zpar_role_t *self)
 //  engine, client and the JSON frames (buffers stay out, and a content
 //  over ZPAR_MON_CONTENT_MAX too: the hub keeps records, not bulk data).
 //  Returns the batch's size before, to take the copy back with
-//  s_sched_send when the message could not leave; SIZE_MAX when no copy
+//  zpar_role_send when the message could not leave; SIZE_MAX when no copy
 //  was added (this role sends none, or it would not fit any batch).
 size_t
 zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
@@ -281,18 +281,28 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
     return mark;
 }
 
-//  Sends msg on sock; when it could not leave, its monitor copy (added at
-//  mark) is taken back, so the hub never counts what did not go. Returns
-//  what zpar_msg_send returned.
-int
-zpar_role_send (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark)
+//  A message that did not leave takes its monitor copy (added at mark)
+//  back with it, so the hub never counts what did not go.
+static int
+s_role_sent (zpar_role_t *self, int rc, size_t mark)
 {
-    int rc = zpar_msg_send (msg_p, sock, self->signer);
     if (rc != 0 && mark != SIZE_MAX) {
         self->batch_size = mark;
         self->batched--;
     }
     return rc;
+}
+
+int
+zpar_role_send (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark)
+{
+    return s_role_sent (self, zpar_msg_send (msg_p, sock, self->signer), mark);
+}
+
+int
+zpar_role_send_or_keep (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark)
+{
+    return s_role_sent (self, zpar_msg_send_or_keep (msg_p, sock, self->signer), mark);
 }
 
 //  Signs the batch once (see zpar_proto.h) and sends it.

@@ -47,6 +47,9 @@ size_t zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engi
 //  Sends msg on sock; takes the copy at mark back when it could not leave.
 int zpar_role_send (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark);
 
+//  Same, but a message that could not leave stays the caller's.
+int zpar_role_send_or_keep (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark);
+
 //  Answers a request with an error, routed [client] [engine_uuid].
 void zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
                      const char *engine_uuid, int engine_id,

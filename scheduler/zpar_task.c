@@ -1,9 +1,9 @@
 /*  zpar_task.c - the task role's balancing: schemes, the high-water mark,
     targets, after/follow dependencies, retries and timeouts.
 
-    A task (one apply_request) waits until its dependencies are met and an
-    engine may take it, runs on that engine, and ends with the reply that
-    goes to its client. Its metadata may hold:
+    A task (one apply_request) is blocked until its dependencies are
+    decided, ready until an engine may take it, then runs on that engine
+    and ends with the reply that goes to its client. Its metadata may hold:
 
         retries  N                    run again elsewhere after a failure or
                                       an engine's death, N times at most
@@ -16,18 +16,24 @@
     where DEP is a list of msg_ids, or {"msg_ids": [...], "all": true,
     "success": true, "failure": false}: met when all (or, with all false,
     any) of the tasks ended the way asked for. A dependency that can no
-    longer be met fails the task with ImpossibleDependency (so does one
-    whose outcome was forgotten while the task waited); an msg_id this
-    role never saw fails it with InvalidDependency. The timeout counts
-    until the task first starts.                                         */
+    longer be met fails the task with ImpossibleDependency, and so do
+    targets or follow engines that have all gone. An msg_id this role does
+    not know (never seen, or its outcome forgotten: the last 100,000 are
+    remembered), or the task's own, fails it with InvalidDependency. The
+    timeout counts until the task first starts.
+
+    What it costs: an outcome reaches the tasks waiting on it through an
+    index, once per msg_id they name. Ready tasks queue in the order they
+    became ready, and no ready task may use an engine with room (each one
+    was tried when it became ready, and each freed slot is offered to the
+    queue from the front), so a new task looks at the engines once and a
+    freed slot goes to the first task that may use it.                  */
 
 #include "zpar_sched_int.h"
 
 #include "zpar_log.h"
 #include "zpar_util.h"
 
-//  Tasks whose outcome is remembered for dependencies; older ones are
-//  forgotten (a dependency on them is then invalid).
 #define S_OUTCOMES_MAX 100000
 
 typedef struct {
@@ -42,7 +48,10 @@ typedef struct {
 typedef struct {
     json_t *ids;                //  msg_ids, NULL when none
     bool all, success, failure;
+    size_t good, bad;           //  of the ids decided so far
 } s_dep_t;
+
+typedef enum { S_BLOCKED, S_READY, S_RUNNING } s_state_t;
 
 typedef struct {
     zpar_msg_t *request;        //  as the client sent it, routed [client]; kept
@@ -50,10 +59,13 @@ typedef struct {
     zframe_t *header;           //  its header, to answer it with an error
     zframe_t *client;           //  its client's routing id
     char *msg_id;
+    s_state_t state;
+    void *handle;               //  in the ready queue, while ready
     int retries;                //  left
     int attempts;
     int64_t deadline;           //  must start by then (monotonic ms), 0: no limit
     s_dep_t after, follow;
+    zlistx_t *follow_engines;   //  uuids the met follow tasks ran on
     json_t *targets;            //  engine ids, NULL: any
     zlistx_t *failed_on;        //  uuids of engines it failed on
     char *worker;               //  while it runs
@@ -64,26 +76,47 @@ typedef struct {
     char *engine;
 } s_outcome_t;
 
+//  A task waiting for msg_id (the key it is filed under).
+typedef struct {
+    char *msg_id;               //  of the waiting task
+    bool follow;                //  in its follow, else in its after
+} s_link_t;
+
+//  A task that has to start by a time.
+typedef struct {
+    int64_t at;
+    char *msg_id;
+} s_timer_t;
+
+//  An outcome not yet passed on to the tasks waiting for it.
+typedef struct {
+    char *msg_id;
+    char *engine;
+    bool ok;
+} s_settled_t;
+
 struct _zpar_task_t {
     zpar_role_t *role;
     zhashx_t *workers;          //  uuid -> s_worker_t
-    zlistx_t *waiting;          //  s_job_t, in arrival order
+    zhashx_t *known;            //  msg_id -> s_job_t (owned), in any state
+    zlistx_t *ready;            //  s_job_t, in the order they became ready
     zhashx_t *running;          //  msg_id -> s_job_t
-    zhashx_t *known;            //  msg_id -> s_job_t, waiting or running
     zhashx_t *outcomes;         //  msg_id -> s_outcome_t
     zlistx_t *outcome_order;    //  msg_ids, oldest first
+    zhashx_t *dependents;       //  msg_id -> zlistx_t of s_link_t
+    zlistx_t *timers;           //  s_timer_t, soonest first
+    zlistx_t *settled;          //  s_settled_t, oldest first
+    bool settling;
     uint64_t dispatched;
-    int highest_id;             //  of the engines the hub announced: ids below
-                                //  it that are not here are gone for good
-    int64_t next_deadline;
-    bool scheduling, again;     //  see s_task_schedule
+    int highest_id;             //  of the engines the hub announced
 };
 
 typedef enum { S_DEP_MET, S_DEP_WAIT, S_DEP_IMPOSSIBLE } s_dep_state_t;
 
-static void s_task_schedule (zpar_task_t *self);
 static void s_task_fail (zpar_task_t *self, s_job_t *job, const char *engine, int engine_id,
                          const char *ename, const char *format, ...) __attribute__ ((format (printf, 6, 7)));
+
+//  -- life of the structures ----------------------------------------------
 
 static void
 s_worker_free (void **item)
@@ -97,9 +130,9 @@ s_worker_free (void **item)
 }
 
 static void
-s_job_destroy (s_job_t **job_p)
+s_job_free (void **item)
 {
-    s_job_t *job = *job_p;
+    s_job_t *job = *item;
     if (!job)
         return;
     zpar_msg_destroy (&job->request);
@@ -108,11 +141,12 @@ s_job_destroy (s_job_t **job_p)
     free (job->msg_id);
     json_decref (job->after.ids);
     json_decref (job->follow.ids);
+    zlistx_destroy (&job->follow_engines);
     json_decref (job->targets);
     zlistx_destroy (&job->failed_on);
     free (job->worker);
     free (job);
-    *job_p = NULL;
+    *item = NULL;
 }
 
 static void
@@ -126,6 +160,53 @@ s_outcome_free (void **item)
     }
 }
 
+static void
+s_link_free (void **item)
+{
+    s_link_t *link = *item;
+    if (link) {
+        free (link->msg_id);
+        free (link);
+        *item = NULL;
+    }
+}
+
+static void
+s_links_free (void **item)
+{
+    zlistx_destroy ((zlistx_t **) item);
+}
+
+static void
+s_timer_free (void **item)
+{
+    s_timer_t *timer = *item;
+    if (timer) {
+        free (timer->msg_id);
+        free (timer);
+        *item = NULL;
+    }
+}
+
+static int
+s_timer_compare (const void *a, const void *b)
+{
+    int64_t at_a = ((const s_timer_t *) a)->at, at_b = ((const s_timer_t *) b)->at;
+    return at_a < at_b? -1: at_a > at_b;
+}
+
+static void
+s_settled_free (void **item)
+{
+    s_settled_t *settled = *item;
+    if (settled) {
+        free (settled->msg_id);
+        free (settled->engine);
+        free (settled);
+        *item = NULL;
+    }
+}
+
 zpar_task_t *
 zpar_task_new (zpar_role_t *role)
 {
@@ -134,14 +215,21 @@ zpar_task_new (zpar_role_t *role)
     self->highest_id = -1;
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
-    self->waiting = zlistx_new ();
-    self->running = zhashx_new ();
     self->known = zhashx_new ();
+    zhashx_set_destructor (self->known, s_job_free);
+    self->ready = zlistx_new ();
+    self->running = zhashx_new ();
     self->outcomes = zhashx_new ();
     zhashx_set_destructor (self->outcomes, s_outcome_free);
     self->outcome_order = zlistx_new ();
     zlistx_set_destructor (self->outcome_order, (czmq_destructor *) zstr_free);
-    self->next_deadline = INT64_MAX;
+    self->dependents = zhashx_new ();
+    zhashx_set_destructor (self->dependents, s_links_free);
+    self->timers = zlistx_new ();
+    zlistx_set_destructor (self->timers, s_timer_free);
+    zlistx_set_comparator (self->timers, s_timer_compare);
+    self->settled = zlistx_new ();
+    zlistx_set_destructor (self->settled, s_settled_free);
     return self;
 }
 
@@ -151,41 +239,230 @@ zpar_task_destroy (zpar_task_t **self_p)
     if (!self_p || !*self_p)
         return;
     zpar_task_t *self = *self_p;
-    //  Each job is in waiting or in running, once.
-    for (s_job_t *job = zlistx_first (self->waiting); job; job = zlistx_next (self->waiting))
-        s_job_destroy (&job);
-    for (s_job_t *job = zhashx_first (self->running); job; job = zhashx_next (self->running))
-        s_job_destroy (&job);
-    zlistx_destroy (&self->waiting);
+    zlistx_destroy (&self->ready);
     zhashx_destroy (&self->running);
     zhashx_destroy (&self->known);
     zhashx_destroy (&self->outcomes);
     zlistx_destroy (&self->outcome_order);
+    zhashx_destroy (&self->dependents);
+    zlistx_destroy (&self->timers);
+    zlistx_destroy (&self->settled);
     zhashx_destroy (&self->workers);
     free (self);
     *self_p = NULL;
 }
 
-//  -- engines -------------------------------------------------------------
+//  -- choosing an engine --------------------------------------------------
 
-void
-zpar_task_engine_up (zpar_task_t *self, const char *uuid, int id, bool registered, bool connected)
+//  uuid in list (which may not exist yet)?
+static bool
+s_in_list (zlistx_t *list, const char *uuid)
 {
-    s_worker_t *worker = zhashx_lookup (self->workers, uuid);
-    if (!worker) {
-        worker = calloc (1, sizeof *worker);
-        worker->uuid = strdup (uuid);
-        zhashx_insert (self->workers, uuid, worker);
-    }
-    worker->id = id;
-    worker->registered |= registered;
-    if (registered && id > self->highest_id)
-        self->highest_id = id;
-    worker->connected |= connected;
-    s_task_schedule (self);
+    for (const char *item = list? zlistx_first (list): NULL; item; item = zlistx_next (list))
+        if (streq (item, uuid))
+            return true;
+    return false;
 }
 
-//  -- outcomes ------------------------------------------------------------
+//  Adds a copy of text to *list_p, made on first use: most jobs never
+//  need their lists.
+static void
+s_add_string (zlistx_t **list_p, const char *text)
+{
+    if (!*list_p) {
+        *list_p = zlistx_new ();
+        zlistx_set_destructor (*list_p, (czmq_destructor *) zstr_free);
+    }
+    zlistx_add_end (*list_p, strdup (text));
+}
+
+static bool
+s_targeted (json_t *targets, int id)
+{
+    if (!targets)
+        return true;
+    size_t i;
+    json_t *target;
+    json_array_foreach (targets, i, target)
+        if (json_integer_value (target) == id)
+            return true;
+    return false;
+}
+
+static bool
+s_has_room (zpar_task_t *self, s_worker_t *worker)
+{
+    int hwm = self->role->config.hwm;
+    return worker->registered && worker->connected && (hwm <= 0 || worker->outstanding < hwm);
+}
+
+//  An engine the job may run on, room aside: targeted, where follow says.
+static bool
+s_allowed (s_job_t *job, s_worker_t *worker)
+{
+    return worker->registered && worker->connected && s_targeted (job->targets, worker->id)
+        && (!job->follow.ids || s_in_list (job->follow_engines, worker->uuid));
+}
+
+//  An allowed engine the job did not fail on exists: it goes there rather
+//  than back to one it failed on.
+static bool
+s_untried (zpar_task_t *self, s_job_t *job)
+{
+    if (!job->failed_on)
+        return false;
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        if (s_allowed (job, worker) && !s_in_list (job->failed_on, worker->uuid))
+            return true;
+    return false;
+}
+
+static bool
+s_may_use (zpar_task_t *self, s_job_t *job, s_worker_t *worker, bool untried)
+{
+    return s_has_room (self, worker) && s_allowed (job, worker)
+        && !(untried && s_in_list (job->failed_on, worker->uuid));
+}
+
+//  An engine with room for the job, by the role's scheme; NULL if none.
+static s_worker_t *
+s_task_pick (zpar_task_t *self, s_job_t *job)
+{
+    size_t count = zhashx_size (self->workers);
+    if (!count)
+        return NULL;
+    s_worker_t *eligible [count];
+    zpar_candidate_t candidates [count];
+    size_t n = 0;
+    bool untried = s_untried (self, job);
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        if (s_may_use (self, job, worker, untried)) {
+            eligible [n] = worker;
+            candidates [n++] = (zpar_candidate_t) { worker->outstanding, worker->last_used };
+        }
+    return n? eligible [zpar_scheme_pick ((zpar_scheme_t) self->role->config.scheme, candidates, n)]: NULL;
+}
+
+//  Why the job can never start on any engine there is or may be, or NULL.
+//  A target the hub has not announced yet may still register; one it did
+//  announce and that is gone does not count (IPython Parallel's rule,
+//  even for an engine restarted later under the same id).
+static const char *
+s_unreachable (zpar_task_t *self, s_job_t *job)
+{
+    if (job->targets) {
+        bool reachable = false;
+        size_t i;
+        json_t *target;
+        json_array_foreach (job->targets, i, target)
+            reachable |= json_integer_value (target) > self->highest_id;
+        for (s_worker_t *worker = zhashx_first (self->workers); worker && !reachable;
+             worker = zhashx_next (self->workers))
+            reachable = s_targeted (job->targets, worker->id);
+        if (!reachable)
+            return "every engine %s targets is gone";
+    }
+    if (job->follow.ids && !job->follow_engines)
+        return "%s follows tasks that ran on no engine";
+    if (job->follow.ids) {
+        //  All needed, on one engine: they must have run on one.
+        const char *first = zlistx_first (job->follow_engines);
+        for (const char *other = first; other && job->follow.all; other = zlistx_next (job->follow_engines))
+            if (!streq (other, first))
+                return "%s follows tasks that ran on different engines";
+        bool there = false;
+        for (const char *uuid = zlistx_first (job->follow_engines); uuid && !there;
+             uuid = zlistx_next (job->follow_engines))
+            there = zhashx_lookup (self->workers, uuid) != NULL;
+        if (!there)
+            return "%s follows tasks whose engine is gone";
+    }
+    return NULL;
+}
+
+//  Sends a ready job to worker. False when its connection turned out to be
+//  gone: the job stays ready and the engine is not used until it says
+//  hello again or the hub says it is dead.
+static bool
+s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
+{
+    //  The request itself goes, unless a retry may need it again.
+    zpar_msg_t *msg = job->retries > 0? zpar_msg_dup (job->request): job->request;
+    if (++job->attempts > 1) {
+        //  A new attempt is a new message: its own signature, so that no
+        //  engine takes it for a replay of the first.
+        json_t *metadata = json_deep_copy (zpar_msg_metadata (msg));
+        json_object_set_new (metadata, "attempt", json_integer (job->attempts));
+        zpar_msg_set_metadata (msg, metadata);
+    }
+    zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
+    size_t mark = zpar_role_monitor (self->role, ZPAR_MON_IN, worker->uuid, job->client, msg);
+    if (zpar_role_send_or_keep (self->role, &msg, self->role->back, mark) != 0) {
+        zpar_warn ("engine %d cannot be reached: task %s waits for another", worker->id, job->msg_id);
+        job->attempts--;
+        if (msg == job->request) {
+            zframe_t *route = zpar_msg_pop_route (msg);
+            zframe_destroy (&route);
+        }
+        else
+            zpar_msg_destroy (&msg);
+        worker->connected = false;
+        return false;
+    }
+    if (!job->retries)
+        job->request = NULL;            //  gone with the message
+    zlistx_detach (self->ready, job->handle);
+    job->handle = NULL;
+    job->state = S_RUNNING;
+    job->worker = strdup (worker->uuid);
+    job->deadline = 0;                  //  it started: its timeout is met
+    zhashx_insert (self->running, job->msg_id, job);
+    worker->outstanding++;
+    worker->last_used = ++self->dispatched;
+    return true;
+}
+
+//  Sends a ready job where its scheme says, if any engine may take it now;
+//  fails it if none ever can.
+static void
+s_task_try (zpar_task_t *self, s_job_t *job)
+{
+    const char *why = s_unreachable (self, job);
+    if (why) {
+        s_task_fail (self, job, NULL, -1, "ImpossibleDependency", why, job->msg_id);
+        return;
+    }
+    s_worker_t *worker;
+    while ((worker = s_task_pick (self, job)) && !s_task_dispatch (self, job, worker))
+        ;                               //  that one was gone: the next
+}
+
+//  Offers worker's room to the ready jobs, first come first.
+static void
+s_task_fill (zpar_task_t *self, s_worker_t *worker)
+{
+    //  Detaching the current job moves the cursor back one, so the walk
+    //  goes on with the job after it.
+    for (s_job_t *job = zlistx_first (self->ready); job && s_has_room (self, worker);
+         job = zlistx_next (self->ready))
+        if (s_may_use (self, job, worker, s_untried (self, job)))
+            s_task_dispatch (self, job, worker);
+}
+
+//  Tries every ready job again: after an engine left, some can never run,
+//  others may go back to engines they failed on.
+static void
+s_task_sweep (zpar_task_t *self)
+{
+    zlistx_t *jobs = zlistx_dup (self->ready);
+    for (s_job_t *job = zlistx_first (jobs); job; job = zlistx_next (jobs))
+        s_task_try (self, job);
+    zlistx_destroy (&jobs);
+}
+
+//  -- outcomes and dependencies -------------------------------------------
 
 static void
 s_task_remember (zpar_task_t *self, const char *msg_id, bool ok, const char *engine)
@@ -204,19 +481,26 @@ s_task_remember (zpar_task_t *self, const char *msg_id, bool ok, const char *eng
     zlistx_add_end (self->outcome_order, strdup (msg_id));
 }
 
-//  Ends a job: remembered, forgotten as a task, freed.
+//  Ends a job, whatever its state: remembered, its outcome queued for the
+//  tasks waiting on it (see s_task_settle), freed.
 static void
-s_task_end (zpar_task_t *self, s_job_t **job_p, bool ok, const char *engine)
+s_task_end (zpar_task_t *self, s_job_t *job, bool ok, const char *engine)
 {
-    s_job_t *job = *job_p;
     s_task_remember (self, job->msg_id, ok, engine);
+    s_settled_t *settled = calloc (1, sizeof *settled);
+    settled->msg_id = strdup (job->msg_id);
+    settled->engine = strdup (engine? engine: "");
+    settled->ok = ok;
+    zlistx_add_end (self->settled, settled);
+    if (job->state == S_READY)
+        zlistx_detach (self->ready, job->handle);
+    else
+    if (job->state == S_RUNNING)
+        zhashx_delete (self->running, job->msg_id);
     zhashx_delete (self->known, job->msg_id);
-    zhashx_delete (self->running, job->msg_id);
-    s_job_destroy (job_p);
 }
 
-//  Answers the job's client with an error and ends the job (which must be
-//  neither waiting nor running any more).
+//  Answers the job's client with an error and ends the job.
 static void
 s_task_fail (zpar_task_t *self, s_job_t *job, const char *engine, int engine_id,
              const char *ename, const char *format, ...)
@@ -229,7 +513,74 @@ s_task_fail (zpar_task_t *self, s_job_t *job, const char *engine, int engine_id,
     json_t *header = json_loadb ((const char *) zframe_data (job->header), zframe_size (job->header), 0, NULL);
     zpar_role_fail (self->role, header, job->client, engine? engine: "", engine_id, ename, evalue);
     json_decref (header);
-    s_task_end (self, &job, false, engine);
+    s_task_end (self, job, false, engine);
+}
+
+//  Counts one decided msg_id of a dependency.
+static void
+s_dep_count (s_job_t *job, bool follow, bool ok, const char *engine)
+{
+    s_dep_t *dep = follow? &job->follow: &job->after;
+    if ((ok && dep->success) || (!ok && dep->failure)) {
+        dep->good++;
+        if (follow && engine && *engine)
+            s_add_string (&job->follow_engines, engine);
+    }
+    else
+        dep->bad++;
+}
+
+static s_dep_state_t
+s_dep_state (s_dep_t *dep)
+{
+    if (!dep->ids)
+        return S_DEP_MET;
+    size_t total = json_array_size (dep->ids);
+    if (dep->all)
+        return dep->bad? S_DEP_IMPOSSIBLE: dep->good == total? S_DEP_MET: S_DEP_WAIT;
+    return dep->good? S_DEP_MET: dep->bad == total? S_DEP_IMPOSSIBLE: S_DEP_WAIT;
+}
+
+//  A blocked job whose dependencies may be decided: it fails, becomes
+//  ready (and is tried), or stays blocked.
+static void
+s_task_decide (zpar_task_t *self, s_job_t *job)
+{
+    s_dep_state_t after = s_dep_state (&job->after), follow = s_dep_state (&job->follow);
+    if (after == S_DEP_IMPOSSIBLE || follow == S_DEP_IMPOSSIBLE)
+        s_task_fail (self, job, NULL, -1, "ImpossibleDependency",
+                     "a dependency of %s ended in a way that cannot meet it", job->msg_id);
+    else
+    if (after == S_DEP_MET && follow == S_DEP_MET) {
+        job->state = S_READY;
+        job->handle = zlistx_add_end (self->ready, job);
+        s_task_try (self, job);
+    }
+}
+
+//  Passes outcomes on to the jobs waiting for them, until none is left
+//  (a job failing as a result has an outcome too). A loop, not recursion:
+//  a chain of dependencies can be long.
+static void
+s_task_settle (zpar_task_t *self)
+{
+    if (self->settling)
+        return;
+    self->settling = true;
+    s_settled_t *settled;
+    while ((settled = zlistx_detach (self->settled, NULL))) {
+        zlistx_t *links = zhashx_lookup (self->dependents, settled->msg_id);
+        for (s_link_t *link = links? zlistx_first (links): NULL; link; link = zlistx_next (links)) {
+            s_job_t *job = zhashx_lookup (self->known, link->msg_id);
+            if (job && job->state == S_BLOCKED) {
+                s_dep_count (job, link->follow, settled->ok, settled->engine);
+                s_task_decide (self, job);
+            }
+        }
+        zhashx_delete (self->dependents, settled->msg_id);
+        s_settled_free ((void **) &settled);
+    }
+    self->settling = false;
 }
 
 //  -- submission ----------------------------------------------------------
@@ -265,7 +616,75 @@ s_dep_read (json_t *value, s_dep_t *dep)
             return false;
     if (json_array_size (ids))
         dep->ids = json_incref (ids);
-    return true;
+    //  Neither success nor failure could never be met.
+    return !dep->ids || dep->success || dep->failure;
+}
+
+//  What is wrong with the metadata, or NULL; fills the job's flags.
+static const char *
+s_task_flags (s_job_t *job, json_t *metadata)
+{
+    json_t *retries = json_object_get (metadata, "retries");
+    json_t *timeout = json_object_get (metadata, "timeout");
+    json_t *targets = json_object_get (metadata, "targets");
+    if (!json_is_object (metadata))
+        return "metadata must be a JSON object";
+    if (retries && !json_is_null (retries) && (!json_is_integer (retries) || json_integer_value (retries) < 0
+                    || json_integer_value (retries) > 1000))
+        return "retries must be an integer from 0 to 1000";
+    if (timeout && !json_is_null (timeout) && (!json_is_number (timeout) || !(json_number_value (timeout) > 0)
+                    || json_number_value (timeout) > 1e9))
+        return "timeout must be a number of seconds above 0, at most 1e9";
+    if (targets && !json_is_null (targets) && (!json_is_array (targets) || !json_array_size (targets)))
+        return "targets must be a list of engine ids";
+    size_t i;
+    json_t *id;
+    json_array_foreach (targets, i, id)
+        if (!json_is_integer (id))
+            return "targets must be a list of engine ids";
+    if (!s_dep_read (json_object_get (metadata, "after"), &job->after)
+    ||  !s_dep_read (json_object_get (metadata, "follow"), &job->follow))
+        return "after and follow must be lists of msg_ids, or {msg_ids, all, success, failure} "
+               "with success or failure true";
+    job->retries = json_is_integer (retries)? (int) json_integer_value (retries): 0;
+    job->targets = json_is_array (targets)? json_incref (targets): NULL;
+    if (json_is_number (timeout))
+        job->deadline = zpar_mono_ms () + (int64_t) (json_number_value (timeout) * 1000);
+    return NULL;
+}
+
+//  Counts the dependencies already decided and files the job under the
+//  others. Returns the msg_id that makes the job invalid, or NULL.
+static const char *
+s_task_link (zpar_task_t *self, s_job_t *job)
+{
+    for (int follow = 0; follow < 2; follow++) {
+        s_dep_t *dep = follow? &job->follow: &job->after;
+        size_t i;
+        json_t *value;
+        json_array_foreach (dep->ids, i, value) {
+            const char *id = json_string_value (value);
+            s_outcome_t *outcome = zhashx_lookup (self->outcomes, id);
+            if (outcome)
+                s_dep_count (job, follow, outcome->ok, outcome->engine);
+            else
+            if (zhashx_lookup (self->known, id) && !streq (id, job->msg_id)) {
+                zlistx_t *links = zhashx_lookup (self->dependents, id);
+                if (!links) {
+                    links = zlistx_new ();
+                    zlistx_set_destructor (links, s_link_free);
+                    zhashx_insert (self->dependents, id, links);
+                }
+                s_link_t *link = calloc (1, sizeof *link);
+                link->msg_id = strdup (job->msg_id);
+                link->follow = follow;
+                zlistx_add_end (links, link);
+            }
+            else
+                return id;
+        }
+    }
+    return NULL;
 }
 
 //  A msg_id this role has seen (waiting, running or ended)?
@@ -291,272 +710,69 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
     job->header = zframe_dup (zpar_msg_frame (msg, ZPAR_FRAME_HEADER));
     job->client = zframe_dup (zpar_msg_route (msg, 0));
     job->msg_id = strdup (zpar_msg_id (msg));
-    job->failed_on = zlistx_new ();
-    zlistx_set_destructor (job->failed_on, (czmq_destructor *) zstr_free);
+    job->state = S_BLOCKED;
     zhashx_insert (self->known, job->msg_id, job);
 
     //  Most tasks carry no flags: "{}" needs no parse.
     zframe_t *raw = zpar_msg_frame (msg, ZPAR_FRAME_METADATA);
-    json_t *metadata = raw && zframe_streq (raw, "{}")? NULL: zpar_msg_metadata (msg);
-    json_t *retries = json_object_get (metadata, "retries");
-    json_t *timeout = json_object_get (metadata, "timeout");
-    json_t *targets = json_object_get (metadata, "targets");
-    const char *bad = NULL;
-    if (!metadata && !(raw && zframe_streq (raw, "{}")))
-        bad = "metadata must be a JSON object";
-    else
-    if (retries && !json_is_null (retries) && (!json_is_integer (retries) || json_integer_value (retries) < 0
-                    || json_integer_value (retries) > 1000))
-        bad = "retries must be an integer from 0 to 1000";
-    else
-    if (timeout && !json_is_null (timeout) && (!json_is_number (timeout) || json_number_value (timeout) <= 0))
-        bad = "timeout must be a number of seconds above 0";
-    else
-    if (targets && !json_is_null (targets) && !json_is_array (targets))
-        bad = "targets must be a list of engine ids";
-    else
-    if (!s_dep_read (json_object_get (metadata, "after"), &job->after)
-    ||  !s_dep_read (json_object_get (metadata, "follow"), &job->follow))
-        bad = "after and follow must be lists of msg_ids, or {msg_ids, all, success, failure}";
-    if (bad) {
-        s_task_fail (self, job, NULL, -1, ZPAR_E_VALUE, "%s", bad);
-        return;
-    }
-    size_t i;
-    json_t *id;
-    json_array_foreach (targets, i, id)
-        if (!json_is_integer (id)) {
-            s_task_fail (self, job, NULL, -1, ZPAR_E_VALUE, "targets must be a list of engine ids");
+    if (!(raw && zframe_streq (raw, "{}"))) {
+        const char *bad = s_task_flags (job, zpar_msg_metadata (msg));
+        if (bad) {
+            s_task_fail (self, job, NULL, -1, ZPAR_E_VALUE, "%s", bad);
+            s_task_settle (self);
             return;
         }
-    job->retries = json_is_integer (retries)? (int) json_integer_value (retries): 0;
-    job->targets = json_is_array (targets)? json_incref (targets): NULL;
-    if (json_is_number (timeout)) {
-        job->deadline = zpar_mono_ms () + (int64_t) (json_number_value (timeout) * 1000);
-        if (job->deadline < self->next_deadline)
-            self->next_deadline = job->deadline;
-    }
-    s_dep_t *deps [] = { &job->after, &job->follow };
-    for (int d = 0; d < 2; d++)
-        json_array_foreach (deps [d]->ids, i, id)
-            if (!s_task_knows (self, json_string_value (id))) {
-                s_task_fail (self, job, NULL, -1, "InvalidDependency",
-                             "%s depends on %s, a task this scheduler does not know",
-                             job->msg_id, json_string_value (id));
-                return;
-            }
-    zlistx_add_end (self->waiting, job);
-    s_task_schedule (self);
-}
-
-//  -- dependencies --------------------------------------------------------
-
-//  Where a met follow dependency says the job must run (engine uuids the
-//  satisfying tasks ran on) is collected into engines when not NULL.
-static s_dep_state_t
-s_dep_state (zpar_task_t *self, s_dep_t *dep, zlistx_t *engines)
-{
-    if (!dep->ids)
-        return S_DEP_MET;
-    size_t total = json_array_size (dep->ids), good = 0, bad = 0, i;
-    json_t *id;
-    json_array_foreach (dep->ids, i, id) {
-        s_outcome_t *outcome = zhashx_lookup (self->outcomes, json_string_value (id));
-        if (!outcome && !zhashx_lookup (self->known, json_string_value (id)))
-            return S_DEP_IMPOSSIBLE;    //  its outcome was forgotten
-        if (!outcome)
-            continue;                   //  not finished
-        if ((outcome->ok && dep->success) || (!outcome->ok && dep->failure)) {
-            good++;
-            if (engines && *outcome->engine)
-                zlistx_add_end (engines, outcome->engine);
+        const char *invalid = s_task_link (self, job);
+        if (invalid) {
+            s_task_fail (self, job, NULL, -1, "InvalidDependency",
+                         streq (invalid, job->msg_id)? "%s depends on itself"
+                         : "%s depends on a task this scheduler does not know (or no longer remembers)",
+                         job->msg_id);
+            s_task_settle (self);
+            return;
         }
-        else
-            bad++;
-    }
-    if (dep->all)
-        return bad? S_DEP_IMPOSSIBLE: good == total? S_DEP_MET: S_DEP_WAIT;
-    return good? S_DEP_MET: bad == total? S_DEP_IMPOSSIBLE: S_DEP_WAIT;
-}
-
-//  -- dispatching ---------------------------------------------------------
-
-static bool
-s_in_list (zlistx_t *list, const char *uuid)
-{
-    for (const char *item = zlistx_first (list); item; item = zlistx_next (list))
-        if (streq (item, uuid))
-            return true;
-    return false;
-}
-
-static bool
-s_targeted (json_t *targets, int id)
-{
-    if (!targets)
-        return true;
-    size_t i;
-    json_t *target;
-    json_array_foreach (targets, i, target)
-        if (json_integer_value (target) == id)
-            return true;
-    return false;
-}
-
-//  None of the job's targets can ever take it: each one is known to the
-//  hub and gone. A target the hub has not announced may yet register.
-static bool
-s_targets_gone (zpar_task_t *self, s_job_t *job)
-{
-    size_t i;
-    json_t *target;
-    json_array_foreach (job->targets, i, target)
-        if (json_integer_value (target) > self->highest_id)
-            return false;
-    for (s_worker_t *worker = zhashx_first (self->workers); worker;
-         worker = zhashx_next (self->workers))
-        if (s_targeted (job->targets, worker->id))
-            return false;
-    return true;
-}
-
-//  An engine for the job, by the role's scheme among those that may take
-//  it: connected, under the high-water mark, targeted, where follow says,
-//  and not one it failed on, unless it failed on every engine there is.
-//  NULL when none is free now.
-static s_worker_t *
-s_task_pick (zpar_task_t *self, s_job_t *job, zlistx_t *follow_engines)
-{
-    size_t count = zhashx_size (self->workers);
-    if (!count)
-        return NULL;
-    s_worker_t *eligible [count];
-    zpar_candidate_t candidates [count];
-    size_t n = 0;
-    int hwm = self->role->config.hwm;
-    bool untried = false;               //  an engine it did not fail on exists
-    for (s_worker_t *worker = zhashx_first (self->workers); worker;
-         worker = zhashx_next (self->workers))
-        if (worker->registered && worker->connected && s_targeted (job->targets, worker->id)
-        &&  (!job->follow.ids || s_in_list (follow_engines, worker->uuid))
-        &&  !s_in_list (job->failed_on, worker->uuid))
-            untried = true;
-    for (s_worker_t *worker = zhashx_first (self->workers); worker;
-         worker = zhashx_next (self->workers)) {
-        if (!worker->registered || !worker->connected
-        ||  (hwm > 0 && worker->outstanding >= hwm)
-        ||  !s_targeted (job->targets, worker->id)
-        ||  (job->follow.ids && !s_in_list (follow_engines, worker->uuid))
-        ||  (untried && s_in_list (job->failed_on, worker->uuid)))
-            continue;
-        eligible [n] = worker;
-        candidates [n++] = (zpar_candidate_t) { worker->outstanding, worker->last_used };
-    }
-    return n? eligible [zpar_scheme_pick ((zpar_scheme_t) self->role->config.scheme, candidates, n)]: NULL;
-}
-
-static void
-s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
-{
-    //  The request itself goes, unless a retry may need it again.
-    zpar_msg_t *msg = job->retries > 0? zpar_msg_dup (job->request): job->request;
-    if (msg == job->request)
-        job->request = NULL;
-    if (++job->attempts > 1) {
-        //  A new attempt is a new message: its own signature, so that no
-        //  engine takes it for a replay of the first.
-        json_t *metadata = json_deep_copy (zpar_msg_metadata (msg));
-        json_object_set_new (metadata, "attempt", json_integer (job->attempts));
-        zpar_msg_set_metadata (msg, metadata);
-    }
-    zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
-    size_t mark = zpar_role_monitor (self->role, ZPAR_MON_IN, worker->uuid, job->client, msg);
-    job->worker = strdup (worker->uuid);
-    job->deadline = 0;                  //  it started: its timeout is met
-    zhashx_insert (self->running, job->msg_id, job);
-    worker->outstanding++;
-    worker->last_used = ++self->dispatched;
-    if (zpar_role_send (self->role, &msg, self->role->back, mark) != 0) {
-        //  The engine's connection went away under us: it is lost.
-        worker->connected = false;
-        zpar_task_engine_down (self, worker->uuid, "connection lost");
-    }
-}
-
-//  Dispatches every waiting job that can go now, in arrival order; fails
-//  those whose dependencies can no longer be met. Re-entrant: a call made
-//  while one runs (an engine lost during a dispatch) makes it run again.
-static void
-s_task_schedule (zpar_task_t *self)
-{
-    if (self->scheduling) {
-        self->again = true;
-        return;
-    }
-    self->scheduling = true;
-    zlistx_t *engines = zlistx_new ();
-    do {
-        self->again = false;
-        //  Detaching the current job moves the cursor back one, so the
-        //  walk goes on with the job after it.
-        for (s_job_t *job = zlistx_first (self->waiting); job; job = zlistx_next (self->waiting)) {
-            void *handle = zlistx_cursor (self->waiting);
-            zlistx_purge (engines);
-            s_dep_state_t after = s_dep_state (self, &job->after, NULL);
-            s_dep_state_t follow = s_dep_state (self, &job->follow, engines);
-            if (after == S_DEP_WAIT || follow == S_DEP_WAIT)
-                continue;
-            const char *impossible = NULL;
-            if (after == S_DEP_IMPOSSIBLE || follow == S_DEP_IMPOSSIBLE)
-                impossible = "a dependency of %s ended in a way that cannot meet it";
-            else
-            if (job->follow.ids && job->follow.all) {
-                //  All needed, on one engine: they must have run on one.
-                const char *first = zlistx_first (engines);
-                for (const char *other = first; other; other = zlistx_next (engines))
-                    if (!streq (other, first))
-                        impossible = "%s follows tasks that ran on different engines";
-            }
-            if (!impossible && job->targets && s_targets_gone (self, job))
-                impossible = "every engine %s targets is gone";
-            if (!impossible && job->follow.ids) {
-                bool there = false;
-                for (const char *uuid = zlistx_first (engines); uuid; uuid = zlistx_next (engines))
-                    there |= zhashx_lookup (self->workers, uuid) != NULL;
-                if (!there)
-                    impossible = "%s follows tasks whose engine is gone";
-            }
-            if (impossible) {
-                zlistx_detach (self->waiting, handle);
-                s_task_fail (self, job, NULL, -1, "ImpossibleDependency", impossible, job->msg_id);
-                continue;
-            }
-            s_worker_t *worker = s_task_pick (self, job, engines);
-            if (worker) {
-                zlistx_detach (self->waiting, handle);
-                s_task_dispatch (self, job, worker);
-            }
-            else
-            if (!job->targets && !job->follow.ids && !zlistx_size (job->failed_on))
-                break;                  //  no engine has room: nor for those behind
+        if (job->deadline) {
+            s_timer_t *timer = calloc (1, sizeof *timer);
+            timer->at = job->deadline;
+            timer->msg_id = strdup (job->msg_id);
+            zlistx_insert (self->timers, timer, false);
         }
-    } while (self->again);
-    zlistx_destroy (&engines);
-    self->scheduling = false;
+    }
+    s_task_decide (self, job);
+    s_task_settle (self);
 }
 
-//  -- replies and departures ----------------------------------------------
+//  -- engines, replies, timeouts --------------------------------------------
 
-//  Back to the front of the queue for another attempt.
+void
+zpar_task_engine_up (zpar_task_t *self, const char *uuid, int id, bool registered, bool connected)
+{
+    s_worker_t *worker = zhashx_lookup (self->workers, uuid);
+    if (!worker) {
+        worker = calloc (1, sizeof *worker);
+        worker->uuid = strdup (uuid);
+        zhashx_insert (self->workers, uuid, worker);
+    }
+    worker->id = id;
+    worker->registered |= registered;
+    worker->connected |= connected;
+    if (registered && id > self->highest_id)
+        self->highest_id = id;
+    s_task_fill (self, worker);
+    s_task_settle (self);
+}
+
+//  Back to the front of the ready queue for another attempt.
 static void
 s_task_retry (zpar_task_t *self, s_job_t *job, const char *engine)
 {
     zhashx_delete (self->running, job->msg_id);
-    zlistx_add_end (job->failed_on, strdup (engine));
+    s_add_string (&job->failed_on, engine);
     free (job->worker);
     job->worker = NULL;
     job->retries--;
-    zlistx_add_start (self->waiting, job);
+    job->state = S_READY;
+    job->handle = zlistx_add_start (self->ready, job);
 }
 
 zpar_task_verdict_t
@@ -580,11 +796,14 @@ zpar_task_reply (zpar_task_t *self, zpar_msg_t *reply, const char *engine)
         zpar_info ("task %s failed on engine %d; %d retries left", job->msg_id,
                    worker? worker->id: -1, job->retries - 1);
         s_task_retry (self, job, engine);
+        s_task_try (self, job);
         verdict = ZPAR_TASK_RETRY;
     }
     else
-        s_task_end (self, &job, ok, engine);
-    s_task_schedule (self);
+        s_task_end (self, job, ok, engine);
+    if (worker)
+        s_task_fill (self, worker);
+    s_task_settle (self);
     return verdict;
 }
 
@@ -593,6 +812,8 @@ zpar_task_engine_down (zpar_task_t *self, const char *uuid, const char *why)
 {
     s_worker_t *worker = zhashx_lookup (self->workers, uuid);
     int id = worker? worker->id: -1;
+    //  Forgotten first, so that no retry goes back to it.
+    zhashx_delete (self->workers, uuid);
     zlistx_t *lost = zlistx_new ();
     for (s_job_t *job = zhashx_first (self->running); job; job = zhashx_next (self->running))
         if (streq (job->worker, uuid))
@@ -603,32 +824,29 @@ zpar_task_engine_down (zpar_task_t *self, const char *uuid, const char *why)
                        job->retries - 1);
             s_task_retry (self, job, uuid);
         }
-        else {
-            zhashx_delete (self->running, job->msg_id);
+        else
             s_task_fail (self, job, uuid, id, ZPAR_E_ENGINE,
                          "engine %d died while running the task (%s)", id, why);
-        }
     }
     zlistx_destroy (&lost);
-    zhashx_delete (self->workers, uuid);
-    s_task_schedule (self);
+    s_task_sweep (self);
+    s_task_settle (self);
 }
 
 int64_t
 zpar_task_tick (zpar_task_t *self, int64_t now)
 {
-    if (now < self->next_deadline)
-        return self->next_deadline;
-    self->next_deadline = INT64_MAX;
-    for (s_job_t *job = zlistx_first (self->waiting); job; job = zlistx_next (self->waiting)) {
-        if (job->deadline && job->deadline <= now) {
-            zlistx_detach (self->waiting, zlistx_cursor (self->waiting));
+    s_timer_t *timer;
+    while ((timer = zlistx_first (self->timers)) && timer->at <= now) {
+        zlistx_detach (self->timers, NULL);
+        //  A job that started (deadline cleared) or ended is not late.
+        s_job_t *job = zhashx_lookup (self->known, timer->msg_id);
+        if (job && job->state != S_RUNNING && job->deadline == timer->at)
             s_task_fail (self, job, NULL, -1, "TaskTimeout",
                          "%s did not start within its timeout", job->msg_id);
-        }
-        else
-        if (job->deadline && job->deadline < self->next_deadline)
-            self->next_deadline = job->deadline;
+        s_timer_free ((void **) &timer);
     }
-    return self->next_deadline;
+    s_task_settle (self);
+    timer = zlistx_first (self->timers);
+    return timer? timer->at: INT64_MAX;
 }

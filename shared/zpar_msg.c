@@ -580,6 +580,20 @@ zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
     return rc;
 }
 
+int
+zpar_msg_send_or_keep (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
+{
+    zframe_t *first = zmsg_first ((*self_p)->routes);
+    if (first) {
+        //  A ROUTER refuses a message on its first frame, or not at all.
+        if (zframe_send (&first, sock, ZFRAME_MORE | ZFRAME_REUSE) != 0)
+            return -1;
+        zframe_t *sent = zmsg_pop ((*self_p)->routes);
+        zframe_destroy (&sent);
+    }
+    return zpar_msg_send (self_p, sock, signer);
+}
+
 size_t
 zpar_msg_routes (zpar_msg_t *self)
 {

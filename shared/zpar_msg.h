@@ -55,6 +55,11 @@ zpar_msg_t *zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer,
 //  the same).
 int zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer);
 
+//  Same, except that when its first frame cannot leave (on a ROUTER with
+//  ROUTER_MANDATORY: the peer is gone) nothing was sent and the message
+//  is still the caller's, as it was.
+int zpar_msg_send_or_keep (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer);
+
 //  Bytes the message takes on the wire (all frames), signing it first
 //  when it was built or changed: to check it against a size limit before
 //  sending.

@@ -432,3 +432,82 @@ Test (balance, a_task_whose_targets_are_all_gone_fails)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (balance, dependents_are_decided_when_their_dependency_is)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *client = s_client ();
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    //  Both engines busy for long, and a plain task queued behind them.
+    zpar_view_set_targets (balanced, "0");
+    zpar_result_t *busy0 = s_sleep (balanced, 20.0);
+    //  A cannot start within its timeout.
+    zpar_view_set_timeout (balanced, 0.2);
+    zpar_result_t *late = s_sleep (balanced, 0.01);
+    zpar_view_set_timeout (balanced, 0);
+    zpar_view_set_targets (balanced, "1");
+    zpar_result_t *busy1 = s_sleep (balanced, 20.0);
+    zpar_view_set_targets (balanced, NULL);
+    zpar_result_t *queued = s_sleep (balanced, 0.01);
+    //  A task needing A's success fails when A times out, though no engine
+    //  is free and nothing else happens meanwhile.
+    json_t *ids = zpar_result_msg_ids (late);
+    zpar_view_set_after (balanced, ids, true, true, false);
+    zpar_result_t *dependent = s_sleep (balanced, 0.01);
+    cr_assert_eq (zpar_result_wait (dependent, 10000), 0, "the dependent was not decided");
+    cr_assert_str_eq (s_ename (zpar_result_error (late)), "TaskTimeout");
+    cr_assert_str_eq (s_ename (zpar_result_error (dependent)), "ImpossibleDependency");
+    cr_assert_not (zpar_result_ready (queued));
+    json_decref (ids);
+
+    //  A task naming itself is invalid (msg_ids are session_N, N counting up).
+    const char *last = zpar_result_msg_id (dependent, 0);
+    const char *underscore = strrchr (last, '_');
+    char next [128];
+    snprintf (next, sizeof next, "%.*s_%lld", (int) (underscore - last), last, atoll (underscore + 1) + 1);
+    json_t *self_ids = json_pack ("[s]", next);
+    zpar_view_set_after (balanced, self_ids, true, true, false);
+    zpar_result_t *itself = s_sleep (balanced, 0.01);
+    cr_assert_str_eq (zpar_result_msg_id (itself, 0), next);
+    cr_assert_eq (zpar_result_wait (itself, 10000), 0);
+    cr_assert_str_eq (s_ename (zpar_result_error (itself)), "InvalidDependency");
+    json_decref (self_ids);
+
+    zpar_result_t *results [] = { busy0, late, busy1, queued, dependent, itself };
+    for (int i = 0; i < 6; i++)
+        zpar_result_destroy (&results [i]);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (balance, tasks_sent_as_an_idle_engine_dies_go_to_another)
+{
+    zt_cluster_start (2, "--scheme lru");
+    zpar_client_t *client = s_client ();
+    json_int_t pid = 0;
+    json_t *engines = zpar_client_engines (client);
+    size_t i;
+    json_t *engine;
+    json_array_foreach (engines, i, engine)
+        if (json_integer_value (json_object_get (engine, "id")) == 1)
+            pid = json_integer_value (json_object_get (engine, "pid"));
+    json_decref (engines);
+    cr_assert_gt (pid, 0);
+    //  Before the hub notices, the scheduler finds the connection gone
+    //  when it sends; no task may fail for that.
+    kill ((pid_t) pid, SIGKILL);
+    cr_assert (zt_wait_gone ((pid_t) pid, 10000));
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *inputs = s_range (6);
+    zpar_result_t *result = zpar_view_map_async (balanced, "echo", inputs, 1);
+    cr_assert_eq (zpar_result_wait (result, 20000), 0);
+    cr_assert (zpar_result_successful (result), "%s", json_dumps (zpar_result_error (result), 0));
+    for (i = 0; i < 6; i++)
+        cr_assert_eq (zpar_result_engine_id (result, i), 0);
+    json_decref (inputs);
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
