@@ -47,7 +47,8 @@ size_t zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engi
 //  Sends msg on sock; takes the copy at mark back when it could not leave.
 int zpar_role_send (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark);
 
-//  Same, but a message that could not leave stays the caller's.
+//  Same, as zpar_msg_send_or_keep: -1 when the message could not leave
+//  and is still the caller's.
 int zpar_role_send_or_keep (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark);
 
 //  Answers a request with an error, routed [client] [engine_uuid].

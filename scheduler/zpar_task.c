@@ -22,12 +22,15 @@
     remembered), or the task's own, fails it with InvalidDependency. The
     timeout counts until the task first starts.
 
-    What it costs: an outcome reaches the tasks waiting on it through an
-    index, once per msg_id they name. Ready tasks queue in the order they
-    became ready, and no ready task may use an engine with room (each one
-    was tried when it became ready, and each freed slot is offered to the
-    queue from the front), so a new task looks at the engines once and a
-    freed slot goes to the first task that may use it.                  */
+    What it costs. An outcome reaches the tasks waiting on it through an
+    index, once per msg_id they name. Ready tasks are numbered in the
+    order they became ready (a retry goes before all) and wait in one of
+    two kinds of queue: plain tasks (no targets, follow or past failure)
+    in one FIFO, restricted ones in a queue per engine they may use. No
+    ready task may use an engine with room: each is tried when it becomes
+    ready, and each slot that frees up goes to the lower-numbered of the
+    plain FIFO's head and that engine's queue's head. Those queues are
+    rebuilt only when the set of engines changes.                       */
 
 #include "zpar_sched_int.h"
 
@@ -35,14 +38,18 @@
 #include "zpar_util.h"
 
 #define S_OUTCOMES_MAX 100000
+#define S_SUSPEND_MS   1000     //  an engine found unreachable rests this long
 
 typedef struct {
     char *uuid;
     int id;
     bool registered;            //  the hub announced it
     bool connected;             //  it said hello on this role's socket
+    int64_t suspended_until;    //  a send found it gone (monotonic ms), 0: not
     int outstanding;            //  tasks sent and not answered
     uint64_t last_used;         //  dispatch order
+    zlistx_t *queue;            //  restricted ready s_job_t that may run here,
+                                //  by number
 } s_worker_t;
 
 typedef struct {
@@ -60,16 +67,27 @@ typedef struct {
     zframe_t *client;           //  its client's routing id
     char *msg_id;
     s_state_t state;
-    void *handle;               //  in the ready queue, while ready
+    int64_t number;             //  ready order
+    void *handle;               //  in the plain or restricted list, while ready
+    zlistx_t *entries;          //  s_entry_t: where it is in engines' queues
     int retries;                //  left
     int attempts;
     int64_t deadline;           //  must start by then (monotonic ms), 0: no limit
+    long long timeout_ms;
+    zlistx_t *timers;           //  the timer list it is in, while it has one
+    void *timer;                //  its handle there
     s_dep_t after, follow;
     zlistx_t *follow_engines;   //  uuids the met follow tasks ran on
     json_t *targets;            //  engine ids, NULL: any
     zlistx_t *failed_on;        //  uuids of engines it failed on
     char *worker;               //  while it runs
 } s_job_t;
+
+//  A restricted job's place in one engine's queue.
+typedef struct {
+    zlistx_t *queue;
+    void *handle;
+} s_entry_t;
 
 typedef struct {
     bool ok;
@@ -82,12 +100,6 @@ typedef struct {
     bool follow;                //  in its follow, else in its after
 } s_link_t;
 
-//  A task that has to start by a time.
-typedef struct {
-    int64_t at;
-    char *msg_id;
-} s_timer_t;
-
 //  An outcome not yet passed on to the tasks waiting for it.
 typedef struct {
     char *msg_id;
@@ -98,17 +110,21 @@ typedef struct {
 struct _zpar_task_t {
     zpar_role_t *role;
     zhashx_t *workers;          //  uuid -> s_worker_t
+    zhashx_t *announced;        //  engine ids the hub announced ("%d")
     zhashx_t *known;            //  msg_id -> s_job_t (owned), in any state
-    zlistx_t *ready;            //  s_job_t, in the order they became ready
+    zlistx_t *plain;            //  ready s_job_t any engine may take, by number
+    zlistx_t *restricted;       //  the other ready s_job_t, by number
+    int64_t last_number, first_number;
     zhashx_t *running;          //  msg_id -> s_job_t
     zhashx_t *outcomes;         //  msg_id -> s_outcome_t
     zlistx_t *outcome_order;    //  msg_ids, oldest first
     zhashx_t *dependents;       //  msg_id -> zlistx_t of s_link_t
-    zlistx_t *timers;           //  s_timer_t, soonest first
+    zhashx_t *timers;           //  timeout in ms ("%lld") -> zlistx_t of
+                                //  s_job_t, by deadline (one timeout each)
+    int64_t next_due;           //  no timer or rest ends before this
     zlistx_t *settled;          //  s_settled_t, oldest first
     bool settling;
     uint64_t dispatched;
-    int highest_id;             //  of the engines the hub announced
 };
 
 typedef enum { S_DEP_MET, S_DEP_WAIT, S_DEP_IMPOSSIBLE } s_dep_state_t;
@@ -123,6 +139,7 @@ s_worker_free (void **item)
 {
     s_worker_t *worker = *item;
     if (worker) {
+        zlistx_destroy (&worker->queue);
         free (worker->uuid);
         free (worker);
         *item = NULL;
@@ -139,6 +156,7 @@ s_job_free (void **item)
     zframe_destroy (&job->header);
     zframe_destroy (&job->client);
     free (job->msg_id);
+    zlistx_destroy (&job->entries);
     json_decref (job->after.ids);
     json_decref (job->follow.ids);
     zlistx_destroy (&job->follow_engines);
@@ -172,27 +190,16 @@ s_link_free (void **item)
 }
 
 static void
-s_links_free (void **item)
+s_free (void **item)
 {
-    zlistx_destroy ((zlistx_t **) item);
+    free (*item);
+    *item = NULL;
 }
 
 static void
-s_timer_free (void **item)
+s_list_free (void **item)
 {
-    s_timer_t *timer = *item;
-    if (timer) {
-        free (timer->msg_id);
-        free (timer);
-        *item = NULL;
-    }
-}
-
-static int
-s_timer_compare (const void *a, const void *b)
-{
-    int64_t at_a = ((const s_timer_t *) a)->at, at_b = ((const s_timer_t *) b)->at;
-    return at_a < at_b? -1: at_a > at_b;
+    zlistx_destroy ((zlistx_t **) item);
 }
 
 static void
@@ -207,27 +214,35 @@ s_settled_free (void **item)
     }
 }
 
+static int
+s_number_compare (const void *a, const void *b)
+{
+    int64_t x = ((const s_job_t *) a)->number, y = ((const s_job_t *) b)->number;
+    return x < y? -1: x > y;
+}
+
 zpar_task_t *
 zpar_task_new (zpar_role_t *role)
 {
     zpar_task_t *self = calloc (1, sizeof *self);
     self->role = role;
-    self->highest_id = -1;
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
+    self->announced = zhashx_new ();
     self->known = zhashx_new ();
     zhashx_set_destructor (self->known, s_job_free);
-    self->ready = zlistx_new ();
+    self->plain = zlistx_new ();
+    self->restricted = zlistx_new ();
     self->running = zhashx_new ();
     self->outcomes = zhashx_new ();
     zhashx_set_destructor (self->outcomes, s_outcome_free);
     self->outcome_order = zlistx_new ();
     zlistx_set_destructor (self->outcome_order, (czmq_destructor *) zstr_free);
     self->dependents = zhashx_new ();
-    zhashx_set_destructor (self->dependents, s_links_free);
-    self->timers = zlistx_new ();
-    zlistx_set_destructor (self->timers, s_timer_free);
-    zlistx_set_comparator (self->timers, s_timer_compare);
+    zhashx_set_destructor (self->dependents, s_list_free);
+    self->timers = zhashx_new ();
+    zhashx_set_destructor (self->timers, s_list_free);
+    self->next_due = INT64_MAX;
     self->settled = zlistx_new ();
     zlistx_set_destructor (self->settled, s_settled_free);
     return self;
@@ -239,20 +254,22 @@ zpar_task_destroy (zpar_task_t **self_p)
     if (!self_p || !*self_p)
         return;
     zpar_task_t *self = *self_p;
-    zlistx_destroy (&self->ready);
+    zlistx_destroy (&self->plain);
+    zlistx_destroy (&self->restricted);
     zhashx_destroy (&self->running);
+    zhashx_destroy (&self->timers);
+    zhashx_destroy (&self->workers);
     zhashx_destroy (&self->known);
+    zhashx_destroy (&self->announced);
     zhashx_destroy (&self->outcomes);
     zlistx_destroy (&self->outcome_order);
     zhashx_destroy (&self->dependents);
-    zlistx_destroy (&self->timers);
     zlistx_destroy (&self->settled);
-    zhashx_destroy (&self->workers);
     free (self);
     *self_p = NULL;
 }
 
-//  -- choosing an engine --------------------------------------------------
+//  -- small helpers ---------------------------------------------------------
 
 //  uuid in list (which may not exist yet)?
 static bool
@@ -264,8 +281,8 @@ s_in_list (zlistx_t *list, const char *uuid)
     return false;
 }
 
-//  Adds a copy of text to *list_p, made on first use: most jobs never
-//  need their lists.
+//  Adds a copy of text to *list_p, made on first use (most jobs never
+//  need their lists), unless it is there already.
 static void
 s_add_string (zlistx_t **list_p, const char *text)
 {
@@ -273,7 +290,8 @@ s_add_string (zlistx_t **list_p, const char *text)
         *list_p = zlistx_new ();
         zlistx_set_destructor (*list_p, (czmq_destructor *) zstr_free);
     }
-    zlistx_add_end (*list_p, strdup (text));
+    if (!s_in_list (*list_p, text))
+        zlistx_add_end (*list_p, strdup (text));
 }
 
 static bool
@@ -290,17 +308,40 @@ s_targeted (json_t *targets, int id)
 }
 
 static bool
+s_announced (zpar_task_t *self, json_int_t id)
+{
+    char key [24];
+    snprintf (key, sizeof key, "%lld", (long long) id);
+    return zhashx_lookup (self->announced, key) != NULL;
+}
+
+//  -- which engine may take which job ----------------------------------------
+
+static bool
+s_usable (s_worker_t *worker)
+{
+    return worker->registered && worker->connected;
+}
+
+static bool
 s_has_room (zpar_task_t *self, s_worker_t *worker)
 {
     int hwm = self->role->config.hwm;
-    return worker->registered && worker->connected && (hwm <= 0 || worker->outstanding < hwm);
+    return s_usable (worker) && !worker->suspended_until
+        && (hwm <= 0 || worker->outstanding < hwm);
+}
+
+static bool
+s_restricted (s_job_t *job)
+{
+    return job->targets || job->follow.ids || job->failed_on;
 }
 
 //  An engine the job may run on, room aside: targeted, where follow says.
 static bool
 s_allowed (s_job_t *job, s_worker_t *worker)
 {
-    return worker->registered && worker->connected && s_targeted (job->targets, worker->id)
+    return s_usable (worker) && s_targeted (job->targets, worker->id)
         && (!job->follow.ids || s_in_list (job->follow_engines, worker->uuid));
 }
 
@@ -319,10 +360,9 @@ s_untried (zpar_task_t *self, s_job_t *job)
 }
 
 static bool
-s_may_use (zpar_task_t *self, s_job_t *job, s_worker_t *worker, bool untried)
+s_may_run (s_job_t *job, s_worker_t *worker, bool untried)
 {
-    return s_has_room (self, worker) && s_allowed (job, worker)
-        && !(untried && s_in_list (job->failed_on, worker->uuid));
+    return s_allowed (job, worker) && !(untried && s_in_list (job->failed_on, worker->uuid));
 }
 
 //  An engine with room for the job, by the role's scheme; NULL if none.
@@ -338,7 +378,7 @@ s_task_pick (zpar_task_t *self, s_job_t *job)
     bool untried = s_untried (self, job);
     for (s_worker_t *worker = zhashx_first (self->workers); worker;
          worker = zhashx_next (self->workers))
-        if (s_may_use (self, job, worker, untried)) {
+        if (s_has_room (self, worker) && s_may_run (job, worker, untried)) {
             eligible [n] = worker;
             candidates [n++] = (zpar_candidate_t) { worker->outstanding, worker->last_used };
         }
@@ -346,7 +386,7 @@ s_task_pick (zpar_task_t *self, s_job_t *job)
 }
 
 //  Why the job can never start on any engine there is or may be, or NULL.
-//  A target the hub has not announced yet may still register; one it did
+//  A target the hub has not announced may still register; one it did
 //  announce and that is gone does not count (IPython Parallel's rule,
 //  even for an engine restarted later under the same id).
 static const char *
@@ -357,7 +397,7 @@ s_unreachable (zpar_task_t *self, s_job_t *job)
         size_t i;
         json_t *target;
         json_array_foreach (job->targets, i, target)
-            reachable |= json_integer_value (target) > self->highest_id;
+            reachable |= !s_announced (self, json_integer_value (target));
         for (s_worker_t *worker = zhashx_first (self->workers); worker && !reachable;
              worker = zhashx_next (self->workers))
             reachable = s_targeted (job->targets, worker->id);
@@ -368,10 +408,8 @@ s_unreachable (zpar_task_t *self, s_job_t *job)
         return "%s follows tasks that ran on no engine";
     if (job->follow.ids) {
         //  All needed, on one engine: they must have run on one.
-        const char *first = zlistx_first (job->follow_engines);
-        for (const char *other = first; other && job->follow.all; other = zlistx_next (job->follow_engines))
-            if (!streq (other, first))
-                return "%s follows tasks that ran on different engines";
+        if (job->follow.all && zlistx_size (job->follow_engines) > 1)
+            return "%s follows tasks that ran on different engines";
         bool there = false;
         for (const char *uuid = zlistx_first (job->follow_engines); uuid && !there;
              uuid = zlistx_next (job->follow_engines))
@@ -382,14 +420,116 @@ s_unreachable (zpar_task_t *self, s_job_t *job)
     return NULL;
 }
 
-//  Sends a ready job to worker. False when its connection turned out to be
-//  gone: the job stays ready and the engine is not used until it says
-//  hello again or the hub says it is dead.
+//  -- the ready queues --------------------------------------------------------
+
+typedef enum { S_APPEND, S_SORTED_FROM_START, S_SORTED_FROM_END } s_place_t;
+
+//  Files a restricted ready job in the queue of every engine it may run on.
+static void
+s_task_index (zpar_task_t *self, s_job_t *job, s_place_t place)
+{
+    if (!job->entries) {
+        job->entries = zlistx_new ();
+        zlistx_set_destructor (job->entries, s_free);
+    }
+    bool untried = s_untried (self, job);
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        if (s_may_run (job, worker, untried)) {
+            s_entry_t *entry = malloc (sizeof *entry);
+            entry->queue = worker->queue;
+            entry->handle = place == S_APPEND? zlistx_add_end (worker->queue, job)
+                          : zlistx_insert (worker->queue, job, place == S_SORTED_FROM_START);
+            zlistx_add_end (job->entries, entry);
+        }
+}
+
+//  Takes the job out of every engine's queue.
+static void
+s_task_unindex (s_job_t *job)
+{
+    for (s_entry_t *entry = job->entries? zlistx_first (job->entries): NULL; entry;
+         entry = zlistx_next (job->entries))
+        zlistx_detach (entry->queue, entry->handle);
+    if (job->entries)
+        zlistx_purge (job->entries);
+}
+
+//  The set of engines changed: every restricted job is filed again.
+static void
+s_task_reindex (zpar_task_t *self)
+{
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        zlistx_purge (worker->queue);
+    for (s_job_t *job = zlistx_first (self->restricted); job; job = zlistx_next (self->restricted)) {
+        if (job->entries)
+            zlistx_purge (job->entries);
+        s_task_index (self, job, S_APPEND);
+    }
+}
+
+//  Queues a job that became ready (a retry: first of all).
+static void
+s_task_enqueue (zpar_task_t *self, s_job_t *job, bool first)
+{
+    job->state = S_READY;
+    job->number = first? --self->first_number: ++self->last_number;
+    zlistx_t *list = s_restricted (job)? self->restricted: self->plain;
+    job->handle = first? zlistx_add_start (list, job): zlistx_add_end (list, job);
+    if (list == self->restricted)
+        s_task_index (self, job, first? S_SORTED_FROM_START: S_APPEND);
+}
+
+//  Takes a ready job out of the queues.
+static void
+s_task_dequeue (zpar_task_t *self, s_job_t *job)
+{
+    zlistx_detach (s_restricted (job)? self->restricted: self->plain, job->handle);
+    job->handle = NULL;
+    s_task_unindex (job);
+}
+
+//  -- timers ------------------------------------------------------------------
+
+//  Files the job's deadline under its timeout: one list per timeout, so
+//  each list is in deadline order by simply appending.
+static void
+s_timer_add (zpar_task_t *self, s_job_t *job, long long timeout_ms)
+{
+    char key [24];
+    snprintf (key, sizeof key, "%lld", timeout_ms);
+    zlistx_t *list = zhashx_lookup (self->timers, key);
+    if (!list) {
+        list = zlistx_new ();
+        zhashx_insert (self->timers, key, list);
+    }
+    job->timers = list;
+    job->timer = zlistx_add_end (list, job);
+    if (job->deadline < self->next_due)
+        self->next_due = job->deadline;
+}
+
+static void
+s_timer_remove (s_job_t *job)
+{
+    if (job->timers)
+        zlistx_detach (job->timers, job->timer);
+    job->timers = NULL;
+    job->timer = NULL;
+}
+
+//  -- sending -----------------------------------------------------------------
+
+//  Sends a ready job to worker. False when the engine's connection turned
+//  out to be gone (it died and the hub has not said so yet): the job
+//  stays ready and the engine rests S_SUSPEND_MS before it is tried again.
 static bool
 s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
 {
     //  The request itself goes, unless a retry may need it again.
-    zpar_msg_t *msg = job->retries > 0? zpar_msg_dup (job->request): job->request;
+    bool copy = job->retries > 0;
+    zpar_msg_t *msg = copy? zpar_msg_dup (job->request): job->request;
     if (++job->attempts > 1) {
         //  A new attempt is a new message: its own signature, so that no
         //  engine takes it for a replay of the first.
@@ -399,22 +539,30 @@ s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
     }
     zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
     size_t mark = zpar_role_monitor (self->role, ZPAR_MON_IN, worker->uuid, job->client, msg);
-    if (zpar_role_send_or_keep (self->role, &msg, self->role->back, mark) != 0) {
+    int rc = zpar_role_send_or_keep (self->role, &msg, self->role->back, mark);
+    if (rc >= 0 && !copy)
+        job->request = NULL;            //  gone with the message
+    if (rc < 0) {
         zpar_warn ("engine %d cannot be reached: task %s waits for another", worker->id, job->msg_id);
         job->attempts--;
-        if (msg == job->request) {
+        if (copy)
+            zpar_msg_destroy (&msg);
+        else {
             zframe_t *route = zpar_msg_pop_route (msg);
             zframe_destroy (&route);
         }
-        else
-            zpar_msg_destroy (&msg);
-        worker->connected = false;
+        worker->suspended_until = zpar_mono_ms () + S_SUSPEND_MS;
+        if (worker->suspended_until < self->next_due)
+            self->next_due = worker->suspended_until;
         return false;
     }
-    if (!job->retries)
-        job->request = NULL;            //  gone with the message
-    zlistx_detach (self->ready, job->handle);
-    job->handle = NULL;
+    if (rc > 0) {
+        //  Half sent: only when the context is ending.
+        s_task_fail (self, job, NULL, -1, ZPAR_E_ENGINE, "%s could not be sent", job->msg_id);
+        return true;
+    }
+    s_task_dequeue (self, job);
+    s_timer_remove (job);
     job->state = S_RUNNING;
     job->worker = strdup (worker->uuid);
     job->deadline = 0;                  //  it started: its timeout is met
@@ -439,24 +587,29 @@ s_task_try (zpar_task_t *self, s_job_t *job)
         ;                               //  that one was gone: the next
 }
 
-//  Offers worker's room to the ready jobs, first come first.
+//  Gives worker's room to the ready jobs that may use it, lowest number
+//  first: the head of the plain FIFO or of the engine's own queue.
 static void
 s_task_fill (zpar_task_t *self, s_worker_t *worker)
 {
-    //  Detaching the current job moves the cursor back one, so the walk
-    //  goes on with the job after it.
-    for (s_job_t *job = zlistx_first (self->ready); job && s_has_room (self, worker);
-         job = zlistx_next (self->ready))
-        if (s_may_use (self, job, worker, s_untried (self, job)))
-            s_task_dispatch (self, job, worker);
+    while (s_has_room (self, worker)) {
+        s_job_t *plain = zlistx_first (self->plain);
+        s_job_t *restricted = zlistx_first (worker->queue);
+        s_job_t *job = !plain? restricted: !restricted? plain
+                     : restricted->number < plain->number? restricted: plain;
+        if (!job || !s_task_dispatch (self, job, worker))
+            break;
+    }
 }
 
-//  Tries every ready job again: after an engine left, some can never run,
-//  others may go back to engines they failed on.
+//  The set of engines shrank: restricted jobs are filed again, and each is
+//  tried (some can never run now, others may go back to engines they
+//  failed on). Plain jobs lose nothing.
 static void
 s_task_sweep (zpar_task_t *self)
 {
-    zlistx_t *jobs = zlistx_dup (self->ready);
+    s_task_reindex (self);
+    zlistx_t *jobs = zlistx_dup (self->restricted);
     for (s_job_t *job = zlistx_first (jobs); job; job = zlistx_next (jobs))
         s_task_try (self, job);
     zlistx_destroy (&jobs);
@@ -493,10 +646,11 @@ s_task_end (zpar_task_t *self, s_job_t *job, bool ok, const char *engine)
     settled->ok = ok;
     zlistx_add_end (self->settled, settled);
     if (job->state == S_READY)
-        zlistx_detach (self->ready, job->handle);
+        s_task_dequeue (self, job);
     else
     if (job->state == S_RUNNING)
         zhashx_delete (self->running, job->msg_id);
+    s_timer_remove (job);
     zhashx_delete (self->known, job->msg_id);
 }
 
@@ -552,8 +706,7 @@ s_task_decide (zpar_task_t *self, s_job_t *job)
                      "a dependency of %s ended in a way that cannot meet it", job->msg_id);
     else
     if (after == S_DEP_MET && follow == S_DEP_MET) {
-        job->state = S_READY;
-        job->handle = zlistx_add_end (self->ready, job);
+        s_task_enqueue (self, job, false);
         s_task_try (self, job);
     }
 }
@@ -575,6 +728,17 @@ s_task_settle (zpar_task_t *self)
             if (job && job->state == S_BLOCKED) {
                 s_dep_count (job, link->follow, settled->ok, settled->engine);
                 s_task_decide (self, job);
+            }
+            else
+            if (job && job->state == S_READY && link->follow && !job->follow.all) {
+                //  Any will do: one more engine it may run on.
+                size_t engines = job->follow_engines? zlistx_size (job->follow_engines): 0;
+                s_dep_count (job, true, settled->ok, settled->engine);
+                if (zlistx_size (job->follow_engines) > engines) {
+                    s_task_unindex (job);
+                    s_task_index (self, job, S_SORTED_FROM_END);
+                    s_task_try (self, job);
+                }
             }
         }
         zhashx_delete (self->dependents, settled->msg_id);
@@ -648,8 +812,10 @@ s_task_flags (s_job_t *job, json_t *metadata)
                "with success or failure true";
     job->retries = json_is_integer (retries)? (int) json_integer_value (retries): 0;
     job->targets = json_is_array (targets)? json_incref (targets): NULL;
-    if (json_is_number (timeout))
-        job->deadline = zpar_mono_ms () + (int64_t) (json_number_value (timeout) * 1000);
+    if (json_is_number (timeout)) {
+        job->timeout_ms = (long long) (json_number_value (timeout) * 1000);
+        job->deadline = zpar_mono_ms () + job->timeout_ms;
+    }
     return NULL;
 }
 
@@ -731,12 +897,8 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
             s_task_settle (self);
             return;
         }
-        if (job->deadline) {
-            s_timer_t *timer = calloc (1, sizeof *timer);
-            timer->at = job->deadline;
-            timer->msg_id = strdup (job->msg_id);
-            zlistx_insert (self->timers, timer, false);
-        }
+        if (job->deadline)
+            s_timer_add (self, job, job->timeout_ms);
     }
     s_task_decide (self, job);
     s_task_settle (self);
@@ -753,11 +915,22 @@ zpar_task_engine_up (zpar_task_t *self, const char *uuid, int id, bool registere
         worker->uuid = strdup (uuid);
         zhashx_insert (self->workers, uuid, worker);
     }
+    if (!worker->queue) {
+        worker->queue = zlistx_new ();
+        zlistx_set_comparator (worker->queue, s_number_compare);
+    }
+    bool was_usable = s_usable (worker);
     worker->id = id;
     worker->registered |= registered;
     worker->connected |= connected;
-    if (registered && id > self->highest_id)
-        self->highest_id = id;
+    if (registered) {
+        char key [24];
+        snprintf (key, sizeof key, "%d", id);
+        zhashx_insert (self->announced, key, (void *) 1);
+    }
+    //  A new engine to run on: restricted jobs may run there too.
+    if (!was_usable && s_usable (worker))
+        s_task_reindex (self);
     s_task_fill (self, worker);
     s_task_settle (self);
 }
@@ -771,8 +944,7 @@ s_task_retry (zpar_task_t *self, s_job_t *job, const char *engine)
     free (job->worker);
     job->worker = NULL;
     job->retries--;
-    job->state = S_READY;
-    job->handle = zlistx_add_start (self->ready, job);
+    s_task_enqueue (self, job, true);
 }
 
 zpar_task_verdict_t
@@ -836,17 +1008,37 @@ zpar_task_engine_down (zpar_task_t *self, const char *uuid, const char *why)
 int64_t
 zpar_task_tick (zpar_task_t *self, int64_t now)
 {
-    s_timer_t *timer;
-    while ((timer = zlistx_first (self->timers)) && timer->at <= now) {
-        zlistx_detach (self->timers, NULL);
-        //  A job that started (deadline cleared) or ended is not late.
-        s_job_t *job = zhashx_lookup (self->known, timer->msg_id);
-        if (job && job->state != S_RUNNING && job->deadline == timer->at)
+    if (now < self->next_due)
+        return self->next_due;
+    self->next_due = INT64_MAX;
+    //  Tasks that did not start in time. A list of the same timeout is in
+    //  deadline order: only its head can be due.
+    zlistx_t *emptied = zlistx_new ();
+    zlistx_set_destructor (emptied, (czmq_destructor *) zstr_free);
+    for (zlistx_t *list = zhashx_first (self->timers); list; list = zhashx_next (self->timers)) {
+        s_job_t *job;
+        while ((job = zlistx_first (list)) && job->deadline <= now)
             s_task_fail (self, job, NULL, -1, "TaskTimeout",
                          "%s did not start within its timeout", job->msg_id);
-        s_timer_free ((void **) &timer);
+        if (job && job->deadline < self->next_due)
+            self->next_due = job->deadline;
+        if (!job)
+            zlistx_add_end (emptied, strdup (zhashx_cursor (self->timers)));
     }
+    for (const char *key = zlistx_first (emptied); key; key = zlistx_next (emptied))
+        zhashx_delete (self->timers, key);
+    zlistx_destroy (&emptied);
+    //  Engines whose rest is over.
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        if (worker->suspended_until && worker->suspended_until <= now)
+            worker->suspended_until = 0;
+        else
+        if (worker->suspended_until && worker->suspended_until < self->next_due)
+            self->next_due = worker->suspended_until;
+    for (s_worker_t *worker = zhashx_first (self->workers); worker;
+         worker = zhashx_next (self->workers))
+        s_task_fill (self, worker);
     s_task_settle (self);
-    timer = zlistx_first (self->timers);
-    return timer? timer->at: INT64_MAX;
+    return self->next_due;
 }

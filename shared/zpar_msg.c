@@ -590,8 +590,9 @@ zpar_msg_send_or_keep (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
             return -1;
         zframe_t *sent = zmsg_pop ((*self_p)->routes);
         zframe_destroy (&sent);
+        return zpar_msg_send (self_p, sock, signer) == 0? 0: 1;
     }
-    return zpar_msg_send (self_p, sock, signer);
+    return zpar_msg_send (self_p, sock, signer) == 0? 0: 1;
 }
 
 size_t

@@ -56,8 +56,9 @@ zpar_msg_t *zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer,
 int zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer);
 
 //  Same, except that when its first frame cannot leave (on a ROUTER with
-//  ROUTER_MANDATORY: the peer is gone) nothing was sent and the message
-//  is still the caller's, as it was.
+//  ROUTER_MANDATORY: the peer is gone) nothing was sent, the message is
+//  still the caller's, as it was, and -1 is returned. 1: the first frame
+//  left and the rest failed (the context ended); the message is gone.
 int zpar_msg_send_or_keep (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer);
 
 //  Bytes the message takes on the wire (all frames), signing it first

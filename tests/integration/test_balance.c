@@ -511,3 +511,34 @@ Test (balance, tasks_sent_as_an_idle_engine_dies_go_to_another)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (balance, follow_any_may_run_where_any_of_its_tasks_ran)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *client = s_client ();
+    zpar_view_t *on0 = zpar_client_balanced (client), *on1 = zpar_client_balanced (client);
+    zpar_view_set_targets (on0, "0");
+    zpar_view_set_targets (on1, "1");
+    //  a ran on engine 0, which is then busy for long; b ends on engine 1
+    //  after the follower is queued.
+    zpar_result_t *a = s_sleep (on0, 0.01);
+    cr_assert_eq (zpar_result_wait (a, 10000), 0);
+    zpar_result_t *busy = s_sleep (on0, 20.0);
+    zpar_result_t *b = s_sleep (on1, 0.3);
+    json_t *ids = json_pack ("[s, s]", zpar_result_msg_id (a, 0), zpar_result_msg_id (b, 0));
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    cr_assert_eq (zpar_view_set_follow (balanced, ids, false, true, false), 0);
+    zpar_result_t *follower = s_sleep (balanced, 0.01);
+    cr_assert_eq (zpar_result_wait (follower, 10000), 0, "the follower waited for engine 0");
+    cr_assert (zpar_result_successful (follower), "%s", json_dumps (zpar_result_error (follower), 0));
+    cr_assert_eq (zpar_result_engine_id (follower, 0), 1);
+    json_decref (ids);
+    zpar_result_t *results [] = { a, busy, b, follower };
+    for (int i = 0; i < 4; i++)
+        zpar_result_destroy (&results [i]);
+    zpar_view_destroy (&on0);
+    zpar_view_destroy (&on1);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
