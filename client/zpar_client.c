@@ -357,8 +357,8 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     part->msg_id = strdup (zpar_msg_id (msg));
     part->direct = route != NULL;
     part->engine_uuid = route? strdup (route): NULL;
-    snprintf (part->submitted, sizeof part->submitted, "%s",
-              json_string_value (json_object_get (zpar_msg_header (msg), "date")));
+    const char *date = zpar_msg_date (msg);
+    snprintf (part->submitted, sizeof part->submitted, "%s", date? date: "");
     zpar_msg_clear_routes (msg);
     if (route)
         zpar_msg_add_route (msg, route, strlen (route));

@@ -22,7 +22,7 @@ struct _zpar_msg_t {
     bool changed;                       //  a JSON frame was set: re-encode and re-sign
     zmsg_t *buffers;
     char signature [ZPAR_SIGNATURE_LEN + 1];
-    s_found_t id, type, parent_id, status;     //  see s_lookup
+    s_found_t id, type, date, parent_id, status;   //  see s_lookup
 };
 
 static const char *s_drop_names [ZPAR_DROP_COUNT] = {
@@ -90,6 +90,15 @@ zpar_msg_new (const char *msg_type, const char *session)
     &&  s_plain (username)) {
         self->raw [HEADER] = zframe_new (header, (size_t) size);
         self->parsed [HEADER] = false;
+        //  What the header says is known: no scan needed.
+        s_found_t *found [] = { &self->id, &self->type, &self->date };
+        const char *text [] = { msg_id, msg_type, date };
+        for (int i = 0; i < 3; i++)
+            if (strlen (text [i]) < sizeof found [i]->text) {
+                strcpy (found [i]->text, text [i]);
+                found [i]->value = found [i]->text;
+                found [i]->tried = true;
+            }
     }
     else {
         self->json [HEADER] = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}",
@@ -496,6 +505,7 @@ s_lookup (zpar_msg_t *self, int index, const char *key, s_found_t *found)
 
 const char *zpar_msg_type (zpar_msg_t *self) { return s_lookup (self, HEADER, "msg_type", &self->type); }
 const char *zpar_msg_id (zpar_msg_t *self)   { return s_lookup (self, HEADER, "msg_id", &self->id); }
+const char *zpar_msg_date (zpar_msg_t *self) { return s_lookup (self, HEADER, "date", &self->date); }
 const char *zpar_msg_parent_id (zpar_msg_t *self) { return s_lookup (self, PARENT, "msg_id", &self->parent_id); }
 
 const char *zpar_msg_status (zpar_msg_t *self) { return s_lookup (self, METADATA, "status", &self->status); }

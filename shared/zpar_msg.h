@@ -94,6 +94,7 @@ zframe_t *zpar_msg_frame (zpar_msg_t *self, int index);
 //  without parsing the JSON: routers need little else.
 const char *zpar_msg_type (zpar_msg_t *self);
 const char *zpar_msg_id (zpar_msg_t *self);
+const char *zpar_msg_date (zpar_msg_t *self);
 const char *zpar_msg_parent_id (zpar_msg_t *self);
 const char *zpar_msg_status (zpar_msg_t *self);
 
