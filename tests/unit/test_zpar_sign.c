@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "zpar_sign.h"
+#include "zpar_sha256.h"
+
+#include <sodium.h>
 
 static const char *s_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
@@ -91,5 +94,66 @@ Test (zpar_sign, history_of_zero_never_sees_a_replay)
     zpar_sign_t *signer = zpar_sign_new (s_key, 0);
     cr_assert_not (zpar_sign_seen (signer, NULL, "aaaa", 4));
     cr_assert_not (zpar_sign_seen (signer, NULL, "aaaa", 4));
+    zpar_sign_destroy (&signer);
+}
+
+//  The SHA-instruction HMAC against libsodium's: keys shorter and longer
+//  than a block, messages of every length around the block edges, split
+//  into parts at random places.
+Test (zpar_sign, sha_instructions_agree_with_libsodium)
+{
+    if (!zpar_sha256_fast ())
+        cr_skip_test ("this CPU has no SHA instructions; zpar_sign uses libsodium");
+    cr_assert_geq (sodium_init (), 0);
+    uint8_t key [200], data [1100];
+    randombytes_buf (key, sizeof key);
+    randombytes_buf (data, sizeof data);
+    for (size_t key_size = 1; key_size <= sizeof key; key_size += 13) {
+        zpar_hmac_key_t fast;
+        zpar_hmac_key_init (&fast, key, key_size);
+        for (size_t size = 0; size <= sizeof data; size += (size < 200? 1: 37)) {
+            size_t cut1 = randombytes_uniform ((uint32_t) size + 1);
+            size_t cut2 = cut1 + randombytes_uniform ((uint32_t) (size - cut1) + 1);
+            const void *parts [] = { data, data + cut1, data + cut2 };
+            size_t sizes [] = { cut1, cut2 - cut1, size - cut2 };
+            uint8_t mine [32], theirs [32];
+            zpar_hmac_parts (&fast, parts, sizes, 3, mine);
+            crypto_auth_hmacsha256_state state;
+            crypto_auth_hmacsha256_init (&state, key, key_size);
+            crypto_auth_hmacsha256_update (&state, data, size);
+            crypto_auth_hmacsha256_final (&state, theirs);
+            cr_assert (memcmp (mine, theirs, 32) == 0, "key %zu bytes, data %zu bytes", key_size, size);
+        }
+    }
+}
+
+//  The set against a plain list of the last `history` signatures, over
+//  enough signatures to wrap the ring many times and fill probe runs.
+Test (zpar_sign, replay_history_matches_a_plain_list)
+{
+    enum { HISTORY = 100, SIGNATURES = 300, ROUNDS = 5000 };
+    zpar_sign_t *signer = zpar_sign_new (s_key, HISTORY);
+    static char pool [SIGNATURES][ZPAR_SIGNATURE_LEN + 1];
+    for (int i = 0; i < SIGNATURES; i++) {
+        const void *part = &i;
+        size_t size = sizeof i;
+        zpar_sign_parts (signer, &part, &size, 1, pool [i]);
+    }
+    int recent [HISTORY], count = 0, next = 0;
+    unsigned seed = 7;
+    for (int round = 0; round < ROUNDS; round++) {
+        seed = seed * 1103515245 + 12345;
+        int pick = (int) ((seed >> 8) % SIGNATURES);
+        bool expected = false;
+        for (int i = 0; i < count; i++)
+            expected |= recent [i] == pick;
+        cr_assert_eq (zpar_sign_seen (signer, NULL, pool [pick], ZPAR_SIGNATURE_LEN), expected,
+                      "round %d", round);
+        if (!expected) {
+            recent [next] = pick;
+            next = (next + 1) % HISTORY;
+            count += count < HISTORY;
+        }
+    }
     zpar_sign_destroy (&signer);
 }
