@@ -385,11 +385,8 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
 
 //  A reply from mux, task or control: [engine uuid] DELIM ...
 static void
-s_handle_reply (zpar_client_t *self, zsock_t *sock, const char *where)
+s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
 {
-    zmsg_t *raw = zmsg_recv (sock);
-    if (!raw)
-        return;
     zpar_drop_t reason;
     zpar_msg_t *reply = zpar_msg_decode_frames (&raw, self->signer, self->max_size, where, &reason);
     if (!reply) {
@@ -452,11 +449,8 @@ s_fail_engine_calls (zpar_client_t *self, const char *uuid, int id, const char *
 }
 
 static void
-s_handle_notification (zpar_client_t *self)
+s_handle_notification (zpar_client_t *self, zmsg_t *raw)
 {
-    zmsg_t *raw = zmsg_recv (self->notification);
-    if (!raw)
-        return;
     zpar_drop_t reason;
     zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->max_size, "notification", &reason);
     if (!msg) {
@@ -500,18 +494,19 @@ s_handle_notification (zpar_client_t *self)
 int
 zpar_client_pump (zpar_client_t *self, int timeout_ms)
 {
-    void *which = zpar_poller_wait (self->poller, timeout_ms);
+    void *which;
+    zmsg_t *raw = zpar_poller_recv (self->poller, timeout_ms, &which);
     if (which == self->mux)
-        s_handle_reply (self, self->mux, "mux");
+        s_handle_reply (self, raw, "mux");
     else
     if (which == self->task)
-        s_handle_reply (self, self->task, "task");
+        s_handle_reply (self, raw, "task");
     else
     if (which == self->control)
-        s_handle_reply (self, self->control, "control");
+        s_handle_reply (self, raw, "control");
     else
     if (which == self->notification)
-        s_handle_notification (self);
+        s_handle_notification (self, raw);
     else
         return -1;
     return 0;

@@ -56,8 +56,8 @@ typedef struct {
 
 static int s_engine_register (s_engine_t *self);
 static int s_engine_hello (s_engine_t *self);
-static void s_engine_handle_work (s_engine_t *self, zsock_t *sock, const char *where);
-static void s_engine_handle_control (s_engine_t *self);
+static void s_engine_handle_work (s_engine_t *self, zsock_t *sock, zmsg_t *raw, const char *where);
+static void s_engine_handle_control (s_engine_t *self, zmsg_t *raw);
 static void s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request);
 static void s_engine_goodbye (s_engine_t *self);
 static void s_engine_print (void *context, const char *name, const char *text);
@@ -145,18 +145,20 @@ zpar_engine_run (const zpar_engine_options_t *options)
     //  A signal stops the engine after the running call, even with work
     //  still queued.
     while (!self->stop && !zsys_interrupted) {
-        void *which = zpar_poller_wait (poller, -1);
+        void *which;
+        zmsg_t *raw = zpar_poller_recv (poller, -1, &which);
         if (which == self->control)
-            s_engine_handle_control (self);
+            s_engine_handle_control (self, raw);
         else
         if (which == self->mux)
-            s_engine_handle_work (self, self->mux, "mux");
+            s_engine_handle_work (self, self->mux, raw, "mux");
         else
         if (which == self->task)
-            s_engine_handle_work (self, self->task, "task");
+            s_engine_handle_work (self, self->task, raw, "task");
         else
         if (which == self->heart) {
-            char *event = zstr_recv (self->heart);
+            char *event = zmsg_popstr (raw);
+            zmsg_destroy (&raw);
             if (event && streq (event, "LOST"))
                 zpar_warn ("no heartbeat from the hub for %d periods", self->hb_liveness);
             else
@@ -452,11 +454,8 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
 }
 
 static void
-s_engine_handle_work (s_engine_t *self, zsock_t *sock, const char *where)
+s_engine_handle_work (s_engine_t *self, zsock_t *sock, zmsg_t *raw, const char *where)
 {
-    zmsg_t *raw = zmsg_recv (sock);
-    if (!raw)
-        return;
     zpar_drop_t reason;
     zpar_msg_t *request = zpar_msg_decode (&raw, self->signer, self->max_size, where, &reason);
     if (!request) {
@@ -495,11 +494,8 @@ s_engine_abort (s_engine_t *self, json_t *msg_ids)
 }
 
 static void
-s_engine_handle_control (s_engine_t *self)
+s_engine_handle_control (s_engine_t *self, zmsg_t *raw)
 {
-    zmsg_t *raw = zmsg_recv (self->control);
-    if (!raw)
-        return;
     zpar_drop_t reason;
     zpar_msg_t *request = zpar_msg_decode (&raw, self->signer, self->max_size, "control", &reason);
     if (!request) {

@@ -30,10 +30,10 @@
 //  -- role ----------------------------------------------------------------
 static zpar_role_t *s_sched_new (zsock_t *pipe, zpar_sched_config_t *config);
 static void s_sched_destroy (zpar_role_t **self_p);
-static void s_sched_handle_pipe (zpar_role_t *self);
-static void s_sched_handle_front (zpar_role_t *self);
-static void s_sched_handle_back (zpar_role_t *self);
-static void s_sched_handle_notification (zpar_role_t *self);
+static void s_sched_handle_pipe (zpar_role_t *self, zmsg_t *raw);
+static void s_sched_handle_front (zpar_role_t *self, zmsg_t *raw);
+static void s_sched_handle_back (zpar_role_t *self, zmsg_t *raw);
+static void s_sched_handle_notification (zpar_role_t *self, zmsg_t *raw);
 static void s_sched_flush (zpar_role_t *self);
 static void s_sched_stats (zpar_role_t *self);
 static zpar_role_t *
@@ -126,18 +126,20 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         &&  self->stats_at < due)
             due = self->stats_at;
         int64_t wait = due == INT64_MAX? -1: due - zpar_mono_ms ();
-        void *which = zpar_poller_wait (self->poller, wait < 0? (due == INT64_MAX? -1: 0): (int) wait);
+        void *which;
+        zmsg_t *raw = zpar_poller_recv (self->poller, wait < 0? (due == INT64_MAX? -1: 0): (int) wait,
+                                        &which);
         if (which == self->front)
-            s_sched_handle_front (self);
+            s_sched_handle_front (self, raw);
         else
         if (which == self->back)
-            s_sched_handle_back (self);
+            s_sched_handle_back (self, raw);
         else
         if (which == pipe)
-            s_sched_handle_pipe (self);
+            s_sched_handle_pipe (self, raw);
         else
         if (which && which == self->notification)
-            s_sched_handle_notification (self);
+            s_sched_handle_notification (self, raw);
         else
         if (zpar_poller_terminated (self->poller))
             break;
@@ -159,10 +161,10 @@ zpar_sched_actor (zsock_t *pipe, void *args)
 }
 
 static void
-s_sched_handle_pipe (zpar_role_t *self)
+s_sched_handle_pipe (zpar_role_t *self, zmsg_t *raw)
 {
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    char *command = msg? zmsg_popstr (msg): NULL;
+    zmsg_t *msg = raw;
+    char *command = zmsg_popstr (msg);
     if (!command || streq (command, "$TERM"))
         self->terminated = true;
     else
@@ -351,11 +353,8 @@ zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
 
 //  From a client. mux/control: [client] [engine] DELIM ...; task: [client] DELIM ...
 static void
-s_sched_handle_front (zpar_role_t *self)
+s_sched_handle_front (zpar_role_t *self, zmsg_t *raw)
 {
-    zmsg_t *raw = zmsg_recv (self->front);
-    if (!raw)
-        return;
     //  The task role needs the msg_id; mux and control route by frames
     //  and leave the JSON to the engine.
     zpar_drop_t reason;
@@ -400,11 +399,8 @@ s_sched_handle_front (zpar_role_t *self)
 
 //  From an engine: [engine] DELIM ... (hello, iopub) or [engine] [client] DELIM ... (reply).
 static void
-s_sched_handle_back (zpar_role_t *self)
+s_sched_handle_back (zpar_role_t *self, zmsg_t *raw)
 {
-    zmsg_t *raw = zmsg_recv (self->back);
-    if (!raw)
-        return;
     zpar_drop_t reason;
     zpar_msg_t *msg = zpar_msg_decode_frames (&raw, self->signer, self->config.max_message_size,
                                               "back", &reason);
@@ -476,11 +472,8 @@ s_sched_handle_back (zpar_role_t *self)
 }
 
 static void
-s_sched_handle_notification (zpar_role_t *self)
+s_sched_handle_notification (zpar_role_t *self, zmsg_t *raw)
 {
-    zmsg_t *raw = zmsg_recv (self->notification);
-    if (!raw)
-        return;
     zpar_drop_t reason;
     zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
                                        "notification", &reason);

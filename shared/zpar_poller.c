@@ -1,11 +1,12 @@
-/*  zpar_poller.c - readable-socket wait over epoll and ZMQ_FD.
+/*  zpar_poller.c - the next message of several sockets, over epoll and ZMQ_FD.
 
     ZMQ_FD becomes readable when the socket has commands to process, which
-    may (or may not) mean a message arrived; ZMQ_EVENTS processes them and
-    says. Level-triggered epoll is safe here: the descriptor stays readable
-    until ZMQ_EVENTS drained it. A socket the caller received from or sent
-    on may hold messages its descriptor no longer signals, which is why
-    every wait begins by asking those (the dirty ones).                  */
+    may (or may not) mean a message arrived; a receive processes them.
+    Level-triggered epoll is safe here: the descriptor stays readable
+    until a receive (or a send) drained the commands. A socket the caller
+    received from or sent on may hold messages its descriptor no longer
+    signals, which is why every wait begins by trying those (the dirty
+    ones).                                                               */
 
 #include "zpar_poller.h"
 #include "zpar_util.h"
@@ -16,6 +17,10 @@
 
 //  Sockets one poller holds; the daemons and the client use at most six.
 #define S_MAX_ITEMS 16
+
+//  While messages keep coming, descriptors are still read this often, so
+//  that a socket earlier in the order (an engine's control) overtakes.
+#define S_EPOLL_EVERY_MS 1
 
 typedef struct {
     void *reader;               //  what the caller added
@@ -29,6 +34,7 @@ struct _zpar_poller_t {
     int count;
     bool fair;
     int next;                   //  fair: where the next scan starts
+    int64_t epolled_at;         //  last epoll_wait, zpar_mono_ms
     bool terminated;
 };
 
@@ -91,10 +97,42 @@ zpar_poller_touch (zpar_poller_t *self, void *reader)
             self->items [i].dirty = true;
 }
 
-//  Asks the dirty sockets in order; the first readable stays dirty (its
-//  caller will receive and may find more) and is returned.
-static void *
-s_first_readable (zpar_poller_t *self)
+//  Receives a whole message from item if one is there, without blocking
+//  and without asking ZMQ_EVENTS first: a receive that finds a message
+//  costs no system call, where ZMQ_EVENTS always looks at the socket's
+//  mailbox (a poll() and a getpid()). The rest of a multipart message is
+//  there once its first frame is.
+static zmsg_t *
+s_try_recv (s_item_t *item)
+{
+    int timeout, zero = 0;
+    size_t size = sizeof timeout;
+    if (zmq_getsockopt (item->socket, ZMQ_RCVTIMEO, &timeout, &size) != 0)
+        return NULL;
+    zmq_setsockopt (item->socket, ZMQ_RCVTIMEO, &zero, sizeof zero);
+    zmsg_t *msg = zmsg_recv (item->reader);
+    zmq_setsockopt (item->socket, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    return msg;
+}
+
+//  Marks dirty the sockets whose descriptor fired; waits up to timeout_ms.
+//  Returns what epoll_wait returned.
+static int
+s_epoll (zpar_poller_t *self, int timeout_ms)
+{
+    struct epoll_event events [S_MAX_ITEMS];
+    int fired = epoll_wait (self->epoll_fd, events, S_MAX_ITEMS, timeout_ms);
+    for (int e = 0; e < fired; e++)
+        self->items [events [e].data.u32].dirty = true;
+    self->epolled_at = zpar_mono_ms ();
+    return fired;
+}
+
+//  Tries the dirty sockets in order; the one that gave a message stays
+//  dirty (it may hold more), the others are clean until their descriptor
+//  fires or the caller touches them.
+static zmsg_t *
+s_first_message (zpar_poller_t *self, void **which)
 {
     int start = self->fair? self->next: 0;
     for (int k = 0; k < self->count; k++) {
@@ -102,40 +140,42 @@ s_first_readable (zpar_poller_t *self)
         s_item_t *item = &self->items [i];
         if (!item->dirty)
             continue;
-        uint32_t events = 0;
-        size_t size = sizeof events;
-        if (zmq_getsockopt (item->socket, ZMQ_EVENTS, &events, &size) == 0
-        &&  (events & ZMQ_POLLIN)) {
+        zmsg_t *msg = s_try_recv (item);
+        if (msg) {
             self->next = (i + 1) % self->count;
-            return item->reader;
+            *which = item->reader;
+            return msg;
         }
         item->dirty = false;
     }
     return NULL;
 }
 
-void *
-zpar_poller_wait (zpar_poller_t *self, int timeout_ms)
+zmsg_t *
+zpar_poller_recv (zpar_poller_t *self, int timeout_ms, void **which)
 {
+    *which = NULL;
     self->terminated = false;
-    int64_t deadline = timeout_ms < 0? INT64_MAX: zpar_mono_ms () + timeout_ms;
-    void *ready = s_first_readable (self);
-    while (!ready && !zsys_interrupted) {
+    int64_t now = zpar_mono_ms ();
+    int64_t deadline = timeout_ms < 0? INT64_MAX: now + timeout_ms;
+    //  A socket that keeps having messages would hide the others, whose
+    //  descriptors are only read in epoll: look at them now and then.
+    if (now - self->epolled_at >= S_EPOLL_EVERY_MS)
+        s_epoll (self, 0);
+    zmsg_t *msg = s_first_message (self, which);
+    while (!msg && !zsys_interrupted) {
         int64_t left = deadline == INT64_MAX? -1: deadline - zpar_mono_ms ();
         if (left < 0 && deadline != INT64_MAX)
             left = 0;
-        struct epoll_event events [S_MAX_ITEMS];
-        int fired = epoll_wait (self->epoll_fd, events, S_MAX_ITEMS, left > INT32_MAX? INT32_MAX: (int) left);
+        int fired = s_epoll (self, left > INT32_MAX? INT32_MAX: (int) left);
         if (fired < 0 && errno != EINTR)
             break;
         if (fired == 0)
             return NULL;                //  expired
-        for (int e = 0; e < fired; e++)
-            self->items [events [e].data.u32].dirty = true;
-        ready = s_first_readable (self);
+        msg = s_first_message (self, which);
     }
-    self->terminated = !ready;
-    return ready;
+    self->terminated = !msg;
+    return msg;
 }
 
 bool

@@ -1,14 +1,16 @@
-/*  zpar_poller.h - waits for the first of several sockets to be readable,
-    like CZMQ's zpoller, with about half the system calls.
+/*  zpar_poller.h - the next message from the first of several sockets
+    that has one, like CZMQ's zpoller followed by zmsg_recv, with a small
+    fraction of the system calls.
 
     zmq_poll asks every socket for its events before and after it blocks,
-    and each ask of an idle socket costs a poll() and a getpid(): with five
-    sockets that is a dozen system calls per message, which on a small
-    machine is a good part of a round trip. This poller asks only the
-    sockets that may have changed since it last asked: the one it returned,
-    those the caller says it sent on (zpar_poller_touch), and those whose
-    ZMQ_FD fired while it blocked in epoll. It asks them in the order they
-    were added, so the first has priority.
+    and each ask costs a poll() and a getpid(), even of a socket with
+    messages waiting: a dozen system calls per message, which on a small
+    machine is a good part of a round trip. This poller instead receives
+    without blocking from the sockets that may have changed since it last
+    looked: the one that gave the last message, those the caller says it
+    sent on (zpar_poller_touch), and those whose ZMQ_FD fired in epoll.
+    A receive that finds a message makes no system call at all; only a
+    socket found empty costs the two, once, until its descriptor fires.
 
     The caller's part of the bargain: after sending on a polled socket
     other than the one just returned, call zpar_poller_touch on it.
@@ -20,6 +22,7 @@
 #ifndef ZPAR_POLLER_H_INCLUDED
 #define ZPAR_POLLER_H_INCLUDED
 
+#include <czmq.h>
 #include <stdbool.h>
 
 typedef struct _zpar_poller_t zpar_poller_t;
@@ -40,10 +43,13 @@ void zpar_poller_set_fair (zpar_poller_t *self, bool fair);
 //  Says that the caller sent on reader (see above).
 void zpar_poller_touch (zpar_poller_t *self, void *reader);
 
-//  The first readable socket, in the order added; NULL after timeout_ms
-//  (-1: no limit), or when a signal interrupted the wait (CZMQ's
-//  zsys_interrupted is set).
-void *zpar_poller_wait (zpar_poller_t *self, int timeout_ms);
+//  The next message, from the first socket in the order added that has
+//  one (fair: starting after the last one); *which is that socket. NULL
+//  after timeout_ms (-1: no limit), or when a signal interrupted the wait
+//  (CZMQ's zsys_interrupted is set). Caller owns the message. While
+//  messages keep coming, the others' descriptors are still read every
+//  millisecond, so that the order holds under load.
+zmsg_t *zpar_poller_recv (zpar_poller_t *self, int timeout_ms, void **which);
 
 //  After NULL: the wait was interrupted (otherwise it timed out).
 bool zpar_poller_terminated (zpar_poller_t *self);
