@@ -352,20 +352,27 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
         zpar_part_t *part = &result->parts [p];
         part->first = p * chunksize;
         part->count = part->first + chunksize <= size? chunksize: size - part->first;
-        part->chunk = true;
+        //  A part of one input is a plain call: its request and reply are
+        //  smaller and cheaper at both ends than a list of one.
+        part->chunk = part->count > 1;
         for (size_t k = 0; k < part->count; k++)
             result->items [part->first + k].part = p;
     }
     for (size_t p = 0; p < nparts; p++) {
         zpar_part_t *part = &result->parts [p];
-        json_t *chunk = json_array ();
-        for (size_t k = 0; k < part->count; k++)
-            json_array_append (chunk, json_array_get (inputs, part->first + k));
+        json_t *args = NULL, *chunk = NULL;
+        if (part->chunk) {
+            chunk = json_array ();
+            for (size_t k = 0; k < part->count; k++)
+                json_array_append (chunk, json_array_get (inputs, part->first + k));
+        }
+        else
+            args = json_array_get (inputs, part->first);
         //  Direct: each engine a contiguous run of chunks (one chunk each
         //  without a chunksize).
         int engine = self->balanced? -1
                    : (int) json_integer_value (json_array_get (ids, engines * p / nparts));
-        s_send_part (self, result, p, engine, s_apply_request (self, fn, NULL, chunk, NULL));
+        s_send_part (self, result, p, engine, s_apply_request (self, fn, args, chunk, NULL));
     }
     json_decref (ids);
     return result;
