@@ -406,28 +406,29 @@ s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
     if (is_reply && part && content && !part->done) {
         zpar_result_t *result = part->result;
         size_t index = (size_t) (part - result->parts);
-        json_t *metadata = zpar_msg_metadata (reply);
-        json_t *engine_id = json_object_get (metadata, "engine_id");
-        if (json_is_integer (engine_id))
-            part->engine_id = (int) json_integer_value (engine_id);
+        zframe_t *metadata = zpar_msg_frame (reply, ZPAR_FRAME_METADATA);
+        long long engine_id;
+        if (zpar_msg_metadata_integer (reply, "engine_id", &engine_id) && engine_id >= INT_MIN
+        &&  engine_id <= INT_MAX)
+            part->engine_id = (int) engine_id;
         const char *status = json_string_value (json_object_get (content, "status"));
         json_t *results = json_object_get (content, "results");
         if (part->chunk && json_is_array (results))
             //  A chunk's answer: a value or an error per input.
             zpar_result_settle (result, index, json_incref (results), NULL,
-                                json_incref (json_object_get (content, "errors")), json_incref (metadata));
+                                json_incref (json_object_get (content, "errors")), metadata);
         else
         if (status && streq (status, "ok")) {
             json_t *value = json_object_get (content, "result");
             zpar_result_settle (result, index, json_incref (value? value: json_null ()), NULL, NULL,
-                                json_incref (metadata));
+                                metadata);
         }
         else {
             const char *ename = json_string_value (json_object_get (content, "ename"));
             const char *evalue = json_string_value (json_object_get (content, "evalue"));
             zpar_result_settle (result, index, NULL,
                 zpar_error_new (ename? ename: "Error", part->engine_id, "%s",
-                                evalue? evalue: "(no message)"), NULL, json_incref (metadata));
+                                evalue? evalue: "(no message)"), NULL, metadata);
         }
     }
     zpar_msg_destroy (&reply);

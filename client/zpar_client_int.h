@@ -33,8 +33,9 @@ typedef struct {
     int engine_id;
     size_t first, count;
     bool done;
-    json_t *metadata;           //  the reply's, with "submitted" added
-    char *out;                  //  what it printed (stdout and stderr), from the reply
+    char *metadata_text;        //  the reply's metadata as it came, until asked for
+    json_t *metadata;           //  parsed when first asked for, with "submitted" added
+    char *out;                  //  what it printed (stdout and stderr), from the metadata
     char submitted [40];        //  the request's date
 } zpar_part_t;
 
@@ -84,9 +85,10 @@ int zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
 
 //  Answers part index: with a value, or for a chunk a list of values and
 //  errors {"i": error} for the inputs that failed; or error for all its
-//  items. Takes value, error, errors and metadata.
+//  items. Takes value, error and errors; metadata is the reply's frame
+//  (copied, and parsed only if someone asks for it), or NULL.
 void zpar_result_settle (zpar_result_t *result, size_t index, json_t *value,
-                         json_t *error, json_t *errors, json_t *metadata);
+                         json_t *error, json_t *errors, zframe_t *metadata);
 
 //  Fails every item of part index not answered yet; takes error.
 void zpar_result_fail (zpar_result_t *result, size_t index, json_t *error);

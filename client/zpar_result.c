@@ -39,6 +39,7 @@ zpar_result_destroy (zpar_result_t **self_p)
         free (part->msg_id);
         free (part->engine_uuid);
         free (part->out);
+        free (part->metadata_text);
         json_decref (part->metadata);
     }
     for (size_t i = 0; i < self->size; i++) {
@@ -76,26 +77,18 @@ s_item_answer (zpar_result_t *self, size_t index, json_t *value, json_t *error)
 
 void
 zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *error,
-                    json_t *errors, json_t *metadata)
+                    json_t *errors, zframe_t *metadata)
 {
     zpar_part_t *part = &self->parts [index];
     if (part->done) {
         json_decref (value);
         json_decref (error);
         json_decref (errors);
-        json_decref (metadata);
         return;
     }
     part->done = true;
-    part->metadata = metadata? metadata: json_object ();
-    if (*part->submitted)
-        json_object_set_new (part->metadata, "submitted", json_string (part->submitted));
-    json_t *engine_id = json_object_get (part->metadata, "engine_id");
-    if (json_is_integer (engine_id))
-        part->engine_id = (int) json_integer_value (engine_id);
-    const char *output = json_string_value (json_object_get (part->metadata, "output"));
-    if (output && !part->out)
-        part->out = strdup (output);
+    if (metadata)
+        part->metadata_text = zframe_strdup (metadata);
     for (size_t k = 0; k < part->count; k++) {
         size_t i = part->first + k;
         if (error)
@@ -290,16 +283,41 @@ zpar_result_msg_ids (zpar_result_t *self)
     return ids;
 }
 
+//  The metadata of a part that ended, parsed on first use: most callers
+//  of a big map never look at it.
+static json_t *
+s_part_metadata (zpar_part_t *part)
+{
+    if (!part->done)
+        return NULL;
+    if (!part->metadata) {
+        json_t *parsed = part->metadata_text? json_loads (part->metadata_text, 0, NULL): NULL;
+        part->metadata = json_is_object (parsed)? parsed: json_object ();
+        if (part->metadata != parsed)
+            json_decref (parsed);
+        if (*part->submitted)
+            json_object_set_new (part->metadata, "submitted", json_string (part->submitted));
+        const char *output = json_string_value (json_object_get (part->metadata, "output"));
+        if (output && !part->out)
+            part->out = strdup (output);
+        free (part->metadata_text);
+        part->metadata_text = NULL;
+    }
+    return part->metadata;
+}
+
 json_t *
 zpar_result_metadata (zpar_result_t *self, size_t index)
 {
     zpar_part_t *part = s_part (self, index);
-    return part? part->metadata: NULL;
+    return part? s_part_metadata (part): NULL;
 }
 
 const char *
 zpar_result_stdout (zpar_result_t *self, size_t index)
 {
     zpar_part_t *part = s_part (self, index);
+    if (part)
+        s_part_metadata (part);
     return part && part->out? part->out: "";
 }

@@ -3,6 +3,7 @@
 #include "zpar_msg.h"
 #include "zpar_util.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 
 enum { HEADER, PARENT, METADATA, CONTENT };
@@ -303,6 +304,19 @@ s_set (zpar_msg_t *self, int index, json_t *value)
     self->changed = true;
 }
 
+void
+zpar_msg_set_text (zpar_msg_t *self, int index, const char *text, size_t size)
+{
+    if (index < PARENT || index > CONTENT)
+        return;
+    json_decref (self->json [index]);
+    self->json [index] = NULL;
+    self->parsed [index] = false;
+    zframe_destroy (&self->raw [index]);
+    self->raw [index] = zframe_new (text, size);
+    self->changed = true;
+}
+
 void zpar_msg_set_parent (zpar_msg_t *self, json_t *value)   { s_set (self, PARENT, value); }
 void zpar_msg_set_metadata (zpar_msg_t *self, json_t *value) { s_set (self, METADATA, value); }
 void zpar_msg_set_content (zpar_msg_t *self, json_t *value)  { s_set (self, CONTENT, value); }
@@ -326,6 +340,7 @@ typedef struct {
     const char *at, *end;
     const char *key;
     size_t key_length;
+    bool number;                //  key's value wanted: an integer, else a string
     const char *found;          //  the value of key at depth 1, quotes off
     size_t found_length;
 } s_scanner_t;
@@ -402,6 +417,15 @@ s_scan_container (s_scanner_t *scan, int depth)
             if (depth == 1 && length == scan->key_length && memcmp (name, scan->key, length) == 0) {
                 if (scan->found)
                     return false;       //  a duplicate: which one counts is the parser's call
+                if (scan->number) {
+                    const char *start = scan->at;
+                    if (scan->at >= scan->end || (*scan->at != '-' && (*scan->at < '0' || *scan->at > '9'))
+                    ||  !s_scan_value (scan, depth + 1))
+                        return false;
+                    scan->found = start;
+                    scan->found_length = (size_t) (scan->at - start);
+                }
+                else
                 if (!s_scan_string (scan, &scan->found, &scan->found_length))
                     return false;
             }
@@ -468,12 +492,12 @@ s_scan_value (s_scanner_t *scan, int depth)
 
 //  Returns 0 with the value in out, or -1 when unsure or absent.
 static int
-s_scan (zframe_t *frame, const char *key, char *out, size_t size)
+s_scan (zframe_t *frame, const char *key, bool number, char *out, size_t size)
 {
     s_scanner_t scan = {
         .at = (const char *) zframe_data (frame),
         .end = (const char *) zframe_data (frame) + zframe_size (frame),
-        .key = key, .key_length = strlen (key)
+        .key = key, .key_length = strlen (key), .number = number
     };
     s_scan_space (&scan);
     if (scan.at >= scan.end || *scan.at != '{' || !s_scan_container (&scan, 1))
@@ -494,7 +518,7 @@ s_lookup (zpar_msg_t *self, int index, const char *key, s_found_t *found)
     if (!self->parsed [index] && self->raw [index]) {
         if (!found->tried) {
             found->tried = true;
-            if (s_scan (self->raw [index], key, found->text, sizeof found->text) == 0)
+            if (s_scan (self->raw [index], key, false, found->text, sizeof found->text) == 0)
                 found->value = found->text;
         }
         if (found->value)
@@ -509,6 +533,26 @@ const char *zpar_msg_date (zpar_msg_t *self) { return s_lookup (self, HEADER, "d
 const char *zpar_msg_parent_id (zpar_msg_t *self) { return s_lookup (self, PARENT, "msg_id", &self->parent_id); }
 
 const char *zpar_msg_status (zpar_msg_t *self) { return s_lookup (self, METADATA, "status", &self->status); }
+
+bool
+zpar_msg_metadata_integer (zpar_msg_t *self, const char *key, long long *value)
+{
+    char text [32], *end;
+    if (!self->parsed [METADATA] && self->raw [METADATA]
+    &&  s_scan (self->raw [METADATA], key, true, text, sizeof text) == 0) {
+        errno = 0;
+        long long number = strtoll (text, &end, 10);
+        if (!*end && !errno) {
+            *value = number;
+            return true;
+        }
+    }
+    json_t *member = json_object_get (zpar_msg_metadata (self), key);
+    if (!json_is_integer (member))
+        return false;
+    *value = json_integer_value (member);
+    return true;
+}
 
 zframe_t *
 zpar_msg_frame (zpar_msg_t *self, int index)

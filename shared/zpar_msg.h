@@ -84,6 +84,9 @@ void zpar_msg_set_parent (zpar_msg_t *self, json_t *value);
 void zpar_msg_set_metadata (zpar_msg_t *self, json_t *value);
 void zpar_msg_set_content (zpar_msg_t *self, json_t *value);
 
+//  Replace a JSON frame (parent, metadata or content) with text the caller
+//  wrote, which must be a JSON object: cheaper than building one.
+void zpar_msg_set_text (zpar_msg_t *self, int index, const char *text, size_t size);
 //  The JSON frames by position, as received or last encoded (borrowed;
 //  NULL on a built message not sent yet).
 enum { ZPAR_FRAME_HEADER, ZPAR_FRAME_PARENT, ZPAR_FRAME_METADATA, ZPAR_FRAME_CONTENT };
@@ -98,6 +101,10 @@ const char *zpar_msg_date (zpar_msg_t *self);
 const char *zpar_msg_parent_id (zpar_msg_t *self);
 const char *zpar_msg_status (zpar_msg_t *self);
 
+//  An integer member of the metadata, read like the strings above (a
+//  client needs engine_id of every reply and rarely the rest). False when
+//  absent or not an integer.
+bool zpar_msg_metadata_integer (zpar_msg_t *self, const char *key, long long *value);
 //  The signature as received or as last signed (64 hex digits), or "".
 const char *zpar_msg_signature (zpar_msg_t *self);
 

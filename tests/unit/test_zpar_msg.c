@@ -209,3 +209,26 @@ Test (zpar_msg, scanned_ids_agree_with_the_parser)
         zpar_msg_destroy (&msg);
     }
 }
+
+Test (zpar_msg, scanned_integers_agree_with_the_parser)
+{
+    const char *metadata [] = {
+        "{\"engine_id\":3}", " { \"x\" : [1, {\"engine_id\": 9}], \"engine_id\" : -12 } ",
+        "{\"engine_id\":1.5}", "{\"engine_id\":2e3}", "{\"engine_id\":\"4\"}", "{\"engine_id\":3,\"engine_id\":4}",
+        "{\"engine_id\":99999999999999999999}", "{\"engine_id\":007}", "{\"engine_id\":null}",
+        "{\"engine_id\":5", "{}", ""
+    };
+    for (size_t i = 0; i < sizeof metadata / sizeof *metadata; i++) {
+        zmsg_t *raw = s_signed ("{\"msg_id\":\"x\",\"msg_type\":\"t\"}", "{}", metadata [i], "{}");
+        zpar_drop_t reason;
+        zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, NULL, &reason);
+        cr_assert_not_null (msg);
+        long long scanned = -1;
+        bool found = zpar_msg_metadata_integer (msg, "engine_id", &scanned);
+        json_t *parsed = json_object_get (zpar_msg_metadata (msg), "engine_id");
+        cr_assert_eq (found, json_is_integer (parsed), "%s", metadata [i]);
+        if (found)
+            cr_assert_eq (scanned, json_integer_value (parsed), "%s", metadata [i]);
+        zpar_msg_destroy (&msg);
+    }
+}
