@@ -89,9 +89,12 @@ typedef struct {
     void *handle;
 } s_entry_t;
 
+//  One allocation: the msg_id (its key in outcomes) and engine follow it.
 typedef struct {
     bool ok;
-    char *engine;
+    const char *msg_id;
+    const char *engine;
+    char text [];
 } s_outcome_t;
 
 //  A task waiting for msg_id (the key it is filed under).
@@ -116,8 +119,9 @@ struct _zpar_task_t {
     zlistx_t *restricted;       //  the other ready s_job_t, by number
     int64_t last_number, first_number;
     zhashx_t *running;          //  msg_id -> s_job_t
-    zhashx_t *outcomes;         //  msg_id -> s_outcome_t
-    zlistx_t *outcome_order;    //  msg_ids, oldest first
+    zhashx_t *outcomes;         //  msg_id -> s_outcome_t (owned)
+    s_outcome_t **outcome_ring; //  S_OUTCOMES_MAX, oldest at outcome_next once full
+    size_t outcome_next, outcome_count;
     zhashx_t *dependents;       //  msg_id -> zlistx_t of s_link_t
     zhashx_t *timers;           //  timeout in ms ("%lld") -> zlistx_t of
                                 //  s_job_t, by deadline (one timeout each)
@@ -165,17 +169,6 @@ s_job_free (void **item)
     free (job->worker);
     free (job);
     *item = NULL;
-}
-
-static void
-s_outcome_free (void **item)
-{
-    s_outcome_t *outcome = *item;
-    if (outcome) {
-        free (outcome->engine);
-        free (outcome);
-        *item = NULL;
-    }
 }
 
 static void
@@ -229,15 +222,21 @@ zpar_task_new (zpar_role_t *role)
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
     self->announced = zhashx_new ();
+    //  Jobs and outcomes are filed under their own msg_id: no key copies.
     self->known = zhashx_new ();
     zhashx_set_destructor (self->known, s_job_free);
+    zhashx_set_key_duplicator (self->known, NULL);
+    zhashx_set_key_destructor (self->known, NULL);
     self->plain = zlistx_new ();
     self->restricted = zlistx_new ();
     self->running = zhashx_new ();
+    zhashx_set_key_duplicator (self->running, NULL);
+    zhashx_set_key_destructor (self->running, NULL);
     self->outcomes = zhashx_new ();
-    zhashx_set_destructor (self->outcomes, s_outcome_free);
-    self->outcome_order = zlistx_new ();
-    zlistx_set_destructor (self->outcome_order, (czmq_destructor *) zstr_free);
+    zhashx_set_destructor (self->outcomes, s_free);
+    zhashx_set_key_duplicator (self->outcomes, NULL);
+    zhashx_set_key_destructor (self->outcomes, NULL);
+    self->outcome_ring = calloc (S_OUTCOMES_MAX, sizeof *self->outcome_ring);
     self->dependents = zhashx_new ();
     zhashx_set_destructor (self->dependents, s_list_free);
     self->timers = zhashx_new ();
@@ -262,7 +261,7 @@ zpar_task_destroy (zpar_task_t **self_p)
     zhashx_destroy (&self->known);
     zhashx_destroy (&self->announced);
     zhashx_destroy (&self->outcomes);
-    zlistx_destroy (&self->outcome_order);
+    free (self->outcome_ring);
     zhashx_destroy (&self->dependents);
     zlistx_destroy (&self->settled);
     free (self);
@@ -622,16 +621,23 @@ s_task_remember (zpar_task_t *self, const char *msg_id, bool ok, const char *eng
 {
     if (zhashx_lookup (self->outcomes, msg_id))
         return;
-    if (zlistx_size (self->outcome_order) >= S_OUTCOMES_MAX) {
-        char *oldest = zlistx_first (self->outcome_order);
-        zhashx_delete (self->outcomes, oldest);
-        zlistx_delete (self->outcome_order, zlistx_cursor (self->outcome_order));
+    if (self->outcome_count == S_OUTCOMES_MAX) {
+        s_outcome_t *oldest = self->outcome_ring [self->outcome_next];
+        zhashx_delete (self->outcomes, oldest->msg_id);     //  frees it
     }
-    s_outcome_t *outcome = calloc (1, sizeof *outcome);
+    else
+        self->outcome_count++;
+    engine = engine? engine: "";
+    size_t id_size = strlen (msg_id) + 1, engine_size = strlen (engine) + 1;
+    s_outcome_t *outcome = malloc (sizeof *outcome + id_size + engine_size);
+    memcpy (outcome->text, msg_id, id_size);
+    memcpy (outcome->text + id_size, engine, engine_size);
     outcome->ok = ok;
-    outcome->engine = strdup (engine? engine: "");
-    zhashx_insert (self->outcomes, msg_id, outcome);
-    zlistx_add_end (self->outcome_order, strdup (msg_id));
+    outcome->msg_id = outcome->text;
+    outcome->engine = outcome->text + id_size;
+    zhashx_insert (self->outcomes, outcome->msg_id, outcome);
+    self->outcome_ring [self->outcome_next] = outcome;
+    self->outcome_next = (self->outcome_next + 1) % S_OUTCOMES_MAX;
 }
 
 //  Ends a job, whatever its state: remembered, its outcome queued for the
@@ -640,11 +646,14 @@ static void
 s_task_end (zpar_task_t *self, s_job_t *job, bool ok, const char *engine)
 {
     s_task_remember (self, job->msg_id, ok, engine);
-    s_settled_t *settled = calloc (1, sizeof *settled);
-    settled->msg_id = strdup (job->msg_id);
-    settled->engine = strdup (engine? engine: "");
-    settled->ok = ok;
-    zlistx_add_end (self->settled, settled);
+    //  Most tasks have no one waiting on them.
+    if (zhashx_lookup (self->dependents, job->msg_id)) {
+        s_settled_t *settled = calloc (1, sizeof *settled);
+        settled->msg_id = strdup (job->msg_id);
+        settled->engine = strdup (engine? engine: "");
+        settled->ok = ok;
+        zlistx_add_end (self->settled, settled);
+    }
     if (job->state == S_READY)
         s_task_dequeue (self, job);
     else
