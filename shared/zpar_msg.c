@@ -66,30 +66,56 @@ s_username (char *buffer, size_t size)
     return zpar_utf8_clean (buffer);
 }
 
+//  Appends text at *at if it fits before end; false (and nothing) if not.
+static bool
+s_put (char **at, char *end, const char *text)
+{
+    size_t length = strlen (text);
+    if ((size_t) (end - *at) <= length)
+        return false;
+    memcpy (*at, text, length + 1);
+    *at += length;
+    return true;
+}
+
 zpar_msg_t *
 zpar_msg_new (const char *msg_type, const char *session)
 {
     static atomic_ullong counter;
+    static __thread char username [64];
+    if (!*username)
+        s_username (username, sizeof username);
     zpar_msg_t *self = s_msg_alloc ();
-    char buffer [64];
-    const char *username = s_username (buffer, sizeof buffer);
     if (!self)
         return NULL;
-    char msg_id [128], date [40];
-    snprintf (msg_id, sizeof msg_id, "%s_%llu", session? session: "",
-              (unsigned long long) atomic_fetch_add (&counter, 1) + 1);
+    session = session? session: "";
+    char msg_id [128], date [40], number [24];
+    //  The counter by hand: this runs for every message sent.
+    unsigned long long value = atomic_fetch_add (&counter, 1) + 1;
+    char *digit = number + sizeof number - 1;
+    *digit = 0;
+    do
+        *--digit = (char) ('0' + value % 10);
+    while (value /= 10);
+    char *at = msg_id, *end = msg_id + sizeof msg_id;
+    bool fits = s_put (&at, end, session) && s_put (&at, end, "_") && s_put (&at, end, digit);
+    if (!fits)
+        snprintf (msg_id, sizeof msg_id, "%.100s_%s", session, digit);
     zpar_iso_date (zpar_wall_us (), date, sizeof date);
     //  Every message needs a header: written as text when its strings need
     //  no escaping (always, for zpar's own), which costs a fraction of
     //  building a JSON object and encoding it.
     char header [512];
-    int size = snprintf (header, sizeof header,
-        "{\"msg_id\":\"%s\",\"msg_type\":\"%s\",\"session\":\"%s\",\"username\":\"%s\","
-        "\"date\":\"%s\",\"version\":\"" ZPAR_PROTOCOL_VERSION "\"}",
-        msg_id, msg_type, session? session: "", username, date);
-    if (size > 0 && (size_t) size < sizeof header && s_plain (msg_id) && s_plain (msg_type)
-    &&  s_plain (username)) {
-        self->raw [HEADER] = zframe_new (header, (size_t) size);
+    at = header;
+    end = header + sizeof header;
+    fits = s_put (&at, end, "{\"msg_id\":\"") && s_put (&at, end, msg_id)
+        && s_put (&at, end, "\",\"msg_type\":\"") && s_put (&at, end, msg_type)
+        && s_put (&at, end, "\",\"session\":\"") && s_put (&at, end, session)
+        && s_put (&at, end, "\",\"username\":\"") && s_put (&at, end, username)
+        && s_put (&at, end, "\",\"date\":\"") && s_put (&at, end, date)
+        && s_put (&at, end, "\",\"version\":\"" ZPAR_PROTOCOL_VERSION "\"}");
+    if (fits && s_plain (msg_id) && s_plain (msg_type) && s_plain (username)) {
+        self->raw [HEADER] = zframe_new (header, (size_t) (at - header));
         self->parsed [HEADER] = false;
         //  What the header says is known: no scan needed.
         s_found_t *found [] = { &self->id, &self->type, &self->date };
@@ -103,7 +129,7 @@ zpar_msg_new (const char *msg_type, const char *session)
     }
     else {
         self->json [HEADER] = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}",
-            "msg_id", msg_id, "msg_type", msg_type, "session", session? session: "",
+            "msg_id", msg_id, "msg_type", msg_type, "session", session,
             "username", username, "date", date, "version", ZPAR_PROTOCOL_VERSION);
         self->parsed [HEADER] = true;
     }

@@ -39,12 +39,39 @@ zpar_wall_us (void)
 char *
 zpar_iso_date (int64_t wall_us, char *buf, size_t size)
 {
+    //  Every message carries a date or three: the part up to the second is
+    //  formatted once a second (per thread), the microseconds by hand.
+    static __thread time_t cached_secs = -1;
+    static __thread char cached [40];
+    static __thread size_t cached_length;
     time_t secs = (time_t) (wall_us / 1000000);
-    struct tm tm;
-    gmtime_r (&secs, &tm);
-    snprintf (buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-              tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (wall_us % 1000000));
+    int usec = (int) (wall_us % 1000000);
+    if (usec < 0) {
+        secs--;
+        usec += 1000000;
+    }
+    if (secs != cached_secs) {
+        struct tm tm;
+        gmtime_r (&secs, &tm);
+        int length = snprintf (cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d",
+                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                               tm.tm_hour, tm.tm_min, tm.tm_sec);
+        cached_length = length > 0 && (size_t) length < sizeof cached? (size_t) length: 0;
+        cached_secs = secs;
+    }
+    if (!size)
+        return buf;
+    if (cached_length + 9 > size) {
+        snprintf (buf, size, "%s.%06dZ", cached, usec);
+        return buf;
+    }
+    memcpy (buf, cached, cached_length);
+    char *at = buf + cached_length;
+    *at++ = '.';
+    for (int i = 5; i >= 0; i--, usec /= 10)
+        at [i] = (char) ('0' + usec % 10);
+    at [6] = 'Z';
+    at [7] = 0;
     return buf;
 }
 

@@ -19,6 +19,20 @@ Test (zpar_util, iso_dates_round_trip)
     cr_assert_eq (zpar_iso_parse ("2026-11-25T15:08:09.000001Z"), 1795619289000001LL);
     cr_assert_eq (zpar_iso_parse ("yesterday"), -1);
     cr_assert_eq (zpar_iso_parse ("2026-11-25T15:08:09.000001Zjunk"), -1);
+    //  The cached second changes with the time, and a date in the same
+    //  second reuses it with its own microseconds.
+    int64_t times [] = { 1795619289000001LL, 1795619289999999LL, 1795619290000000LL, 0, 1795619289123456LL };
+    const char *expected [] = { "2026-11-25T15:08:09.000001Z", "2026-11-25T15:08:09.999999Z",
+                                "2026-11-25T15:08:10.000000Z", "1970-01-01T00:00:00.000000Z",
+                                "2026-11-25T15:08:09.123456Z" };
+    for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
+        zpar_iso_date (times [i], date, sizeof date);
+        cr_assert_str_eq (date, expected [i]);
+        cr_assert_eq (zpar_iso_parse (date), times [i]);
+    }
+    char small [12];
+    zpar_iso_date (times [0], small, sizeof small);
+    cr_assert_str_eq (small, "2026-11-25T");
 }
 
 Test (zpar_util, hex_both_ways)
