@@ -644,19 +644,29 @@ zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
 {
     zpar_msg_t *self = *self_p;
     s_seal (self, signer);
-    //  Move the frames into one zmsg: no payload is copied.
-    zmsg_t *raw = self->routes;
-    self->routes = NULL;
-    zmsg_addmem (raw, ZPAR_DELIM, sizeof ZPAR_DELIM - 1);
-    zmsg_addmem (raw, self->signature, ZPAR_SIGNATURE_LEN);
-    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
-        zmsg_append (raw, &self->raw [i]);
+    //  Frame by frame, straight from the message: no payload is copied and
+    //  no list is built. The first refusal ends it (as zmsg_send does: a
+    //  send timeout must not be waited out once per frame); what was not
+    //  sent goes with the message.
+    void *handle = zsock_resolve (sock);
+    size_t buffers = zmsg_size (self->buffers);
+    int rc = 0;
     zframe_t *frame;
-    while ((frame = zmsg_pop (self->buffers)))
-        zmsg_append (raw, &frame);
+    while (rc == 0 && (frame = zmsg_pop (self->routes))) {
+        rc = zframe_send (&frame, sock, ZFRAME_MORE);
+        zframe_destroy (&frame);        //  still ours if it failed
+    }
+    if (rc == 0 && zmq_send (handle, ZPAR_DELIM, sizeof ZPAR_DELIM - 1, ZMQ_SNDMORE) < 0)
+        rc = -1;
+    if (rc == 0 && zmq_send (handle, self->signature, ZPAR_SIGNATURE_LEN, ZMQ_SNDMORE) < 0)
+        rc = -1;
+    for (int i = 0; rc == 0 && i < ZPAR_JSON_FRAMES; i++)
+        rc = zframe_send (&self->raw [i], sock, i < ZPAR_JSON_FRAMES - 1 || buffers? ZFRAME_MORE: 0);
+    while (rc == 0 && (frame = zmsg_pop (self->buffers))) {
+        rc = zframe_send (&frame, sock, zmsg_size (self->buffers)? ZFRAME_MORE: 0);
+        zframe_destroy (&frame);
+    }
     zpar_msg_destroy (self_p);
-    int rc = zmsg_send (&raw, sock);
-    zmsg_destroy (&raw);
     return rc;
 }
 
