@@ -199,6 +199,9 @@ zpar_view_set_targets (zpar_view_t *self, const char *targets)
 
 //  -- apply and map --------------------------------------------------------
 
+//  Requests of a map built before any of them is sent (see map_async).
+#define S_SEND_BATCH 128
+
 //  A request for fn with args, or for a chunk (a list of argument lists).
 static zpar_msg_t *
 s_apply_request (zpar_view_t *view, const char *fn, json_t *args, json_t *chunk, json_t *kwargs)
@@ -358,6 +361,12 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
         for (size_t k = 0; k < part->count; k++)
             result->items [part->first + k].part = p;
     }
+    //  Requests are built and signed a batch at a time, then sent back to
+    //  back: the scheduler and engines then find them in bursts, and each
+    //  wakes once for many instead of once for each.
+    zpar_msg_t *batch [S_SEND_BATCH];
+    int engine_of [S_SEND_BATCH];
+    size_t batched = 0;
     for (size_t p = 0; p < nparts; p++) {
         zpar_part_t *part = &result->parts [p];
         json_t *args = NULL, *chunk = NULL;
@@ -372,7 +381,15 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
         //  without a chunksize).
         int engine = self->balanced? -1
                    : (int) json_integer_value (json_array_get (ids, engines * p / nparts));
-        s_send_part (self, result, p, engine, s_apply_request (self, fn, args, chunk, NULL));
+        zpar_msg_t *msg = s_apply_request (self, fn, args, chunk, NULL);
+        zpar_msg_size (msg, self->client->signer);          //  signs it
+        engine_of [batched] = engine;
+        batch [batched++] = msg;
+        if (batched == S_SEND_BATCH || p + 1 == nparts) {
+            for (size_t b = 0; b < batched; b++)
+                s_send_part (self, result, p + 1 - batched + b, engine_of [b], batch [b]);
+            batched = 0;
+        }
     }
     json_decref (ids);
     return result;
