@@ -5,6 +5,8 @@
 #   make test       install what is missing, build, run the Criterion suite
 #   make check-asan the suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      build the benchmarks; run them from build/bench/
+#   make fuzz       install clang if missing, fuzz the wire readers for
+#                   FUZZ_TIME seconds (default 60), growing tests/fuzz/corpus
 #   make install PREFIX=DIR
 
 BUILD   ?= build
@@ -54,11 +56,13 @@ EXAMPLES := $(addprefix $(BUILD)/examples/,hello map_async work_queue pool_scali
             $(BUILD)/examples/libzpar_example_plugin.so
 BENCHES := $(BUILD)/bench/latency $(BUILD)/bench/throughput
 TESTS   := $(BUILD)/tests/zpar-tests
+FUZZERS := $(BUILD)/tests/fuzz_wire
+FUZZ_TIME ?= 60
 
-.PHONY: all deps demo test test-run check check-asan bench install clean
+.PHONY: all deps demo test test-run check check-asan bench fuzz install clean
 # Objects of examples and benchmarks are kept, not removed as intermediates.
 .SECONDARY:
-all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS)
+all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS) $(FUZZERS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -122,6 +126,21 @@ $(BUILD)/bench/%: $(OBJ)/bench/%.o $(OBJ)/bench/bench.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The fuzz targets built with gcc: they replay a corpus (see tests/fuzz/).
+$(BUILD)/tests/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The same sources with clang and libFuzzer, under ASan and UBSan.
+fuzz:
+	@tools/deps.sh fuzz
+	@mkdir -p $(BUILD)/fuzz
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -DZPAR_FUZZ_ENGINE -fsanitize=fuzzer,address,undefined \
+	  -Ishared -Iinclude $(PKG_CFLAGS) -o $(BUILD)/fuzz/fuzz_wire tests/fuzz/fuzz_wire.c \
+	  $(shared_src) $(PKG_LIBS) -lpthread
+	$(BUILD)/fuzz/fuzz_wire -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 tests/fuzz/corpus
 
 $(TESTS): $(test_obj) $(engine_lib_obj) $(hub_lib_obj) $(LIBA)
 	@mkdir -p $(dir $@)

@@ -361,6 +361,7 @@ s_string (json_t *object, const char *key)
 //  Anything else, a duplicate key or a value that does not fit out makes
 //  it unsure (-1), and the caller parses.
 #define S_SCAN_DEPTH 16
+#define S_SCAN_KEYS  32         //  more keys in one object: unsure
 
 typedef struct {
     const char *at, *end;
@@ -425,6 +426,10 @@ s_scan_container (s_scanner_t *scan, int depth)
 {
     bool object = *scan->at++ == '{';
     char close = object? '}': ']';
+    //  The parser refuses duplicate keys at any depth: so does the scanner
+    //  (it compares them as bytes, which is exact for plain strings).
+    struct { const char *name; size_t length; } keys [S_SCAN_KEYS];
+    size_t nkeys = 0;
     s_scan_space (scan);
     if (scan->at < scan->end && *scan->at == close) {
         scan->at++;
@@ -434,8 +439,13 @@ s_scan_container (s_scanner_t *scan, int depth)
         if (object) {
             const char *name;
             size_t length;
-            if (!s_scan_string (scan, &name, &length))
+            if (!s_scan_string (scan, &name, &length) || nkeys == S_SCAN_KEYS)
                 return false;
+            for (size_t k = 0; k < nkeys; k++)
+                if (keys [k].length == length && memcmp (keys [k].name, name, length) == 0)
+                    return false;
+            keys [nkeys].name = name;
+            keys [nkeys++].length = length;
             s_scan_space (scan);
             if (scan->at >= scan->end || *scan->at++ != ':')
                 return false;
@@ -494,26 +504,34 @@ s_scan_value (s_scanner_t *scan, int depth)
     if (c == 'n')
         return s_scan_literal (scan, "null");
     //  A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    //  One the parser may find out of range (an integer past 64 bits, an
+    //  exponent of three digits or more) makes the scanner unsure.
     if (c == '-')
         scan->at++;
+    const char *digits = scan->at;
     if (scan->at < scan->end && *scan->at == '0')
         scan->at++;
     else
     if (!s_scan_digits (scan))
         return false;
+    size_t integer_digits = (size_t) (scan->at - digits);
+    bool real = false;
     if (scan->at < scan->end && *scan->at == '.') {
         scan->at++;
+        real = true;
         if (!s_scan_digits (scan))
             return false;
     }
     if (scan->at < scan->end && (*scan->at == 'e' || *scan->at == 'E')) {
         scan->at++;
+        real = true;
         if (scan->at < scan->end && (*scan->at == '+' || *scan->at == '-'))
             scan->at++;
-        if (!s_scan_digits (scan))
+        const char *exponent = scan->at;
+        if (!s_scan_digits (scan) || scan->at - exponent > 2)
             return false;
     }
-    return true;
+    return real? integer_digits < 300: integer_digits < 19;
 }
 
 //  Returns 0 with the value in out, or -1 when unsure or absent.

@@ -13,6 +13,12 @@ have_pkg libsodium || need="$need libsodium-dev"
 have_pkg criterion || need="$need libcriterion-dev"
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
+# make fuzz: clang with libFuzzer's runtime.
+if [ "$1" = "fuzz" ]; then
+    command -v clang >/dev/null 2>&1 || need="$need clang"
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 \
+        || need="$need libclang-rt-dev"
+fi
 
 [ -z "$need" ] && exit 0
 

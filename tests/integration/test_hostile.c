@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <czmq.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <zpar/zpar.h>
 
 #include "zpar_connfile.h"
@@ -350,4 +351,21 @@ Test (hostile, every_bound_socket_drops_and_counts_bad_input)
     zsock_destroy (&monitor);
     zsock_destroy (&iopub);
     s_stop ();
+}
+
+//  The fuzz target's checked-in corpus, replayed by the same program built
+//  without libFuzzer (see tests/fuzz/fuzz_wire.c): every input that once
+//  found a new path runs again, with the scanner/parser and HMAC checks.
+Test (hostile, fuzz_corpus_replays_without_a_fault)
+{
+    const char *source = getenv ("ZPAR_SOURCE");
+    cr_assert_not_null (source, "ZPAR_SOURCE is not set (run through make test)");
+    char *out = NULL, *err = NULL;
+    int rc = zt_runf (&out, &err, "%s %s/tests/fuzz/corpus", zt_build_path ("tests/fuzz_wire"), source);
+    cr_assert_eq (rc, 0, "%s%s", out, err);
+    size_t replayed = 0;
+    cr_assert_eq (sscanf (out, "fuzz_wire: %zu inputs replayed", &replayed), 1, "%s", out);
+    cr_assert_geq (replayed, 4, "%s", out);
+    free (out);
+    free (err);
 }

@@ -193,7 +193,11 @@ Test (zpar_msg, scanned_ids_agree_with_the_parser)
         "{\"msg_id\":\"a\" \"x\":1}", "{\"x\":tru,\"msg_id\":\"a\"}", "{\"x\":1}{\"msg_id\":\"b\"}",
         "{\"msg_id\":\"a\nb\"}", "{\"msg_id\":\"a\xff\"}", "{\"msg_id\":\"caf\xc3\xa9\"}",
         "{\"msg_id\":\"a\\\"b\"}", "{\"x\":01,\"msg_id\":\"a\"}", "{\"msg_id\":1}", "{\"y\":{\"msg_id\":\"a\"}}",
-        "[\"msg_id\",\"a\"]", "{}", ""
+        "[\"msg_id\",\"a\"]", "{}", "",
+        //  What the parser refuses anywhere in the frame, the scanner too.
+        "{\"x\":1,\"x\":2,\"msg_id\":\"a\"}", "{\"y\":{\"z\":1,\"z\":1},\"msg_id\":\"a\"}",
+        "{\"x\":99999999999999999999,\"msg_id\":\"a\"}", "{\"x\":1e999,\"msg_id\":\"a\"}",
+        "{\"x\":-9223372036854775807,\"y\":1.5e-30,\"msg_id\":\"a\"}"
     };
     for (size_t i = 0; i < sizeof parents / sizeof *parents; i++) {
         zmsg_t *raw = s_signed ("{\"msg_id\":\"x\",\"msg_type\":\"t\"}", parents [i], "{}", "{}");
