@@ -204,18 +204,71 @@ s_is_delimiter (zframe_t *frame)
         && memcmp (zframe_data (frame), ZPAR_DELIM, sizeof ZPAR_DELIM - 1) == 0;
 }
 
-//  Verifies the signature over the four JSON frames that follow it.
+//  What is signed: the four JSON frames, as Jupyter signs them, then each
+//  buffer preceded by its length (8 bytes, big-endian), so that a buffer
+//  can be neither changed nor split, merged or dropped. A message without
+//  buffers has Jupyter's signature.
+#define S_SIGNED_INLINE 16      //  buffers signed without allocating
+
 static int
-s_verify (zpar_sign_t *signer, zframe_t *signature, zframe_t *frames [])
+s_sign_frames (zpar_sign_t *signer, zframe_t *json [], zframe_t *buffers [], size_t count,
+               char *signature, zframe_t *received)
 {
-    const void *parts [ZPAR_JSON_FRAMES];
-    size_t sizes [ZPAR_JSON_FRAMES];
-    for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
-        parts [i] = zframe_data (frames [i]);
-        sizes [i] = zframe_size (frames [i]);
+    const void *parts_inline [ZPAR_JSON_FRAMES + 2 * S_SIGNED_INLINE], **parts = parts_inline;
+    size_t sizes_inline [ZPAR_JSON_FRAMES + 2 * S_SIGNED_INLINE], *sizes = sizes_inline;
+    uint8_t lengths_inline [S_SIGNED_INLINE][8], (*lengths) [8] = lengths_inline;
+    if (count > S_SIGNED_INLINE) {
+        parts = malloc ((ZPAR_JSON_FRAMES + 2 * count) * sizeof *parts);
+        sizes = malloc ((ZPAR_JSON_FRAMES + 2 * count) * sizeof *sizes);
+        lengths = malloc (count * sizeof *lengths);
     }
-    return zpar_sign_verify (signer, parts, sizes, ZPAR_JSON_FRAMES,
-                             (const char *) zframe_data (signature), zframe_size (signature));
+    size_t n = 0;
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++, n++) {
+        parts [n] = zframe_data (json [i]);
+        sizes [n] = zframe_size (json [i]);
+    }
+    for (size_t b = 0; b < count; b++) {
+        uint64_t size = zframe_size (buffers [b]);
+        for (int k = 0; k < 8; k++)
+            lengths [b][k] = (uint8_t) (size >> (56 - 8 * k));
+        parts [n] = lengths [b];
+        sizes [n++] = 8;
+        parts [n] = zframe_data (buffers [b]);
+        sizes [n++] = zframe_size (buffers [b]);
+    }
+    int rc = 0;
+    if (signature)
+        zpar_sign_parts (signer, parts, sizes, n, signature);
+    else
+        rc = zpar_sign_verify (signer, parts, sizes, n,
+                               (const char *) zframe_data (received), zframe_size (received));
+    if (parts != parts_inline) {
+        free (parts);
+        free (sizes);
+        free (lengths);
+    }
+    return rc;
+}
+
+//  The frames of msg from its cursor on, in *frames (caller frees when it
+//  is not inline); returns how many.
+static size_t
+s_rest (zmsg_t *msg, zframe_t *first, zframe_t *inline_frames [], zframe_t ***frames)
+{
+    *frames = inline_frames;
+    size_t count = 0, capacity = S_SIGNED_INLINE;
+    for (zframe_t *frame = first; frame; frame = zmsg_next (msg)) {
+        if (count == capacity) {
+            capacity *= 2;
+            zframe_t **grown = malloc (capacity * sizeof *grown);
+            memcpy (grown, *frames, count * sizeof *grown);
+            if (*frames != inline_frames)
+                free (*frames);
+            *frames = grown;
+        }
+        (*frames) [count++] = frame;
+    }
+    return count;
 }
 
 static json_t *
@@ -269,7 +322,13 @@ zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
     zframe_t *frames [ZPAR_JSON_FRAMES];
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
         frames [i] = zmsg_next (raw);
-    if (s_verify (signer, signature, frames) != 0) {
+    //  The buffers, if any, are the frames after these: signed too.
+    zframe_t *inline_buffers [S_SIGNED_INLINE], **buffers;
+    size_t count = s_rest (raw, zmsg_next (raw), inline_buffers, &buffers);
+    int verified = s_sign_frames (signer, frames, buffers, count, NULL, signature);
+    if (buffers != inline_buffers)
+        free (buffers);
+    if (verified != 0) {
         why = ZPAR_DROP_BAD_SIGNATURE;
         goto drop;
     }
@@ -616,18 +675,17 @@ s_seal (zpar_msg_t *self, zpar_sign_t *signer)
 {
     if (!self->changed)
         return;
-    const void *parts [ZPAR_JSON_FRAMES];
-    size_t sizes [ZPAR_JSON_FRAMES];
-    for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
         if (!self->raw [i]) {
             char *text = json_dumps (self->json [i], JSON_COMPACT);
             self->raw [i] = text? zframe_new (text, strlen (text)): zframe_new ("{}", 2);
             free (text);
         }
-        parts [i] = zframe_data (self->raw [i]);
-        sizes [i] = zframe_size (self->raw [i]);
-    }
-    zpar_sign_parts (signer, parts, sizes, ZPAR_JSON_FRAMES, self->signature);
+    zframe_t *inline_buffers [S_SIGNED_INLINE], **buffers;
+    size_t count = s_rest (self->buffers, zmsg_first (self->buffers), inline_buffers, &buffers);
+    s_sign_frames (signer, self->raw, buffers, count, self->signature, NULL);
+    if (buffers != inline_buffers)
+        free (buffers);
     self->changed = false;
 }
 
@@ -765,4 +823,5 @@ void
 zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size)
 {
     zmsg_addmem (self->buffers, data, size);
+    self->changed = true;               //  buffers are signed
 }

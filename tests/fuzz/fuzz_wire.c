@@ -11,8 +11,10 @@
 
     An input's first byte picks the target:
       0  message   frames separated by 0xFF bytes; if the second byte is
-                   odd, the four JSON frames after the delimiter are signed
-                   with the test key first, so that the parsers are reached
+                   odd, the frames after the delimiter are signed with the
+                   test key first (as zpar signs: the four JSON frames, then
+                   each buffer after its length), so that the parsers are
+                   reached
       1  signature key, then parts, separated by 0xFF: the SHA-instruction
                    HMAC must equal libsodium's, and verify must agree
       2  connfile  the rest is connection-file text
@@ -85,16 +87,25 @@ s_fuzz_message (const uint8_t *data, size_t size)
         while (frame && !zframe_streq (frame, ZPAR_DELIM))
             frame = zmsg_next (raw);
         zframe_t *signature = frame? zmsg_next (raw): NULL;
-        const void *parts [ZPAR_JSON_FRAMES];
-        size_t sizes [ZPAR_JSON_FRAMES];
-        int found = 0;
-        for (zframe_t *json = zmsg_next (raw); json && found < ZPAR_JSON_FRAMES; json = zmsg_next (raw)) {
-            parts [found] = zframe_data (json);
-            sizes [found++] = zframe_size (json);
+        //  The JSON frames, then each buffer after its 8-byte length.
+        const void *parts [ZPAR_JSON_FRAMES + 128];
+        size_t sizes [ZPAR_JSON_FRAMES + 128];
+        uint8_t lengths [64][8];
+        size_t found = 0, buffers = 0;
+        for (zframe_t *next = signature? zmsg_next (raw): NULL; next; next = zmsg_next (raw)) {
+            if (found >= ZPAR_JSON_FRAMES) {
+                uint64_t length = zframe_size (next);
+                for (int k = 0; k < 8; k++)
+                    lengths [buffers][k] = (uint8_t) (length >> (56 - 8 * k));
+                parts [found] = lengths [buffers++];
+                sizes [found++] = 8;
+            }
+            parts [found] = zframe_data (next);
+            sizes [found++] = zframe_size (next);
         }
-        if (signature && found == ZPAR_JSON_FRAMES) {
+        if (found >= ZPAR_JSON_FRAMES) {
             char text [ZPAR_SIGNATURE_LEN + 1];
-            zpar_sign_parts (s_signer, parts, sizes, ZPAR_JSON_FRAMES, text);
+            zpar_sign_parts (s_signer, parts, sizes, found, text);
             zframe_reset (signature, text, ZPAR_SIGNATURE_LEN);
         }
     }

@@ -236,3 +236,73 @@ Test (zpar_msg, scanned_integers_agree_with_the_parser)
         zpar_msg_destroy (&msg);
     }
 }
+
+//  A signed message with buffers "ab" and "cd", as raw frames.
+static zmsg_t *
+s_with_buffers (void)
+{
+    zpar_msg_t *msg = zpar_msg_new ("apply_reply", "session-1");
+    zpar_msg_add_buffer (msg, "ab", 2);
+    zpar_msg_add_buffer (msg, "cd", 2);
+    zmsg_t *raw = zpar_msg_encode (msg, s_signer, false, true);
+    zpar_msg_destroy (&msg);
+    return raw;
+}
+
+//  Frames 2..5 are the JSON ones (after delimiter and signature), 6 and 7
+//  the buffers.
+static zframe_t *
+s_nth_frame (zmsg_t *raw, size_t index)
+{
+    zframe_t *frame = zmsg_first (raw);
+    while (frame && index--)
+        frame = zmsg_next (raw);
+    return frame;
+}
+
+Test (zpar_msg, buffers_are_signed_and_cannot_be_changed_split_or_dropped)
+{
+    zpar_drop_t reason;
+    zmsg_t *raw = s_with_buffers ();
+    zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, NULL, &reason);
+    cr_assert_not_null (msg, "an intact message with buffers is accepted");
+    zpar_msg_destroy (&msg);
+
+    raw = s_with_buffers ();
+    zframe_reset (s_nth_frame (raw, 7), "ce", 2);
+    cr_assert_eq (s_drop_reason (raw, 0), ZPAR_DROP_BAD_SIGNATURE, "a changed buffer");
+
+    raw = s_with_buffers ();
+    zframe_t *last = s_nth_frame (raw, 7);
+    zmsg_remove (raw, last);
+    zframe_destroy (&last);
+    cr_assert_eq (s_drop_reason (raw, 0), ZPAR_DROP_BAD_SIGNATURE, "a dropped buffer");
+
+    //  "ab" "cd" made "abc" "d": the same bytes, other boundaries.
+    raw = s_with_buffers ();
+    zframe_reset (s_nth_frame (raw, 6), "abc", 3);
+    zframe_reset (s_nth_frame (raw, 7), "d", 1);
+    cr_assert_eq (s_drop_reason (raw, 0), ZPAR_DROP_BAD_SIGNATURE, "buffers split differently");
+
+    raw = s_with_buffers ();
+    zframe_t *extra = zframe_new ("ef", 2);
+    zmsg_append (raw, &extra);
+    cr_assert_eq (s_drop_reason (raw, 0), ZPAR_DROP_BAD_SIGNATURE, "a buffer added");
+}
+
+Test (zpar_msg, without_buffers_the_signature_is_jupyters)
+{
+    zpar_msg_t *msg = zpar_msg_new ("apply_request", "session-1");
+    zmsg_t *raw = zpar_msg_encode (msg, s_signer, false, true);
+    zpar_msg_destroy (&msg);
+    const void *parts [4];
+    size_t sizes [4];
+    for (int i = 0; i < 4; i++) {
+        parts [i] = zframe_data (s_nth_frame (raw, 2 + (size_t) i));
+        sizes [i] = zframe_size (s_nth_frame (raw, 2 + (size_t) i));
+    }
+    char expected [ZPAR_SIGNATURE_LEN + 1];
+    zpar_sign_parts (s_signer, parts, sizes, 4, expected);
+    cr_assert (zframe_streq (s_nth_frame (raw, 1), expected));
+    zmsg_destroy (&raw);
+}
