@@ -34,6 +34,7 @@ typedef struct {
     size_t first, count;
     bool done;
     char *metadata_text;        //  the reply's metadata as it came, until asked for
+    size_t metadata_size;
     json_t *metadata;           //  parsed when first asked for, with "submitted" added
     char *out;                  //  what it printed (stdout and stderr), from the metadata
     char submitted [40];        //  the request's date

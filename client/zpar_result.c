@@ -87,8 +87,10 @@ zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *er
         return;
     }
     part->done = true;
-    if (metadata)
-        part->metadata_text = zframe_strdup (metadata);
+    if (metadata && (part->metadata_text = malloc (zframe_size (metadata) + 1))) {
+        memcpy (part->metadata_text, zframe_data (metadata), zframe_size (metadata));
+        part->metadata_size = zframe_size (metadata);
+    }
     for (size_t k = 0; k < part->count; k++) {
         size_t i = part->first + k;
         if (error)
@@ -291,7 +293,9 @@ s_part_metadata (zpar_part_t *part)
     if (!part->done)
         return NULL;
     if (!part->metadata) {
-        json_t *parsed = part->metadata_text? json_loads (part->metadata_text, 0, NULL): NULL;
+        //  As every frame is read: duplicate keys refused.
+        json_t *parsed = part->metadata_text
+            ? json_loadb (part->metadata_text, part->metadata_size, JSON_REJECT_DUPLICATES, NULL): NULL;
         part->metadata = json_is_object (parsed)? parsed: json_object ();
         if (part->metadata != parsed)
             json_decref (parsed);

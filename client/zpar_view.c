@@ -355,9 +355,9 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
         zpar_part_t *part = &result->parts [p];
         part->first = p * chunksize;
         part->count = part->first + chunksize <= size? chunksize: size - part->first;
-        //  A part of one input is a plain call: its request and reply are
-        //  smaller and cheaper at both ends than a list of one.
-        part->chunk = part->count > 1;
+        //  Even a part of one input goes as a chunk: an engine returns
+        //  buffers only for a plain call, and a map has no use for them.
+        part->chunk = true;
         for (size_t k = 0; k < part->count; k++)
             result->items [part->first + k].part = p;
     }
@@ -369,19 +369,14 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
     size_t batched = 0;
     for (size_t p = 0; p < nparts; p++) {
         zpar_part_t *part = &result->parts [p];
-        json_t *args = NULL, *chunk = NULL;
-        if (part->chunk) {
-            chunk = json_array ();
-            for (size_t k = 0; k < part->count; k++)
-                json_array_append (chunk, json_array_get (inputs, part->first + k));
-        }
-        else
-            args = json_array_get (inputs, part->first);
+        json_t *chunk = json_array ();
+        for (size_t k = 0; k < part->count; k++)
+            json_array_append (chunk, json_array_get (inputs, part->first + k));
         //  Direct: each engine a contiguous run of chunks (one chunk each
         //  without a chunksize).
         int engine = self->balanced? -1
                    : (int) json_integer_value (json_array_get (ids, engines * p / nparts));
-        zpar_msg_t *msg = s_apply_request (self, fn, args, chunk, NULL);
+        zpar_msg_t *msg = s_apply_request (self, fn, NULL, chunk, NULL);
         zpar_msg_size (msg, self->client->signer);          //  signs it
         engine_of [batched] = engine;
         batch [batched++] = msg;

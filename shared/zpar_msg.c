@@ -114,7 +114,7 @@ zpar_msg_new (const char *msg_type, const char *session)
         && s_put (&at, end, "\",\"username\":\"") && s_put (&at, end, username)
         && s_put (&at, end, "\",\"date\":\"") && s_put (&at, end, date)
         && s_put (&at, end, "\",\"version\":\"" ZPAR_PROTOCOL_VERSION "\"}");
-    if (fits && s_plain (msg_id) && s_plain (msg_type) && s_plain (username)) {
+    if (fits && s_plain (msg_id) && s_plain (msg_type) && s_plain (session) && s_plain (username)) {
         self->raw [HEADER] = zframe_new (header, (size_t) (at - header));
         self->parsed [HEADER] = false;
         //  What the header says is known: no scan needed.
@@ -728,12 +728,19 @@ zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
     size_t buffers = zmsg_size (self->buffers);
     int rc = 0;
     zframe_t *frame;
+    bool first = true;
     while (rc == 0 && (frame = zmsg_pop (self->routes))) {
-        rc = zframe_send (&frame, sock, ZFRAME_MORE);
+        //  A signal while the first frame waits for room is no failure.
+        while ((rc = zframe_send (&frame, sock, ZFRAME_MORE)) != 0 && first && errno == EINTR
+           &&  !zsys_interrupted)
+            ;
+        first = false;
         zframe_destroy (&frame);        //  still ours if it failed
     }
-    if (rc == 0 && zmq_send (handle, ZPAR_DELIM, sizeof ZPAR_DELIM - 1, ZMQ_SNDMORE) < 0)
-        rc = -1;
+    while (rc == 0 && zmq_send (handle, ZPAR_DELIM, sizeof ZPAR_DELIM - 1, ZMQ_SNDMORE) < 0) {
+        if (!first || errno != EINTR || zsys_interrupted)
+            rc = -1;
+    }
     if (rc == 0 && zmq_send (handle, self->signature, ZPAR_SIGNATURE_LEN, ZMQ_SNDMORE) < 0)
         rc = -1;
     for (int i = 0; rc == 0 && i < ZPAR_JSON_FRAMES; i++)

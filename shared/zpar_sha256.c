@@ -9,6 +9,7 @@
 #if defined (__x86_64__) || defined (__i386__)
 
 #include <cpuid.h>
+#include <stdatomic.h>
 #include <immintrin.h>
 
 static const uint32_t s_iv [8] = {
@@ -29,14 +30,17 @@ static const uint32_t s_k [64] = {
 bool
 zpar_sha256_fast (void)
 {
-    static int known = -1;
-    if (known < 0) {
+    //  Threads may ask at once: each finds the same answer.
+    static atomic_int known = -1;
+    int answer = atomic_load (&known);
+    if (answer < 0) {
         unsigned a, b, c, d;
         bool sse = __get_cpuid (1, &a, &b, &c, &d) && (c & (1u << 9)) && (c & (1u << 19));
         bool sha = __get_cpuid_count (7, 0, &a, &b, &c, &d) && (b & (1u << 29));
-        known = sse && sha;
+        answer = sse && sha;
+        atomic_store (&known, answer);
     }
-    return known;
+    return answer;
 }
 
 //  The instructions keep the eight words as ABEF and CDGH; each

@@ -1,6 +1,8 @@
 /*  zpar_util.c - clocks, dates, hex, keys and ids.                      */
 
 #include "zpar_util.h"
+
+#include <stdbool.h>
 #include "zpar_proto.h"
 
 #include <errno.h>
@@ -41,7 +43,8 @@ zpar_iso_date (int64_t wall_us, char *buf, size_t size)
 {
     //  Every message carries a date or three: the part up to the second is
     //  formatted once a second (per thread), the microseconds by hand.
-    static __thread time_t cached_secs = -1;
+    static __thread bool cached_valid;
+    static __thread time_t cached_secs;
     static __thread char cached [40];
     static __thread size_t cached_length;
     time_t secs = (time_t) (wall_us / 1000000);
@@ -50,7 +53,7 @@ zpar_iso_date (int64_t wall_us, char *buf, size_t size)
         secs--;
         usec += 1000000;
     }
-    if (secs != cached_secs) {
+    if (!cached_valid || secs != cached_secs) {
         struct tm tm;
         gmtime_r (&secs, &tm);
         int length = snprintf (cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d",
@@ -58,6 +61,7 @@ zpar_iso_date (int64_t wall_us, char *buf, size_t size)
                                tm.tm_hour, tm.tm_min, tm.tm_sec);
         cached_length = length > 0 && (size_t) length < sizeof cached? (size_t) length: 0;
         cached_secs = secs;
+        cached_valid = true;
     }
     if (!size)
         return buf;

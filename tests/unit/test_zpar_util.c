@@ -89,3 +89,10 @@ Test (zpar_util, utf8_is_cleaned_for_json)
     cr_assert_not_null (string);
     json_decref (string);
 }
+
+Test (zpar_util, the_second_before_1970_is_dated_right_on_first_use)
+{
+    char date [40];
+    zpar_iso_date (-500000, date, sizeof date);
+    cr_assert_str_eq (date, "1969-12-31T23:59:59.500000Z");
+}
