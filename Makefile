@@ -57,12 +57,13 @@ EXAMPLES := $(addprefix $(BUILD)/examples/,hello map_async work_queue pool_scali
 BENCHES := $(BUILD)/bench/latency $(BUILD)/bench/throughput
 TESTS   := $(BUILD)/tests/zpar-tests
 FUZZERS := $(BUILD)/tests/fuzz_wire
+TEST_PLUGIN := $(BUILD)/tests/libzpar_test_plugin.so
 FUZZ_TIME ?= 60
 
 .PHONY: all deps demo test test-run check check-asan bench fuzz install clean
 # Objects of examples and benchmarks are kept, not removed as intermediates.
 .SECONDARY:
-all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS) $(FUZZERS)
+all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS) $(FUZZERS) $(TEST_PLUGIN)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -126,6 +127,12 @@ $(BUILD)/bench/%: $(OBJ)/bench/%.o $(OBJ)/bench/bench.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Functions that kill their engine, for the tests of engine deaths.
+$(TEST_PLUGIN): tests/plugin/zpar_test_plugin.c include/zpar/plugin.h
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ZCFLAGS) $(ZLDFLAGS) -shared -o $@ $<
 
 # The fuzz targets built with gcc: they replay a corpus (see tests/fuzz/).
 $(BUILD)/tests/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBA)

@@ -65,6 +65,9 @@ static void s_hub_reply (s_hub_t *self, zpar_msg_t *request, const char *msg_typ
 //  -- requests ---------------------------------------------------------------
 static void s_engine_registration (s_hub_t *self, zpar_msg_t *request);
 static void s_engine_unregistration (s_hub_t *self, zpar_msg_t *request);
+static void s_engine_exit (s_hub_t *self, zpar_msg_t *request);
+static void s_engine_announce (s_hub_t *self, zpar_hub_engine_t *engine, zpar_engine_action_t action,
+                               zpar_engine_event_t event);
 static void s_scheduler_registration (s_hub_t *self, zpar_msg_t *request);
 static void s_connection_request (s_hub_t *self, zpar_msg_t *request);
 static void s_engines_request (s_hub_t *self, zpar_msg_t *request);
@@ -85,6 +88,7 @@ static const struct {
 } s_requests [] = {
     { "registration_request", s_engine_registration },
     { "unregistration_request", s_engine_unregistration },
+    { "engine_exit_request", s_engine_exit },
     { "scheduler_registration", s_scheduler_registration },
     { "connection_request", s_connection_request },
     { "engines_request", s_engines_request },
@@ -384,6 +388,38 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
                             "hb_liveness", self->config.hb_liveness));
 }
 
+//  A supervisor saw an engine's process end: {pid, host, how}. Its tasks
+//  need not wait for missed heartbeats, and the departure says how.
+static void
+s_engine_exit (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *content = zpar_msg_content (request);
+    json_t *pid = json_object_get (content, "pid");
+    const char *host = json_string_value (json_object_get (content, "host"));
+    const char *how = json_string_value (json_object_get (content, "how"));
+    if (!json_is_integer (pid) || !host || !how) {
+        s_hub_reply (self, request, "engine_exit_reply",
+                     s_error (ZPAR_E_VALUE, "engine_exit_request needs pid, host and how"));
+        return;
+    }
+    zpar_hub_engine_t *found = NULL;
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine && !found;
+         engine = zhashx_next (self->engines))
+        if (engine->pid == json_integer_value (pid) && streq (engine->host, host))
+            found = engine;
+    if (!found) {
+        //  Gone already (its goodbye or the heartbeat came first).
+        s_hub_reply (self, request, "engine_exit_reply",
+                     s_error (ZPAR_E_KEY, "no engine with pid %lld on %s",
+                              (long long) json_integer_value (pid), host));
+        return;
+    }
+    s_hub_reply (self, request, "engine_exit_reply", json_pack ("{s:s}", "status", "ok"));
+    zpar_engine_action_t action = zpar_hub_engine_exited (found, how);
+    //  The transition is made; publish or forget as for any departure.
+    s_engine_announce (self, found, action, ZPAR_EV_EXITED);
+}
+
 static void
 s_engine_unregistration (s_hub_t *self, zpar_msg_t *request)
 {
@@ -567,7 +603,14 @@ s_shutdown_request (s_hub_t *self, zpar_msg_t *request)
 static void
 s_engine_apply (s_hub_t *self, zpar_hub_engine_t *engine, zpar_engine_event_t event, bool ok)
 {
-    zpar_engine_action_t action = zpar_hub_engine_event (engine, event, ok);
+    s_engine_announce (self, engine, zpar_hub_engine_event (engine, event, ok), event);
+}
+
+//  What the hub does once an engine's state changed (see zpar_hub_engine.h).
+static void
+s_engine_announce (s_hub_t *self, zpar_hub_engine_t *engine, zpar_engine_action_t action,
+                   zpar_engine_event_t event)
+{
     switch (action) {
         case ZPAR_ACT_ANNOUNCE:
             self->version++;

@@ -3,6 +3,7 @@
 #include "zpar_hub_engine.h"
 #include "zpar_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,14 +74,25 @@ zpar_hub_engine_event (zpar_hub_engine_t *self, zpar_engine_event_t event, bool 
             return ZPAR_ACT_NONE;
 
         case ZPAR_EV_UNREGISTER:
-        case ZPAR_EV_EXPIRED: {
+        case ZPAR_EV_EXPIRED:
+        case ZPAR_EV_EXITED: {
             bool announced = self->state != ZPAR_ENGINE_REGISTERING;
             self->state = ZPAR_ENGINE_DEAD;
-            self->reason = event == ZPAR_EV_EXPIRED? "heartbeat": "shutdown";
+            self->reason = event == ZPAR_EV_EXPIRED? "heartbeat"
+                         : event == ZPAR_EV_UNREGISTER? "shutdown"
+                         : *self->exit_text? self->exit_text: "process ended";
             return announced? ZPAR_ACT_DEPART: ZPAR_ACT_FORGET;
         }
     }
     return ZPAR_ACT_UNEXPECTED;
+}
+
+zpar_engine_action_t
+zpar_hub_engine_exited (zpar_hub_engine_t *self, const char *how)
+{
+    if (self->state != ZPAR_ENGINE_DEAD)
+        snprintf (self->exit_text, sizeof self->exit_text, "%s", how? how: "");
+    return zpar_hub_engine_event (self, ZPAR_EV_EXITED, false);
 }
 
 const char *

@@ -8,6 +8,7 @@
         busy         task in / out     busy
         any live     unregister        dead          announce departure
         any live     missed beats      dead          announce departure (if announced before)
+        any live     process ended     dead          announce departure (if announced before)
         dead         anything          dead          (ignored)
         any          not listed        unchanged     logged (debug) as unexpected   */
 
@@ -30,7 +31,8 @@ typedef enum {
     ZPAR_EV_TASK_IN,        //  a request was routed to the engine
     ZPAR_EV_TASK_OUT,       //  a reply came back from it
     ZPAR_EV_UNREGISTER,     //  it said goodbye
-    ZPAR_EV_EXPIRED         //  it missed too many heartbeats
+    ZPAR_EV_EXPIRED,        //  it missed too many heartbeats
+    ZPAR_EV_EXITED          //  its supervisor saw its process end (see zpar_hub_engine_exited)
 } zpar_engine_event_t;
 
 typedef enum {
@@ -55,7 +57,8 @@ typedef struct {
     int64_t queued;             //  requests routed and not answered
     int64_t completed;
     int64_t failed;
-    const char *reason;         //  why it died (static string)
+    const char *reason;         //  why it died: static, or exit_text
+    char exit_text [128];       //  how its process ended, as its supervisor said
 } zpar_hub_engine_t;
 
 zpar_hub_engine_t *zpar_hub_engine_new (int id, const char *uuid, const char *host,
@@ -66,6 +69,10 @@ void zpar_hub_engine_destroy (zpar_hub_engine_t **self_p);
 //  Returns what the hub must do.
 zpar_engine_action_t zpar_hub_engine_event (zpar_hub_engine_t *self,
                                             zpar_engine_event_t event, bool ok);
+
+//  ZPAR_EV_EXITED with how the process ended ("killed by signal 11
+//  (Segmentation fault)"), which becomes the reason of its departure.
+zpar_engine_action_t zpar_hub_engine_exited (zpar_hub_engine_t *self, const char *how);
 
 const char *zpar_hub_engine_state_name (zpar_engine_state_t state);
 

@@ -15,8 +15,10 @@
 
 #include "zpar_connfile.h"
 #include "zpar_log.h"
+#include "zpar_net.h"
 #include "zpar_profile.h"
 #include "zpar_proto.h"
+#include "zpar_request.h"
 #include "zpar_scheme.h"
 #include "zpar_util.h"
 
@@ -50,6 +52,9 @@
 //  `ipcluster status` asks the hub for engines and waits this long.
 #define S_STATUS_TIMEOUT_MS 2000
 
+//  How long the hub may take to answer the news of an engine's end.
+#define S_EXIT_REPORT_MS 1000
+
 //  Largest cluster one ipcluster starts.
 #define S_MAX_ENGINES 4096
 
@@ -58,6 +63,7 @@ typedef struct {
     pid_t pid;
     bool running;
     int status;                 //  from waitpid once it ended
+    bool reported;              //  the hub was told it ended (engines)
 } s_child_t;
 
 typedef struct {
@@ -161,8 +167,11 @@ s_find (s_cluster_t *self, pid_t pid)
 static void
 s_describe_exit (int status, char *text, size_t size)
 {
-    if (WIFSIGNALED (status))
-        snprintf (text, size, "killed by signal %d (%s)", WTERMSIG (status), strsignal (WTERMSIG (status)));
+    if (WIFSIGNALED (status)) {
+        const char *name = sigabbrev_np (WTERMSIG (status));
+        snprintf (text, size, "killed by SIG%s, signal %d: %s", name? name: "?", WTERMSIG (status),
+                  strsignal (WTERMSIG (status)));
+    }
     else
         snprintf (text, size, "exited with status %d", WEXITSTATUS (status));
 }
@@ -370,6 +379,39 @@ s_wait_engines (s_cluster_t *self, int64_t started)
     return rc;
 }
 
+//  Tells the hub that an engine's process ended and how: its tasks then
+//  fail (or run again elsewhere) at once, naming the signal, instead of
+//  after the missed heartbeats.
+static void
+s_report_exit (s_cluster_t *self, s_child_t *child)
+{
+    child->reported = true;
+    char *path = zpar_profile_path (self->profile, "security", ZPAR_CONNFILE_CLIENT);
+    char *error = NULL;
+    zpar_connfile_t *conn = zpar_connfile_load (path, &error);
+    free (path);
+    zpar_sign_t *signer = conn? zpar_sign_new (conn->key, 0): NULL;
+    zsock_t *sock = signer? zpar_connect (ZMQ_DEALER, conn->registration, NULL, 0): NULL;
+    if (sock) {
+        char how [96], *session = zpar_new_uuid ();
+        s_describe_exit (child->status, how, sizeof how);
+        zpar_peer_t peer = { .sock = sock, .signer = signer, .session = session, .max_size = 0 };
+        zpar_msg_t *reply = zpar_request (&peer, "engine_exit_request",
+            json_pack ("{s:I, s:s, s:s}", "pid", (json_int_t) child->pid, "host", zpar_hostname (),
+                       "how", how), S_EXIT_REPORT_MS);
+        if (!reply)
+            zpar_warn ("the hub did not answer the news of %s's end", child->name);
+        zpar_msg_destroy (&reply);
+        free (session);
+    }
+    else
+        zpar_warn ("cannot tell the hub of %s's end: %s", child->name, error? error: "no connection");
+    zsock_destroy (&sock);
+    zpar_sign_destroy (&signer);
+    zpar_connfile_destroy (&conn);
+    free (error);
+}
+
 //  Until a signal, or until the hub or the scheduler ends.
 static int
 s_supervise (s_cluster_t *self)
@@ -382,6 +424,13 @@ s_supervise (s_cluster_t *self)
         if (stop) {
             zpar_info ("signal %d: stopping the cluster", stop);
             return 0;
+        }
+        //  An engine that exits 0 said goodbye itself; any other end is news.
+        for (size_t i = 2; i < self->count; i++) {
+            s_child_t *engine = &self->children [i];
+            bool clean = WIFEXITED (engine->status) && WEXITSTATUS (engine->status) == 0;
+            if (!engine->running && !engine->reported && !clean && self->children [0].running)
+                s_report_exit (self, engine);
         }
         s_child_t *hub = &self->children [0], *scheduler = &self->children [1];
         if (!hub->running || !scheduler->running) {

@@ -68,6 +68,24 @@ Test (zpar_hub_engine, goodbye_departs)
     cr_assert_str_eq (s_engine->reason, "shutdown");
 }
 
+Test (zpar_hub_engine, a_process_end_departs_with_how_it_ended)
+{
+    zpar_hub_engine_event (s_engine, ZPAR_EV_PONG, true);
+    zpar_hub_engine_event (s_engine, ZPAR_EV_TASK_IN, true);
+    cr_assert_eq (zpar_hub_engine_exited (s_engine, "killed by SIGSEGV, signal 11: Segmentation fault"),
+                  ZPAR_ACT_DEPART);
+    cr_assert_eq (s_engine->state, ZPAR_ENGINE_DEAD);
+    cr_assert_str_eq (s_engine->reason, "killed by SIGSEGV, signal 11: Segmentation fault");
+    //  Told twice (or after the heartbeat): nothing more happens.
+    cr_assert_eq (zpar_hub_engine_exited (s_engine, "exited with status 0"), ZPAR_ACT_NONE);
+    cr_assert_str_eq (s_engine->reason, "killed by SIGSEGV, signal 11: Segmentation fault");
+}
+
+Test (zpar_hub_engine, a_process_that_ended_before_its_first_pong_is_forgotten)
+{
+    cr_assert_eq (zpar_hub_engine_exited (s_engine, "exited with status 1"), ZPAR_ACT_FORGET);
+}
+
 Test (zpar_hub_engine, json_has_what_zpar_engines_shows)
 {
     json_t *row = zpar_hub_engine_json (s_engine, 0);

@@ -1,0 +1,122 @@
+/*  Engines that die: what their callers get, and how soon. The cluster
+    runs with a 5 s heartbeat, so an answer within a few seconds can only
+    come from the supervisor, which sees the process end and tells the
+    hub how.                                                             */
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zpar/zpar.h>
+
+#include "zpar_test.h"
+#include "zpar_util.h"
+
+TestSuite (failures, .init = (void (*) (void)) zt_fresh_dir, .fini = zt_cleanup, .timeout = 60);
+
+//  Heartbeats would take 5 s x 3 to notice a death: far beyond this.
+#define S_SOON_MS 4000
+
+static zpar_client_t *
+s_start (int engines)
+{
+    char extra [512];
+    snprintf (extra, sizeof extra, "--hb-period 5000 --hb-liveness 3 --load %s",
+              zt_build_path ("tests/libzpar_test_plugin.so"));
+    zt_cluster_start (engines, extra);
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    return client;
+}
+
+//  Waits for result; asserts it failed with ename, its text holding what.
+static void
+s_assert_failed (zpar_result_t *result, const char *ename, const char *what)
+{
+    cr_assert_not_null (result, "%s", zpar_last_error ());
+    int64_t started = zpar_mono_ms ();
+    cr_assert_eq (zpar_result_wait (result, S_SOON_MS), 0, "no answer within %d ms", S_SOON_MS);
+    cr_assert_lt (zpar_mono_ms () - started, S_SOON_MS);
+    json_t *error = zpar_result_item_error (result, 0);
+    cr_assert_not_null (error);
+    const char *name = json_string_value (json_object_get (error, "ename"));
+    const char *text = json_string_value (json_object_get (error, "evalue"));
+    cr_assert_str_eq (name, ename, "%s: %s", name, text);
+    cr_assert (text && strstr (text, what), "%s", text);
+}
+
+Test (failures, a_balanced_task_that_segfaults_its_engine_fails_naming_the_signal)
+{
+    zpar_client_t *client = s_start (2);
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    zpar_result_t *result = zpar_view_apply_async (balanced, "segfault", NULL);
+    s_assert_failed (result, "EngineError", "SIGSEGV");
+    zpar_result_destroy (&result);
+    //  The engine left the registry; the other one still works.
+    json_t *ids = zpar_client_ids (client);
+    cr_assert_eq (json_array_size (ids), 1);
+    json_decref (ids);
+    json_t *error = NULL, *args = zt_json ("[7]");
+    json_t *value = zpar_view_apply_sync (balanced, "echo", args, &error);
+    cr_assert_not_null (value, "%s", error? json_dumps (error, 0): "");
+    json_decref (value);
+    json_decref (args);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (failures, a_direct_call_that_aborts_its_engine_fails_naming_the_signal)
+{
+    zpar_client_t *client = s_start (2);
+    zpar_view_t *one = zpar_client_direct (client, "1");
+    zpar_result_t *result = zpar_view_apply_async (one, "abort", NULL);
+    s_assert_failed (result, "EngineError", "SIGABRT");
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&one);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (failures, an_engine_killed_mid_task_fails_its_task_at_once)
+{
+    zpar_client_t *client = s_start (1);
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *args = zt_json ("[30]");
+    zpar_result_t *result = zpar_view_apply_async (balanced, "sleep", args);
+    json_decref (args);
+    //  Running: the hub counts it queued on the engine.
+    json_int_t pid = 0;
+    for (int64_t deadline = zpar_mono_ms () + 5000; !pid && zpar_mono_ms () < deadline;) {
+        json_t *engines = zpar_client_engines (client);
+        json_t *engine = json_array_get (engines, 0);
+        if (json_integer_value (json_object_get (engine, "queued")) == 1)
+            pid = json_integer_value (json_object_get (engine, "pid"));
+        json_decref (engines);
+    }
+    cr_assert_gt (pid, 0, "the task never started");
+    kill ((pid_t) pid, SIGKILL);
+    s_assert_failed (result, "EngineError", "SIGKILL");
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (failures, a_task_with_retries_runs_again_after_its_engine_segfaults)
+{
+    //  The first engine to take it dies; the retry finds the other, whose
+    //  segfault ends the retries: the error names the second death.
+    zpar_client_t *client = s_start (2);
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    cr_assert_eq (zpar_view_set_retries (balanced, 1), 0);
+    zpar_result_t *result = zpar_view_apply_async (balanced, "segfault", NULL);
+    s_assert_failed (result, "EngineError", "SIGSEGV");
+    json_t *ids = zpar_client_ids (client);
+    cr_assert_eq (json_array_size (ids), 0, "both engines ran it");
+    json_decref (ids);
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}

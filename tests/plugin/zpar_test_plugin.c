@@ -1,0 +1,41 @@
+/*  zpar_test_plugin - functions that end the engine running them, for the
+    tests of what a client sees when an engine dies mid-task:
+        segfault()   SIGSEGV, as a bad pointer would
+        abort()      SIGABRT, as a failed assertion would
+        exit(code)   the process exits with code                         */
+
+#include <zpar/plugin.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int
+s_segfault (zpar_call_t *call)
+{
+    (void) call;
+    raise (SIGSEGV);
+    return 0;
+}
+
+static int
+s_abort (zpar_call_t *call)
+{
+    (void) call;
+    abort ();
+}
+
+static int
+s_exit (zpar_call_t *call)
+{
+    long long code = 1;
+    zpar_call_arg_int (call, 0, &code);
+    _exit ((int) code);
+}
+
+ZPAR_PLUGIN (zpar_registry_t *registry)
+{
+    zpar_registry_add (registry, "segfault", s_segfault, "segfault() kills this engine with SIGSEGV");
+    zpar_registry_add (registry, "abort", s_abort, "abort() kills this engine with SIGABRT");
+    zpar_registry_add (registry, "exit", s_exit, "exit(code) ends this engine with code");
+}
