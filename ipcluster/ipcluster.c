@@ -73,7 +73,7 @@ typedef struct {
     const char *ip;
     const char **plugins;
     size_t nplugins;
-    long hb_period, hb_liveness, max_size, timeout_s, hwm;
+    long hb_period, hb_liveness, max_size, timeout_s, hwm, poison_limit;
     const char *scheme;
     bool as_json;
 } s_options_t;
@@ -94,8 +94,8 @@ s_usage (FILE *out)
     fprintf (out,
         "usage: ipcluster start [-n N] [--profile NAME] [--daemonize] [--ip ADDR]\n"
         "                       [--load LIB.so]... [--hb-period MS] [--hb-liveness N]\n"
-        "                       [--hwm N] [--scheme NAME] [--max-message-size BYTES]\n"
-        "                       [--timeout S]\n"
+        "                       [--hwm N] [--scheme NAME] [--poison-limit N]\n"
+        "                       [--max-message-size BYTES] [--timeout S]\n"
         "       ipcluster stop [--profile NAME]\n"
         "       ipcluster status [--profile NAME] [--json]\n"
         "\n"
@@ -582,11 +582,12 @@ s_start (s_options_t *options)
         snprintf (self->children [i].name, sizeof self->children [i].name, "engine-%zu", i - 2);
 
     char hub_path [4096], sched_path [4096], engine_path [4096];
-    char period [24], liveness [24], max_size [24], hwm [24];
+    char period [24], liveness [24], max_size [24], hwm [24], poison [24];
     snprintf (period, sizeof period, "%ld", options->hb_period);
     snprintf (liveness, sizeof liveness, "%ld", options->hb_liveness);
     snprintf (max_size, sizeof max_size, "%ld", options->max_size);
     snprintf (hwm, sizeof hwm, "%ld", options->hwm);
+    snprintf (poison, sizeof poison, "%ld", options->poison_limit);
     const char *name = zpar_profile_name (profile);
     char *argv [64 + 2 * options->nplugins];
     size_t argc = 0;
@@ -616,6 +617,8 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, hwm);
     s_add_arg (argv, &argc, "--scheme");
     s_add_arg (argv, &argc, options->scheme);
+    s_add_arg (argv, &argc, "--poison-limit");
+    s_add_arg (argv, &argc, poison);
     s_add_arg (argv, &argc, "--ready-fd");
     s_add_arg (argv, &argc, "3");
     if (s_start_daemon (self, &self->children [1], argv) != 0) {
@@ -820,7 +823,7 @@ main (int argc, char *argv [])
     s_options_t options = {
         .engines = cpus > 0? cpus: 1, .ip = "127.0.0.1", .hb_period = ZPAR_HB_PERIOD_MS,
         .hb_liveness = ZPAR_HB_LIVENESS, .max_size = ZPAR_MAX_MESSAGE_SIZE,
-        .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1, .scheme = "leastload"
+        .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1, .scheme = "leastload", .poison_limit = 3
     };
     options.plugins = calloc ((size_t) argc, sizeof (char *));
     const char *why = NULL;
@@ -835,6 +838,7 @@ main (int argc, char *argv [])
         { "timeout", required_argument, 0, 't' },
         { "hwm", required_argument, 0, 'w' },
         { "scheme", required_argument, 0, 's' },
+        { "poison-limit", required_argument, 0, 'x' },
         { "json", no_argument, 0, 'j' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -901,6 +905,10 @@ main (int argc, char *argv [])
             }
             case 'w':
                 if (zpar_parse_option ("--hwm", optarg, 0, 1000000, &options.hwm) != 0)
+                    goto usage;
+                break;
+            case 'x':
+                if (zpar_parse_option ("--poison-limit", optarg, 0, 1000000, &options.poison_limit) != 0)
                     goto usage;
                 break;
             case 'j':

@@ -28,27 +28,31 @@ static const char *s_roles [S_ROLES] = {
 //  Tasks in flight per engine on the task role. One keeps load balancing
 //  exact, as IPython Parallel's default does.
 #define S_DEFAULT_HWM 1
+#define S_DEFAULT_POISON_LIMIT 3
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
         "usage: zpar-scheduler [--profile NAME | --file CONNFILE] [--ip ADDR] [--hwm N]\n"
-        "                      [--scheme NAME] [--max-message-size BYTES] [--ready-fd FD]\n"
+        "                      [--scheme NAME] [--poison-limit N] [--max-message-size BYTES]\n"
+        "                      [--ready-fd FD]\n"
         "\n"
         "Runs the mux, task, control and iopub roles of a zpar cluster.\n"
         "  --ip ADDR     address to bind (default: the connection file's location)\n"
         "  --hwm N       tasks in flight per engine on the task role (default %d, 0 = no limit)\n"
         "  --scheme NAME how the task role picks an engine: " ZPAR_SCHEME_NAMES "\n"
-        "                (default leastload)\n",
-        S_DEFAULT_HWM);
+        "                (default leastload)\n"
+        "  --poison-limit N  engines that may die running one task before it is\n"
+        "                sent to no other, even with retries left (default %d, 0 = no limit)\n",
+        S_DEFAULT_HWM, S_DEFAULT_POISON_LIMIT);
 }
 
 int
 main (int argc, char *argv [])
 {
     const char *profile_name = NULL, *file = NULL, *ip = NULL;
-    long ready_fd = -1, hwm = S_DEFAULT_HWM, max_size = 0;
+    long ready_fd = -1, hwm = S_DEFAULT_HWM, max_size = 0, poison_limit = S_DEFAULT_POISON_LIMIT;
     zpar_scheme_t scheme = ZPAR_SCHEME_LEASTLOAD;
     static struct option options [] = {
         { "profile", required_argument, 0, 'p' },
@@ -56,6 +60,7 @@ main (int argc, char *argv [])
         { "ip", required_argument, 0, 'i' },
         { "hwm", required_argument, 0, 'w' },
         { "scheme", required_argument, 0, 's' },
+        { "poison-limit", required_argument, 0, 'P' },
         { "max-message-size", required_argument, 0, 'M' },
         { "ready-fd", required_argument, 0, 'R' },
         { "help", no_argument, 0, 'h' },
@@ -75,6 +80,10 @@ main (int argc, char *argv [])
                 break;
             case 'w':
                 if (zpar_parse_option ("--hwm", optarg, 0, 1000000, &hwm) != 0)
+                    goto usage;
+                break;
+            case 'P':
+                if (zpar_parse_option ("--poison-limit", optarg, 0, 1000000, &poison_limit) != 0)
                     goto usage;
                 break;
             case 'M':
@@ -119,7 +128,8 @@ main (int argc, char *argv [])
     for (int i = 0; i < S_ROLES; i++) {
         zpar_sched_config_t config = {
             .role = s_roles [i], .ip = ip? ip: conn->location, .key = conn->key,
-            .max_message_size = max_size, .hwm = (int) hwm, .scheme = (int) scheme
+            .max_message_size = max_size, .hwm = (int) hwm, .scheme = (int) scheme,
+            .poison_limit = (int) poison_limit
         };
         actors [i] = zactor_new (zpar_sched_actor, &config);
         zstr_send (actors [i], "ENDPOINTS");

@@ -25,6 +25,8 @@ typedef struct {
     const char *key;
     int64_t max_message_size;
     int hwm;                    //  task: outstanding tasks per engine, 0 = no limit
+    int poison_limit;           //  task: deaths of engines running a task before it
+                                //  is sent to no other, 0 = no limit
     int scheme;                 //  task: a zpar_scheme_t (see zpar_scheme.h)
 } zpar_sched_config_t;
 

@@ -80,6 +80,7 @@ typedef struct {
     zlistx_t *follow_engines;   //  uuids the met follow tasks ran on
     json_t *targets;            //  engine ids, NULL: any
     zlistx_t *failed_on;        //  uuids of engines it failed on
+    int deaths;                 //  engines that died while running it
     char *worker;               //  while it runs
 } s_job_t;
 
@@ -999,7 +1000,18 @@ zpar_task_engine_down (zpar_task_t *self, const char *uuid, const char *why)
     for (s_job_t *job = zhashx_first (self->running); job; job = zhashx_next (self->running))
         if (streq (job->worker, uuid))
             zlistx_add_end (lost, job);
+    int limit = self->role->config.poison_limit;
     for (s_job_t *job = zlistx_first (lost); job; job = zlistx_next (lost)) {
+        //  A task whose engines keep dying is the likely cause: stop it
+        //  before it takes the whole cluster down, retries or not.
+        if (!streq (why, "shutdown"))
+            job->deaths++;
+        if (limit && job->deaths >= limit)
+            s_task_fail (self, job, uuid, id, ZPAR_E_ENGINE,
+                         "%d engine%s died while running the task (the last: engine %d, %s); it "
+                         "is sent to no other (ipcluster start --poison-limit)", job->deaths,
+                         job->deaths == 1? "": "s", id, why);
+        else
         if (job->retries > 0) {
             zpar_info ("engine %d lost task %s (%s); %d retries left", id, job->msg_id, why,
                        job->retries - 1);

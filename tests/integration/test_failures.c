@@ -120,3 +120,46 @@ Test (failures, a_task_with_retries_runs_again_after_its_engine_segfaults)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+//  Engines the hub still has, asked of the hub itself.
+static size_t
+s_engines_left (zpar_client_t *client)
+{
+    json_t *engines = zpar_client_engines (client);
+    size_t count = json_array_size (engines);
+    json_decref (engines);
+    return count;
+}
+
+Test (failures, a_poison_task_stops_after_three_engine_deaths)
+{
+    zpar_client_t *client = s_start (4);
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    cr_assert_eq (zpar_view_set_retries (balanced, 10), 0);
+    zpar_result_t *result = zpar_view_apply_async (balanced, "segfault", NULL);
+    s_assert_failed (result, "EngineError", "3 engines died while running the task");
+    cr_assert_eq (s_engines_left (client), 1, "the fourth engine was spared");
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (failures, the_poison_limit_is_an_option_of_ipcluster_start)
+{
+    char extra [512];
+    snprintf (extra, sizeof extra, "--hb-period 5000 --poison-limit 1 --load %s",
+              zt_build_path ("tests/libzpar_test_plugin.so"));
+    zt_cluster_start (2, extra);
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    cr_assert_eq (zpar_view_set_retries (balanced, 5), 0);
+    zpar_result_t *result = zpar_view_apply_async (balanced, "abort", NULL);
+    s_assert_failed (result, "EngineError", "1 engine died while running the task");
+    cr_assert_eq (s_engines_left (client), 1);
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
