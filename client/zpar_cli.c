@@ -132,12 +132,12 @@ s_engines (zpar_client_t *client, bool as_json)
     if (as_json)
         s_print_json (engines);
     else {
-        printf ("%-4s %-12s %-20s %-8s %-11s %9s %6s %6s %9s\n", "ID", "UUID", "HOST", "PID",
-                "STATE", "COMPLETED", "FAILED", "QUEUED", "HEARTBEAT");
+        printf ("%-4s %-12s %-20s %-8s %-11s %9s %6s %6s %8s %9s\n", "ID", "UUID", "HOST", "PID",
+                "STATE", "COMPLETED", "FAILED", "QUEUED", "RESTARTS", "HEARTBEAT");
         size_t i;
         json_t *engine;
         json_array_foreach (engines, i, engine)
-            printf ("%-4lld %-12.8s %-20.20s %-8lld %-11s %9lld %6lld %6lld %7lldms\n",
+            printf ("%-4lld %-12.8s %-20.20s %-8lld %-11s %9lld %6lld %6lld %8lld %7lldms\n",
                     json_integer_value (json_object_get (engine, "id")),
                     json_string_value (json_object_get (engine, "uuid")),
                     json_string_value (json_object_get (engine, "host")),
@@ -146,6 +146,7 @@ s_engines (zpar_client_t *client, bool as_json)
                     json_integer_value (json_object_get (engine, "completed")),
                     json_integer_value (json_object_get (engine, "failed")),
                     json_integer_value (json_object_get (engine, "queued")),
+                    json_integer_value (json_object_get (engine, "restarts")),
                     json_integer_value (json_object_get (engine, "last_heartbeat_ms")));
         if (!json_array_size (engines))
             printf ("(no engines registered)\n");

@@ -22,7 +22,7 @@ s_usage (FILE *out)
 {
     fprintf (out,
         "usage: zpar-engine [--profile NAME | --file CONNFILE] [--load LIB.so]...\n"
-        "                   [--timeout S] [--id N] [--ready-fd FD]\n"
+        "                   [--timeout S] [--id N] [--restarts N] [--ready-fd FD]\n"
         "\n"
         "Registers with the cluster's hub and runs the functions it is asked for:\n"
         "the built-ins (echo, sleep, busy_wait, primes, hostname, engine_info, push,\n"
@@ -31,7 +31,8 @@ s_usage (FILE *out)
         "  --file CONNFILE   read this connection file instead\n"
         "  --load LIB.so     load a plugin (may be repeated)\n"
         "  --timeout S       give up registering after S seconds (default %d)\n"
-        "  --id N            ask the hub for engine id N\n",
+        "  --id N            ask the hub for engine id N\n"
+        "  --restarts N      this slot was restarted N times (shown by zpar engines)\n",
         ZPAR_CONNFILE_ENGINE, S_REGISTRATION_TIMEOUT_S);
 }
 
@@ -50,6 +51,7 @@ main (int argc, char *argv [])
         { "load", required_argument, 0, 'l' },
         { "timeout", required_argument, 0, 't' },
         { "id", required_argument, 0, 'I' },
+        { "restarts", required_argument, 0, 'r' },
         { "ready-fd", required_argument, 0, 'R' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -70,6 +72,11 @@ main (int argc, char *argv [])
                 if (zpar_parse_option ("--id", optarg, 0, 999999, &value) != 0)
                     goto usage;
                 options.wanted_id = (int) value;
+                break;
+            case 'r':
+                if (zpar_parse_option ("--restarts", optarg, 0, 1000000, &value) != 0)
+                    goto usage;
+                options.restarts = (int) value;
                 break;
             case 'R':
                 if (zpar_parse_option ("--ready-fd", optarg, 0, 65535, &value) != 0)

@@ -205,6 +205,8 @@ s_engine_register (s_engine_t *self)
             "functions", zpar_registry_names (self->registry));
         if (self->options->wanted_id >= 0)
             json_object_set_new (content, "id", json_integer (self->options->wanted_id));
+        if (self->options->restarts > 0)
+            json_object_set_new (content, "restarts", json_integer (self->options->restarts));
         zpar_msg_t *reply = s_engine_request (self, self->reg, "registration_request",
                                               content, S_ATTEMPT_MS);
         json_t *body = reply? zpar_msg_content (reply): NULL;

@@ -12,6 +12,7 @@ typedef struct {
     const char **plugins;       //  NULL-terminated list of .so paths
     int registration_timeout_s; //  give up when the hub does not answer
     int wanted_id;              //  id to ask for (-1: any)
+    int restarts;               //  times its supervisor restarted this slot
     int ready_fd;               //  write "ready" here once registered (-1: none)
 } zpar_engine_options_t;
 

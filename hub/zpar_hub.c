@@ -342,8 +342,10 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
     json_t *pid = json_object_get (content, "pid");
     json_t *functions = json_object_get (content, "functions");
     json_t *wanted = json_object_get (content, "id");
+    json_t *restarts = json_object_get (content, "restarts");
     if (!s_valid_name (uuid) || !s_valid_name (host) || !json_is_integer (pid)
-    ||  (functions && !json_is_array (functions)) || (wanted && !json_is_integer (wanted))) {
+    ||  (functions && !json_is_array (functions)) || (wanted && !json_is_integer (wanted))
+    ||  (restarts && !json_is_integer (restarts))) {
         zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "registration");
         s_hub_reply (self, request, "registration_reply", s_error (ZPAR_E_VALUE,
                      "registration_request needs uuid, host (strings), pid (integer), functions (list)"));
@@ -377,6 +379,7 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
         engine = zpar_hub_engine_new (id, json_string_value (uuid), json_string_value (host),
                                       json_integer_value (pid), functions);
         engine->last_ping = self->ping_counter;
+        engine->restarts = json_integer_value (restarts);
         zhashx_insert (self->engines, engine->uuid, engine);
         zpar_info ("engine %d (%s, pid %lld on %s) registering", engine->id, engine->uuid,
                    (long long) engine->pid, engine->host);

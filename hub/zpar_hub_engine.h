@@ -57,6 +57,7 @@ typedef struct {
     int64_t queued;             //  requests routed and not answered
     int64_t completed;
     int64_t failed;
+    int64_t restarts;           //  times its supervisor restarted its slot
     const char *reason;         //  why it died: static, or exit_text
     char exit_text [128];       //  how its process ended, as its supervisor said
 } zpar_hub_engine_t;

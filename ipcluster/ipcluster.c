@@ -52,6 +52,13 @@
 //  `ipcluster status` asks the hub for engines and waits this long.
 #define S_STATUS_TIMEOUT_MS 2000
 
+//  An engine that dies is started again in its slot, at most this many
+//  times (ipcluster start --restart-limit), after a pause that doubles from
+//  the first to the last: a crash at start-up does not spin.
+#define S_RESTART_LIMIT 5
+#define S_RESTART_FIRST_MS 500
+#define S_RESTART_MAX_MS 30000
+
 //  How long the hub may take to answer the news of an engine's end.
 #define S_EXIT_REPORT_MS 1000
 
@@ -64,6 +71,8 @@ typedef struct {
     bool running;
     int status;                 //  from waitpid once it ended
     bool reported;              //  the hub was told it ended (engines)
+    int restarts;               //  engines: times this slot was started again
+    int64_t restart_at;         //  engines: when to start it again (monotonic ms), 0: not due
 } s_child_t;
 
 typedef struct {
@@ -73,7 +82,7 @@ typedef struct {
     const char *ip;
     const char **plugins;
     size_t nplugins;
-    long hb_period, hb_liveness, max_size, timeout_s, hwm, poison_limit;
+    long hb_period, hb_liveness, max_size, timeout_s, hwm, poison_limit, restart_limit;
     const char *scheme;
     bool as_json;
 } s_options_t;
@@ -85,6 +94,8 @@ typedef struct {
     size_t count;
     int sigfd;
     int report_fd;              //  --daemonize: tells the waiting parent
+    char **engine_argv;         //  how an engine starts, without --id and --restarts
+    size_t engine_argc;
     char failure [1024];        //  why start-up failed, told once all stopped
 } s_cluster_t;
 
@@ -95,7 +106,7 @@ s_usage (FILE *out)
         "usage: ipcluster start [-n N] [--profile NAME] [--daemonize] [--ip ADDR]\n"
         "                       [--load LIB.so]... [--hb-period MS] [--hb-liveness N]\n"
         "                       [--hwm N] [--scheme NAME] [--poison-limit N]\n"
-        "                       [--max-message-size BYTES] [--timeout S]\n"
+        "                       [--restart-limit N] [--max-message-size BYTES] [--timeout S]\n"
         "       ipcluster stop [--profile NAME]\n"
         "       ipcluster status [--profile NAME] [--json]\n"
         "\n"
@@ -379,6 +390,49 @@ s_wait_engines (s_cluster_t *self, int64_t started)
     return rc;
 }
 
+//  Starts the engine of a slot, asking for the slot's id (engine-3 is
+//  engine 3, restarted or not) and saying how often it was restarted.
+static pid_t
+s_spawn_engine (s_cluster_t *self, s_child_t *child)
+{
+    char id [24], restarts [24];
+    snprintf (id, sizeof id, "%ld", (long) (child - self->children) - 2);
+    snprintf (restarts, sizeof restarts, "%d", child->restarts);
+    char *argv [self->engine_argc + 5];
+    memcpy (argv, self->engine_argv, self->engine_argc * sizeof *argv);
+    size_t argc = self->engine_argc;
+    s_add_arg (argv, &argc, "--id");
+    s_add_arg (argv, &argc, id);
+    s_add_arg (argv, &argc, "--restarts");
+    s_add_arg (argv, &argc, restarts);
+    child->reported = false;
+    child->restart_at = 0;
+    return s_spawn (self, child, argv, -1);
+}
+
+//  Decides what follows an engine's end: a restart after a pause, or
+//  nothing once the slot used its restarts (or for a clean exit).
+static void
+s_plan_restart (s_cluster_t *self, s_child_t *child, bool clean)
+{
+    if (clean || child->restart_at)
+        return;
+    if (child->restarts >= self->options->restart_limit) {
+        if (self->options->restart_limit)
+            zpar_warn ("%s is not started again: it was restarted %d times (--restart-limit)",
+                       child->name, child->restarts);
+        child->restart_at = -1;
+        return;
+    }
+    int64_t pause = S_RESTART_FIRST_MS;
+    for (int i = 0; i < child->restarts && pause < S_RESTART_MAX_MS; i++)
+        pause *= 2;
+    pause = pause < S_RESTART_MAX_MS? pause: S_RESTART_MAX_MS;
+    child->restart_at = zpar_mono_ms () + pause;
+    zpar_info ("%s starts again in %.1f s (restart %d of %ld)", child->name, pause / 1000.0,
+               child->restarts + 1, self->options->restart_limit);
+}
+
 //  Tells the hub that an engine's process ended and how: its tasks then
 //  fail (or run again elsewhere) at once, naming the signal, instead of
 //  after the missed heartbeats.
@@ -417,20 +471,40 @@ static int
 s_supervise (s_cluster_t *self)
 {
     while (true) {
+        //  Wake for a signal, or for the next engine due to start again.
+        int64_t due = INT64_MAX;
+        for (size_t i = 2; i < self->count; i++)
+            if (self->children [i].restart_at > 0 && self->children [i].restart_at < due)
+                due = self->children [i].restart_at;
+        int64_t wait = due == INT64_MAX? -1: due - zpar_mono_ms ();
         struct pollfd item = { .fd = self->sigfd, .events = POLLIN };
-        if (poll (&item, 1, -1) < 0 && errno != EINTR)
+        if (poll (&item, 1, wait < 0? (due == INT64_MAX? -1: 0): (int) wait) < 0 && errno != EINTR)
             return 1;
         int stop = s_signals (self);
         if (stop) {
             zpar_info ("signal %d: stopping the cluster", stop);
             return 0;
         }
-        //  An engine that exits 0 said goodbye itself; any other end is news.
-        for (size_t i = 2; i < self->count; i++) {
+        //  An engine that exits 0 said goodbye itself; any other end is news,
+        //  and the slot starts again after a pause.
+        for (size_t i = 2; i < self->count && self->children [0].running; i++) {
             s_child_t *engine = &self->children [i];
+            if (engine->running)
+                continue;
             bool clean = WIFEXITED (engine->status) && WEXITSTATUS (engine->status) == 0;
-            if (!engine->running && !engine->reported && !clean && self->children [0].running)
+            if (!engine->reported && !clean)
                 s_report_exit (self, engine);
+            s_plan_restart (self, engine, clean);
+            if (engine->restart_at > 0 && zpar_mono_ms () >= engine->restart_at) {
+                engine->restarts++;
+                if (s_spawn_engine (self, engine) < 0) {
+                    zpar_warn ("cannot start %s again: %s", engine->name, strerror (errno));
+                    engine->restart_at = -1;
+                }
+                else
+                    zpar_info ("%s started again (pid %d, restart %d)", engine->name,
+                               (int) engine->pid, engine->restarts);
+            }
         }
         s_child_t *hub = &self->children [0], *scheduler = &self->children [1];
         if (!hub->running || !scheduler->running) {
@@ -634,8 +708,10 @@ s_start (s_options_t *options)
         s_add_arg (argv, &argc, "--load");
         s_add_arg (argv, &argc, options->plugins [i]);
     }
+    self->engine_argv = argv;
+    self->engine_argc = argc;
     for (size_t i = 2; i < self->count; i++)
-        if (s_spawn (self, &self->children [i], argv, -1) < 0) {
+        if (s_spawn_engine (self, &self->children [i]) < 0) {
             s_report (self, "error: cannot start %s: %s\n", argv [0], strerror (errno));
             goto stop;
         }
@@ -823,7 +899,8 @@ main (int argc, char *argv [])
     s_options_t options = {
         .engines = cpus > 0? cpus: 1, .ip = "127.0.0.1", .hb_period = ZPAR_HB_PERIOD_MS,
         .hb_liveness = ZPAR_HB_LIVENESS, .max_size = ZPAR_MAX_MESSAGE_SIZE,
-        .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1, .scheme = "leastload", .poison_limit = 3
+        .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1, .scheme = "leastload", .poison_limit = 3,
+        .restart_limit = S_RESTART_LIMIT
     };
     options.plugins = calloc ((size_t) argc, sizeof (char *));
     const char *why = NULL;
@@ -839,6 +916,7 @@ main (int argc, char *argv [])
         { "hwm", required_argument, 0, 'w' },
         { "scheme", required_argument, 0, 's' },
         { "poison-limit", required_argument, 0, 'x' },
+        { "restart-limit", required_argument, 0, 'r' },
         { "json", no_argument, 0, 'j' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -909,6 +987,10 @@ main (int argc, char *argv [])
                 break;
             case 'x':
                 if (zpar_parse_option ("--poison-limit", optarg, 0, 1000000, &options.poison_limit) != 0)
+                    goto usage;
+                break;
+            case 'r':
+                if (zpar_parse_option ("--restart-limit", optarg, 0, 1000000, &options.restart_limit) != 0)
                     goto usage;
                 break;
             case 'j':

@@ -21,7 +21,8 @@ static zpar_client_t *
 s_start (int engines)
 {
     char extra [512];
-    snprintf (extra, sizeof extra, "--hb-period 5000 --hb-liveness 3 --load %s",
+    //  No restarts here: dead engines stay dead, so they can be counted.
+    snprintf (extra, sizeof extra, "--hb-period 5000 --hb-liveness 3 --restart-limit 0 --load %s",
               zt_build_path ("tests/libzpar_test_plugin.so"));
     zt_cluster_start (engines, extra);
     zpar_client_t *client = zpar_client_new (ZT_PROFILE);
@@ -148,7 +149,7 @@ Test (failures, a_poison_task_stops_after_three_engine_deaths)
 Test (failures, the_poison_limit_is_an_option_of_ipcluster_start)
 {
     char extra [512];
-    snprintf (extra, sizeof extra, "--hb-period 5000 --poison-limit 1 --load %s",
+    snprintf (extra, sizeof extra, "--hb-period 5000 --poison-limit 1 --restart-limit 0 --load %s",
               zt_build_path ("tests/libzpar_test_plugin.so"));
     zt_cluster_start (2, extra);
     zpar_client_t *client = zpar_client_new (ZT_PROFILE);
@@ -160,6 +161,79 @@ Test (failures, the_poison_limit_is_an_option_of_ipcluster_start)
     cr_assert_eq (s_engines_left (client), 1);
     zpar_result_destroy (&result);
     zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+//  Engine id's record in the hub, or NULL (caller owns).
+static json_t *
+s_engine (zpar_client_t *client, int id)
+{
+    json_t *engines = zpar_client_engines (client), *found = NULL;
+    size_t i;
+    json_t *engine;
+    json_array_foreach (engines, i, engine)
+        if (json_integer_value (json_object_get (engine, "id")) == id)
+            found = json_incref (engine);
+    json_decref (engines);
+    return found;
+}
+
+//  The supervisor's log holds text (it is written as things happen).
+static bool
+s_log_says (const char *text, int timeout_ms)
+{
+    char *path = zt_profile_path ("log/ipcluster.log");
+    bool found = false;
+    for (int64_t deadline = zpar_mono_ms () + timeout_ms; !found && zpar_mono_ms () < deadline;) {
+        FILE *file = fopen (path, "r");
+        char line [1024];
+        while (file && !found && fgets (line, sizeof line, file))
+            found = strstr (line, text) != NULL;
+        if (file)
+            fclose (file);
+        if (!found)
+            zclock_sleep (20);      //  a file has no event to wait for
+    }
+    free (path);
+    return found;
+}
+
+Test (failures, a_dead_engine_starts_again_in_its_slot_until_the_restart_limit)
+{
+    char extra [512];
+    snprintf (extra, sizeof extra, "--hb-period 5000 --restart-limit 1 --load %s",
+              zt_build_path ("tests/libzpar_test_plugin.so"));
+    zt_cluster_start (1, extra);
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *engine0 = zpar_client_direct (client, "0");
+    zpar_result_t *result = zpar_view_apply_async (engine0, "segfault", NULL);
+    s_assert_failed (result, "EngineError", "SIGSEGV");
+    zpar_result_destroy (&result);
+    //  Back as engine 0 (its slot's id), counted as restarted once.
+    cr_assert_eq (zpar_client_wait_for_engines (client, 1, 10000), 0, "%s", zpar_last_error ());
+    json_t *engine = s_engine (client, 0);
+    cr_assert_not_null (engine);
+    cr_assert_eq (json_integer_value (json_object_get (engine, "restarts")), 1);
+    json_decref (engine);
+    char *out = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "%s engines --profile %s", zt_build_path ("bin/zpar"), ZT_PROFILE), 0);
+    cr_assert (strstr (out, "RESTARTS"), "%s", out);
+    free (out);
+    json_t *error = NULL, *args = zt_json ("[5]");
+    zpar_view_t *again = zpar_client_direct (client, "0");
+    json_t *value = zpar_view_apply_sync (again, "echo", args, &error);
+    cr_assert_not_null (value, "%s", error? json_dumps (error, 0): "");
+    json_decref (value);
+    json_decref (args);
+    //  The second death is the last: the limit is 1.
+    result = zpar_view_apply_async (again, "abort", NULL);
+    s_assert_failed (result, "EngineError", "SIGABRT");
+    zpar_result_destroy (&result);
+    cr_assert (s_log_says ("engine-0 is not started again", 5000));
+    zpar_view_destroy (&again);
+    zpar_view_destroy (&engine0);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
