@@ -47,7 +47,8 @@ zpar_heart_actor (zsock_t *pipe, void *args)
     s_pong (&heart, "0");
     int64_t last_ping = zpar_mono_ms ();
     bool lost = false;
-    zpoller_t *poller = zpoller_new (pipe, heart.ping, NULL);
+    char answered [S_PING_MAX] = "0";      //  the last ping counter answered
+    zpoller_t *poller = zpoller_new (pipe, heart.ping, heart.pong, NULL);
     while (true) {
         int64_t wait = lost? -1: lost_after < INT32_MAX? lost_after: INT32_MAX;
         void *which = zpoller_wait (poller, (int) wait);
@@ -61,14 +62,36 @@ zpar_heart_actor (zsock_t *pipe, void *args)
         else
         if (which == heart.ping) {
             char *counter = zstr_recv (heart.ping);
-            if (counter && strlen (counter) < S_PING_MAX)
+            if (counter && strlen (counter) < S_PING_MAX) {
                 s_pong (&heart, counter);
+                snprintf (answered, sizeof answered, "%s", counter);
+            }
             zstr_free (&counter);
             last_ping = zpar_mono_ms ();
             if (lost) {
                 lost = false;
                 zstr_send (pipe, "FOUND");
             }
+        }
+        else
+        if (which == heart.pong) {
+            //  ["unknown"] [counter] [hmac of "unknown:uuid:counter"]: the
+            //  hub declared this engine dead; signed, and for the ping just
+            //  answered, so neither forged nor replayed.
+            zmsg_t *told = zmsg_recv (heart.pong);
+            char *word = told? zmsg_popstr (told): NULL;
+            char *counter = told? zmsg_popstr (told): NULL;
+            char *mac = told? zmsg_popstr (told): NULL;
+            if (word && counter && mac && streq (word, "unknown") && streq (counter, answered)) {
+                const void *parts [] = { "unknown:", heart.uuid, ":", counter };
+                size_t sizes [] = { 8, strlen (heart.uuid), 1, strlen (counter) };
+                if (zpar_sign_verify (heart.signer, parts, sizes, 4, mac, strlen (mac)) == 0)
+                    zstr_send (pipe, "FORGOTTEN");
+            }
+            zstr_free (&word);
+            zstr_free (&counter);
+            zstr_free (&mac);
+            zmsg_destroy (&told);
         }
         else
         if (zpoller_terminated (poller))

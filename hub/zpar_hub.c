@@ -680,6 +680,23 @@ s_hub_handle_pong (s_hub_t *self)
         engine->last_ping = self->ping_counter;
         s_engine_apply (self, engine, ZPAR_EV_PONG, true);
     }
+    else
+    if (!engine && value > 0 && (uint64_t) value == self->ping_counter) {
+        //  Alive, but declared dead (it was stopped, or cut off): tell it,
+        //  signed, for this ping only, so that it leaves instead of
+        //  answering work nobody waits for any more.
+        const void *told [] = { "unknown:", zframe_data (uuid), ":", zframe_data (counter) };
+        size_t told_sizes [] = { 8, zframe_size (uuid), 1, zframe_size (counter) };
+        char mac [ZPAR_SIGNATURE_LEN + 1];
+        zpar_sign_parts (self->signer, told, told_sizes, 4, mac);
+        zmsg_t *reply = zmsg_new ();
+        zmsg_addmem (reply, zframe_data (uuid), zframe_size (uuid));
+        zmsg_addstr (reply, "unknown");
+        zmsg_addmem (reply, zframe_data (counter), zframe_size (counter));
+        zmsg_addstr (reply, mac);
+        zmsg_send (&reply, self->pong);
+        zmsg_destroy (&reply);
+    }
     goto done;
 drop:
     zpar_drops_add (&self->drops, reason, "heartbeat");

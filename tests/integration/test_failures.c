@@ -237,3 +237,42 @@ Test (failures, a_dead_engine_starts_again_in_its_slot_until_the_restart_limit)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (failures, an_engine_declared_dead_while_stopped_leaves_when_it_wakes)
+{
+    zt_cluster_start (2, "--hb-period 100 --hb-liveness 3");
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    json_t *engine = s_engine (client, 1);
+    cr_assert_not_null (engine);
+    pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
+    json_decref (engine);
+    zpar_view_t *one = zpar_client_direct (client, "1");
+    json_t *args = zt_json ("[1.0]");
+    zpar_result_t *result = zpar_view_apply_async (one, "sleep", args);
+    json_decref (args);
+    //  Stopped, it misses its heartbeats: its call fails.
+    kill (pid, SIGSTOP);
+    cr_assert_eq (zpar_result_wait (result, 10000), 0);
+    json_t *error = zpar_result_item_error (result, 0);
+    cr_assert_str_eq (json_string_value (json_object_get (error, "ename")), "EngineError");
+    //  Woken, it learns from the hub that it is dead, and leaves, rather
+    //  than answer a call that was already answered.
+    kill (pid, SIGCONT);
+    cr_assert (zt_wait_gone (pid, 10000), "the woken engine did not leave");
+    //  Its slot starts afresh, as engine 1 again.
+    cr_assert_eq (zpar_client_wait_for_engines (client, 2, 10000), 0, "%s", zpar_last_error ());
+    engine = s_engine (client, 1);
+    cr_assert_not_null (engine);
+    cr_assert_neq ((pid_t) json_integer_value (json_object_get (engine, "pid")), pid);
+    cr_assert_eq (json_integer_value (json_object_get (engine, "restarts")), 1);
+    json_decref (engine);
+    //  The call's answer is still the first one.
+    error = zpar_result_item_error (result, 0);
+    cr_assert_str_eq (json_string_value (json_object_get (error, "ename")), "EngineError");
+    cr_assert_null (zpar_result_item (result, 0));
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&one);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
