@@ -33,6 +33,8 @@ s_usage (FILE *out)
         "                                  the engines; one JSON result per line on stdout, in\n"
         "                                  input order ({\"error\": {ename, evalue}} for a\n"
         "                                  failure); a progress bar on a terminal's stderr\n"
+        "  abort MSG_ID...                 tasks that have not started fail with TaskAborted\n"
+        "                                  when they reach an engine (zpar_result_msg_ids)\n"
         "  shutdown                        stop every engine, the schedulers and the hub\n"
         "\n"
         "options:\n"
@@ -380,8 +382,9 @@ main (int argc, char *argv [])
     int left = argc - optind;
     bool is_apply = streq (command, "apply");
     bool is_map = streq (command, "map");
+    bool is_abort = streq (command, "abort");
     if (!streq (command, "status") && !streq (command, "engines") && !is_apply && !is_map
-    &&  !streq (command, "shutdown"))
+    &&  !is_abort && !streq (command, "shutdown"))
         why = "no such command";
     else
     if (is_map && left != 2)
@@ -396,7 +399,10 @@ main (int argc, char *argv [])
     if (is_apply && left > 2)
         why = "apply takes one ARGS_JSON: give several arguments as one JSON list, e.g. '[1, 2]'";
     else
-    if (!is_apply && !is_map && left)
+    if (is_abort && left < 1)
+        why = "abort needs the msg_ids of the tasks to abort";
+    else
+    if (!is_apply && !is_map && !is_abort && left)
         why = "this command takes no arguments";
     else
     if (targets && !is_apply && !is_map)
@@ -449,6 +455,22 @@ main (int argc, char *argv [])
     if (is_map)
         rc = s_map (client, argv [optind], inputs, targets, (size_t) chunksize, (int) retries,
                     task_timeout);
+    else
+    if (is_abort) {
+        json_t *ids = json_array ();
+        for (int i = optind; i < argc; i++)
+            json_array_append_new (ids, json_string (zpar_utf8_clean (argv [i])));
+        rc = zpar_client_abort (client, ids) == 0? 0: 1;
+        if (rc)
+            fprintf (stderr, "zpar: %s\n", zpar_last_error ());
+        else
+        if (as_json)
+            printf ("{\"status\": \"ok\", \"aborted\": %zu}\n", json_array_size (ids));
+        else
+            printf ("%zu task%s aborted (those already running go on)\n", json_array_size (ids),
+                    json_array_size (ids) == 1? "": "s");
+        json_decref (ids);
+    }
     else {
         rc = zpar_client_shutdown (client) == 0? 0: 1;
         if (rc)

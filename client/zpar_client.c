@@ -319,26 +319,69 @@ zpar_client_status (zpar_client_t *self)
     return status;
 }
 
-int
-zpar_client_shutdown (zpar_client_t *self)
+//  One control request to each engine of ids, waiting for their answers.
+//  Returns how many engines answered ok.
+static size_t
+s_control_all (zpar_client_t *self, json_t *ids, const char *msg_type, json_t *content)
 {
-    //  Engines first, each through the control scheduler, so that no work
-    //  is running when the hub and the schedulers go.
-    json_t *ids = self->control? zpar_client_ids (self): json_array ();
-    size_t i;
+    size_t i, answered = 0;
     json_t *id;
     json_array_foreach (ids, i, id) {
         //  An engine may have left while we asked the others.
         const char *uuid = zpar_client_uuid (self, (int) json_integer_value (id));
         if (!uuid)
             continue;
-        zpar_msg_t *request = zpar_msg_new ("shutdown_request", self->session);
+        zpar_msg_t *request = zpar_msg_new (msg_type, self->session);
+        if (content)
+            zpar_msg_set_content (request, json_deep_copy (content));
         zpar_msg_add_route (request, uuid, strlen (uuid));
         zpar_result_t *result = zpar_result_new (self, 1, 1, true);
-        if (zpar_client_send (self, self->control, uuid, &request, result, 0) == 0)
-            zpar_result_wait (result, S_SHUTDOWN_ENGINE_MS);
+        if (zpar_client_send (self, self->control, uuid, &request, result, 0) == 0
+        &&  zpar_result_wait (result, S_SHUTDOWN_ENGINE_MS) == 0 && zpar_result_successful (result))
+            answered++;
         zpar_result_destroy (&result);
     }
+    return answered;
+}
+
+int
+zpar_client_abort (zpar_client_t *self, json_t *msg_ids)
+{
+    size_t i;
+    json_t *id;
+    bool strings = json_is_array (msg_ids);
+    json_array_foreach (msg_ids, i, id)
+        strings &= json_is_string (id);
+    if (!strings) {
+        zpar_fail ("abort needs msg_ids as a JSON array of strings");
+        return -1;
+    }
+    if (!self->control) {
+        zpar_fail ("the cluster's control scheduler was not registered when this client connected");
+        return -1;
+    }
+    while (zpar_client_pump (self, 0) == 0)
+        ;                               //  the engine table as it is now
+    json_t *ids = zpar_client_ids (self);
+    json_t *content = json_pack ("{s:O}", "msg_ids", msg_ids);
+    size_t answered = s_control_all (self, ids, "abort_request", content);
+    size_t engines = json_array_size (ids);
+    json_decref (content);
+    json_decref (ids);
+    if (answered < engines) {
+        zpar_fail ("%zu of %zu engines did not confirm the abort", engines - answered, engines);
+        return -1;
+    }
+    return 0;
+}
+
+int
+zpar_client_shutdown (zpar_client_t *self)
+{
+    //  Engines first, each through the control scheduler, so that no work
+    //  is running when the hub and the schedulers go.
+    json_t *ids = self->control? zpar_client_ids (self): json_array ();
+    s_control_all (self, ids, "shutdown_request", NULL);
     json_decref (ids);
     zpar_msg_t *reply = s_hub_request (self, "shutdown_request", json_object ());
     int rc = reply? 0: -1;
@@ -355,6 +398,8 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     zpar_msg_t *msg = *msg_p;
     zpar_part_t *part = &result->parts [index];
     part->msg_id = strdup (zpar_msg_id (msg));
+    if (streq (zpar_msg_type (msg), "apply_request"))
+        part->content = json_incref (zpar_msg_content (msg));
     part->direct = route != NULL;
     part->engine_uuid = route? strdup (route): NULL;
     const char *date = zpar_msg_date (msg);

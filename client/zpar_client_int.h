@@ -33,6 +33,7 @@ typedef struct {
     int engine_id;
     size_t first, count;
     bool done;
+    json_t *content;            //  its request's content, to send again (resubmit)
     char *metadata_text;        //  the reply's metadata as it came, until asked for
     size_t metadata_size;
     json_t *metadata;           //  parsed when first asked for, with "submitted" added

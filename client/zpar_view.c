@@ -390,6 +390,54 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
     return result;
 }
 
+int
+zpar_view_abort (zpar_view_t *self, zpar_result_t *result)
+{
+    if (!result || !result->client) {
+        zpar_fail ("abort needs a result of a live client");
+        return -1;
+    }
+    json_t *ids = json_array ();
+    for (size_t i = 0; i < result->nparts; i++)
+        if (!result->parts [i].done && result->parts [i].msg_id)
+            json_array_append_new (ids, json_string (result->parts [i].msg_id));
+    int rc = json_array_size (ids)? zpar_client_abort (self->client, ids): 0;
+    json_decref (ids);
+    return rc;
+}
+
+zpar_result_t *
+zpar_view_resubmit (zpar_view_t *self, zpar_result_t *result)
+{
+    if (!self->balanced)
+        return zpar_fail ("resubmit goes through a balanced view");
+    if (!result || !result->client)
+        return zpar_fail ("resubmit needs a result of a live client");
+    for (size_t i = 0; i < result->nparts; i++)
+        if (!result->parts [i].content)
+            return zpar_fail ("call %zu of the result was never sent: nothing to send again", i);
+    json_t *ids = s_prepare (self, "resubmit");
+    if (!ids)
+        return NULL;
+    json_decref (ids);
+    zpar_result_t *again = zpar_result_new (self->client, result->size, result->nparts, result->single);
+    for (size_t p = 0; p < result->nparts; p++) {
+        again->parts [p].first = result->parts [p].first;
+        again->parts [p].count = result->parts [p].count;
+        again->parts [p].chunk = result->parts [p].chunk;
+    }
+    for (size_t i = 0; i < result->size; i++)
+        again->items [i].part = result->items [i].part;
+    for (size_t p = 0; p < result->nparts; p++) {
+        zpar_msg_t *msg = zpar_msg_new ("apply_request", self->client->session);
+        zpar_msg_set_content (msg, json_incref (result->parts [p].content));
+        if (json_object_size (self->flags))
+            zpar_msg_set_metadata (msg, json_deep_copy (self->flags));
+        s_send_part (self, again, p, -1, msg);
+    }
+    return again;
+}
+
 json_t *
 zpar_view_map_sync (zpar_view_t *self, const char *fn, json_t *inputs, size_t chunksize, json_t **error)
 {

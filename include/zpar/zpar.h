@@ -86,6 +86,13 @@ json_t *zpar_client_status (zpar_client_t *self);
 //  schedulers. Returns 0, or -1 when the hub did not confirm.
 int zpar_client_shutdown (zpar_client_t *self);
 
+//  Aborts the tasks msg_ids (a JSON array of strings, borrowed) that have
+//  not started: every registered engine is told, and waits for their word.
+//  Such a task fails with TaskAborted when it reaches an engine, whether
+//  it still waits in the task scheduler or already in the engine's queue;
+//  one already running goes on. Returns 0, or -1 (see zpar_last_error).
+int zpar_client_abort (zpar_client_t *self, json_t *msg_ids);
+
 //  -- views -------------------------------------------------------------------
 
 //  A direct view of targets: ZPAR_ALL, or ids such as "0,2" or "1-3,5"
@@ -136,6 +143,17 @@ zpar_result_t *zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *i
 //  NULL and the error in *error as zpar_view_apply_sync.
 json_t *zpar_view_map_sync (zpar_view_t *self, const char *fn, json_t *inputs, size_t chunksize,
                             json_t **error);
+
+//  Aborts the calls of result that have no answer yet and have not
+//  started (see zpar_client_abort), through the view's client. Returns
+//  0 (also when every call was answered already), or -1.
+int zpar_view_abort (zpar_view_t *self, zpar_result_t *result);
+
+//  Sends every call of result again, as new tasks with new msg_ids,
+//  through self, which must be a balanced view (its flags apply): for
+//  instance the calls an abort stopped. Returns the new result, shaped as
+//  the old one (same items, same chunks), or NULL (see zpar_last_error).
+zpar_result_t *zpar_view_resubmit (zpar_view_t *self, zpar_result_t *result);
 
 //  -- flags of a balanced view (they apply to the calls made after) --------
 //  Each returns 0, or -1 on a bad value (see zpar_last_error).

@@ -276,3 +276,86 @@ Test (failures, an_engine_declared_dead_while_stopped_leaves_when_it_wakes)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+//  One engine busy for a second (high-water mark 1), and three tasks
+//  queued behind it in the task scheduler.
+static void
+s_busy_and_queued (zpar_view_t *balanced, zpar_result_t **running, zpar_result_t **queued)
+{
+    json_t *args = zt_json ("[1.0]"), *inputs = zt_json ("[[1], [2], [3]]");
+    *running = zpar_view_apply_async (balanced, "sleep", args);
+    *queued = zpar_view_map_async (balanced, "echo", inputs, 1);
+    cr_assert (*running && *queued, "%s", zpar_last_error ());
+    json_decref (args);
+    json_decref (inputs);
+}
+
+static void
+s_assert_aborted (zpar_result_t *queued)
+{
+    cr_assert_eq (zpar_result_wait (queued, 10000), 0);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *error = zpar_result_item_error (queued, i);
+        cr_assert_str_eq (json_string_value (json_object_get (error, "ename")), "TaskAborted",
+                          "item %zu: %s", i, json_dumps (error, 0));
+    }
+}
+
+Test (failures, queued_tasks_are_aborted_and_can_be_resubmitted)
+{
+    zt_cluster_start (1, NULL);
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    zpar_result_t *running, *queued;
+    s_busy_and_queued (balanced, &running, &queued);
+    cr_assert_eq (zpar_view_abort (balanced, queued), 0, "%s", zpar_last_error ());
+    s_assert_aborted (queued);
+    //  The task already running goes on.
+    cr_assert_eq (zpar_result_wait (running, 10000), 0);
+    cr_assert (zpar_result_successful (running));
+    //  Sent again, as new tasks, they run.
+    zpar_result_t *again = zpar_view_resubmit (balanced, queued);
+    cr_assert_not_null (again, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_result_wait (again, 10000), 0);
+    cr_assert (zpar_result_successful (again), "%s", json_dumps (zpar_result_error (again), 0));
+    char *values = json_dumps (zpar_result_get (again), JSON_COMPACT);
+    cr_assert_str_eq (values, "[1,2,3]");
+    free (values);
+    cr_assert_str_neq (zpar_result_msg_id (again, 0), zpar_result_msg_id (queued, 0));
+    zpar_result_destroy (&again);
+    zpar_result_destroy (&running);
+    zpar_result_destroy (&queued);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (failures, zpar_abort_aborts_tasks_by_msg_id)
+{
+    zt_cluster_start (1, NULL);
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    zpar_result_t *running, *queued;
+    s_busy_and_queued (balanced, &running, &queued);
+    char *out = NULL;
+    int rc = zt_runf (&out, NULL, "%s --profile %s abort %s %s %s", zt_build_path ("bin/zpar"), ZT_PROFILE,
+                      zpar_result_msg_id (queued, 0), zpar_result_msg_id (queued, 1),
+                      zpar_result_msg_id (queued, 2));
+    cr_assert_eq (rc, 0, "%s", out);
+    cr_assert (strstr (out, "3 tasks aborted"), "%s", out);
+    free (out);
+    s_assert_aborted (queued);
+    cr_assert_eq (zpar_result_wait (running, 10000), 0);
+    //  Usage: nothing to abort.
+    char *err = NULL;
+    cr_assert_eq (zt_runf (NULL, &err, "%s --profile %s abort", zt_build_path ("bin/zpar"), ZT_PROFILE), 2);
+    cr_assert (strstr (err, "abort needs the msg_ids"), "%s", err);
+    free (err);
+    zpar_result_destroy (&running);
+    zpar_result_destroy (&queued);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
