@@ -306,3 +306,44 @@ Test (zpar_msg, without_buffers_the_signature_is_jupyters)
     cr_assert (zframe_streq (s_nth_frame (raw, 1), expected));
     zmsg_destroy (&raw);
 }
+
+//  As jupyter_client checks: an empty signature, another key, one byte
+//  changed in any signed frame (buffers too), and a replay are refused.
+Test (zpar_msg, every_signed_byte_counts)
+{
+    //  One byte flipped in each signed frame in turn: JSON frames 3..6,
+    //  buffers 7 and 8 (after route, delimiter and signature).
+    for (size_t index = 3; index <= 8; index++) {
+        zpar_msg_t *msg = zpar_msg_new ("apply_request", "session-1");
+        zpar_msg_set_content (msg, json_pack ("{s:s}", "fn", "echo"));
+        zpar_msg_add_route (msg, "client", 6);
+        zpar_msg_add_buffer (msg, "ab", 2);
+        zpar_msg_add_buffer (msg, "cd", 2);
+        zmsg_t *raw = zpar_msg_encode (msg, s_signer, true, true);
+        zpar_msg_destroy (&msg);
+        zframe_t *frame = s_nth_frame (raw, index);
+        cr_assert_not_null (frame);
+        uint8_t *byte = zframe_data (frame) + zframe_size (frame) / 2;
+        *byte ^= 0x01;
+        cr_assert_eq (s_drop_reason (raw, 0), ZPAR_DROP_BAD_SIGNATURE, "frame %zu", index);
+    }
+    //  An empty signature.
+    zmsg_t *raw = s_sample ();
+    zframe_reset (s_nth_frame (raw, 2), "", 0);
+    cr_assert_eq (s_drop_reason (raw, 0), ZPAR_DROP_BAD_SIGNATURE);
+    //  Signed with another key.
+    zpar_sign_t *other = zpar_sign_new ("another key", 0);
+    zpar_msg_t *msg = zpar_msg_new ("apply_request", "session-1");
+    raw = zpar_msg_encode (msg, other, false, true);
+    zpar_msg_destroy (&msg);
+    zpar_sign_destroy (&other);
+    cr_assert_eq (s_drop_reason (raw, 0), ZPAR_DROP_BAD_SIGNATURE);
+    //  The same message twice.
+    raw = s_sample ();
+    zmsg_t *again = zmsg_dup (raw);
+    zpar_drop_t reason;
+    msg = zpar_msg_decode (&raw, s_signer, 0, NULL, &reason);
+    cr_assert_not_null (msg);
+    zpar_msg_destroy (&msg);
+    cr_assert_eq (s_drop_reason (again, 0), ZPAR_DROP_REPLAY);
+}
