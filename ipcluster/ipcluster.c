@@ -52,12 +52,14 @@
 //  `ipcluster status` asks the hub for engines and waits this long.
 #define S_STATUS_TIMEOUT_MS 2000
 
-//  An engine that dies is started again in its slot, at most this many
-//  times (ipcluster start --restart-limit), after a pause that doubles from
-//  the first to the last: a crash at start-up does not spin.
+//  An engine that dies is started again in its slot after a pause that
+//  doubles with each restart in a row, up to a limit of restarts in a row
+//  (ipcluster start --restart-limit): a crash at start-up does not spin.
+//  An engine that ran this long before dying starts a new row.
 #define S_RESTART_LIMIT 5
 #define S_RESTART_FIRST_MS 500
 #define S_RESTART_MAX_MS 30000
+#define S_RESTART_STABLE_MS 30000
 
 //  How long the hub may take to answer the news of an engine's end.
 #define S_EXIT_REPORT_MS 1000
@@ -72,6 +74,8 @@ typedef struct {
     int status;                 //  from waitpid once it ended
     bool reported;              //  the hub was told it ended (engines)
     int restarts;               //  engines: times this slot was started again
+    int streak;                 //  engines: restarts in a row, each soon after the last
+    int64_t started_ms;         //  engines: when it was started (monotonic)
     int64_t restart_at;         //  engines: when to start it again (monotonic ms), 0: not due
 } s_child_t;
 
@@ -407,6 +411,7 @@ s_spawn_engine (s_cluster_t *self, s_child_t *child)
     s_add_arg (argv, &argc, restarts);
     child->reported = false;
     child->restart_at = 0;
+    child->started_ms = zpar_mono_ms ();
     return s_spawn (self, child, argv, -1);
 }
 
@@ -417,20 +422,23 @@ s_plan_restart (s_cluster_t *self, s_child_t *child, bool clean)
 {
     if (clean || child->restart_at)
         return;
-    if (child->restarts >= self->options->restart_limit) {
+    if (zpar_mono_ms () - child->started_ms >= S_RESTART_STABLE_MS)
+        child->streak = 0;
+    if (child->streak >= self->options->restart_limit) {
         if (self->options->restart_limit)
-            zpar_warn ("%s is not started again: it was restarted %d times (--restart-limit)",
-                       child->name, child->restarts);
+            zpar_warn ("%s is not started again: it died %d times in a row soon after starting "
+                       "(--restart-limit)", child->name, child->streak + 1);
         child->restart_at = -1;
         return;
     }
     int64_t pause = S_RESTART_FIRST_MS;
-    for (int i = 0; i < child->restarts && pause < S_RESTART_MAX_MS; i++)
+    for (int i = 0; i < child->streak && pause < S_RESTART_MAX_MS; i++)
         pause *= 2;
     pause = pause < S_RESTART_MAX_MS? pause: S_RESTART_MAX_MS;
+    child->streak++;
     child->restart_at = zpar_mono_ms () + pause;
-    zpar_info ("%s starts again in %.1f s (restart %d of %ld)", child->name, pause / 1000.0,
-               child->restarts + 1, self->options->restart_limit);
+    zpar_info ("%s starts again in %.1f s (restart %d in a row, at most %ld)", child->name,
+               pause / 1000.0, child->streak, self->options->restart_limit);
 }
 
 //  Tells the hub that an engine's process ended and how: its tasks then
