@@ -147,6 +147,20 @@ zpar_view_set_timeout (zpar_view_t *self, double seconds)
     return 0;
 }
 
+int
+zpar_view_set_walltime (zpar_view_t *self, double seconds)
+{
+    if (!(seconds >= 0 && seconds <= ZPAR_TIMEOUT_MAX)) {
+        zpar_fail ("a walltime is a number of seconds up to %g, 0 for none", ZPAR_TIMEOUT_MAX);
+        return -1;
+    }
+    if (seconds == 0)
+        json_object_del (self->flags, "walltime");
+    else
+        json_object_set_new (self->flags, "walltime", json_real (seconds));
+    return 0;
+}
+
 static int
 s_set_dependency (zpar_view_t *self, const char *kind, json_t *msg_ids, bool all, bool success, bool failure)
 {

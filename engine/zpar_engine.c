@@ -30,6 +30,9 @@
 //  many (oldest forgotten first).
 #define S_ABORTED_MAX 10000
 
+//  A call past its walltime ends the engine this much later.
+#define S_WALLTIME_GRACE_MS 1000
+
 typedef struct {
     const zpar_engine_options_t *options;
     zpar_connfile_t *conn;
@@ -53,6 +56,7 @@ typedef struct {
     int hb_period_ms, hb_liveness;
     bool stop;
     bool forgotten;             //  the hub declared it dead: exit non-zero
+    bool watched;               //  the heart watches the running call's walltime
 } s_engine_t;
 
 static int s_engine_register (s_engine_t *self);
@@ -410,6 +414,33 @@ s_engine_chunk (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
     zpar_call_destroy (&none);
 }
 
+//  A task with a walltime: the heart thread ends this engine when the
+//  call runs past it (with a second's grace, so that the task scheduler,
+//  whose clock started first, answers TaskTimeout before the engine goes).
+static void
+s_engine_watch (s_engine_t *self, zpar_msg_t *request)
+{
+    zframe_t *frame = zpar_msg_frame (request, ZPAR_FRAME_METADATA);
+    if (!frame || !memmem (zframe_data (frame), zframe_size (frame), "walltime", 8))
+        return;                         //  most tasks: no parse
+    json_t *walltime = json_object_get (zpar_msg_metadata (request), "walltime");
+    if (!json_is_number (walltime) || !(json_number_value (walltime) > 0)
+    ||  json_number_value (walltime) > 1e9)
+        return;
+    char ms [32];
+    snprintf (ms, sizeof ms, "%lld", (long long) (json_number_value (walltime) * 1000) + S_WALLTIME_GRACE_MS);
+    zstr_sendx (self->heart, "WALLTIME", ms, NULL);
+    self->watched = true;
+}
+
+static void
+s_engine_unwatch (s_engine_t *self)
+{
+    if (self->watched)
+        zstr_send (self->heart, "DONE");
+    self->watched = false;
+}
+
 static void
 s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
 {
@@ -459,9 +490,11 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
     self->current = request;
     self->output_size = 0;
     self->output_cut = false;
+    s_engine_watch (self, request);
     if (chunk) {
         s_engine_chunk (self, sock, request, name, fn, chunk, kwargs, started);
         self->current = NULL;
+        s_engine_unwatch (self);
         return;
     }
     zpar_call_t *call = zpar_call_new (&self->info, args, kwargs);
@@ -471,6 +504,7 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
     }
     zpar_call_run (call, name, fn);
     self->current = NULL;
+    s_engine_unwatch (self);
     json_t *error = zpar_call_error (call);
     json_t *reply = error
         ? s_error_content (json_string_value (json_object_get (error, "ename")),

@@ -1,10 +1,14 @@
 /*  zpar_heart.c - heartbeat responder thread.                           */
 
 #include "zpar_heart.h"
+#include "zpar_log.h"
 
 #include "zpar_net.h"
 #include "zpar_sign.h"
 #include "zpar_util.h"
+
+#include <signal.h>
+#include <unistd.h>
 
 //  Pongs are tiny; pings carry a decimal counter.
 #define S_PING_MAX 32
@@ -48,14 +52,27 @@ zpar_heart_actor (zsock_t *pipe, void *args)
     int64_t last_ping = zpar_mono_ms ();
     bool lost = false;
     char answered [S_PING_MAX] = "0";      //  the last ping counter answered
+    int64_t walltime_at = 0;                //  end the engine then (monotonic ms), 0: no
     zpoller_t *poller = zpoller_new (pipe, heart.ping, heart.pong, NULL);
     while (true) {
         int64_t wait = lost? -1: lost_after < INT32_MAX? lost_after: INT32_MAX;
+        if (walltime_at) {
+            int64_t left = walltime_at - zpar_mono_ms ();
+            wait = left < 0? 0: wait < 0 || left < wait? left: wait;
+        }
         void *which = zpoller_wait (poller, (int) wait);
         if (which == pipe) {
-            char *command = zstr_recv (pipe);
+            //  $TERM, or the engine's "WALLTIME ms" when a call with one
+            //  starts and "DONE" when it ends.
+            char *command = NULL, *ms = NULL;
+            zstr_recvx (pipe, &command, &ms, NULL);
             bool term = !command || streq (command, "$TERM");
+            if (command && streq (command, "WALLTIME") && ms)
+                walltime_at = zpar_mono_ms () + atoll (ms);
+            if (command && streq (command, "DONE"))
+                walltime_at = 0;
             zstr_free (&command);
+            zstr_free (&ms);
             if (term)
                 break;
         }
@@ -96,6 +113,12 @@ zpar_heart_actor (zsock_t *pipe, void *args)
         else
         if (zpoller_terminated (poller))
             break;
+        if (walltime_at && zpar_mono_ms () >= walltime_at) {
+            //  The main thread is inside the call and cannot be stopped:
+            //  the process ends, and its supervisor starts it afresh.
+            zpar_warn ("a call ran past its walltime: this engine ends itself");
+            kill (getpid (), SIGKILL);
+        }
         if (!lost && zpar_mono_ms () - last_ping >= lost_after) {
             lost = true;
             zstr_send (pipe, "LOST");

@@ -39,6 +39,7 @@
 
 #define S_OUTCOMES_MAX 100000
 #define S_SUSPEND_MS   1000     //  an engine found unreachable rests this long
+#define S_WALLTIME_REST_MS 10000    //  an engine past a walltime gets nothing this long
 
 typedef struct {
     char *uuid;
@@ -72,8 +73,10 @@ typedef struct {
     zlistx_t *entries;          //  s_entry_t: where it is in engines' queues
     int retries;                //  left
     int attempts;
-    int64_t deadline;           //  must start by then (monotonic ms), 0: no limit
+    int64_t deadline;           //  must start (ready) or end (running) by then
+                                //  (monotonic ms), 0: no limit
     long long timeout_ms;
+    long long walltime_ms;      //  may run this long, 0: no limit
     zlistx_t *timers;           //  the timer list it is in, while it has one
     void *timer;                //  its handle there
     s_dep_t after, follow;
@@ -567,6 +570,12 @@ s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
     job->worker = strdup (worker->uuid);
     job->deadline = 0;                  //  it started: its timeout is met
     zhashx_insert (self->running, job->msg_id, job);
+    if (job->walltime_ms) {
+        //  The engine ends itself a second after this (see zpar_heart.c),
+        //  so the task's answer is TaskTimeout, not the engine's death.
+        job->deadline = zpar_mono_ms () + job->walltime_ms;
+        s_timer_add (self, job, job->walltime_ms);
+    }
     worker->outstanding++;
     worker->last_used = ++self->dispatched;
     return true;
@@ -800,6 +809,7 @@ s_task_flags (s_job_t *job, json_t *metadata)
 {
     json_t *retries = json_object_get (metadata, "retries");
     json_t *timeout = json_object_get (metadata, "timeout");
+    json_t *walltime = json_object_get (metadata, "walltime");
     json_t *targets = json_object_get (metadata, "targets");
     if (!json_is_object (metadata))
         return "metadata must be a JSON object";
@@ -809,6 +819,9 @@ s_task_flags (s_job_t *job, json_t *metadata)
     if (timeout && !json_is_null (timeout) && (!json_is_number (timeout) || !(json_number_value (timeout) > 0)
                     || json_number_value (timeout) > 1e9))
         return "timeout must be a number of seconds above 0, at most 1e9";
+    if (walltime && !json_is_null (walltime) && (!json_is_number (walltime) || !(json_number_value (walltime) > 0)
+                    || json_number_value (walltime) > 1e9))
+        return "walltime must be a number of seconds above 0, at most 1e9";
     if (targets && !json_is_null (targets) && (!json_is_array (targets) || !json_array_size (targets)))
         return "targets must be a list of engine ids";
     size_t i;
@@ -826,6 +839,8 @@ s_task_flags (s_job_t *job, json_t *metadata)
         job->timeout_ms = (long long) (json_number_value (timeout) * 1000);
         job->deadline = zpar_mono_ms () + job->timeout_ms;
     }
+    if (json_is_number (walltime))
+        job->walltime_ms = (long long) (json_number_value (walltime) * 1000);
     return NULL;
 }
 
@@ -1038,9 +1053,20 @@ zpar_task_tick (zpar_task_t *self, int64_t now)
     zlistx_set_destructor (emptied, (czmq_destructor *) zstr_free);
     for (zlistx_t *list = zhashx_first (self->timers); list; list = zhashx_next (self->timers)) {
         s_job_t *job;
-        while ((job = zlistx_first (list)) && job->deadline <= now)
-            s_task_fail (self, job, NULL, -1, "TaskTimeout",
-                         "%s did not start within its timeout", job->msg_id);
+        while ((job = zlistx_first (list)) && job->deadline <= now) {
+            if (job->state == S_RUNNING) {
+                //  Its engine is ending itself: send it nothing more.
+                s_worker_t *worker = zhashx_lookup (self->workers, job->worker);
+                if (worker)
+                    worker->suspended_until = now + S_WALLTIME_REST_MS;
+                s_task_fail (self, job, job->worker, worker? worker->id: -1, "TaskTimeout",
+                             "%s ran past its walltime of %.3g s; its engine is stopped and "
+                             "started again", job->msg_id, job->walltime_ms / 1000.0);
+            }
+            else
+                s_task_fail (self, job, NULL, -1, "TaskTimeout",
+                             "%s did not start within its timeout", job->msg_id);
+        }
         if (job && job->deadline < self->next_due)
             self->next_due = job->deadline;
         if (!job)

@@ -169,6 +169,12 @@ int zpar_view_set_retries (zpar_view_t *self, int retries);
 #define ZPAR_TIMEOUT_MAX 1e9
 int zpar_view_set_timeout (zpar_view_t *self, double seconds);
 
+//  Fail a task with TaskTimeout when it runs longer than seconds once
+//  started; 0: no limit. Its engine cannot be interrupted inside a call,
+//  so it ends itself a second later and its supervisor (ipcluster) starts
+//  it afresh. The task is not retried. Same range as set_timeout.
+int zpar_view_set_walltime (zpar_view_t *self, double seconds);
+
 //  Start tasks only once the tasks msg_ids (a JSON array of strings,
 //  borrowed; see zpar_result_msg_ids) ended: all of them (or any, when all
 //  is false), successfully when success, failed when failure. NULL clears.

@@ -359,3 +359,44 @@ Test (failures, zpar_abort_aborts_tasks_by_msg_id)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (failures, a_task_past_its_walltime_fails_and_its_engine_starts_afresh)
+{
+    zt_cluster_start (1, "--hb-period 5000");
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    json_t *engine = s_engine (client, 0);
+    pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
+    json_decref (engine);
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    cr_assert_eq (zpar_view_set_walltime (balanced, -1), -1);
+    cr_assert_eq (zpar_view_set_walltime (balanced, 0.3), 0);
+    cr_assert_eq (zpar_view_set_retries (balanced, 2), 0);
+    json_t *args = zt_json ("[30]");
+    zpar_result_t *result = zpar_view_apply_async (balanced, "sleep", args);
+    json_decref (args);
+    s_assert_failed (result, "TaskTimeout", "walltime");
+    zpar_result_destroy (&result);
+    //  The engine ended itself (it could not be stopped inside the call)
+    //  and its slot started again.
+    cr_assert (zt_wait_gone (pid, 5000), "the engine outlived the walltime");
+    int64_t deadline = zpar_mono_ms () + 10000;
+    json_int_t restarts = 0;
+    while (restarts < 1 && zpar_mono_ms () < deadline) {
+        zpar_client_wait_for_engines (client, 2, 100);      //  takes in notifications
+        engine = s_engine (client, 0);
+        restarts = json_integer_value (json_object_get (engine, "restarts"));
+        json_decref (engine);
+    }
+    cr_assert_eq (restarts, 1);
+    //  A task within its walltime runs as any other, on the new engine.
+    zpar_view_set_walltime (balanced, 5);
+    args = zt_json ("[0.01]");
+    json_t *error = NULL, *value = zpar_view_apply_sync (balanced, "sleep", args, &error);
+    cr_assert_not_null (value, "%s", error? json_dumps (error, 0): "");
+    json_decref (value);
+    json_decref (args);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
