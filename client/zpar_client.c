@@ -18,6 +18,14 @@
 //  Shutdown asks each engine to stop and waits this long for each answer.
 #define S_SHUTDOWN_ENGINE_MS 2000
 
+//  A client that goes waits this long at most for its requests to leave.
+#define S_FLUSH_MS 2000
+
+//  zpar_client_fetch asks the hub for this many answers at a time, and
+//  asks again after this pause while some are not there yet.
+#define S_FETCH_BATCH 1000
+#define S_FETCH_PAUSE_MS 50
+
 static __thread char s_last_error [1024];
 
 const char *
@@ -231,6 +239,13 @@ zpar_client_destroy (zpar_client_t **self_p)
         }
     zlistx_destroy (&self->results);
     zpar_poller_destroy (&self->poller);
+    //  Requests sent are the cluster's to run, even when their client goes
+    //  at once (map_async, then exit): what is still queued here leaves
+    //  first, for a while.
+    zsock_t *senders [] = { self->mux, self->task, self->control };
+    for (size_t i = 0; i < sizeof senders / sizeof *senders; i++)
+        if (senders [i])
+            zsock_set_linger (senders [i], S_FLUSH_MS);
     zsock_destroy (&self->hub);
     zsock_destroy (&self->mux);
     zsock_destroy (&self->task);
@@ -373,6 +388,91 @@ zpar_client_abort (zpar_client_t *self, json_t *msg_ids)
         return -1;
     }
     return 0;
+}
+
+//  One answer the hub kept, as zpar_client_fetch gives it.
+static json_t *
+s_fetched (json_t *kept)
+{
+    const char *status = json_string_value (json_object_get (kept, "status"));
+    json_t *content = json_object_get (kept, "content");
+    json_t *metadata = json_object_get (kept, "metadata");
+    if (!status || streq (status, "pending") || streq (status, "unknown") || streq (status, "later"))
+        return NULL;
+    if (json_is_null (content) || !content)
+        return json_pack ("{s:s, s:o, s:O}", "status", "error",
+            "error", zpar_error_new (ZPAR_E_VALUE, -1, "the answer was too big for the hub to keep"),
+            "metadata", metadata);
+    if (streq (status, "ok")) {
+        json_t *value = json_object_get (content, "results");     //  a chunk's
+        if (!value)
+            value = json_object_get (content, "result");
+        return json_pack ("{s:s, s:O, s:O}", "status", "ok", "value", value? value: json_null (),
+                          "metadata", metadata);
+    }
+    json_t *engine_id = json_object_get (content, "engine_id");
+    return json_pack ("{s:s, s:{s:s, s:s, s:I}, s:O}", "status", "error", "error",
+        "ename", json_string_value (json_object_get (content, "ename"))?: "Error",
+        "evalue", json_string_value (json_object_get (content, "evalue"))?: "",
+        "engine_id", json_is_integer (engine_id)? json_integer_value (engine_id): (json_int_t) -1,
+        "metadata", metadata);
+}
+
+json_t *
+zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms)
+{
+    size_t i, size = json_array_size (msg_ids);
+    json_t *id;
+    bool strings = json_is_array (msg_ids);
+    json_array_foreach (msg_ids, i, id)
+        strings &= json_is_string (id);
+    if (!strings)
+        return zpar_fail ("fetch needs msg_ids as a JSON array of strings");
+    json_t *answers = json_array ();
+    for (i = 0; i < size; i++)
+        json_array_append_new (answers, json_pack ("{s:s}", "status", "pending"));
+    int64_t deadline = timeout_ms < 0? INT64_MAX: zpar_mono_ms () + timeout_ms;
+    while (true) {
+        //  Ask for what is still missing, a bounded number at a time.
+        json_t *asked = json_array (), *where = json_array ();
+        for (i = 0; i < size && json_array_size (asked) < S_FETCH_BATCH; i++)
+            if (!json_object_get (json_array_get (answers, i), "metadata")) {
+                json_array_append (asked, json_array_get (msg_ids, i));
+                json_array_append_new (where, json_integer ((json_int_t) i));
+            }
+        if (!json_array_size (asked)) {
+            json_decref (asked);
+            json_decref (where);
+            return answers;
+        }
+        zpar_msg_t *reply = s_hub_request (self, "result_request", json_pack ("{s:O}", "msg_ids", asked));
+        json_t *kept = reply? json_object_get (zpar_msg_content (reply), "results"): NULL;
+        bool progress = false;
+        for (size_t k = 0; k < json_array_size (where); k++) {
+            json_t *answer = s_fetched (json_array_get (kept, k));
+            const char *status = json_string_value (json_object_get (json_array_get (kept, k), "status"));
+            size_t index = (size_t) json_integer_value (json_array_get (where, k));
+            if (answer) {
+                json_array_set_new (answers, index, answer);
+                progress = true;
+            }
+            else
+            if (status && streq (status, "unknown"))
+                json_array_set_new (answers, index, json_pack ("{s:s}", "status", "unknown"));
+        }
+        zpar_msg_destroy (&reply);
+        json_decref (asked);
+        json_decref (where);
+        if (!kept) {
+            json_decref (answers);
+            return NULL;                //  the hub did not answer: said in zpar_last_error
+        }
+        if (zpar_mono_ms () >= deadline)
+            return answers;
+        //  Nothing new: wait a little (taking in notifications meanwhile).
+        if (!progress)
+            zpar_client_pump (self, S_FETCH_PAUSE_MS);
+    }
 }
 
 int

@@ -3,6 +3,7 @@
 
 #include "zpar_hub.h"
 #include "zpar_hub_engine.h"
+#include "zpar_hub_results.h"
 
 #include "zpar_drops.h"
 #include "zpar_log.h"
@@ -22,6 +23,14 @@ static const char *s_role_names [S_ROLES] = {
 //  they never overflow and every one can be named in a target list.
 #define S_ID_LIMIT 1000000
 
+//  Answers kept for clients that ask later: the last this many, in at
+//  most this many bytes.
+#define S_RESULTS_MAX   100000
+#define S_RESULTS_BYTES (64 * 1024 * 1024)
+
+//  msg_ids one result_request may name.
+#define S_RESULT_IDS_MAX 10000
+
 typedef struct {
     char *client_ep;
     char *engine_ep;
@@ -37,6 +46,7 @@ typedef struct {
     zsock_t *registration, *ping, *pong, *notification, *monitor;
     char *registration_ep, *ping_ep, *pong_ep, *notification_ep, *monitor_ep;
     zhashx_t *engines;          //  uuid -> zpar_hub_engine_t (owned)
+    zpar_hub_results_t *results;    //  answers kept for result_request
     int next_id;
     s_role_t roles [S_ROLES];
     zpar_drops_t drops;
@@ -72,6 +82,7 @@ static void s_scheduler_registration (s_hub_t *self, zpar_msg_t *request);
 static void s_connection_request (s_hub_t *self, zpar_msg_t *request);
 static void s_engines_request (s_hub_t *self, zpar_msg_t *request);
 static void s_status_request (s_hub_t *self, zpar_msg_t *request);
+static void s_result_request (s_hub_t *self, zpar_msg_t *request);
 static void s_shutdown_request (s_hub_t *self, zpar_msg_t *request);
 //  -- engines ---------------------------------------------------------------
 static void s_engine_apply (s_hub_t *self, zpar_hub_engine_t *engine,
@@ -93,6 +104,7 @@ static const struct {
     { "connection_request", s_connection_request },
     { "engines_request", s_engines_request },
     { "status_request", s_status_request },
+    { "result_request", s_result_request },
     { "shutdown_request", s_shutdown_request },
     { NULL, NULL }
 };
@@ -126,6 +138,7 @@ s_hub_new (zsock_t *pipe, zpar_hub_config_t *config)
     self->signer = zpar_sign_new (config->key, ZPAR_REPLAY_HISTORY);
     self->session = zpar_new_uuid ();
     self->engines = zhashx_new ();
+    self->results = zpar_hub_results_new (S_RESULTS_MAX, S_RESULTS_BYTES);
     zhashx_set_destructor (self->engines, s_engine_free);
     self->started_ms = zpar_mono_ms ();
     if (!self->signer)
@@ -175,6 +188,7 @@ s_hub_destroy (s_hub_t **self_p)
         json_decref (self->roles [i].dropped);
     }
     zhashx_destroy (&self->engines);
+    zpar_hub_results_destroy (&self->results);
     zpar_sign_destroy (&self->signer);
     free (self->session);
     free ((char *) self->config.ip);
@@ -548,6 +562,41 @@ s_hub_endpoints (s_hub_t *self)
                       "notification", self->notification_ep, "monitor", self->monitor_ep);
 }
 
+//  result_request {msg_ids}: what the hub kept of each, in order. A reply
+//  stays within half the message size limit: what does not fit comes back
+//  as {"status": "later"}, to ask again.
+static void
+s_result_request (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *ids = json_object_get (zpar_msg_content (request), "msg_ids");
+    bool valid = json_is_array (ids) && json_array_size (ids) <= S_RESULT_IDS_MAX;
+    size_t i;
+    json_t *id;
+    json_array_foreach (ids, i, id)
+        valid &= json_is_string (id);
+    if (!valid) {
+        s_hub_reply (self, request, "result_reply", s_error (ZPAR_E_VALUE,
+                     "result_request needs msg_ids, a list of at most %d strings", S_RESULT_IDS_MAX));
+        return;
+    }
+    json_t *results = json_array ();
+    size_t budget = (size_t) self->config.max_message_size / 2, used = 0;
+    json_array_foreach (ids, i, id) {
+        json_t *result = zpar_hub_results_get (self->results, json_string_value (id));
+        char *text = json_dumps (result, JSON_COMPACT);
+        size_t size = text? strlen (text): 0;
+        free (text);
+        if (used + size > budget) {
+            json_decref (result);
+            result = json_pack ("{s:s}", "status", "later");
+        }
+        else
+            used += size;
+        json_array_append_new (results, result);
+    }
+    s_hub_reply (self, request, "result_reply", json_pack ("{s:s, s:o}", "status", "ok", "results", results));
+}
+
 static void
 s_status_request (s_hub_t *self, zpar_msg_t *request)
 {
@@ -804,6 +853,15 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
     topic [size [0]] = 0;
     memcpy (uuid, data [1], size [1]);
     uuid [size [1]] = 0;
+    //  What a client may ask for later: requests handed to engines, and
+    //  the answers, from an engine or from a scheduler itself.
+    char msg_id [128];
+    if (streq (topic, ZPAR_MON_IN)
+    &&  zpar_json_scan_string (data [3], size [3], "msg_id", msg_id, sizeof msg_id) == 0)
+        zpar_hub_results_pending (self->results, msg_id);
+    if ((streq (topic, ZPAR_MON_OUT) || streq (topic, ZPAR_MON_FAIL))
+    &&  zpar_json_scan_string (data [4], size [4], "msg_id", msg_id, sizeof msg_id) == 0)
+        zpar_hub_results_answer (self->results, msg_id, data [5], size [5], data [6], size [6]);
     zpar_hub_engine_t *engine = zhashx_lookup (self->engines, uuid);
     if (!engine)
         return;
@@ -812,7 +870,7 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
         s_engine_apply (self, engine, ZPAR_EV_TASK_IN, true);
     }
     else
-    if (streq (topic, ZPAR_MON_OUT)) {
+    if (streq (topic, ZPAR_MON_OUT) || streq (topic, ZPAR_MON_RETRY)) {
         json_t *metadata = json_loadb ((const char *) data [5], size [5], 0, NULL);
         const char *status = json_string_value (json_object_get (metadata, "status"));
         s_engine_apply (self, engine, ZPAR_EV_TASK_OUT, status && streq (status, "ok"));

@@ -345,6 +345,8 @@ zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
         "engine_id", engine_id, "engine_uuid", uuid, "failed_in", self->config.role));
     zpar_msg_set_content (reply, json_pack ("{s:s, s:s, s:s, s:[], s:i}", "status", "error",
         "ename", ename, "evalue", evalue, "traceback", "engine_id", engine_id));
+    //  The hub keeps answers for clients that ask later: this one too.
+    zpar_role_monitor (self, ZPAR_MON_FAIL, uuid, client, reply);
     zpar_msg_add_route (reply, zframe_data (client), zframe_size (client));
     zpar_msg_add_route (reply, engine_uuid, strlen (engine_uuid));
     if (zpar_msg_send (&reply, self->front, self->signer) != 0)
@@ -455,7 +457,7 @@ s_sched_handle_back (zpar_role_t *self, zmsg_t *raw)
         forward = verdict == ZPAR_TASK_FORWARD;
         //  A failed attempt that runs again still ended on its engine.
         if (verdict == ZPAR_TASK_RETRY)
-            zpar_role_monitor (self, ZPAR_MON_OUT, uuid, client, msg);
+            zpar_role_monitor (self, ZPAR_MON_RETRY, uuid, client, msg);
     }
     if (forward) {
         //  The hub counts the reply even when its client has gone.

@@ -613,6 +613,15 @@ s_scan (zframe_t *frame, const char *key, bool number, char *out, size_t size)
     return 0;
 }
 
+int
+zpar_json_scan_string (const void *text, size_t size, const char *key, char *out, size_t out_size)
+{
+    zframe_t *frame = zframe_new (text, size);
+    int rc = s_scan (frame, key, false, out, out_size);
+    zframe_destroy (&frame);
+    return rc;
+}
+
 //  A string member of JSON frame index: scanned from the bytes when the
 //  frame was not parsed yet, else from the parse.
 static const char *

@@ -121,6 +121,11 @@ size_t zpar_msg_buffers (zpar_msg_t *self);
 zframe_t *zpar_msg_buffer (zpar_msg_t *self, size_t index);
 void zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size);
 
+//  A top-level string member of the JSON object text (size bytes), read as
+//  the shortcuts above read a frame: 0 with it in out, or -1 when absent,
+//  not plain text, or the text is not an object the parser would take.
+int zpar_json_scan_string (const void *text, size_t size, const char *key, char *out, size_t out_size);
+
 //  Name of a drop reason as it appears in counters ("bad_signature", ...).
 const char *zpar_drop_name (zpar_drop_t reason);
 

@@ -65,6 +65,8 @@ typedef enum {
 //  Monitor topics: the schedulers copy what they route to the hub.
 #define ZPAR_MON_IN         "in"        //  request handed to an engine
 #define ZPAR_MON_OUT        "out"       //  reply coming back from an engine
+#define ZPAR_MON_RETRY      "retry"     //  a failed attempt's reply; the task runs again
+#define ZPAR_MON_FAIL       "fail"      //  a scheduler's own error reply to a request
 #define ZPAR_MON_STATS      "stats"     //  a scheduler's own counters
 #define ZPAR_MON_BATCH      "batch"     //  copies sent together
 

@@ -93,6 +93,21 @@ int zpar_client_shutdown (zpar_client_t *self);
 //  one already running goes on. Returns 0, or -1 (see zpar_last_error).
 int zpar_client_abort (zpar_client_t *self, json_t *msg_ids);
 
+//  The answers to tasks msg_ids (a JSON array of strings, borrowed; see
+//  zpar_result_msg_ids), as the hub kept them: for a client other than the
+//  one that sent the tasks, for instance after that one went away. Waits
+//  up to timeout_ms (-1: no limit) for tasks not answered yet. Returns an
+//  array in the order of msg_ids (caller owns), each
+//      {"status": "ok", "value": ..., "metadata": {...}}
+//      {"status": "error", "error": {ename, evalue, engine_id}, "metadata": {...}}
+//      {"status": "pending"}  not answered within timeout_ms
+//      {"status": "unknown"}  never handed to an engine (or still waiting in
+//                             the task scheduler at the deadline), or forgotten:
+//                             the hub keeps the last 100,000 answers
+//  A chunk of a map answers with the list of its values. NULL when the
+//  hub does not answer (see zpar_last_error).
+json_t *zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms);
+
 //  -- views -------------------------------------------------------------------
 
 //  A direct view of targets: ZPAR_ALL, or ids such as "0,2" or "1-3,5"

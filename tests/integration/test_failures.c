@@ -400,3 +400,64 @@ Test (failures, a_task_past_its_walltime_fails_and_its_engine_starts_afresh)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (failures, a_second_client_fetches_the_answers_of_a_map_its_client_left)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *first = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (first, "%s", zpar_last_error ());
+    zpar_view_t *balanced = zpar_client_balanced (first);
+    //  40 tasks of 50 ms on two engines: a second's work, most of it still
+    //  to do when its client goes.
+    json_t *inputs = json_array ();
+    for (int i = 0; i < 40; i++)
+        json_array_append_new (inputs, json_pack ("[f]", 0.05));
+    zpar_result_t *result = zpar_view_map_async (balanced, "sleep", inputs, 1);
+    json_decref (inputs);
+    cr_assert_not_null (result, "%s", zpar_last_error ());
+    json_t *ids = zpar_result_msg_ids (result);
+    cr_assert_eq (json_array_size (ids), 40);
+    cr_assert_not (zpar_result_ready (result));
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&first);
+
+    zpar_client_t *second = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (second, "%s", zpar_last_error ());
+    json_t *answers = zpar_client_fetch (second, ids, 20000);
+    cr_assert_not_null (answers, "%s", zpar_last_error ());
+    cr_assert_eq (json_array_size (answers), 40);
+    size_t i;
+    json_t *answer;
+    json_array_foreach (answers, i, answer) {
+        cr_assert_str_eq (json_string_value (json_object_get (answer, "status")), "ok",
+                          "task %zu: %s", i, json_dumps (answer, 0));
+        cr_assert (json_is_integer (json_object_get (json_object_get (answer, "metadata"), "engine_id")));
+    }
+    json_decref (answers);
+    json_decref (ids);
+    //  A failed task is kept with its error; a msg_id never seen is unknown.
+    zpar_view_t *one = zpar_client_direct (second, "0");
+    result = zpar_view_apply_async (one, "no_such_function", NULL);
+    cr_assert_eq (zpar_result_wait (result, 10000), 0);
+    //  (The hub gets its copy of the answer a moment after the client.)
+    ids = json_pack ("[s]", zpar_result_msg_id (result, 0));
+    answers = zpar_client_fetch (second, ids, 5000);
+    cr_assert_not_null (answers);
+    json_t *failed = json_array_get (answers, 0);
+    cr_assert_str_eq (json_string_value (json_object_get (failed, "status")), "error", "%s",
+                      json_dumps (failed, 0));
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (failed, "error"), "ename")),
+                      "NameError");
+    json_decref (answers);
+    json_decref (ids);
+    ids = json_pack ("[s]", "no-such-msg-id");
+    answers = zpar_client_fetch (second, ids, 0);
+    cr_assert_str_eq (json_string_value (json_object_get (json_array_get (answers, 0), "status")), "unknown");
+    json_decref (answers);
+    json_decref (ids);
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&one);
+    zpar_client_destroy (&second);
+    zt_cluster_stop ();
+}
