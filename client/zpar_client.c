@@ -334,12 +334,15 @@ zpar_client_status (zpar_client_t *self)
     return status;
 }
 
-//  One control request to each engine of ids, waiting for their answers.
-//  Returns how many engines answered ok.
+//  One control request to each engine of ids, all sent first, then their
+//  answers awaited together for at most S_SHUTDOWN_ENGINE_MS (an engine
+//  inside a call reads its control socket only after it). Returns how
+//  many engines answered ok; *sent (may be NULL) how many were asked.
 static size_t
-s_control_all (zpar_client_t *self, json_t *ids, const char *msg_type, json_t *content)
+s_control_all (zpar_client_t *self, json_t *ids, const char *msg_type, json_t *content, size_t *sent)
 {
-    size_t i, answered = 0;
+    size_t i, count = json_array_size (ids), asked = 0, answered = 0;
+    zpar_result_t **results = calloc (count? count: 1, sizeof *results);
     json_t *id;
     json_array_foreach (ids, i, id) {
         //  An engine may have left while we asked the others.
@@ -350,12 +353,21 @@ s_control_all (zpar_client_t *self, json_t *ids, const char *msg_type, json_t *c
         if (content)
             zpar_msg_set_content (request, json_deep_copy (content));
         zpar_msg_add_route (request, uuid, strlen (uuid));
-        zpar_result_t *result = zpar_result_new (self, 1, 1, true);
-        if (zpar_client_send (self, self->control, uuid, &request, result, 0) == 0
-        &&  zpar_result_wait (result, S_SHUTDOWN_ENGINE_MS) == 0 && zpar_result_successful (result))
-            answered++;
-        zpar_result_destroy (&result);
+        results [i] = zpar_result_new (self, 1, 1, true);
+        if (zpar_client_send (self, self->control, uuid, &request, results [i], 0) == 0)
+            asked++;
     }
+    int64_t deadline = zpar_mono_ms () + S_SHUTDOWN_ENGINE_MS;
+    for (i = 0; i < count; i++) {
+        int64_t left = deadline - zpar_mono_ms ();
+        if (results [i] && zpar_result_wait (results [i], left > 0? (int) left: 0) == 0
+        &&  zpar_result_successful (results [i]))
+            answered++;
+        zpar_result_destroy (&results [i]);
+    }
+    free (results);
+    if (sent)
+        *sent = asked;
     return answered;
 }
 
@@ -379,12 +391,14 @@ zpar_client_abort (zpar_client_t *self, json_t *msg_ids)
         ;                               //  the engine table as it is now
     json_t *ids = zpar_client_ids (self);
     json_t *content = json_pack ("{s:O}", "msg_ids", msg_ids);
-    size_t answered = s_control_all (self, ids, "abort_request", content);
-    size_t engines = json_array_size (ids);
+    size_t sent = 0, engines = json_array_size (ids);
+    //  An engine busy in a call confirms only after it, but reads the
+    //  abort before its next task all the same: asked is enough.
+    s_control_all (self, ids, "abort_request", content, &sent);
     json_decref (content);
     json_decref (ids);
-    if (answered < engines) {
-        zpar_fail ("%zu of %zu engines did not confirm the abort", engines - answered, engines);
+    if (sent < engines) {
+        zpar_fail ("%zu of %zu engines could not be told of the abort", engines - sent, engines);
         return -1;
     }
     return 0;
@@ -481,7 +495,7 @@ zpar_client_shutdown (zpar_client_t *self)
     //  Engines first, each through the control scheduler, so that no work
     //  is running when the hub and the schedulers go.
     json_t *ids = self->control? zpar_client_ids (self): json_array ();
-    s_control_all (self, ids, "shutdown_request", NULL);
+    s_control_all (self, ids, "shutdown_request", NULL, NULL);
     json_decref (ids);
     zpar_msg_t *reply = s_hub_request (self, "shutdown_request", json_object ());
     int rc = reply? 0: -1;

@@ -55,7 +55,6 @@ typedef struct {
     char *hb_ping_ep, *hb_pong_ep;
     int hb_period_ms, hb_liveness;
     bool stop;
-    bool forgotten;             //  the hub declared it dead: exit non-zero
     bool watched;               //  the heart watches the running call's walltime
 } s_engine_t;
 
@@ -169,16 +168,6 @@ zpar_engine_run (const zpar_engine_options_t *options)
             else
             if (event && streq (event, "FOUND"))
                 zpar_info ("heartbeats from the hub again");
-            else
-            if (event && streq (event, "FORGOTTEN")) {
-                //  Declared dead while it could not answer (stopped, cut
-                //  off): its tasks failed or went elsewhere, so whatever it
-                //  still computes is nobody's. It leaves; a supervisor
-                //  starts its slot afresh.
-                zpar_warn ("the hub declared this engine dead; leaving so that it can start afresh");
-                self->stop = true;
-                self->forgotten = true;
-            }
             zstr_free (&event);
         }
         else
@@ -186,10 +175,9 @@ zpar_engine_run (const zpar_engine_options_t *options)
             break;
     }
     zpar_poller_destroy (&poller);
-    if (!self->forgotten)
-        s_engine_goodbye (self);
+    s_engine_goodbye (self);
     zpar_info ("engine %d stopping", self->info.id);
-    rc = self->forgotten? ZPAR_ENGINE_EXIT_FORGOTTEN: 0;
+    rc = 0;
 done:
     free (error);
     s_engine_destroy (self);

@@ -16,10 +16,6 @@ typedef struct {
     int ready_fd;               //  write "ready" here once registered (-1: none)
 } zpar_engine_options_t;
 
-//  The exit code of an engine the hub declared dead while it lived (it
-//  was stopped, or cut off): not 0, so that ipcluster starts it afresh.
-#define ZPAR_ENGINE_EXIT_FORGOTTEN 3
-
 //  Runs an engine until it is told to stop (SIGTERM, SIGINT or a
 //  shutdown_request). Returns the process exit code.
 int zpar_engine_run (const zpar_engine_options_t *options);

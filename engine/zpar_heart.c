@@ -4,6 +4,7 @@
 #include "zpar_log.h"
 
 #include "zpar_net.h"
+#include "zpar_proto.h"
 #include "zpar_sign.h"
 #include "zpar_util.h"
 
@@ -102,8 +103,13 @@ zpar_heart_actor (zsock_t *pipe, void *args)
             if (word && counter && mac && streq (word, "unknown") && streq (counter, answered)) {
                 const void *parts [] = { "unknown:", heart.uuid, ":", counter };
                 size_t sizes [] = { 8, strlen (heart.uuid), 1, strlen (counter) };
-                if (zpar_sign_verify (heart.signer, parts, sizes, 4, mac, strlen (mac)) == 0)
-                    zstr_send (pipe, "FORGOTTEN");
+                if (zpar_sign_verify (heart.signer, parts, sizes, 4, mac, strlen (mac)) == 0) {
+                    //  Whatever it still has queued or is computing is
+                    //  nobody's now: it goes at once, and its supervisor
+                    //  starts it afresh.
+                    zpar_warn ("the hub declared this engine dead: it ends itself");
+                    _exit (ZPAR_ENGINE_EXIT_FORGOTTEN);
+                }
             }
             zstr_free (&word);
             zstr_free (&counter);
@@ -117,7 +123,7 @@ zpar_heart_actor (zsock_t *pipe, void *args)
             //  The main thread is inside the call and cannot be stopped:
             //  the process ends, and its supervisor starts it afresh.
             zpar_warn ("a call ran past its walltime: this engine ends itself");
-            kill (getpid (), SIGKILL);
+            _exit (ZPAR_ENGINE_EXIT_WALLTIME);
         }
         if (!lost && zpar_mono_ms () - last_ping >= lost_after) {
             lost = true;

@@ -122,8 +122,10 @@ zpar_hub_results_answer (zpar_hub_results_t *self, const char *msg_id,
     entry->content = content_size? s_copy (content, content_size): NULL;
     entry->content_size = content_size;
     self->bytes += s_bytes (entry);
-    //  Over the byte budget: the oldest go, though never this one.
-    while (self->bytes > self->max_bytes && self->count > 1)
+    //  Over the byte budget: the oldest go, though never this one (it may
+    //  be the oldest, for a long task).
+    while (self->bytes > self->max_bytes && self->count > 1
+       &&  self->ring [(self->next + self->max_count - self->count) % self->max_count] != entry)
         s_forget_oldest (self);
 }
 

@@ -188,6 +188,12 @@ s_describe_exit (int status, char *text, size_t size)
                   strsignal (WTERMSIG (status)));
     }
     else
+    if (WEXITSTATUS (status) == ZPAR_ENGINE_EXIT_FORGOTTEN)
+        snprintf (text, size, ZPAR_EXIT_BY_ITSELF ": the hub had declared it dead");
+    else
+    if (WEXITSTATUS (status) == ZPAR_ENGINE_EXIT_WALLTIME)
+        snprintf (text, size, ZPAR_EXIT_BY_ITSELF ": a call ran past its walltime");
+    else
         snprintf (text, size, "exited with status %d", WEXITSTATUS (status));
 }
 
@@ -422,7 +428,12 @@ s_plan_restart (s_cluster_t *self, s_child_t *child, bool clean)
 {
     if (clean || child->restart_at)
         return;
-    if (zpar_mono_ms () - child->started_ms >= S_RESTART_STABLE_MS)
+    //  An engine that ended itself on purpose is no crash: its row starts
+    //  again (and so does its pause).
+    bool on_purpose = WIFEXITED (child->status)
+                   && (WEXITSTATUS (child->status) == ZPAR_ENGINE_EXIT_FORGOTTEN
+                       || WEXITSTATUS (child->status) == ZPAR_ENGINE_EXIT_WALLTIME);
+    if (on_purpose || zpar_mono_ms () - child->started_ms >= S_RESTART_STABLE_MS)
         child->streak = 0;
     if (child->streak >= self->options->restart_limit) {
         if (self->options->restart_limit)

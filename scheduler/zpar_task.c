@@ -969,6 +969,10 @@ s_task_retry (zpar_task_t *self, s_job_t *job, const char *engine)
     free (job->worker);
     job->worker = NULL;
     job->retries--;
+    //  Its walltime counts again from its next start; its start timeout
+    //  was met at the first.
+    s_timer_remove (job);
+    job->deadline = 0;
     s_task_enqueue (self, job, true);
 }
 
@@ -1019,7 +1023,7 @@ zpar_task_engine_down (zpar_task_t *self, const char *uuid, const char *why)
     for (s_job_t *job = zlistx_first (lost); job; job = zlistx_next (lost)) {
         //  A task whose engines keep dying is the likely cause: stop it
         //  before it takes the whole cluster down, retries or not.
-        if (!streq (why, "shutdown"))
+        if (!streq (why, "shutdown") && strncmp (why, ZPAR_EXIT_BY_ITSELF, strlen (ZPAR_EXIT_BY_ITSELF)))
             job->deaths++;
         if (limit && job->deaths >= limit)
             s_task_fail (self, job, uuid, id, ZPAR_E_ENGINE,
@@ -1056,9 +1060,13 @@ zpar_task_tick (zpar_task_t *self, int64_t now)
         while ((job = zlistx_first (list)) && job->deadline <= now) {
             if (job->state == S_RUNNING) {
                 //  Its engine is ending itself: send it nothing more.
+                //  No reply will count for this task: its slot is free again
+                //  once the rest is over (the engine ends itself before).
                 s_worker_t *worker = zhashx_lookup (self->workers, job->worker);
-                if (worker)
+                if (worker) {
                     worker->suspended_until = now + S_WALLTIME_REST_MS;
+                    worker->outstanding--;
+                }
                 s_task_fail (self, job, job->worker, worker? worker->id: -1, "TaskTimeout",
                              "%s ran past its walltime of %.3g s; its engine is stopped and "
                              "started again", job->msg_id, job->walltime_ms / 1000.0);

@@ -65,6 +65,13 @@ typedef enum {
 //  Monitor topics: the schedulers copy what they route to the hub.
 #define ZPAR_MON_IN         "in"        //  request handed to an engine
 #define ZPAR_MON_OUT        "out"       //  reply coming back from an engine
+
+//  Exit codes of an engine that ends itself, and how its supervisor says
+//  so to the hub: such an end is no crash (it counts for neither the
+//  restart limit nor a task's poison limit).
+#define ZPAR_ENGINE_EXIT_FORGOTTEN 3    //  the hub had declared it dead
+#define ZPAR_ENGINE_EXIT_WALLTIME  4    //  a call ran past its walltime
+#define ZPAR_EXIT_BY_ITSELF "ended by itself"
 #define ZPAR_MON_RETRY      "retry"     //  a failed attempt's reply; the task runs again
 #define ZPAR_MON_FAIL       "fail"      //  a scheduler's own error reply to a request
 #define ZPAR_MON_STATS      "stats"     //  a scheduler's own counters

@@ -87,7 +87,9 @@ json_t *zpar_client_status (zpar_client_t *self);
 int zpar_client_shutdown (zpar_client_t *self);
 
 //  Aborts the tasks msg_ids (a JSON array of strings, borrowed) that have
-//  not started: every registered engine is told, and waits for their word.
+//  not started: every registered engine is told, and their word awaited
+//  for at most 2 s together (one inside a call answers after it, but
+//  reads the abort before its next task).
 //  Such a task fails with TaskAborted when it reaches an engine, whether
 //  it still waits in the task scheduler or already in the engine's queue;
 //  one already running goes on. Returns 0, or -1 (see zpar_last_error).
