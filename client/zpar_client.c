@@ -512,8 +512,6 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     zpar_msg_t *msg = *msg_p;
     zpar_part_t *part = &result->parts [index];
     part->msg_id = strdup (zpar_msg_id (msg));
-    if (streq (zpar_msg_type (msg), "apply_request"))
-        part->content = json_incref (zpar_msg_content (msg));
     part->direct = route != NULL;
     part->engine_uuid = route? strdup (route): NULL;
     const char *date = zpar_msg_date (msg);
@@ -523,6 +521,14 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
         zpar_msg_add_route (msg, route, strlen (route));
     zhashx_insert (self->calls, part->msg_id, part);
     size_t size = zpar_msg_size (msg, self->signer);
+    //  The request's content as it goes (text: what the caller changes
+    //  afterwards does not change it), for zpar_view_resubmit.
+    zframe_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
+    if (content && streq (zpar_msg_type (msg), "apply_request")
+    &&  (part->content = malloc (zframe_size (content) + 1))) {
+        memcpy (part->content, zframe_data (content), zframe_size (content));
+        part->content_size = zframe_size (content);
+    }
     if (size > (size_t) self->max_size) {
         //  The scheduler would refuse it and the call would never end.
         zpar_msg_destroy (msg_p);

@@ -33,7 +33,8 @@ typedef struct {
     int engine_id;
     size_t first, count;
     bool done;
-    json_t *content;            //  its request's content, to send again (resubmit)
+    char *content;              //  its request's content as sent, to send again (resubmit)
+    size_t content_size;
     char *metadata_text;        //  the reply's metadata as it came, until asked for
     size_t metadata_size;
     json_t *metadata;           //  parsed when first asked for, with "submitted" added

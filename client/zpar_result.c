@@ -40,7 +40,7 @@ zpar_result_destroy (zpar_result_t **self_p)
         free (part->engine_uuid);
         free (part->out);
         free (part->metadata_text);
-        json_decref (part->content);
+        free (part->content);
         json_decref (part->metadata);
     }
     for (size_t i = 0; i < self->size; i++) {

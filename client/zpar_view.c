@@ -444,7 +444,7 @@ zpar_view_resubmit (zpar_view_t *self, zpar_result_t *result)
         again->items [i].part = result->items [i].part;
     for (size_t p = 0; p < result->nparts; p++) {
         zpar_msg_t *msg = zpar_msg_new ("apply_request", self->client->session);
-        zpar_msg_set_content (msg, json_incref (result->parts [p].content));
+        zpar_msg_set_text (msg, ZPAR_FRAME_CONTENT, result->parts [p].content, result->parts [p].content_size);
         if (json_object_size (self->flags))
             zpar_msg_set_metadata (msg, json_deep_copy (self->flags));
         s_send_part (self, again, p, -1, msg);

@@ -18,7 +18,7 @@
 #include "zpar_net.h"
 #include "zpar_profile.h"
 #include "zpar_proto.h"
-#include "zpar_request.h"
+#include "zpar_msg.h"
 #include "zpar_scheme.h"
 #include "zpar_util.h"
 
@@ -61,9 +61,6 @@
 #define S_RESTART_MAX_MS 30000
 #define S_RESTART_STABLE_MS 30000
 
-//  How long the hub may take to answer the news of an engine's end.
-#define S_EXIT_REPORT_MS 1000
-
 //  Largest cluster one ipcluster starts.
 #define S_MAX_ENGINES 4096
 
@@ -100,6 +97,9 @@ typedef struct {
     int report_fd;              //  --daemonize: tells the waiting parent
     char **engine_argv;         //  how an engine starts, without --id and --restarts
     size_t engine_argc;
+    zsock_t *hub;               //  tells the hub of engine ends (s_report_exit)
+    zpar_sign_t *hub_signer;
+    char *hub_session;
     char failure [1024];        //  why start-up failed, told once all stopped
 } s_cluster_t;
 
@@ -454,35 +454,39 @@ s_plan_restart (s_cluster_t *self, s_child_t *child, bool clean)
 
 //  Tells the hub that an engine's process ended and how: its tasks then
 //  fail (or run again elsewhere) at once, naming the signal, instead of
-//  after the missed heartbeats.
+//  after the missed heartbeats. Sent without waiting for the answer, so
+//  that the supervisor is never held up; the hub's answers are read and
+//  dropped here. The connection is made on first use.
 static void
 s_report_exit (s_cluster_t *self, s_child_t *child)
 {
     child->reported = true;
-    char *path = zpar_profile_path (self->profile, "security", ZPAR_CONNFILE_CLIENT);
-    char *error = NULL;
-    zpar_connfile_t *conn = zpar_connfile_load (path, &error);
-    free (path);
-    zpar_sign_t *signer = conn? zpar_sign_new (conn->key, 0): NULL;
-    zsock_t *sock = signer? zpar_connect (ZMQ_DEALER, conn->registration, NULL, 0): NULL;
-    if (sock) {
-        char how [96], *session = zpar_new_uuid ();
-        s_describe_exit (child->status, how, sizeof how);
-        zpar_peer_t peer = { .sock = sock, .signer = signer, .session = session, .max_size = 0 };
-        zpar_msg_t *reply = zpar_request (&peer, "engine_exit_request",
-            json_pack ("{s:I, s:s, s:s}", "pid", (json_int_t) child->pid, "host", zpar_hostname (),
-                       "how", how), S_EXIT_REPORT_MS);
-        if (!reply)
-            zpar_warn ("the hub did not answer the news of %s's end", child->name);
-        zpar_msg_destroy (&reply);
-        free (session);
+    if (!self->hub) {
+        char *path = zpar_profile_path (self->profile, "security", ZPAR_CONNFILE_CLIENT);
+        char *error = NULL;
+        zpar_connfile_t *conn = zpar_connfile_load (path, &error);
+        free (path);
+        self->hub_signer = conn? zpar_sign_new (conn->key, 0): NULL;
+        self->hub = self->hub_signer? zpar_connect (ZMQ_DEALER, conn->registration, NULL, 0): NULL;
+        if (!self->hub)
+            zpar_warn ("cannot tell the hub of engine ends: %s", error? error: "no connection");
+        zpar_connfile_destroy (&conn);
+        free (error);
+        self->hub_session = zpar_new_uuid ();
     }
-    else
-        zpar_warn ("cannot tell the hub of %s's end: %s", child->name, error? error: "no connection");
-    zsock_destroy (&sock);
-    zpar_sign_destroy (&signer);
-    zpar_connfile_destroy (&conn);
-    free (error);
+    if (!self->hub)
+        return;
+    zmsg_t *answer;
+    zsock_set_rcvtimeo (self->hub, 0);
+    while ((answer = zmsg_recv (self->hub)))
+        zmsg_destroy (&answer);
+    char how [96];
+    s_describe_exit (child->status, how, sizeof how);
+    zpar_msg_t *msg = zpar_msg_new ("engine_exit_request", self->hub_session);
+    zpar_msg_set_content (msg, json_pack ("{s:I, s:s, s:s}", "pid", (json_int_t) child->pid,
+                                          "host", zpar_hostname (), "how", how));
+    if (zpar_msg_send (&msg, self->hub, self->hub_signer) != 0)
+        zpar_warn ("could not tell the hub of %s's end", child->name);
 }
 
 //  Until a signal, or until the hub or the scheduler ends.
@@ -744,6 +748,9 @@ stop:
     if (*self->failure)
         s_tell (self, self->failure);
     zpar_info ("cluster stopped");
+    zsock_destroy (&self->hub);
+    zpar_sign_destroy (&self->hub_signer);
+    free (self->hub_session);
     close (self->sigfd);
     close (lock_fd);
     free (self->children);
