@@ -448,12 +448,24 @@ zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms)
     int64_t deadline = timeout_ms < 0? INT64_MAX: zpar_mono_ms () + timeout_ms;
     while (true) {
         //  Ask for what is still missing, a bounded number at a time.
+        //  Without a deadline, an unknown msg_id is final once nothing is
+        //  pending any more: it would never come.
+        bool pending = false;
+        for (i = 0; i < size && !pending; i++) {
+            const char *status = json_string_value (json_object_get (json_array_get (answers, i), "status"));
+            pending = status && streq (status, "pending");
+        }
         json_t *asked = json_array (), *where = json_array ();
-        for (i = 0; i < size && json_array_size (asked) < S_FETCH_BATCH; i++)
-            if (!json_object_get (json_array_get (answers, i), "metadata")) {
+        for (i = 0; i < size && json_array_size (asked) < S_FETCH_BATCH; i++) {
+            json_t *answer = json_array_get (answers, i);
+            const char *status = json_string_value (json_object_get (answer, "status"));
+            bool final = json_object_get (answer, "metadata")
+                      || (timeout_ms < 0 && !pending && status && streq (status, "unknown"));
+            if (!final) {
                 json_array_append (asked, json_array_get (msg_ids, i));
                 json_array_append_new (where, json_integer ((json_int_t) i));
             }
+        }
         if (!json_array_size (asked)) {
             json_decref (asked);
             json_decref (where);

@@ -98,7 +98,8 @@ int zpar_client_abort (zpar_client_t *self, json_t *msg_ids);
 //  The answers to tasks msg_ids (a JSON array of strings, borrowed; see
 //  zpar_result_msg_ids), as the hub kept them: for a client other than the
 //  one that sent the tasks, for instance after that one went away. Waits
-//  up to timeout_ms (-1: no limit) for tasks not answered yet. Returns an
+//  up to timeout_ms for tasks not answered yet; with -1, until none is
+//  pending (an unknown msg_id then counts as final). Returns an
 //  array in the order of msg_ids (caller owns), each
 //      {"status": "ok", "value": ..., "metadata": {...}}
 //      {"status": "error", "error": {ename, evalue, engine_id}, "metadata": {...}}
