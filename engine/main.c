@@ -12,7 +12,9 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 //  Registration gives up after this long without an answer from the hub.
 #define S_REGISTRATION_TIMEOUT_S 30
@@ -22,7 +24,7 @@ s_usage (FILE *out)
 {
     fprintf (out,
         "usage: zpar-engine [--profile NAME | --file CONNFILE] [--load LIB.so]...\n"
-        "                   [--timeout S] [--id N] [--restarts N] [--ready-fd FD]\n"
+        "                   [--timeout S] [--id N] [--restarts N] [--uuid UUID] [--ready-fd FD]\n"
         "\n"
         "Registers with the cluster's hub and runs the functions it is asked for:\n"
         "the built-ins (echo, sleep, busy_wait, primes, hostname, engine_info, push,\n"
@@ -32,7 +34,8 @@ s_usage (FILE *out)
         "  --load LIB.so     load a plugin (may be repeated)\n"
         "  --timeout S       give up registering after S seconds (default %d)\n"
         "  --id N            ask the hub for engine id N\n"
-        "  --restarts N      this slot was restarted N times (shown by zpar engines)\n",
+        "  --restarts N      this slot was restarted N times (shown by zpar engines)\n"
+        "  --uuid UUID       this engine's uuid (default: a new one), as ipcluster gives it\n",
         ZPAR_CONNFILE_ENGINE, S_REGISTRATION_TIMEOUT_S);
 }
 
@@ -52,6 +55,7 @@ main (int argc, char *argv [])
         { "timeout", required_argument, 0, 't' },
         { "id", required_argument, 0, 'I' },
         { "restarts", required_argument, 0, 'r' },
+        { "uuid", required_argument, 0, 'u' },
         { "ready-fd", required_argument, 0, 'R' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -78,6 +82,19 @@ main (int argc, char *argv [])
                     goto usage;
                 options.restarts = (int) value;
                 break;
+            case 'u': {
+                //  Printable ASCII, as any name the hub takes.
+                bool plain = *optarg && strlen (optarg) <= 255;
+                for (const char *c = optarg; *c; c++)
+                    plain &= *c > ' ' && *c <= '~' && *c != '"' && *c != '\\';
+                if (!plain) {
+                    fprintf (stderr, "zpar-engine: --uuid takes 1 to 255 printable characters, "
+                             "no space, quote or backslash\n");
+                    goto usage;
+                }
+                options.uuid = optarg;
+                break;
+            }
             case 'R':
                 if (zpar_parse_option ("--ready-fd", optarg, 0, 65535, &value) != 0)
                     goto usage;

@@ -113,7 +113,8 @@ zpar_engine_run (const zpar_engine_options_t *options)
     self->signer = zpar_sign_new (self->conn->key, ZPAR_REPLAY_HISTORY);
     self->max_size = self->conn->max_message_size? self->conn->max_message_size: ZPAR_MAX_MESSAGE_SIZE;
     self->session = zpar_new_uuid ();
-    self->uuid = zpar_new_uuid ();
+    //  A supervisor names its engines, so that it can say which one ended.
+    self->uuid = options->uuid? strdup (options->uuid): zpar_new_uuid ();
     self->namespace = json_object ();
     self->aborted = zhashx_new ();
     self->aborted_order = zlistx_new ();

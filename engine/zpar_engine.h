@@ -13,6 +13,7 @@ typedef struct {
     int registration_timeout_s; //  give up when the hub does not answer
     int wanted_id;              //  id to ask for (-1: any)
     int restarts;               //  times its supervisor restarted this slot
+    const char *uuid;           //  its uuid, given by its supervisor (NULL: a new one)
     int ready_fd;               //  write "ready" here once registered (-1: none)
 } zpar_engine_options_t;
 

@@ -411,23 +411,24 @@ static void
 s_engine_exit (s_hub_t *self, zpar_msg_t *request)
 {
     json_t *content = zpar_msg_content (request);
+    const char *uuid = json_string_value (json_object_get (content, "uuid"));
     json_t *pid = json_object_get (content, "pid");
     const char *host = json_string_value (json_object_get (content, "host"));
     const char *how = json_string_value (json_object_get (content, "how"));
-    if (!json_is_integer (pid) || !host || !how) {
+    if (!uuid || !json_is_integer (pid) || !host || !how) {
         s_hub_reply (self, request, "engine_exit_reply",
-                     s_error (ZPAR_E_VALUE, "engine_exit_request needs pid, host and how"));
+                     s_error (ZPAR_E_VALUE, "engine_exit_request needs uuid, pid, host and how"));
         return;
     }
-    zpar_hub_engine_t *found = NULL;
-    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine && !found;
-         engine = zhashx_next (self->engines))
-        if (engine->pid == json_integer_value (pid) && streq (engine->host, host))
-            found = engine;
+    //  The uuid its supervisor gave it; pid and host must agree, so that a
+    //  report can never take another engine down.
+    zpar_hub_engine_t *found = zhashx_lookup (self->engines, uuid);
+    if (found && (found->pid != json_integer_value (pid) || !streq (found->host, host)))
+        found = NULL;
     if (!found) {
         //  Gone already (its goodbye or the heartbeat came first).
         s_hub_reply (self, request, "engine_exit_reply",
-                     s_error (ZPAR_E_KEY, "no engine with pid %lld on %s",
+                     s_error (ZPAR_E_KEY, "no engine %s with pid %lld on %s", uuid,
                               (long long) json_integer_value (pid), host));
         return;
     }

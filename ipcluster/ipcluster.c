@@ -74,6 +74,7 @@ typedef struct {
     int streak;                 //  engines: restarts in a row, each soon after the last
     int64_t started_ms;         //  engines: when it was started (monotonic)
     int64_t restart_at;         //  engines: when to start it again (monotonic ms), 0: not due
+    char uuid [40];             //  engines: the uuid it was given
 } s_child_t;
 
 typedef struct {
@@ -408,13 +409,18 @@ s_spawn_engine (s_cluster_t *self, s_child_t *child)
     char id [24], restarts [24];
     snprintf (id, sizeof id, "%ld", (long) (child - self->children) - 2);
     snprintf (restarts, sizeof restarts, "%d", child->restarts);
-    char *argv [self->engine_argc + 5];
+    char *uuid = zpar_new_uuid ();
+    snprintf (child->uuid, sizeof child->uuid, "%s", uuid);
+    free (uuid);
+    char *argv [self->engine_argc + 7];
     memcpy (argv, self->engine_argv, self->engine_argc * sizeof *argv);
     size_t argc = self->engine_argc;
     s_add_arg (argv, &argc, "--id");
     s_add_arg (argv, &argc, id);
     s_add_arg (argv, &argc, "--restarts");
     s_add_arg (argv, &argc, restarts);
+    s_add_arg (argv, &argc, "--uuid");
+    s_add_arg (argv, &argc, child->uuid);
     child->reported = false;
     child->restart_at = 0;
     child->started_ms = zpar_mono_ms ();
@@ -483,8 +489,9 @@ s_report_exit (s_cluster_t *self, s_child_t *child)
     char how [96];
     s_describe_exit (child->status, how, sizeof how);
     zpar_msg_t *msg = zpar_msg_new ("engine_exit_request", self->hub_session);
-    zpar_msg_set_content (msg, json_pack ("{s:I, s:s, s:s}", "pid", (json_int_t) child->pid,
-                                          "host", zpar_hostname (), "how", how));
+    zpar_msg_set_content (msg, json_pack ("{s:s, s:I, s:s, s:s}", "uuid", child->uuid,
+                                          "pid", (json_int_t) child->pid, "host", zpar_hostname (),
+                                          "how", how));
     if (zpar_msg_send (&msg, self->hub, self->hub_signer) != 0)
         zpar_warn ("could not tell the hub of %s's end", child->name);
 }
