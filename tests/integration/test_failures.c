@@ -17,6 +17,15 @@ TestSuite (failures, .init = (void (*) (void)) zt_fresh_dir, .fini = zt_cleanup,
 //  Heartbeats would take 5 s x 3 to notice a death: far beyond this.
 #define S_SOON_MS 4000
 
+//  A client of the test's cluster.
+static zpar_client_t *
+s_connect (void)
+{
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    return client;
+}
+
 static zpar_client_t *
 s_start (int engines)
 {
@@ -25,9 +34,7 @@ s_start (int engines)
     snprintf (extra, sizeof extra, "--hb-period 5000 --hb-liveness 3 --restart-limit 0 --load %s",
               zt_build_path ("tests/libzpar_test_plugin.so"));
     zt_cluster_start (engines, extra);
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
-    return client;
+    return s_connect ();
 }
 
 //  Waits for result; asserts it failed with ename, its text holding what.
@@ -44,6 +51,61 @@ s_assert_failed (zpar_result_t *result, const char *ename, const char *what)
     const char *text = json_string_value (json_object_get (error, "evalue"));
     cr_assert_str_eq (name, ename, "%s: %s", name, text);
     cr_assert (text && strstr (text, what), "%s", text);
+}
+
+//  Engines the hub still has, asked of the hub itself.
+static size_t
+s_engines_left (zpar_client_t *client)
+{
+    json_t *engines = zpar_client_engines (client);
+    size_t count = json_array_size (engines);
+    json_decref (engines);
+    return count;
+}
+
+//  Engine id's record in the hub, or NULL (caller owns).
+static json_t *
+s_engine (zpar_client_t *client, int id)
+{
+    json_t *engines = zpar_client_engines (client), *found = NULL;
+    size_t i;
+    json_t *engine;
+    json_array_foreach (engines, i, engine)
+        if (json_integer_value (json_object_get (engine, "id")) == id)
+            found = json_incref (engine);
+    json_decref (engines);
+    return found;
+}
+
+//  The pid of engine id, as the hub knows it.
+static pid_t
+s_pid (zpar_client_t *client, int id)
+{
+    json_t *engine = s_engine (client, id);
+    cr_assert_not_null (engine, "no engine %d", id);
+    pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
+    json_decref (engine);
+    return pid;
+}
+
+//  The supervisor's log holds text (it is written as things happen).
+static bool
+s_log_says (const char *text, int timeout_ms)
+{
+    char *path = zt_profile_path ("log/ipcluster.log");
+    bool found = false;
+    for (int64_t deadline = zpar_mono_ms () + timeout_ms; !found && zpar_mono_ms () < deadline;) {
+        FILE *file = fopen (path, "r");
+        char line [1024];
+        while (file && !found && fgets (line, sizeof line, file))
+            found = strstr (line, text) != NULL;
+        if (file)
+            fclose (file);
+        if (!found)
+            zclock_sleep (20);      //  a file has no event to wait for
+    }
+    free (path);
+    return found;
 }
 
 Test (failures, a_balanced_task_that_segfaults_its_engine_fails_naming_the_signal)
@@ -123,15 +185,6 @@ Test (failures, a_task_with_retries_runs_again_after_its_engine_segfaults)
     zt_cluster_stop ();
 }
 
-//  Engines the hub still has, asked of the hub itself.
-static size_t
-s_engines_left (zpar_client_t *client)
-{
-    json_t *engines = zpar_client_engines (client);
-    size_t count = json_array_size (engines);
-    json_decref (engines);
-    return count;
-}
 
 Test (failures, a_poison_task_stops_after_three_engine_deaths)
 {
@@ -153,8 +206,7 @@ Test (failures, the_poison_limit_is_an_option_of_ipcluster_start)
     snprintf (extra, sizeof extra, "--hb-period 5000 --poison-limit 1 --restart-limit 0 --load %s",
               zt_build_path ("tests/libzpar_test_plugin.so"));
     zt_cluster_start (2, extra);
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_client_t *client = s_connect ();
     zpar_view_t *balanced = zpar_client_balanced (client);
     cr_assert_eq (zpar_view_set_retries (balanced, 5), 0);
     zpar_result_t *result = zpar_view_apply_async (balanced, "abort", NULL);
@@ -166,39 +218,7 @@ Test (failures, the_poison_limit_is_an_option_of_ipcluster_start)
     zt_cluster_stop ();
 }
 
-//  Engine id's record in the hub, or NULL (caller owns).
-static json_t *
-s_engine (zpar_client_t *client, int id)
-{
-    json_t *engines = zpar_client_engines (client), *found = NULL;
-    size_t i;
-    json_t *engine;
-    json_array_foreach (engines, i, engine)
-        if (json_integer_value (json_object_get (engine, "id")) == id)
-            found = json_incref (engine);
-    json_decref (engines);
-    return found;
-}
 
-//  The supervisor's log holds text (it is written as things happen).
-static bool
-s_log_says (const char *text, int timeout_ms)
-{
-    char *path = zt_profile_path ("log/ipcluster.log");
-    bool found = false;
-    for (int64_t deadline = zpar_mono_ms () + timeout_ms; !found && zpar_mono_ms () < deadline;) {
-        FILE *file = fopen (path, "r");
-        char line [1024];
-        while (file && !found && fgets (line, sizeof line, file))
-            found = strstr (line, text) != NULL;
-        if (file)
-            fclose (file);
-        if (!found)
-            zclock_sleep (20);      //  a file has no event to wait for
-    }
-    free (path);
-    return found;
-}
 
 Test (failures, a_dead_engine_starts_again_in_its_slot_until_the_restart_limit)
 {
@@ -206,8 +226,7 @@ Test (failures, a_dead_engine_starts_again_in_its_slot_until_the_restart_limit)
     snprintf (extra, sizeof extra, "--hb-period 5000 --restart-limit 1 --load %s",
               zt_build_path ("tests/libzpar_test_plugin.so"));
     zt_cluster_start (1, extra);
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_client_t *client = s_connect ();
     zpar_view_t *engine0 = zpar_client_direct (client, "0");
     zpar_result_t *result = zpar_view_apply_async (engine0, "segfault", NULL);
     s_assert_failed (result, "EngineError", "SIGSEGV");
@@ -242,12 +261,8 @@ Test (failures, a_dead_engine_starts_again_in_its_slot_until_the_restart_limit)
 Test (failures, an_engine_declared_dead_while_stopped_leaves_when_it_wakes)
 {
     zt_cluster_start (2, "--hb-period 100 --hb-liveness 3");
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
-    json_t *engine = s_engine (client, 1);
-    cr_assert_not_null (engine);
-    pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
-    json_decref (engine);
+    zpar_client_t *client = s_connect ();
+    pid_t pid = s_pid (client, 1);
     zpar_view_t *one = zpar_client_direct (client, "1");
     json_t *args = zt_json ("[1.0]");
     zpar_result_t *result = zpar_view_apply_async (one, "sleep", args);
@@ -263,7 +278,7 @@ Test (failures, an_engine_declared_dead_while_stopped_leaves_when_it_wakes)
     cr_assert (zt_wait_gone (pid, 10000), "the woken engine did not leave");
     //  Its slot starts afresh, as engine 1 again.
     cr_assert_eq (zpar_client_wait_for_engines (client, 2, 10000), 0, "%s", zpar_last_error ());
-    engine = s_engine (client, 1);
+    json_t *engine = s_engine (client, 1);
     cr_assert_not_null (engine);
     cr_assert_neq ((pid_t) json_integer_value (json_object_get (engine, "pid")), pid);
     cr_assert_eq (json_integer_value (json_object_get (engine, "restarts")), 1);
@@ -305,8 +320,7 @@ s_assert_aborted (zpar_result_t *queued)
 Test (failures, queued_tasks_are_aborted_and_can_be_resubmitted)
 {
     zt_cluster_start (1, NULL);
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_client_t *client = s_connect ();
     zpar_view_t *balanced = zpar_client_balanced (client);
     zpar_result_t *running, *queued;
     s_busy_and_queued (balanced, &running, &queued);
@@ -335,8 +349,7 @@ Test (failures, queued_tasks_are_aborted_and_can_be_resubmitted)
 Test (failures, zpar_abort_aborts_tasks_by_msg_id)
 {
     zt_cluster_start (1, NULL);
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_client_t *client = s_connect ();
     zpar_view_t *balanced = zpar_client_balanced (client);
     zpar_result_t *running, *queued;
     s_busy_and_queued (balanced, &running, &queued);
@@ -364,11 +377,8 @@ Test (failures, zpar_abort_aborts_tasks_by_msg_id)
 Test (failures, a_task_past_its_walltime_fails_and_its_engine_starts_afresh)
 {
     zt_cluster_start (1, "--hb-period 5000");
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
-    json_t *engine = s_engine (client, 0);
-    pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
-    json_decref (engine);
+    zpar_client_t *client = s_connect ();
+    pid_t pid = s_pid (client, 0);
     zpar_view_t *balanced = zpar_client_balanced (client);
     cr_assert_eq (zpar_view_set_walltime (balanced, -1), -1);
     cr_assert_eq (zpar_view_set_walltime (balanced, 0.3), 0);
@@ -385,7 +395,7 @@ Test (failures, a_task_past_its_walltime_fails_and_its_engine_starts_afresh)
     json_int_t restarts = 0;
     while (restarts < 1 && zpar_mono_ms () < deadline) {
         zpar_client_wait_for_engines (client, 2, 100);      //  takes in notifications
-        engine = s_engine (client, 0);
+        json_t *engine = s_engine (client, 0);
         restarts = json_integer_value (json_object_get (engine, "restarts"));
         json_decref (engine);
     }
@@ -405,8 +415,7 @@ Test (failures, a_task_past_its_walltime_fails_and_its_engine_starts_afresh)
 Test (failures, a_second_client_fetches_the_answers_of_a_map_its_client_left)
 {
     zt_cluster_start (2, NULL);
-    zpar_client_t *first = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (first, "%s", zpar_last_error ());
+    zpar_client_t *first = s_connect ();
     zpar_view_t *balanced = zpar_client_balanced (first);
     //  40 tasks of 50 ms on two engines: a second's work, most of it still
     //  to do when its client goes.
@@ -423,8 +432,7 @@ Test (failures, a_second_client_fetches_the_answers_of_a_map_its_client_left)
     zpar_view_destroy (&balanced);
     zpar_client_destroy (&first);
 
-    zpar_client_t *second = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (second, "%s", zpar_last_error ());
+    zpar_client_t *second = s_connect ();
     json_t *answers = zpar_client_fetch (second, ids, 20000);
     cr_assert_not_null (answers, "%s", zpar_last_error ());
     cr_assert_eq (json_array_size (answers), 40);
