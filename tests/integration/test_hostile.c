@@ -232,6 +232,22 @@ Test (hostile, oversize_messages_are_dropped)
     s_stop ();
 }
 
+//  A balanced call through a new client comes back.
+static void
+s_assert_cluster_works (void)
+{
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *args = json_pack ("[i]", 5), *error = NULL;
+    json_t *value = zpar_view_apply_sync (balanced, "echo", args, &error);
+    cr_assert_eq (json_integer_value (value), 5);
+    json_decref (value);
+    json_decref (args);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+}
+
 //  Connects a PUB-like socket to a bound SUB and waits until the SUB's
 //  subscription arrived, so nothing sent afterwards is lost.
 static zsock_t *
@@ -335,16 +351,7 @@ Test (hostile, every_bound_socket_drops_and_counts_bad_input)
                   (long long) in_scheduler, sent_to_scheduler);
 
     //  And the cluster still works.
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
-    zpar_view_t *balanced = zpar_client_balanced (client);
-    json_t *args = json_pack ("[i]", 5), *error = NULL;
-    json_t *value = zpar_view_apply_sync (balanced, "echo", args, &error);
-    cr_assert_eq (json_integer_value (value), 5);
-    json_decref (value);
-    json_decref (args);
-    zpar_view_destroy (&balanced);
-    zpar_client_destroy (&client);
+    s_assert_cluster_works ();
     for (int i = 0; i < 6; i++)
         zsock_destroy (&dealers [i]);
     zsock_destroy (&pong);
@@ -458,16 +465,7 @@ Test (hostile, a_flood_of_garbage_is_dropped_and_counted_to_the_message, .timeou
     cr_assert_eq (iopub, EACH);
 
     //  Both still answer, and the cluster still works.
-    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
-    cr_assert_not_null (client, "%s", zpar_last_error ());
-    zpar_view_t *balanced = zpar_client_balanced (client);
-    json_t *args = json_pack ("[i]", 5), *error = NULL;
-    json_t *value = zpar_view_apply_sync (balanced, "echo", args, &error);
-    cr_assert_eq (json_integer_value (value), 5);
-    json_decref (value);
-    json_decref (args);
-    zpar_view_destroy (&balanced);
-    zpar_client_destroy (&client);
+    s_assert_cluster_works ();
     for (int k = 0; k < SOCKETS; k++)
         zsock_destroy (&socks [k]);
     s_stop ();
