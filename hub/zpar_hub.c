@@ -31,6 +31,10 @@ static const char *s_role_names [S_ROLES] = {
 //  msg_ids one result_request may name.
 #define S_RESULT_IDS_MAX 10000
 
+//  Engines declared dead for missed heartbeats that the hub remembers, to
+//  tell them so if they come back (and only them).
+#define S_DECLARED_MAX 10000
+
 typedef struct {
     char *client_ep;
     char *engine_ep;
@@ -47,6 +51,8 @@ typedef struct {
     char *registration_ep, *ping_ep, *pong_ep, *notification_ep, *monitor_ep;
     zhashx_t *engines;          //  uuid -> zpar_hub_engine_t (owned)
     zpar_hub_results_t *results;    //  answers kept for result_request
+    zhashx_t *declared_dead;    //  uuids of engines that missed their beats
+    zlistx_t *declared_order;   //  the same, oldest first (S_DECLARED_MAX kept)
     int next_id;
     s_role_t roles [S_ROLES];
     zpar_drops_t drops;
@@ -139,6 +145,9 @@ s_hub_new (zsock_t *pipe, zpar_hub_config_t *config)
     self->session = zpar_new_uuid ();
     self->engines = zhashx_new ();
     self->results = zpar_hub_results_new (S_RESULTS_MAX, S_RESULTS_BYTES);
+    self->declared_dead = zhashx_new ();
+    self->declared_order = zlistx_new ();
+    zlistx_set_destructor (self->declared_order, (czmq_destructor *) zstr_free);
     zhashx_set_destructor (self->engines, s_engine_free);
     self->started_ms = zpar_mono_ms ();
     if (!self->signer)
@@ -189,6 +198,8 @@ s_hub_destroy (s_hub_t **self_p)
     }
     zhashx_destroy (&self->engines);
     zpar_hub_results_destroy (&self->results);
+    zhashx_destroy (&self->declared_dead);
+    zlistx_destroy (&self->declared_order);
     zpar_sign_destroy (&self->signer);
     free (self->session);
     free ((char *) self->config.ip);
@@ -395,6 +406,7 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
         engine->last_ping = self->ping_counter;
         engine->restarts = json_integer_value (restarts);
         zhashx_insert (self->engines, engine->uuid, engine);
+        zhashx_delete (self->declared_dead, engine->uuid);     //  registered again
         zpar_info ("engine %d (%s, pid %lld on %s) registering", engine->id, engine->uuid,
                    (long long) engine->pid, engine->host);
     }
@@ -673,6 +685,17 @@ s_engine_announce (s_hub_t *self, zpar_hub_engine_t *engine, zpar_engine_action_
                            "host", engine->host, "pid", (json_int_t) engine->pid));
             break;
         case ZPAR_ACT_DEPART:
+            if (event == ZPAR_EV_EXPIRED && !zhashx_lookup (self->declared_dead, engine->uuid)) {
+                //  It may still live (stopped, cut off): remembered, so
+                //  that its next pong can be answered "unknown".
+                if (zlistx_size (self->declared_order) >= S_DECLARED_MAX) {
+                    char *oldest = zlistx_first (self->declared_order);
+                    zhashx_delete (self->declared_dead, oldest);
+                    zlistx_delete (self->declared_order, zlistx_cursor (self->declared_order));
+                }
+                zhashx_insert (self->declared_dead, engine->uuid, (void *) 1);
+                zlistx_add_end (self->declared_order, strdup (engine->uuid));
+            }
             self->version++;
             zpar_info ("engine %d unregistered (%s)", engine->id, engine->reason);
             s_hub_publish (self, "unregistration_notification",
@@ -721,6 +744,9 @@ s_hub_handle_pong (s_hub_t *self)
     }
     char *key = zframe_strdup (uuid);
     zpar_hub_engine_t *engine = zhashx_lookup (self->engines, key);
+    //  Only an engine this hub declared dead is told so (a hub started
+    //  afresh knows nobody, and tells nobody).
+    bool declared = !engine && zhashx_lookup (self->declared_dead, key);
     free (key);
     //  Only an answer to the latest ping counts; counter 0 is the heart's
     //  hello and counts only while the engine registers. An old pong
@@ -731,7 +757,7 @@ s_hub_handle_pong (s_hub_t *self)
         s_engine_apply (self, engine, ZPAR_EV_PONG, true);
     }
     else
-    if (!engine && value > 0 && (uint64_t) value == self->ping_counter) {
+    if (!engine && value > 0 && (uint64_t) value == self->ping_counter && declared) {
         //  Alive, but declared dead (it was stopped, or cut off): tell it,
         //  signed, for this ping only, so that it leaves instead of
         //  answering work nobody waits for any more.
