@@ -133,32 +133,31 @@ zpar_view_set_retries (zpar_view_t *self, int retries)
     return 0;
 }
 
-int
-zpar_view_set_timeout (zpar_view_t *self, double seconds)
+//  A flag in seconds (timeout, walltime): 0 removes it.
+static int
+s_set_seconds (zpar_view_t *self, const char *flag, double seconds)
 {
     if (!(seconds >= 0 && seconds <= ZPAR_TIMEOUT_MAX)) {
-        zpar_fail ("a timeout is a number of seconds up to %g, 0 for none", ZPAR_TIMEOUT_MAX);
+        zpar_fail ("a %s is a number of seconds up to %g, 0 for none", flag, ZPAR_TIMEOUT_MAX);
         return -1;
     }
     if (seconds == 0)
-        json_object_del (self->flags, "timeout");
+        json_object_del (self->flags, flag);
     else
-        json_object_set_new (self->flags, "timeout", json_real (seconds));
+        json_object_set_new (self->flags, flag, json_real (seconds));
     return 0;
+}
+
+int
+zpar_view_set_timeout (zpar_view_t *self, double seconds)
+{
+    return s_set_seconds (self, "timeout", seconds);
 }
 
 int
 zpar_view_set_walltime (zpar_view_t *self, double seconds)
 {
-    if (!(seconds >= 0 && seconds <= ZPAR_TIMEOUT_MAX)) {
-        zpar_fail ("a walltime is a number of seconds up to %g, 0 for none", ZPAR_TIMEOUT_MAX);
-        return -1;
-    }
-    if (seconds == 0)
-        json_object_del (self->flags, "walltime");
-    else
-        json_object_set_new (self->flags, "walltime", json_real (seconds));
-    return 0;
+    return s_set_seconds (self, "walltime", seconds);
 }
 
 static int

@@ -595,11 +595,11 @@ s_scan_value (s_scanner_t *scan, int depth)
 
 //  Returns 0 with the value in out, or -1 when unsure or absent.
 static int
-s_scan (zframe_t *frame, const char *key, bool number, char *out, size_t size)
+s_scan (const void *text, size_t text_size, const char *key, bool number, char *out, size_t size)
 {
     s_scanner_t scan = {
-        .at = (const char *) zframe_data (frame),
-        .end = (const char *) zframe_data (frame) + zframe_size (frame),
+        .at = (const char *) text,
+        .end = (const char *) text + text_size,
         .key = key, .key_length = strlen (key), .number = number
     };
     s_scan_space (&scan);
@@ -616,10 +616,7 @@ s_scan (zframe_t *frame, const char *key, bool number, char *out, size_t size)
 int
 zpar_json_scan_string (const void *text, size_t size, const char *key, char *out, size_t out_size)
 {
-    zframe_t *frame = zframe_new (text, size);
-    int rc = s_scan (frame, key, false, out, out_size);
-    zframe_destroy (&frame);
-    return rc;
+    return s_scan (text, size, key, false, out, out_size);
 }
 
 //  A string member of JSON frame index: scanned from the bytes when the
@@ -630,7 +627,8 @@ s_lookup (zpar_msg_t *self, int index, const char *key, s_found_t *found)
     if (!self->parsed [index] && self->raw [index]) {
         if (!found->tried) {
             found->tried = true;
-            if (s_scan (self->raw [index], key, false, found->text, sizeof found->text) == 0)
+            if (s_scan (zframe_data (self->raw [index]), zframe_size (self->raw [index]), key, false,
+                        found->text, sizeof found->text) == 0)
                 found->value = found->text;
         }
         if (found->value)
@@ -651,7 +649,8 @@ zpar_msg_metadata_integer (zpar_msg_t *self, const char *key, long long *value)
 {
     char text [32], *end;
     if (!self->parsed [METADATA] && self->raw [METADATA]
-    &&  s_scan (self->raw [METADATA], key, true, text, sizeof text) == 0) {
+    &&  s_scan (zframe_data (self->raw [METADATA]), zframe_size (self->raw [METADATA]), key, true,
+                text, sizeof text) == 0) {
         errno = 0;
         long long number = strtoll (text, &end, 10);
         if (!*end && !errno) {
