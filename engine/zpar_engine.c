@@ -130,12 +130,24 @@ zpar_engine_run (const zpar_engine_options_t *options)
     if (s_engine_register (self) != 0 || s_engine_hello (self) != 0)
         goto done;
 
+    //  What the heart sends if a hub that took over asks it to register
+    //  again: the same engine, its id already given, its scheduler
+    //  connections already made.
+    json_t *again = json_pack ("{s:s, s:s, s:i, s:o, s:i, s:i, s:b}", "uuid", self->uuid,
+        "host", zpar_hostname (), "pid", (int) getpid (),
+        "functions", zpar_registry_names (self->registry), "id", self->info.id,
+        "restarts", self->options->restarts, "reregister", 1);
+    char *registration = json_dumps (again, JSON_COMPACT);
+    json_decref (again);
     zpar_heart_config_t heart = {
         .ping_endpoint = self->hb_ping_ep, .pong_endpoint = self->hb_pong_ep,
         .uuid = self->uuid, .key = self->conn->key,
-        .period_ms = self->hb_period_ms, .liveness = self->hb_liveness
+        .period_ms = self->hb_period_ms, .liveness = self->hb_liveness,
+        .registration_endpoint = self->conn->registration, .registration = registration,
+        .max_message_size = self->max_size
     };
     self->heart = zactor_new (zpar_heart_actor, &heart);
+    free (registration);
     zpar_info ("engine %d ready (uuid %s, pid %d)", self->info.id, self->uuid, (int) getpid ());
     if (options->ready_fd >= 0) {
         if (write (options->ready_fd, "ready\n", 6) != 6)
@@ -294,6 +306,9 @@ s_engine_hello (s_engine_t *self)
 static void
 s_engine_goodbye (s_engine_t *self)
 {
+    //  The heart first: a hub that no longer knows this engine after its
+    //  goodbye must not hear a pong from it, and have it register again.
+    zactor_destroy (&self->heart);
     zpar_msg_t *reply = s_engine_request (self, self->reg, "unregistration_request",
                                           json_pack ("{s:s, s:i}", "uuid", self->uuid, "id", self->info.id),
                                           S_GOODBYE_MS);

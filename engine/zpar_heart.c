@@ -3,6 +3,7 @@
 #include "zpar_heart.h"
 #include "zpar_log.h"
 
+#include "zpar_msg.h"
 #include "zpar_net.h"
 #include "zpar_proto.h"
 #include "zpar_sign.h"
@@ -14,10 +15,19 @@
 //  Pongs are tiny; pings carry a decimal counter.
 #define S_PING_MAX 32
 
+//  Replies to a registration sent again that the heart keeps in its
+//  replay history: a few per hub start.
+#define S_HISTORY 64
+
 typedef struct {
     zpar_sign_t *signer;
     char *uuid;
     zsock_t *ping, *pong;
+    char *registration_ep;      //  the hub's
+    char *registration;         //  registration_request content, JSON text
+    int64_t max_size;
+    zsock_t *reg;               //  to the hub, once it asked to register again
+    char *session;
 } s_heart_t;
 
 //  Pong: [counter] [hmac of "uuid:counter"]; the DEALER's identity is the uuid.
@@ -32,15 +42,92 @@ s_pong (s_heart_t *self, const char *counter)
     zstr_send (self->pong, signature);
 }
 
+//  Registers this engine again with a hub that took over from a killed
+//  one: same uuid, same id. Its answer is read by s_heart_registered; a
+//  refusal (no scheduler back yet) is simply asked again at the next
+//  ping, since the hub says "reregister" to every pong until then.
+static void
+s_heart_register (s_heart_t *self, zpoller_t *poller)
+{
+    json_t *content = self->registration? json_loads (self->registration, 0, NULL): NULL;
+    if (!content || !self->registration_ep) {
+        json_decref (content);
+        return;
+    }
+    if (!self->reg) {
+        self->reg = zpar_connect (ZMQ_DEALER, self->registration_ep, NULL, self->max_size);
+        self->session = zpar_new_uuid ();
+        if (!self->reg)
+            return;
+        zpoller_add (poller, self->reg);
+    }
+    zpar_msg_t *msg = zpar_msg_new ("registration_request", self->session);
+    zpar_msg_set_content (msg, content);
+    zpar_msg_send (&msg, self->reg, self->signer);
+}
+
+static void
+s_heart_registered (s_heart_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->reg);
+    zpar_drop_t reason;
+    zpar_msg_t *reply = raw? zpar_msg_decode (&raw, self->signer, (size_t) self->max_size, NULL, &reason): NULL;
+    json_t *content = reply? zpar_msg_content (reply): NULL;
+    const char *status = json_string_value (json_object_get (content, "status"));
+    if (status && streq (status, "ok"))
+        zpar_info ("registered again with the hub, as engine %lld",
+                   (long long) json_integer_value (json_object_get (content, "id")));
+    else
+    if (status && !streq (json_string_value (json_object_get (content, "ename")), "NotReady"))
+        zpar_warn ("the hub did not take this engine again: %s",
+                   json_string_value (json_object_get (content, "evalue")));
+    zpar_msg_destroy (&reply);
+    zmsg_destroy (&raw);
+}
+
+//  The hub's answer to a pong: ["unknown" | "reregister"] [counter] [hmac
+//  of "word:uuid:counter"], checked by signature and by the counter just
+//  answered, so that it is neither forged nor replayed.
+static void
+s_heart_told (s_heart_t *self, const char *answered, zpoller_t *poller)
+{
+    zmsg_t *told = zmsg_recv (self->pong);
+    char *word = told? zmsg_popstr (told): NULL;
+    char *counter = told? zmsg_popstr (told): NULL;
+    char *mac = told? zmsg_popstr (told): NULL;
+    if (word && counter && mac && (streq (word, "unknown") || streq (word, "reregister"))
+    &&  streq (counter, answered)) {
+        const void *parts [] = { word, ":", self->uuid, ":", counter };
+        size_t sizes [] = { strlen (word), 1, strlen (self->uuid), 1, strlen (counter) };
+        if (zpar_sign_verify (self->signer, parts, sizes, 5, mac, strlen (mac)) == 0) {
+            if (streq (word, "unknown")) {
+                //  Whatever it still has queued or is computing is
+                //  nobody's now: it goes at once, and its supervisor
+                //  starts it afresh.
+                zpar_warn ("the hub declared this engine dead: it ends itself");
+                _exit (ZPAR_ENGINE_EXIT_FORGOTTEN);
+            }
+            s_heart_register (self, poller);
+        }
+    }
+    zstr_free (&word);
+    zstr_free (&counter);
+    zstr_free (&mac);
+    zmsg_destroy (&told);
+}
+
 void
 zpar_heart_actor (zsock_t *pipe, void *args)
 {
     zpar_heart_config_t *config = args;
     s_heart_t heart = {
-        .signer = zpar_sign_new (config->key, 0),
+        .signer = zpar_sign_new (config->key, S_HISTORY),
         .uuid = strdup (config->uuid),
         .ping = zpar_connect (ZMQ_SUB, config->ping_endpoint, NULL, S_PING_MAX),
         .pong = zpar_connect (ZMQ_DEALER, config->pong_endpoint, config->uuid, 0),
+        .registration_ep = config->registration_endpoint? strdup (config->registration_endpoint): NULL,
+        .registration = config->registration? strdup (config->registration): NULL,
+        .max_size = config->max_message_size
     };
     int64_t lost_after = (int64_t) config->period_ms * (config->liveness + 1);
     zsock_signal (pipe, 0);
@@ -92,30 +179,11 @@ zpar_heart_actor (zsock_t *pipe, void *args)
             }
         }
         else
-        if (which == heart.pong) {
-            //  ["unknown"] [counter] [hmac of "unknown:uuid:counter"]: the
-            //  hub declared this engine dead; signed, and for the ping just
-            //  answered, so neither forged nor replayed.
-            zmsg_t *told = zmsg_recv (heart.pong);
-            char *word = told? zmsg_popstr (told): NULL;
-            char *counter = told? zmsg_popstr (told): NULL;
-            char *mac = told? zmsg_popstr (told): NULL;
-            if (word && counter && mac && streq (word, "unknown") && streq (counter, answered)) {
-                const void *parts [] = { "unknown:", heart.uuid, ":", counter };
-                size_t sizes [] = { 8, strlen (heart.uuid), 1, strlen (counter) };
-                if (zpar_sign_verify (heart.signer, parts, sizes, 4, mac, strlen (mac)) == 0) {
-                    //  Whatever it still has queued or is computing is
-                    //  nobody's now: it goes at once, and its supervisor
-                    //  starts it afresh.
-                    zpar_warn ("the hub declared this engine dead: it ends itself");
-                    _exit (ZPAR_ENGINE_EXIT_FORGOTTEN);
-                }
-            }
-            zstr_free (&word);
-            zstr_free (&counter);
-            zstr_free (&mac);
-            zmsg_destroy (&told);
-        }
+        if (which == heart.pong)
+            s_heart_told (&heart, answered, poller);
+        else
+        if (heart.reg && which == heart.reg)
+            s_heart_registered (&heart);
         else
         if (zpoller_terminated (poller))
             break;
@@ -134,6 +202,10 @@ zpar_heart_actor (zsock_t *pipe, void *args)
 done:
     zsock_destroy (&heart.ping);
     zsock_destroy (&heart.pong);
+    zsock_destroy (&heart.reg);
     zpar_sign_destroy (&heart.signer);
     free (heart.uuid);
+    free (heart.registration_ep);
+    free (heart.registration);
+    free (heart.session);
 }

@@ -4,7 +4,11 @@
 
     Pipe commands: $TERM. The heart sends "LOST" once when no ping came for
     liveness periods (the hub is gone or unreachable), and "FOUND" when pings
-    come back after that.                                                 */
+    come back after that.
+
+    When a hub that took over from a killed one says it does not know this
+    engine ("reregister", signed), the heart registers it again itself,
+    with its uuid and id: the main thread may be inside a long call.    */
 
 #ifndef ZPAR_HEART_H_INCLUDED
 #define ZPAR_HEART_H_INCLUDED
@@ -18,6 +22,9 @@ typedef struct {
     const char *key;
     int period_ms;
     int liveness;
+    const char *registration_endpoint;  //  the hub's
+    const char *registration;   //  registration_request content, JSON text
+    int64_t max_message_size;
 } zpar_heart_config_t;
 
 //  zactor_new (zpar_heart_actor, &config); config is copied before it returns.

@@ -8,6 +8,7 @@
 
 #include "zpar_connfile.h"
 #include "zpar_log.h"
+#include "zpar_net.h"
 #include "zpar_profile.h"
 #include "zpar_proto.h"
 #include "zpar_util.h"
@@ -20,6 +21,10 @@
 //  engines want every core, they go first. Its own work (heartbeats,
 //  counting, answering) is small and still gets done promptly.
 #define S_HUB_NICENESS 5
+
+//  A hub that takes up an earlier one's key drops requests dated before
+//  its start less this much (clocks of other hosts may run behind).
+#define S_CLOCK_SKEW_US (5 * 1000000LL)
 
 //  Removes a connection file if it is this hub's.
 static void
@@ -129,12 +134,43 @@ main (int argc, char *argv [])
         zpar_profile_destroy (&profile);
         return 1;
     }
+    //  The files of a hub that is gone (killed, crashed): this one takes
+    //  up its key and ports, so that the engines, schedulers and clients
+    //  still dialling them reconnect by themselves and carry on.
+    char *key = NULL;
+    zactor_t *hub = NULL;
+    char *endpoint = NULL;
+    if (existing && existing->ping_port && streq (existing->location, config.ip)) {
+        config.key = key = strdup (existing->key);
+        config.ports [0] = zpar_endpoint_port (existing->registration);
+        config.ports [1] = existing->ping_port;
+        config.ports [2] = existing->pong_port;
+        config.ports [3] = existing->notification_port;
+        config.ports [4] = existing->monitor_port;
+        config.not_before_us = zpar_wall_us () - S_CLOCK_SKEW_US;
+        hub = zactor_new (zpar_hub_actor, &config);
+        zstr_send (hub, "ENDPOINT");
+        endpoint = zstr_recv (hub);
+        if (endpoint && *endpoint)
+            zpar_info ("taking over from hub pid %lld: its key and ports", (long long) existing->hub_pid);
+        else {
+            zpar_warn ("cannot take up the ports of hub pid %lld; starting afresh, and "
+                       "whatever it served must start again", (long long) existing->hub_pid);
+            zstr_free (&endpoint);
+            zactor_destroy (&hub);
+            free (key);
+            key = NULL;
+            memset (config.ports, 0, sizeof config.ports);
+            config.not_before_us = 0;
+        }
+    }
     zpar_connfile_destroy (&existing);
-    char *key = zpar_new_key ();
-    config.key = key;
-    zactor_t *hub = zactor_new (zpar_hub_actor, &config);
-    zstr_send (hub, "ENDPOINT");
-    char *endpoint = zstr_recv (hub);
+    if (!hub) {
+        config.key = key = zpar_new_key ();
+        hub = zactor_new (zpar_hub_actor, &config);
+        zstr_send (hub, "ENDPOINT");
+        endpoint = zstr_recv (hub);
+    }
     int rc = 1;
     if (!endpoint || !*endpoint) {
         zpar_error ("could not start; see the messages above");
@@ -145,6 +181,12 @@ main (int argc, char *argv [])
         .location = (char *) config.ip, .max_message_size = config.max_message_size,
         .hub_pid = getpid ()
     };
+    zstr_send (hub, "PORTS");
+    char *ports = zstr_recv (hub);
+    if (!ports || sscanf (ports, "%d %d %d %d", &connfile.ping_port, &connfile.pong_port,
+                          &connfile.notification_port, &connfile.monitor_port) != 4)
+        connfile.ping_port = 0;     //  not written: no hub can take over
+    zstr_free (&ports);
     if (zpar_connfile_save (&connfile, client_path) != 0
     ||  zpar_connfile_save (&connfile, engine_path) != 0) {
         zpar_error ("cannot write connection files into %s/security: %s",

@@ -154,11 +154,12 @@ s_hub_new (zsock_t *pipe, zpar_hub_config_t *config)
         goto err;
     int64_t max = config->max_message_size;
     const char *ip = self->config.ip;
-    if (!(self->registration = zpar_bind (ZMQ_ROUTER, ip, max, &self->registration_ep))
-    ||  !(self->ping = zpar_bind (ZMQ_PUB, ip, max, &self->ping_ep))
-    ||  !(self->pong = zpar_bind (ZMQ_ROUTER, ip, max, &self->pong_ep))
-    ||  !(self->notification = zpar_bind (ZMQ_PUB, ip, max, &self->notification_ep))
-    ||  !(self->monitor = zpar_bind (ZMQ_SUB, ip, max, &self->monitor_ep)))
+    const int *port = config->ports;
+    if (!(self->registration = zpar_bind_at (ZMQ_ROUTER, ip, port [0], max, &self->registration_ep))
+    ||  !(self->ping = zpar_bind_at (ZMQ_PUB, ip, port [1], max, &self->ping_ep))
+    ||  !(self->pong = zpar_bind_at (ZMQ_ROUTER, ip, port [2], max, &self->pong_ep))
+    ||  !(self->notification = zpar_bind_at (ZMQ_PUB, ip, port [3], max, &self->notification_ep))
+    ||  !(self->monitor = zpar_bind_at (ZMQ_SUB, ip, port [4], max, &self->monitor_ep)))
         goto err;
     //  Pongs need no reply: a pong ROUTER that refuses unknown peers
     //  would only make noise.
@@ -258,6 +259,11 @@ s_hub_handle_pipe (s_hub_t *self)
     else
     if (streq (command, "ENDPOINT"))
         zstr_send (self->pipe, self->registration_ep);
+    else
+    if (streq (command, "PORTS"))
+        zstr_sendf (self->pipe, "%d %d %d %d", zpar_endpoint_port (self->ping_ep),
+                    zpar_endpoint_port (self->pong_ep), zpar_endpoint_port (self->notification_ep),
+                    zpar_endpoint_port (self->monitor_ep));
     zstr_free (&command);
 }
 
@@ -278,6 +284,14 @@ s_hub_handle_registration (s_hub_t *self)
     }
     if (zpar_msg_routes (request) < 1 || !zpar_msg_content (request)) {
         zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "registration");
+        zpar_msg_destroy (&request);
+        return;
+    }
+    //  Signed with the key an earlier hub used, but older than this hub:
+    //  its replay history did not come along, so the date must tell.
+    if (self->config.not_before_us
+    &&  zpar_iso_parse (zpar_msg_date (request)) < self->config.not_before_us) {
+        zpar_drops_add (&self->drops, ZPAR_DROP_REPLAY, "registration");
         zpar_msg_destroy (&request);
         return;
     }
@@ -368,9 +382,11 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
     json_t *functions = json_object_get (content, "functions");
     json_t *wanted = json_object_get (content, "id");
     json_t *restarts = json_object_get (content, "restarts");
+    json_t *again = json_object_get (content, "reregister");
     if (!s_valid_name (uuid) || !s_valid_name (host) || !json_is_integer (pid)
     ||  (functions && !json_is_array (functions)) || (wanted && !json_is_integer (wanted))
-    ||  (restarts && !json_is_integer (restarts))) {
+    ||  (restarts && !json_is_integer (restarts)) || (again && !json_is_boolean (again))
+    ||  (json_is_true (again) && !wanted)) {
         zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "registration");
         s_hub_reply (self, request, "registration_reply", s_error (ZPAR_E_VALUE,
                      "registration_request needs uuid, host (strings), pid (integer), functions (list)"));
@@ -385,6 +401,11 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
     if (engine && engine->pid != json_integer_value (pid)) {
         s_hub_reply (self, request, "registration_reply", s_error (ZPAR_E_VALUE,
                      "uuid %s is already registered by another process", engine->uuid));
+        return;
+    }
+    if (!engine && json_is_true (again) && s_id_in_use (self, (int) json_integer_value (wanted))) {
+        s_hub_reply (self, request, "registration_reply", s_error (ZPAR_E_VALUE,
+                     "engine id %lld is taken", (long long) json_integer_value (wanted)));
         return;
     }
     if (!engine) {
@@ -407,8 +428,12 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
         engine->restarts = json_integer_value (restarts);
         zhashx_insert (self->engines, engine->uuid, engine);
         zhashx_delete (self->declared_dead, engine->uuid);     //  registered again
-        zpar_info ("engine %d (%s, pid %lld on %s) registering", engine->id, engine->uuid,
-                   (long long) engine->pid, engine->host);
+        zpar_info ("engine %d (%s, pid %lld on %s) registering%s", engine->id, engine->uuid,
+                   (long long) engine->pid, engine->host, json_is_true (again)? " again": "");
+        //  Registered with the hub this one took over from: its scheduler
+        //  connections and heart are up, so it is ready at once.
+        if (json_is_true (again))
+            s_engine_apply (self, engine, ZPAR_EV_PONG, true);
     }
     s_hub_reply (self, request, "registration_reply",
                  json_pack ("{s:s, s:i, s:o, s:i, s:i}", "status", "ok", "id", engine->id,
@@ -504,13 +529,21 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
         return;
     }
     s_role_t *role = &self->roles [index];
-    free (role->client_ep);
-    free (role->engine_ep);
-    role->client_ep = strdup (client_ep);
-    role->engine_ep = strdup (engine_ep);
-    role->pid = json_is_integer (pid)? json_integer_value (pid): 0;
-    zpar_info ("scheduler %s registered: clients at %s, engines at %s",
-               s_role_names [index], client_ep, engine_ep);
+    int64_t new_pid = json_is_integer (pid)? json_integer_value (pid): 0;
+    //  A scheduler registers its roles again every second (a hub that
+    //  took over from a killed one learns of them so): the same again
+    //  changes nothing.
+    bool same = role->client_ep && streq (role->client_ep, client_ep)
+             && streq (role->engine_ep, engine_ep) && role->pid == new_pid;
+    if (!same) {
+        free (role->client_ep);
+        free (role->engine_ep);
+        role->client_ep = strdup (client_ep);
+        role->engine_ep = strdup (engine_ep);
+        role->pid = new_pid;
+        zpar_info ("scheduler %s registered: clients at %s, engines at %s",
+                   s_role_names [index], client_ep, engine_ep);
+    }
     json_t *engines = s_engine_ids (self);
     s_hub_reply (self, request, "scheduler_reply",
                  json_pack ("{s:s, s:s, s:s, s:o, s:I}", "status", "ok",
@@ -716,6 +749,24 @@ s_engine_announce (s_hub_t *self, zpar_hub_engine_t *engine, zpar_engine_action_
     }
 }
 
+//  Answers a pong: [word] [counter] [hmac of "word:uuid:counter"], signed
+//  and for this ping only, so that it can be neither forged nor replayed.
+static void
+s_hub_tell (s_hub_t *self, zframe_t *uuid, zframe_t *counter, const char *word)
+{
+    const void *told [] = { word, ":", zframe_data (uuid), ":", zframe_data (counter) };
+    size_t told_sizes [] = { strlen (word), 1, zframe_size (uuid), 1, zframe_size (counter) };
+    char mac [ZPAR_SIGNATURE_LEN + 1];
+    zpar_sign_parts (self->signer, told, told_sizes, 5, mac);
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addmem (reply, zframe_data (uuid), zframe_size (uuid));
+    zmsg_addstr (reply, word);
+    zmsg_addmem (reply, zframe_data (counter), zframe_size (counter));
+    zmsg_addstr (reply, mac);
+    zmsg_send (&reply, self->pong);
+    zmsg_destroy (&reply);
+}
+
 //  Pong: [uuid identity] [ping counter] [hmac of "uuid:counter"]
 static void
 s_hub_handle_pong (s_hub_t *self)
@@ -744,8 +795,7 @@ s_hub_handle_pong (s_hub_t *self)
     }
     char *key = zframe_strdup (uuid);
     zpar_hub_engine_t *engine = zhashx_lookup (self->engines, key);
-    //  Only an engine this hub declared dead is told so (a hub started
-    //  afresh knows nobody, and tells nobody).
+    //  Only an engine this hub declared dead is told so.
     bool declared = !engine && zhashx_lookup (self->declared_dead, key);
     free (key);
     //  Only an answer to the latest ping counts; counter 0 is the heart's
@@ -757,22 +807,12 @@ s_hub_handle_pong (s_hub_t *self)
         s_engine_apply (self, engine, ZPAR_EV_PONG, true);
     }
     else
-    if (!engine && value > 0 && (uint64_t) value == self->ping_counter && declared) {
-        //  Alive, but declared dead (it was stopped, or cut off): tell it,
-        //  signed, for this ping only, so that it leaves instead of
-        //  answering work nobody waits for any more.
-        const void *told [] = { "unknown:", zframe_data (uuid), ":", zframe_data (counter) };
-        size_t told_sizes [] = { 8, zframe_size (uuid), 1, zframe_size (counter) };
-        char mac [ZPAR_SIGNATURE_LEN + 1];
-        zpar_sign_parts (self->signer, told, told_sizes, 4, mac);
-        zmsg_t *reply = zmsg_new ();
-        zmsg_addmem (reply, zframe_data (uuid), zframe_size (uuid));
-        zmsg_addstr (reply, "unknown");
-        zmsg_addmem (reply, zframe_data (counter), zframe_size (counter));
-        zmsg_addstr (reply, mac);
-        zmsg_send (&reply, self->pong);
-        zmsg_destroy (&reply);
-    }
+    if (!engine && value > 0 && (uint64_t) value == self->ping_counter)
+        //  Declared dead (it was stopped, or cut off): it must leave
+        //  instead of answering work nobody waits for any more. Unknown
+        //  otherwise: this hub took over from one that knew it, and it is
+        //  to register again, with its uuid and id.
+        s_hub_tell (self, uuid, counter, declared? "unknown": "reregister");
     goto done;
 drop:
     zpar_drops_add (&self->drops, reason, "heartbeat");

@@ -7,6 +7,7 @@
 
     Pipe commands:
         ENDPOINT    -> registration endpoint, or "" when binding failed
+        PORTS       -> ping, pong, notification and monitor ports
         $TERM       -> ends the actor
     The actor sends "SHUTDOWN" on its own when a client asked the cluster
     to shut down, after it has told everyone.                           */
@@ -23,6 +24,13 @@ typedef struct {
     int hb_period_ms;
     int hb_liveness;
     int64_t max_message_size;
+    //  Ports to bind (0: ephemeral): registration, hb_ping, hb_pong,
+    //  notification, monitor. A hub started again takes up the ports of
+    //  the one before, so that engines, schedulers and clients reconnect.
+    int ports [5];
+    //  When it does, messages dated before this wall time (µs) are
+    //  replays of the earlier hub's traffic and dropped (0: none).
+    int64_t not_before_us;
 } zpar_hub_config_t;
 
 //  zactor_new (zpar_hub_actor, &config); config is copied before it returns.

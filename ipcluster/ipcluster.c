@@ -98,10 +98,12 @@ typedef struct {
     int report_fd;              //  --daemonize: tells the waiting parent
     char **engine_argv;         //  how an engine starts, without --id and --restarts
     size_t engine_argc;
+    char **daemon_argv [2];     //  how the hub and the scheduler start (again)
     zsock_t *hub;               //  tells the hub of engine ends (s_report_exit)
     zpar_sign_t *hub_signer;
     char *hub_session;
     char failure [1024];        //  why start-up failed, told once all stopped
+    int stop_signal;            //  the signal that asked the cluster to stop
 } s_cluster_t;
 
 static void
@@ -235,7 +237,11 @@ s_signals (s_cluster_t *self)
             stop = (int) info.ssi_signo;
     }
     s_reap (self);
-    return stop;
+    //  Kept: a stop that came while a daemon was started again is still
+    //  seen by the supervision loop.
+    if (stop)
+        self->stop_signal = stop;
+    return self->stop_signal;
 }
 
 static pid_t
@@ -503,7 +509,7 @@ s_supervise (s_cluster_t *self)
     while (true) {
         //  Wake for a signal, or for the next engine due to start again.
         int64_t due = INT64_MAX;
-        for (size_t i = 2; i < self->count; i++)
+        for (size_t i = 0; i < self->count; i++)
             if (self->children [i].restart_at > 0 && self->children [i].restart_at < due)
                 due = self->children [i].restart_at;
         int64_t wait = due == INT64_MAX? -1: due - zpar_mono_ms ();
@@ -536,13 +542,35 @@ s_supervise (s_cluster_t *self)
                                (int) engine->pid, engine->restarts);
             }
         }
-        s_child_t *hub = &self->children [0], *scheduler = &self->children [1];
-        if (!hub->running || !scheduler->running) {
-            s_child_t *gone = hub->running? scheduler: hub;
-            bool clean = WIFEXITED (gone->status) && WEXITSTATUS (gone->status) == 0;
-            zpar_info ("the %s ended%s: stopping the cluster", gone->name,
-                       clean? " (shutdown)": " unexpectedly");
-            return clean? 0: 1;
+        //  The hub and the scheduler: a shutdown stops the cluster; a
+        //  crash starts them again (a hub takes up its ports and key, a
+        //  scheduler its ports), with the engines' pauses and limit.
+        for (size_t i = 0; i < 2; i++) {
+            s_child_t *daemon = &self->children [i];
+            if (daemon->running)
+                continue;
+            bool clean = WIFEXITED (daemon->status) && WEXITSTATUS (daemon->status) == 0;
+            if (!daemon->restart_at)
+                zpar_warn ("the %s (pid %d) ended %s", daemon->name, (int) daemon->pid,
+                           clean? "(shutdown)": "unexpectedly");
+            s_plan_restart (self, daemon, clean);
+            if (clean || daemon->restart_at < 0) {
+                zpar_info ("stopping the cluster");
+                return clean? 0: 1;
+            }
+            if (zpar_mono_ms () < daemon->restart_at)
+                continue;
+            daemon->restarts++;
+            daemon->restart_at = 0;
+            daemon->started_ms = zpar_mono_ms ();
+            if (s_start_daemon (self, daemon, self->daemon_argv [i]) == 0)
+                zpar_info ("%s started again (pid %d, restart %d)", daemon->name,
+                           (int) daemon->pid, daemon->restarts);
+            else {
+                zpar_warn ("the %s did not start again; see its log", daemon->name);
+                if (daemon->running)
+                    kill (daemon->pid, SIGKILL);
+            }
         }
     }
 }
@@ -693,7 +721,9 @@ s_start (s_options_t *options)
     snprintf (hwm, sizeof hwm, "%ld", options->hwm);
     snprintf (poison, sizeof poison, "%ld", options->poison_limit);
     const char *name = zpar_profile_name (profile);
-    char *argv [64 + 2 * options->nplugins];
+    char *argv [64 + 2 * options->nplugins], *hub_argv [32], *sched_argv [32];
+    self->daemon_argv [0] = hub_argv;
+    self->daemon_argv [1] = sched_argv;
     size_t argc = 0;
     s_add_arg (argv, &argc, zpar_launch_find ("zpar-hub", hub_path, sizeof hub_path));
     s_add_arg (argv, &argc, "--profile");
@@ -708,6 +738,7 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, max_size);
     s_add_arg (argv, &argc, "--ready-fd");
     s_add_arg (argv, &argc, "3");
+    memcpy (hub_argv, argv, (argc + 1) * sizeof *argv);
     int rc = 1;
     if (s_start_daemon (self, &self->children [0], argv) != 0) {
         s_report (self, "error: the hub did not start; see %s/log/hub.log\n", zpar_profile_dir (profile));
@@ -725,6 +756,7 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, poison);
     s_add_arg (argv, &argc, "--ready-fd");
     s_add_arg (argv, &argc, "3");
+    memcpy (sched_argv, argv, (argc + 1) * sizeof *argv);
     if (s_start_daemon (self, &self->children [1], argv) != 0) {
         s_report (self, "error: the scheduler did not start; see %s/log/scheduler.log\n",
                   zpar_profile_dir (profile));

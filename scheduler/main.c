@@ -25,6 +25,13 @@ static const char *s_roles [S_ROLES] = {
 #define S_ATTEMPT_MS 1000
 #define S_REGISTER_TIMEOUT_S 30
 
+//  Once registered, the roles register again this often: the hub takes
+//  it as a no-op, and a hub started again after a crash learns of them
+//  from it. While the hub does not answer, a new round goes out only
+//  this often, so that little queues up for it.
+#define S_CHECK_MS  1000
+#define S_RESEND_MS 4000
+
 //  Tasks in flight per engine on the task role. One keeps load balancing
 //  exact, as IPython Parallel's default does.
 #define S_DEFAULT_HWM 1
@@ -125,6 +132,7 @@ main (int argc, char *argv [])
     zsock_t *hub = zpar_connect (ZMQ_DEALER, conn->registration, NULL, max_size);
     zsock_t *notification = NULL;
     zpar_peer_t peer = { hub, signer, session, max_size, &drops };
+    json_t *registrations [S_ROLES] = { NULL };
     for (int i = 0; i < S_ROLES; i++) {
         zpar_sched_config_t config = {
             .role = s_roles [i], .ip = ip? ip: conn->location, .key = conn->key,
@@ -140,12 +148,13 @@ main (int argc, char *argv [])
             zstr_free (&engine_ep);
             goto done;
         }
+        registrations [i] = json_pack ("{s:s, s:s, s:s, s:i}", "role", s_roles [i],
+            "client_endpoint", client_ep, "engine_endpoint", engine_ep, "pid", (int) getpid ());
         zpar_msg_t *reply = NULL;
         int64_t deadline = zpar_mono_ms () + S_REGISTER_TIMEOUT_S * 1000;
         while (!reply && !zsys_interrupted && zpar_mono_ms () < deadline)
             reply = zpar_request (&peer, "scheduler_registration",
-                json_pack ("{s:s, s:s, s:s, s:i}", "role", s_roles [i], "client_endpoint", client_ep,
-                           "engine_endpoint", engine_ep, "pid", (int) getpid ()), S_ATTEMPT_MS);
+                                  json_copy (registrations [i]), S_ATTEMPT_MS);
         zstr_free (&client_ep);
         zstr_free (&engine_ep);
         if (!zpar_reply_ok (reply)) {
@@ -174,11 +183,43 @@ main (int argc, char *argv [])
         close ((int) ready_fd);
     }
     //  Serve until a signal or the hub's shutdown notification.
-    zpoller_t *poller = zpoller_new (notification, NULL);
+    zpoller_t *poller = zpoller_new (notification, hub, NULL);
+    int64_t check_at = zpar_mono_ms () + S_CHECK_MS, sent_at = 0;
+    int unanswered = 0;
     while (true) {
-        void *which = zpoller_wait (poller, -1);
-        if (which != notification)
+        int64_t wait = check_at - zpar_mono_ms ();
+        void *which = zpoller_wait (poller, wait > 0? (int) wait: 0);
+        if (!which && !zpoller_expired (poller))
             break;
+        if (!which) {
+            if (unanswered == 0 || zpar_mono_ms () - sent_at >= S_RESEND_MS) {
+                for (int i = 0; i < S_ROLES; i++) {
+                    zpar_msg_t *again = zpar_msg_new ("scheduler_registration", session);
+                    zpar_msg_set_content (again, json_copy (registrations [i]));
+                    zpar_msg_send (&again, hub, signer);
+                }
+                unanswered = S_ROLES;
+                sent_at = zpar_mono_ms ();
+            }
+            check_at = zpar_mono_ms () + S_CHECK_MS;
+            continue;
+        }
+        if (which == hub) {
+            zmsg_t *raw = zmsg_recv (hub);
+            zpar_drop_t reason;
+            zpar_msg_t *reply = raw? zpar_msg_decode (&raw, signer, (size_t) max_size, NULL, &reason): NULL;
+            if (!reply)
+                zpar_drops_add (&drops, reason, "hub");
+            else
+            if (!zpar_reply_ok (reply))
+                zpar_warn ("the hub refused a role: %s",
+                           json_string_value (json_object_get (zpar_msg_content (reply), "evalue")));
+            if (reply && unanswered > 0)
+                unanswered--;
+            zpar_msg_destroy (&reply);
+            zmsg_destroy (&raw);
+            continue;
+        }
         zmsg_t *raw = zmsg_recv (notification);
         if (!raw)
             break;
@@ -198,8 +239,10 @@ main (int argc, char *argv [])
     zpoller_destroy (&poller);
     rc = 0;
 done:
-    for (int i = 0; i < S_ROLES; i++)
+    for (int i = 0; i < S_ROLES; i++) {
         zactor_destroy (&actors [i]);
+        json_decref (registrations [i]);
+    }
     zsock_destroy (&notification);
     zsock_destroy (&hub);
     zpar_sign_destroy (&signer);

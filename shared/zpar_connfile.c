@@ -73,6 +73,23 @@ zpar_connfile_parse (const char *text, size_t size, char **error)
     json_t *pid = json_object_get (root, "hub_pid");
     if (json_is_integer (pid))
         self->hub_pid = json_integer_value (pid);
+    json_t *ports = json_object_get (root, "hub_ports");
+    if (ports) {
+        struct { const char *name; int *port; } wanted [] = {
+            { "hb_ping", &self->ping_port }, { "hb_pong", &self->pong_port },
+            { "notification", &self->notification_port }, { "monitor", &self->monitor_port }
+        };
+        for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++) {
+            json_t *port = json_object_get (ports, wanted [i].name);
+            if (!json_is_integer (port) || json_integer_value (port) < 1
+            ||  json_integer_value (port) > 65535) {
+                zpar_set_error (error, "connection file's \"hub_ports\" has no port \"%s\"",
+                                wanted [i].name);
+                goto err;
+            }
+            *wanted [i].port = (int) json_integer_value (port);
+        }
+    }
     json_decref (root);
     return self;
 err:
@@ -115,12 +132,23 @@ zpar_connfile_save (const zpar_connfile_t *self, const char *path)
         "location", self->location,
         "max_message_size", (json_int_t) self->max_message_size,
         "hub_pid", (json_int_t) self->hub_pid);
-    if (!root) {
+    if (root && self->ping_port)
+        json_object_set_new (root, "hub_ports", json_pack ("{s:i, s:i, s:i, s:i}",
+            "hb_ping", self->ping_port, "hb_pong", self->pong_port,
+            "notification", self->notification_port, "monitor", self->monitor_port));
+    int rc = zpar_json_save (root, path);
+    json_decref (root);
+    return rc;
+}
+
+int
+zpar_json_save (json_t *root, const char *path)
+{
+    char *text = root? json_dumps (root, JSON_INDENT (2)): NULL;
+    if (!text) {
         errno = EINVAL;
         return -1;
     }
-    char *text = json_dumps (root, JSON_INDENT (2));
-    json_decref (root);
     char temp [4096];
     snprintf (temp, sizeof temp, "%s.tmp%d", path, (int) getpid ());
     int fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);

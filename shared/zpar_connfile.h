@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #define ZPAR_CONNFILE_CLIENT "zpar-client.json"
 #define ZPAR_CONNFILE_ENGINE "zpar-engine.json"
@@ -20,6 +21,10 @@ typedef struct {
     char *location;             //  address the cluster binds on
     int64_t max_message_size;   //  bytes, 0 = ZPAR_MAX_MESSAGE_SIZE
     int64_t hub_pid;
+    //  The hub's other ports, so that a hub started again on the same
+    //  profile binds them again and every peer's socket reconnects by
+    //  itself (0: not known).
+    int ping_port, pong_port, notification_port, monitor_port;
 } zpar_connfile_t;
 
 //  Parses connection-file text. On error returns NULL and, when error is
@@ -34,6 +39,10 @@ zpar_connfile_t *zpar_connfile_load (const char *path, char **error);
 int zpar_connfile_save (const zpar_connfile_t *self, const char *path);
 
 void zpar_connfile_destroy (zpar_connfile_t **self_p);
+
+//  Writes any JSON document as zpar_connfile_save does: mode 0600, a
+//  temporary file, fsync, rename. Returns 0, or -1 with errno set.
+int zpar_json_save (json_t *root, const char *path);
 
 //  The engine connection file of a profile (NULL: the default), or the
 //  file at path when path is not NULL, waiting up to timeout_ms for it to

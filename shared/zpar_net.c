@@ -2,6 +2,7 @@
 
 #include "zpar_net.h"
 #include "zpar_proto.h"
+#include "zpar_util.h"
 
 #include <limits.h>
 
@@ -17,6 +18,12 @@ s_limit (zsock_t *sock, int64_t max_size)
 zsock_t *
 zpar_bind (int type, const char *ip, int64_t max_size, char **endpoint)
 {
+    return zpar_bind_at (type, ip, 0, max_size, endpoint);
+}
+
+zsock_t *
+zpar_bind_at (int type, const char *ip, int port, int64_t max_size, char **endpoint)
+{
     zsock_t *sock = zsock_new (type);
     if (!sock)
         return NULL;
@@ -30,8 +37,10 @@ zpar_bind (int type, const char *ip, int64_t max_size, char **endpoint)
     }
     if (type == ZMQ_SUB)
         zsock_set_subscribe (sock, "");
-    int port = zsock_bind (sock, "tcp://%s:*", ip);
-    if (port < 0) {
+    int bound = port > 0? zsock_bind (sock, "tcp://%s:%d", ip, port): zsock_bind (sock, "tcp://%s:*", ip);
+    if (bound > 0 && port <= 0)
+        port = bound;
+    if (bound < 0) {
         zsock_destroy (&sock);
         return NULL;
     }
@@ -65,4 +74,12 @@ zpar_connect (int type, const char *endpoint, const char *identity, int64_t max_
         return NULL;
     }
     return sock;
+}
+
+int
+zpar_endpoint_port (const char *endpoint)
+{
+    const char *colon = endpoint && strncmp (endpoint, "tcp://", 6) == 0? strrchr (endpoint, ':'): NULL;
+    long port;
+    return colon && zpar_parse_long (colon + 1, 1, 65535, &port) == 0? (int) port: 0;
 }

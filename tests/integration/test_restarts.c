@@ -1,0 +1,135 @@
+/*  The hub and the scheduler killed with -9 while work runs: the
+    supervisor starts them again on the same ports, and the rest of the
+    cluster carries on (hub) or learns of it at once (scheduler).        */
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zpar/zpar.h>
+
+#include "zpar_connfile.h"
+#include "zpar_test.h"
+#include "zpar_util.h"
+
+TestSuite (restarts, .init = (void (*) (void)) zt_fresh_dir, .fini = zt_cleanup, .timeout = 60);
+
+static zpar_client_t *
+s_connect (void)
+{
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    return client;
+}
+
+//  A map of count sleeps of seconds each on the balanced view.
+static zpar_result_t *
+s_sleeps (zpar_client_t *client, int count, double seconds)
+{
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *inputs = json_array ();
+    for (int i = 0; i < count; i++)
+        json_array_append_new (inputs, json_pack ("[f]", seconds));
+    zpar_result_t *result = zpar_view_map_async (balanced, "sleep", inputs, 1);
+    json_decref (inputs);
+    zpar_view_destroy (&balanced);
+    cr_assert_not_null (result, "%s", zpar_last_error ());
+    return result;
+}
+
+//  "id uuid pid" of each engine the hub lists, sorted by id; "" when the
+//  hub does not answer (caller frees).
+static char *
+s_roster (zpar_client_t *client)
+{
+    json_t *engines = zpar_client_engines (client);
+    char *text = calloc (1, 4096);
+    size_t i, used = 0;
+    json_t *engine;
+    json_array_foreach (engines, i, engine)
+        used += (size_t) snprintf (text + used, 4096 - used, "%lld %s %lld\n",
+                                   (long long) json_integer_value (json_object_get (engine, "id")),
+                                   json_string_value (json_object_get (engine, "uuid")),
+                                   (long long) json_integer_value (json_object_get (engine, "pid")));
+    json_decref (engines);
+    return text;
+}
+
+//  Waits until the hub lists exactly this roster.
+static bool
+s_roster_is (zpar_client_t *client, const char *expected, int timeout_ms)
+{
+    bool same = false;
+    for (int64_t deadline = zpar_mono_ms () + timeout_ms; !same && zpar_mono_ms () < deadline;) {
+        char *roster = s_roster (client);
+        same = streq (roster, expected);
+        free (roster);
+        if (!same)
+            zclock_sleep (50);      //  re-registration has no event a client sees
+    }
+    return same;
+}
+
+static char *
+s_registration_endpoint (void)
+{
+    char *path = zt_profile_path ("security/zpar-client.json");
+    zpar_connfile_t *file = zpar_connfile_load (path, NULL);
+    free (path);
+    cr_assert_not_null (file);
+    char *endpoint = strdup (file->registration);
+    zpar_connfile_destroy (&file);
+    return endpoint;
+}
+
+Test (restarts, a_hub_killed_mid_map_comes_back_and_the_map_finishes)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *client = s_connect ();
+    char *before = s_roster (client);
+    cr_assert (strlen (before) > 0);
+    char *endpoint = s_registration_endpoint ();
+    pid_t hub = zt_pid_of ("hub");
+    cr_assert_gt (hub, 0);
+
+    //  Two seconds of work on two engines; the hub dies a moment in.
+    zpar_result_t *result = s_sleeps (client, 40, 0.1);
+    cr_assert_eq (zpar_result_wait (result, 200), -1, "the map ended before the hub was killed");
+    kill (hub, SIGKILL);
+    cr_assert (zt_wait_gone (hub, 5000));
+
+    //  Every task finishes and its answer reaches this client.
+    cr_assert_eq (zpar_result_wait (result, 20000), 0, "the map did not finish: %s", zpar_last_error ());
+    cr_assert (zpar_result_successful (result));
+    cr_assert_eq (json_array_size (zpar_result_get (result)), 40);
+    zpar_result_destroy (&result);
+
+    //  A new hub, on the same port, knows the same engines by uuid and id.
+    cr_assert (s_roster_is (client, before, 10000), "engines not registered again as before");
+    pid_t again = zt_pid_of ("hub");
+    cr_assert (again > 0 && again != hub);
+    char *now = s_registration_endpoint ();
+    cr_assert_str_eq (now, endpoint);
+
+    //  The same client and a new one both get work done.
+    zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+    json_t *args = zt_json ("[7]"), *error = NULL;
+    json_t *answer = zpar_view_apply_sync (all, "echo", args, &error);
+    cr_assert_not_null (answer, "%s", json_dumps (error, 0));
+    cr_assert_eq (json_array_size (answer), 2);
+    json_decref (answer);
+    zpar_client_t *second = s_connect ();
+    zpar_view_t *balanced = zpar_client_balanced (second);
+    answer = zpar_view_apply_sync (balanced, "echo", args, &error);
+    cr_assert_not_null (answer, "%s", json_dumps (error, 0));
+    json_decref (answer);
+    json_decref (args);
+    zpar_view_destroy (&balanced);
+    zpar_view_destroy (&all);
+    zpar_client_destroy (&second);
+    zpar_client_destroy (&client);
+    free (now);
+    free (endpoint);
+    free (before);
+    zt_cluster_stop ();
+}
