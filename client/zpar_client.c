@@ -96,6 +96,21 @@ s_registered (zpar_client_t *self, const char *uuid)
     return false;
 }
 
+//  Notes the session of the hub that sent msg. A hub that took over from
+//  a killed one counts its registry versions from 0 again: when the
+//  session changes, so does what a version means.
+static void
+s_note_hub (zpar_client_t *self, zpar_msg_t *msg)
+{
+    const char *session = json_string_value (json_object_get (zpar_msg_header (msg), "session"));
+    if (!session || (self->hub_session && streq (self->hub_session, session)))
+        return;
+    if (self->hub_session)
+        self->registry_version = 0;
+    free (self->hub_session);
+    self->hub_session = strdup (session);
+}
+
 //  Asks the hub for the engine table again (a notification was missed).
 //  Direct calls to engines no longer in it will never be answered.
 static void
@@ -105,6 +120,7 @@ s_refresh_engines (zpar_client_t *self)
     if (!reply)
         return;
     json_t *content = zpar_msg_content (reply);
+    s_note_hub (self, reply);
     s_set_engines (self, json_object_get (content, "engines"));
     self->registry_version = json_integer_value (json_object_get (content, "registry_version"));
     zpar_msg_destroy (&reply);
@@ -178,6 +194,7 @@ s_client_new (const char *connfile, int timeout_ms)
         goto err;
     json_t *content = zpar_msg_content (reply);
     json_t *endpoints = json_object_get (content, "endpoints");
+    s_note_hub (self, reply);
     s_set_engines (self, json_object_get (content, "engines"));
     self->registry_version = json_integer_value (json_object_get (content, "registry_version"));
     self->notification = s_connect (self, ZMQ_SUB, endpoints, "notification");
@@ -256,6 +273,7 @@ zpar_client_destroy (zpar_client_t **self_p)
     zpar_sign_destroy (&self->signer);
     zpar_connfile_destroy (&self->conn);
     free (self->session);
+    free (self->hub_session);
     free (self);
     *self_p = NULL;
 }
@@ -611,9 +629,10 @@ s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
     zpar_msg_destroy (&reply);
 }
 
-//  An engine left: direct calls to it will never be answered.
+//  An engine left: direct calls to it will never be answered. With no
+//  uuid, every call waiting for an answer fails, with ename.
 static void
-s_fail_engine_calls (zpar_client_t *self, const char *uuid, int id, const char *why)
+s_fail_calls (zpar_client_t *self, const char *uuid, int id, const char *ename, const char *why)
 {
     for (zpar_result_t *result = zlistx_first (self->results); result;
          result = zlistx_next (self->results))
@@ -621,7 +640,7 @@ s_fail_engine_calls (zpar_client_t *self, const char *uuid, int id, const char *
             zpar_part_t *part = &result->parts [i];
             if (!part->done && part->msg_id
             &&  (uuid? part->direct && part->engine_uuid && streq (part->engine_uuid, uuid): true))
-                zpar_result_fail (result, i, zpar_error_new (ZPAR_E_ENGINE, uuid? id: part->engine_id,
+                zpar_result_fail (result, i, zpar_error_new (ename, uuid? id: part->engine_id,
                                                              "%s", why));
         }
 }
@@ -642,9 +661,22 @@ s_handle_notification (zpar_client_t *self, zmsg_t *raw)
     uint64_t version = json_integer_value (json_object_get (content, "registry_version"));
     char key [16];
     snprintf (key, sizeof key, "%d", (int) json_integer_value (id));
+    s_note_hub (self, msg);
     if (streq (type, "shutdown_notification")) {
         self->shut_down = true;
-        s_fail_engine_calls (self, NULL, -1, "the cluster shut down before answering");
+        s_fail_calls (self, NULL, -1, ZPAR_E_ENGINE, "the cluster shut down before answering");
+    }
+    else
+    if (streq (type, "scheduler_lost_notification")) {
+        //  Whatever was inside it is lost; an engine may still have run
+        //  it. The connections reach its successor by themselves.
+        char text [256];
+        snprintf (text, sizeof text, "the scheduler (pid %lld) ended before answering (%s); "
+                  "the task may or may not have run",
+                  (long long) json_integer_value (json_object_get (content, "pid")),
+                  json_string_value (json_object_get (content, "reason"))
+                  ? json_string_value (json_object_get (content, "reason")): "lost");
+        s_fail_calls (self, NULL, -1, ZPAR_E_SCHEDULER, text);
     }
     else
     if (json_is_integer (id) && uuid && version > self->registry_version) {
@@ -663,7 +695,7 @@ s_handle_notification (zpar_client_t *self, zmsg_t *raw)
             char text [256];
             snprintf (text, sizeof text, "engine %d died before answering (%s)",
                       (int) json_integer_value (id), why? why: "unregistered");
-            s_fail_engine_calls (self, uuid, (int) json_integer_value (id), text);
+            s_fail_calls (self, uuid, (int) json_integer_value (id), ZPAR_E_ENGINE, text);
         }
     }
     zpar_msg_destroy (&msg);

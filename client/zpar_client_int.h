@@ -64,6 +64,7 @@ struct _zpar_client_t {
     zpar_poller_t *poller;
     zhashx_t *engines;          //  "id" -> uuid
     uint64_t registry_version;
+    char *hub_session;          //  the hub's; another one took over when it changes
     zhashx_t *calls;            //  msg_id -> zpar_part_t of a live result
     zlistx_t *results;          //  live results, detached on destroy
     zpar_drops_t drops;

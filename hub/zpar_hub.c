@@ -35,10 +35,15 @@ static const char *s_role_names [S_ROLES] = {
 //  tell them so if they come back (and only them).
 #define S_DECLARED_MAX 10000
 
+//  A scheduler registers its roles again every second; one not heard of
+//  for this long is lost, and so is every call inside it.
+#define S_SCHEDULER_SILENT_MS 10000
+
 typedef struct {
     char *client_ep;
     char *engine_ep;
     int64_t pid;
+    int64_t seen_ms;            //  its latest registration (it repeats them)
     json_t *dropped;            //  the scheduler's latest counters
 } s_role_t;
 
@@ -62,6 +67,7 @@ typedef struct {
     uint64_t version;           //  bumped at every arrival and departure
     uint64_t clients;           //  connection requests answered
     uint64_t routed;            //  requests routed to engines (monitor)
+    int64_t lost_pid;           //  the scheduler announced lost last
     bool shutdown_announced;
     bool terminated;
 } s_hub_t;
@@ -85,6 +91,8 @@ static void s_engine_exit (s_hub_t *self, zpar_msg_t *request);
 static void s_engine_announce (s_hub_t *self, zpar_hub_engine_t *engine, zpar_engine_action_t action,
                                zpar_engine_event_t event);
 static void s_scheduler_registration (s_hub_t *self, zpar_msg_t *request);
+static void s_scheduler_exit (s_hub_t *self, zpar_msg_t *request);
+static void s_scheduler_lost (s_hub_t *self, int64_t pid, const char *reason);
 static void s_connection_request (s_hub_t *self, zpar_msg_t *request);
 static void s_engines_request (s_hub_t *self, zpar_msg_t *request);
 static void s_status_request (s_hub_t *self, zpar_msg_t *request);
@@ -107,6 +115,7 @@ static const struct {
     { "unregistration_request", s_engine_unregistration },
     { "engine_exit_request", s_engine_exit },
     { "scheduler_registration", s_scheduler_registration },
+    { "scheduler_exit_request", s_scheduler_exit },
     { "connection_request", s_connection_request },
     { "engines_request", s_engines_request },
     { "status_request", s_status_request },
@@ -535,6 +544,9 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
     //  changes nothing.
     bool same = role->client_ep && streq (role->client_ep, client_ep)
              && streq (role->engine_ep, engine_ep) && role->pid == new_pid;
+    role->seen_ms = zpar_mono_ms ();
+    if (role->pid && role->pid != new_pid)
+        s_scheduler_lost (self, role->pid, "another scheduler took its place");
     if (!same) {
         free (role->client_ep);
         free (role->engine_ep);
@@ -550,6 +562,51 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
                             "notification", self->notification_ep,
                             "monitor", self->monitor_ep, "engines", engines,
                             "registry_version", (json_int_t) self->version));
+}
+
+//  Calls inside a scheduler that ended are lost: its clients hear so at
+//  once, and fail them, instead of waiting for ever. Said once a pid.
+static void
+s_scheduler_lost (s_hub_t *self, int64_t pid, const char *reason)
+{
+    bool serving = false;
+    for (int i = 0; i < S_ROLES; i++)
+        serving |= self->roles [i].pid == pid;
+    if (!pid || pid == self->lost_pid || !serving)
+        return;
+    self->lost_pid = pid;
+    zpar_warn ("the scheduler (pid %lld) is lost: %s", (long long) pid, reason);
+    //  What it had routed will not be answered through it.
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines))
+        s_engine_apply (self, engine, ZPAR_EV_TASKS_LOST, true);
+    json_t *error = json_pack ("{s:s, s:s, s:s}", "status", "error", "ename", ZPAR_E_SCHEDULER,
+                               "evalue", "the scheduler ended before answering; the task may or may not have run");
+    char *content = json_dumps (error, JSON_COMPACT);
+    json_decref (error);
+    zpar_hub_results_fail_pending (self->results, content);
+    free (content);
+    s_hub_publish (self, "scheduler_lost_notification",
+                   json_pack ("{s:I, s:s}", "pid", (json_int_t) pid, "reason", reason));
+}
+
+//  A supervisor saw the scheduler's process end: {pid, how}.
+static void
+s_scheduler_exit (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *content = zpar_msg_content (request);
+    json_t *pid = json_object_get (content, "pid");
+    const char *how = json_string_value (json_object_get (content, "how"));
+    bool known = false;
+    for (int i = 0; json_is_integer (pid) && i < S_ROLES; i++)
+        known |= self->roles [i].pid == json_integer_value (pid);
+    if (!json_is_integer (pid) || !how || !known) {
+        s_hub_reply (self, request, "scheduler_exit_reply",
+                     s_error (ZPAR_E_KEY, "scheduler_exit_request needs the pid of a scheduler and how it ended"));
+        return;
+    }
+    s_hub_reply (self, request, "scheduler_exit_reply", json_pack ("{s:s}", "status", "ok"));
+    s_scheduler_lost (self, json_integer_value (pid), how);
 }
 
 static void
@@ -842,6 +899,9 @@ s_hub_beat (s_hub_t *self)
         s_engine_apply (self, engine, ZPAR_EV_EXPIRED, false);
     }
     zlistx_destroy (&expired);
+    for (int i = 0; i < S_ROLES; i++)
+        if (self->roles [i].pid && zpar_mono_ms () - self->roles [i].seen_ms > S_SCHEDULER_SILENT_MS)
+            s_scheduler_lost (self, self->roles [i].pid, "no word from it for 10 s");
     self->ping_counter++;
     zstr_sendf (self->ping, "%llu", (unsigned long long) self->ping_counter);
     self->next_ping_ms = zpar_mono_ms () + self->config.hb_period_ms;

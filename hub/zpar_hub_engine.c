@@ -60,6 +60,12 @@ zpar_hub_engine_event (zpar_hub_engine_t *self, zpar_engine_event_t event, bool 
             self->state = ZPAR_ENGINE_BUSY;
             return ZPAR_ACT_NONE;
 
+        case ZPAR_EV_TASKS_LOST:
+            if (self->state == ZPAR_ENGINE_BUSY)
+                self->state = ZPAR_ENGINE_IDLE;
+            self->queued = 0;
+            return ZPAR_ACT_NONE;
+
         case ZPAR_EV_TASK_OUT:
             if (self->state != ZPAR_ENGINE_BUSY)
                 return ZPAR_ACT_UNEXPECTED;

@@ -6,6 +6,7 @@
         idle         task in           busy
         busy         task out (last)   idle
         busy         task in / out     busy
+        busy         tasks lost        idle          (its scheduler is lost)
         any live     unregister        dead          announce departure
         any live     missed beats      dead          announce departure (if announced before)
         any live     process ended     dead          announce departure (if announced before)
@@ -32,7 +33,8 @@ typedef enum {
     ZPAR_EV_TASK_OUT,       //  a reply came back from it
     ZPAR_EV_UNREGISTER,     //  it said goodbye
     ZPAR_EV_EXPIRED,        //  it missed too many heartbeats
-    ZPAR_EV_EXITED          //  its supervisor saw its process end (see zpar_hub_engine_exited)
+    ZPAR_EV_EXITED,         //  its supervisor saw its process end (see zpar_hub_engine_exited)
+    ZPAR_EV_TASKS_LOST      //  the scheduler that routed its tasks is lost
 } zpar_engine_event_t;
 
 typedef enum {

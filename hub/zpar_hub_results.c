@@ -149,6 +149,24 @@ zpar_hub_results_get (zpar_hub_results_t *self, const char *msg_id)
 }
 
 size_t
+zpar_hub_results_fail_pending (zpar_hub_results_t *self, const char *content)
+{
+    //  Listed first: an answer may make the store forget old entries.
+    zlistx_t *pending = zlistx_new ();
+    zlistx_set_duplicator (pending, (czmq_duplicator *) strdup);
+    zlistx_set_destructor (pending, (czmq_destructor *) zstr_free);
+    for (s_entry_t *entry = zhashx_first (self->entries); entry; entry = zhashx_next (self->entries))
+        if (!entry->metadata)
+            zlistx_add_end (pending, entry->msg_id);
+    static const char metadata [] = "{\"status\": \"error\"}";
+    for (char *msg_id = zlistx_first (pending); msg_id; msg_id = zlistx_next (pending))
+        zpar_hub_results_answer (self, msg_id, metadata, strlen (metadata), content, strlen (content));
+    size_t count = zlistx_size (pending);
+    zlistx_destroy (&pending);
+    return count;
+}
+
+size_t
 zpar_hub_results_count (zpar_hub_results_t *self)
 {
     return self->count;

@@ -28,6 +28,10 @@ void zpar_hub_results_answer (zpar_hub_results_t *self, const char *msg_id,
 //  {...} or null when it was too big to keep}. Caller owns.
 json_t *zpar_hub_results_get (zpar_hub_results_t *self, const char *msg_id);
 
+//  Answers every pending task with content (JSON text, an error): they
+//  were inside a scheduler that is lost. Returns how many.
+size_t zpar_hub_results_fail_pending (zpar_hub_results_t *self, const char *content);
+
 size_t zpar_hub_results_count (zpar_hub_results_t *self);
 
 #endif

@@ -466,7 +466,8 @@ s_plan_restart (s_cluster_t *self, s_child_t *child, bool clean)
 
 //  Tells the hub that an engine's process ended and how: its tasks then
 //  fail (or run again elsewhere) at once, naming the signal, instead of
-//  after the missed heartbeats. Sent without waiting for the answer, so
+//  after the missed heartbeats. The same for the scheduler: its clients
+//  fail what was inside it. Sent without waiting for the answer, so
 //  that the supervisor is never held up; the hub's answers are read and
 //  dropped here. The connection is made on first use.
 static void
@@ -494,10 +495,15 @@ s_report_exit (s_cluster_t *self, s_child_t *child)
         zmsg_destroy (&answer);
     char how [96];
     s_describe_exit (child->status, how, sizeof how);
-    zpar_msg_t *msg = zpar_msg_new ("engine_exit_request", self->hub_session);
-    zpar_msg_set_content (msg, json_pack ("{s:s, s:I, s:s, s:s}", "uuid", child->uuid,
-                                          "pid", (json_int_t) child->pid, "host", zpar_hostname (),
-                                          "how", how));
+    bool scheduler = child == &self->children [1];
+    zpar_msg_t *msg = zpar_msg_new (scheduler? "scheduler_exit_request": "engine_exit_request",
+                                    self->hub_session);
+    if (scheduler)
+        zpar_msg_set_content (msg, json_pack ("{s:I, s:s}", "pid", (json_int_t) child->pid, "how", how));
+    else
+        zpar_msg_set_content (msg, json_pack ("{s:s, s:I, s:s, s:s}", "uuid", child->uuid,
+                                              "pid", (json_int_t) child->pid, "host", zpar_hostname (),
+                                              "how", how));
     if (zpar_msg_send (&msg, self->hub, self->hub_signer) != 0)
         zpar_warn ("could not tell the hub of %s's end", child->name);
 }
@@ -553,6 +559,8 @@ s_supervise (s_cluster_t *self)
             if (!daemon->restart_at)
                 zpar_warn ("the %s (pid %d) ended %s", daemon->name, (int) daemon->pid,
                            clean? "(shutdown)": "unexpectedly");
+            if (i == 1 && !clean && !daemon->reported && self->children [0].running)
+                s_report_exit (self, daemon);
             s_plan_restart (self, daemon, clean);
             if (clean || daemon->restart_at < 0) {
                 zpar_info ("stopping the cluster");
@@ -562,6 +570,7 @@ s_supervise (s_cluster_t *self)
                 continue;
             daemon->restarts++;
             daemon->restart_at = 0;
+            daemon->reported = false;
             daemon->started_ms = zpar_mono_ms ();
             if (s_start_daemon (self, daemon, self->daemon_argv [i]) == 0)
                 zpar_info ("%s started again (pid %d, restart %d)", daemon->name,

@@ -30,12 +30,58 @@ static const char *s_roles [S_ROLES] = {
 //  from it. While the hub does not answer, a new round goes out only
 //  this often, so that little queues up for it.
 #define S_CHECK_MS  1000
+
+#define ZPAR_PORTS_FILE "zpar-scheduler.json"
 #define S_RESEND_MS 4000
 
 //  Tasks in flight per engine on the task role. One keeps load balancing
 //  exact, as IPython Parallel's default does.
 #define S_DEFAULT_HWM 1
 #define S_DEFAULT_POISON_LIMIT 3
+
+//  Where a scheduler writes its ports, beside the connection file it
+//  reads: one started again after a crash takes them up (caller frees).
+static char *
+s_ports_path (const char *profile_name, const char *file)
+{
+    char *path = NULL;
+    if (file) {
+        const char *slash = strrchr (file, '/');
+        if (asprintf (&path, "%.*s%s", slash? (int) (slash - file + 1): 0, file, ZPAR_PORTS_FILE) < 0)
+            path = NULL;
+        return path;
+    }
+    zpar_profile_t *profile = zpar_profile_new (profile_name, true, NULL);
+    if (profile)
+        path = zpar_profile_path (profile, "security", ZPAR_PORTS_FILE);
+    zpar_profile_destroy (&profile);
+    return path;
+}
+
+//  The ports of a scheduler that ended without removing its file, as
+//  {"mux": [client, engine], ...}; NULL when there is none, or it runs.
+static json_t *
+s_ports_left (const char *path)
+{
+    json_t *root = path? json_load_file (path, 0, NULL): NULL;
+    json_t *pid = json_object_get (root, "pid"), *ports = json_object_get (root, "ports");
+    if (!json_is_integer (pid) || !json_is_object (ports)
+    ||  zpar_process_named (json_integer_value (pid), "zpar-scheduler")) {
+        json_decref (root);
+        return NULL;
+    }
+    json_incref (ports);
+    json_decref (root);
+    return ports;
+}
+
+static int
+s_port (json_t *ports, const char *role, size_t side)
+{
+    json_t *port = json_array_get (json_object_get (ports, role), side);
+    return json_is_integer (port) && json_integer_value (port) > 0
+        && json_integer_value (port) < 65536? (int) json_integer_value (port): 0;
+}
 
 static void
 s_usage (FILE *out)
@@ -133,11 +179,17 @@ main (int argc, char *argv [])
     zsock_t *notification = NULL;
     zpar_peer_t peer = { hub, signer, session, max_size, &drops };
     json_t *registrations [S_ROLES] = { NULL };
+    char *ports_path = s_ports_path (profile_name, file);
+    json_t *ports_left = s_ports_left (ports_path), *ports = json_object ();
+    if (ports_left)
+        zpar_info ("taking up the ports of the scheduler before");
     for (int i = 0; i < S_ROLES; i++) {
         zpar_sched_config_t config = {
             .role = s_roles [i], .ip = ip? ip: conn->location, .key = conn->key,
             .max_message_size = max_size, .hwm = (int) hwm, .scheme = (int) scheme,
-            .poison_limit = (int) poison_limit
+            .poison_limit = (int) poison_limit,
+            .client_port = s_port (ports_left, s_roles [i], 0),
+            .engine_port = s_port (ports_left, s_roles [i], 1)
         };
         actors [i] = zactor_new (zpar_sched_actor, &config);
         zstr_send (actors [i], "ENDPOINTS");
@@ -148,6 +200,8 @@ main (int argc, char *argv [])
             zstr_free (&engine_ep);
             goto done;
         }
+        json_object_set_new (ports, s_roles [i], json_pack ("[i, i]", zpar_endpoint_port (client_ep),
+                                                            zpar_endpoint_port (engine_ep)));
         registrations [i] = json_pack ("{s:s, s:s, s:s, s:i}", "role", s_roles [i],
             "client_endpoint", client_ep, "engine_endpoint", engine_ep, "pid", (int) getpid ());
         zpar_msg_t *reply = NULL;
@@ -176,6 +230,10 @@ main (int argc, char *argv [])
     }
     if (!notification)
         goto done;
+    json_t *record = json_pack ("{s:i, s:O}", "pid", (int) getpid (), "ports", ports);
+    if (ports_path && zpar_json_save (record, ports_path) != 0)
+        zpar_warn ("cannot write %s: %s", ports_path, strerror (errno));
+    json_decref (record);
     zpar_info ("serving roles mux, task, control, iopub (pid %d)", (int) getpid ());
     if (ready_fd >= 0) {
         if (write ((int) ready_fd, "ready\n", 6) != 6)
@@ -238,7 +296,13 @@ main (int argc, char *argv [])
     }
     zpoller_destroy (&poller);
     rc = 0;
+    //  Stopped on purpose: the next scheduler starts afresh.
+    if (ports_path)
+        unlink (ports_path);
 done:
+    free (ports_path);
+    json_decref (ports_left);
+    json_decref (ports);
     for (int i = 0; i < S_ROLES; i++) {
         zactor_destroy (&actors [i]);
         json_decref (registrations [i]);

@@ -36,6 +36,17 @@ static void s_sched_handle_back (zpar_role_t *self, zmsg_t *raw);
 static void s_sched_handle_notification (zpar_role_t *self, zmsg_t *raw);
 static void s_sched_flush (zpar_role_t *self);
 static void s_sched_stats (zpar_role_t *self);
+//  Binds on port when it is free, else on an ephemeral one.
+static zsock_t *
+s_bind (int type, zpar_sched_config_t *config, int port, char **endpoint)
+{
+    zsock_t *sock = port? zpar_bind_at (type, config->ip, port, config->max_message_size, endpoint): NULL;
+    if (port && !sock)
+        zpar_warn ("%s: port %d is taken; peers of the scheduler before must start again",
+                   config->role, port);
+    return sock? sock: zpar_bind (type, config->ip, config->max_message_size, endpoint);
+}
+
 static zpar_role_t *
 s_sched_new (zsock_t *pipe, zpar_sched_config_t *config)
 {
@@ -53,15 +64,9 @@ s_sched_new (zsock_t *pipe, zpar_sched_config_t *config)
     self->greeted = zhashx_new ();
     if (self->kind == ZPAR_ROLE_KIND_TASK)
         self->task = zpar_task_new (self);
-    int64_t max = config->max_message_size;
-    if (self->kind == ZPAR_ROLE_KIND_IOPUB) {
-        self->front = zpar_bind (ZMQ_PUB, config->ip, max, &self->front_ep);
-        self->back = zpar_bind (ZMQ_SUB, config->ip, max, &self->back_ep);
-    }
-    else {
-        self->front = zpar_bind (ZMQ_ROUTER, config->ip, max, &self->front_ep);
-        self->back = zpar_bind (ZMQ_ROUTER, config->ip, max, &self->back_ep);
-    }
+    bool iopub = self->kind == ZPAR_ROLE_KIND_IOPUB;
+    self->front = s_bind (iopub? ZMQ_PUB: ZMQ_ROUTER, config, config->client_port, &self->front_ep);
+    self->back = s_bind (iopub? ZMQ_SUB: ZMQ_ROUTER, config, config->engine_port, &self->back_ep);
     if (!self->signer || !self->front || !self->back) {
         zpar_error ("%s: cannot bind on %s: %s", config->role, config->ip, zmq_strerror (zmq_errno ()));
         s_sched_destroy (&self);
@@ -187,10 +192,15 @@ s_sched_handle_pipe (zpar_role_t *self, zmsg_t *raw)
         json_t *table = engines? json_loads (engines, 0, NULL): NULL;
         const char *id;
         json_t *uuid;
+        //  They said hello to the scheduler before this one (or are about
+        //  to say it to this one), and their connections come back by
+        //  themselves: they may answer clients.
         json_object_foreach (table, id, uuid)
-            if (json_is_string (uuid) && self->kind == ZPAR_ROLE_KIND_TASK) {
+            if (json_is_string (uuid) && self->kind == ZPAR_ROLE_KIND_TASK)
                 zpar_task_engine_up (self->task, json_string_value (uuid), atoi (id), true, true);
-            }
+            else
+            if (json_is_string (uuid))
+                zhashx_update (self->greeted, json_string_value (uuid), "");
         json_decref (table);
         zstr_free (&notification);
         zstr_free (&monitor);

@@ -28,6 +28,10 @@ typedef struct {
     int poison_limit;           //  task: deaths of engines running a task before it
                                 //  is sent to no other, 0 = no limit
     int scheme;                 //  task: a zpar_scheme_t (see zpar_scheme.h)
+    //  Ports to bind (0: ephemeral). A scheduler started again takes up
+    //  those of the one before, which engines and clients still dial; when
+    //  one is taken, it binds an ephemeral port instead.
+    int client_port, engine_port;
 } zpar_sched_config_t;
 
 //  zactor_new (zpar_sched_actor, &config); config is copied before it returns.

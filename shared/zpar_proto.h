@@ -92,6 +92,7 @@ typedef enum {
 #define ZPAR_E_NAME         "NameError"
 #define ZPAR_E_FUNCTION     "FunctionError"
 #define ZPAR_E_ENGINE       "EngineError"
+#define ZPAR_E_SCHEDULER    "SchedulerError"
 #define ZPAR_E_VALUE        "ValueError"
 #define ZPAR_E_ABORTED      "TaskAborted"
 #define ZPAR_E_KEY          "KeyError"

@@ -133,3 +133,108 @@ Test (restarts, a_hub_killed_mid_map_comes_back_and_the_map_finishes)
     free (before);
     zt_cluster_stop ();
 }
+
+//  The supervisor's log holds text (it is written as things happen).
+static bool
+s_log_says (const char *text, int timeout_ms)
+{
+    char *path = zt_profile_path ("log/ipcluster.log");
+    bool found = false;
+    for (int64_t deadline = zpar_mono_ms () + timeout_ms; !found && zpar_mono_ms () < deadline;) {
+        FILE *file = fopen (path, "r");
+        char line [1024];
+        while (file && !found && fgets (line, sizeof line, file))
+            found = strstr (line, text) != NULL;
+        if (file)
+            fclose (file);
+        if (!found)
+            zclock_sleep (20);      //  a file has no event to wait for
+    }
+    free (path);
+    return found;
+}
+
+//  Calls fn on view until it answers (connections to a scheduler started
+//  again come back within moments, with no event to wait for).
+static json_t *
+s_apply_soon (zpar_view_t *view, const char *fn, const char *args_text)
+{
+    json_t *args = zt_json (args_text), *answer = NULL, *error = NULL;
+    for (int64_t deadline = zpar_mono_ms () + 5000; !answer && zpar_mono_ms () < deadline;) {
+        json_decref (error);
+        error = NULL;
+        answer = zpar_view_apply_sync (view, fn, args, &error);
+        if (!answer)
+            zclock_sleep (50);
+    }
+    cr_assert_not_null (answer, "%s", json_dumps (error, 0));
+    json_decref (error);
+    json_decref (args);
+    return answer;
+}
+
+Test (restarts, a_scheduler_killed_mid_map_fails_what_was_inside_and_comes_back)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *client = s_connect ();
+    zpar_result_t *result = s_sleeps (client, 40, 0.1);
+    zpar_view_t *first = zpar_client_direct (client, "0");
+    json_t *args = zt_json ("[2]");
+    zpar_result_t *direct = zpar_view_apply_async (first, "sleep", args);
+    json_decref (args);
+    cr_assert_eq (zpar_result_wait (result, 200), -1, "the map ended before the scheduler was killed");
+    pid_t scheduler = zt_pid_of ("scheduler");
+    kill (scheduler, SIGKILL);
+
+    //  Every call gets an answer soon: done before, or SchedulerError.
+    int64_t killed = zpar_mono_ms ();
+    cr_assert_eq (zpar_result_wait (result, 5000), 0, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_result_wait (direct, 5000), 0, "%s", zpar_last_error ());
+    cr_assert_lt (zpar_mono_ms () - killed, 5000);
+    size_t lost = 0;
+    for (size_t i = 0; i < 40; i++) {
+        json_t *error = zpar_result_item_error (result, i);
+        if (error) {
+            cr_assert_str_eq (json_string_value (json_object_get (error, "ename")), "SchedulerError");
+            lost++;
+        }
+    }
+    cr_assert_gt (lost, 0, "no task was inside the scheduler");
+    json_t *error = zpar_result_item_error (direct, 0);
+    cr_assert_not_null (error);
+    cr_assert_str_eq (json_string_value (json_object_get (error, "ename")), "SchedulerError");
+    cr_assert (strstr (json_string_value (json_object_get (error, "evalue")), "SIGKILL"),
+               "%s", json_string_value (json_object_get (error, "evalue")));
+
+    //  A second client asking the hub for them gets no "pending" either.
+    json_t *ids = zpar_result_msg_ids (result);
+    zpar_client_t *second = s_connect ();
+    json_t *answers = zpar_client_fetch (second, ids, 5000);
+    cr_assert_not_null (answers, "%s", zpar_last_error ());
+    size_t i;
+    json_t *answer;
+    json_array_foreach (answers, i, answer)
+        cr_assert_str_neq (json_string_value (json_object_get (answer, "status")), "pending");
+    json_decref (answers);
+    json_decref (ids);
+
+    //  Started again on the same ports: both clients get work done, both
+    //  ways, with no new connection.
+    cr_assert (s_log_says ("scheduler started again", 10000));
+    pid_t again = zt_pid_of ("scheduler");
+    cr_assert (again > 0 && again != scheduler);
+    json_t *value = s_apply_soon (first, "echo", "[5]");
+    cr_assert_eq (json_integer_value (json_array_get (value, 0)), 5);
+    json_decref (value);
+    zpar_view_t *balanced = zpar_client_balanced (second);
+    value = s_apply_soon (balanced, "echo", "[6]");
+    cr_assert_eq (json_integer_value (value), 6);
+    json_decref (value);
+    zpar_view_destroy (&balanced);
+    zpar_view_destroy (&first);
+    zpar_result_destroy (&direct);
+    zpar_result_destroy (&result);
+    zpar_client_destroy (&second);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
