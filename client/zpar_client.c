@@ -156,6 +156,24 @@ zpar_client_new_from_file (const char *connfile)
     return s_client_new (connfile, ZPAR_HUB_TIMEOUT_MS);
 }
 
+void
+zpar_client_find_schedulers (zpar_client_t *self)
+{
+    if (self->mux && self->task && self->control)
+        return;
+    //  The schedulers had not registered when this client connected (a
+    //  cluster starting, or a hub that took over): ask again.
+    zpar_msg_t *reply = s_hub_request (self, "connection_request", json_object ());
+    json_t *endpoints = reply? json_object_get (zpar_msg_content (reply), "endpoints"): NULL;
+    if (!self->mux)
+        self->mux = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_MUX);
+    if (!self->task)
+        self->task = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_TASK);
+    if (!self->control)
+        self->control = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_CONTROL);
+    zpar_msg_destroy (&reply);
+}
+
 static zpar_client_t *
 s_client_new (const char *connfile, int timeout_ms)
 {
@@ -401,8 +419,9 @@ zpar_client_abort (zpar_client_t *self, json_t *msg_ids)
         zpar_fail ("abort needs msg_ids as a JSON array of strings");
         return -1;
     }
+    zpar_client_find_schedulers (self);
     if (!self->control) {
-        zpar_fail ("the cluster's control scheduler was not registered when this client connected");
+        zpar_fail ("the cluster's control scheduler is not registered (is zpar-scheduler running?)");
         return -1;
     }
     while (zpar_client_pump (self, 0) == 0)

@@ -71,6 +71,10 @@ struct _zpar_client_t {
     bool shut_down;             //  the hub announced shutdown
 };
 
+//  Connects to the schedulers that had not registered when the client
+//  connected, if they have now.
+void zpar_client_find_schedulers (zpar_client_t *self);
+
 //  Sets zpar_last_error; returns NULL so callers can `return zpar_fail (...)`.
 void *zpar_fail (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 

@@ -272,9 +272,10 @@ s_prepare (zpar_view_t *self, const char *fn)
         return zpar_fail ("a call needs a function name");
     if (client->shut_down)
         return zpar_fail ("the cluster has shut down");
+    zpar_client_find_schedulers (client);
     if (!(self->balanced? client->task: client->mux))
-        return zpar_fail ("the cluster's %s scheduler was not registered when this client "
-                          "connected (is zpar-scheduler running?)", self->balanced? "task": "mux");
+        return zpar_fail ("the cluster's %s scheduler is not registered (is zpar-scheduler running?)",
+                          self->balanced? "task": "mux");
     if (self->balanced) {
         //  Targets none of which is registered: fail now, as a scheduler
         //  would fail the task unreachable, rather than wait for one.

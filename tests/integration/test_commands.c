@@ -232,69 +232,16 @@ Test (commands, ip_option_binds_another_address)
     zt_cluster_stop ();
 }
 
-//  Starts a daemon by hand, as docs/commands.md shows; returns its pid.
-//  With ready, the daemon's --ready-fd 3 is a pipe whose read end is
-//  stored there.
-static pid_t
-s_start_by_hand (const char *program, const char *const *args, int *ready)
-{
-    int fds [2] = { -1, -1 };
-    if (ready)
-        cr_assert_eq (pipe (fds), 0);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        int quiet = open ("/dev/null", O_WRONLY);
-        dup2 (quiet, 1);
-        dup2 (quiet, 2);
-        if (ready) {
-            dup2 (fds [1], 3);
-            close (fds [0]);
-        }
-        const char *argv [16] = { program };
-        for (int i = 0; args [i] && i < 14; i++)
-            argv [i + 1] = args [i];
-        execv (zt_build_path (program), (char **) argv);
-        _exit (127);
-    }
-    cr_assert_gt (pid, 0);
-    zt_track_pid (pid);
-    if (ready) {
-        close (fds [1]);
-        *ready = fds [0];
-    }
-    return pid;
-}
-
-//  Waits for a daemon's "ready" on fd.
-static void
-s_await_ready (int fd)
-{
-    char text [8] = "";
-    cr_assert_eq (read (fd, text, 6), 6, "the daemon never said ready");
-    cr_assert (strncmp (text, "ready", 5) == 0);
-    close (fd);
-}
-
-static void
-s_expect_exit (pid_t pid, const char *what)
-{
-    int status = -1;
-    alarm (20);                         //  Criterion's timeout would also catch it
-    cr_assert_eq (waitpid (pid, &status, 0), pid, "%s did not end", what);
-    alarm (0);
-    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "%s ended with %d", what, status);
-}
-
 Test (commands, a_cluster_started_by_hand_in_any_order)
 {
     //  Engine and scheduler first: they wait for the hub's connection file.
     const char *engine_args [] = { "--profile", ZT_PROFILE, NULL };
     const char *hub_args [] = { "--profile", ZT_PROFILE, "--hb-period", "100", "--ready-fd", "3", NULL };
     int ready;
-    pid_t engine = s_start_by_hand ("bin/zpar-engine", engine_args, NULL);
-    pid_t scheduler = s_start_by_hand ("bin/zpar-scheduler", engine_args, NULL);
-    pid_t hub = s_start_by_hand ("bin/zpar-hub", hub_args, &ready);
-    s_await_ready (ready);
+    pid_t engine = zt_start_by_hand ("bin/zpar-engine", engine_args, NULL);
+    pid_t scheduler = zt_start_by_hand ("bin/zpar-scheduler", engine_args, NULL);
+    pid_t hub = zt_start_by_hand ("bin/zpar-hub", hub_args, &ready);
+    zt_await_ready (ready);
     zpar_client_t *client = zpar_client_new (ZT_PROFILE);
     cr_assert_not_null (client, "%s", zpar_last_error ());
     cr_assert_eq (zpar_client_wait_for_engines (client, 1, 15000), 0, "%s", zpar_last_error ());
@@ -312,17 +259,17 @@ Test (commands, a_cluster_started_by_hand_in_any_order)
     free (out);
     //  zpar shutdown stops all three.
     cr_assert_eq (zt_runf (NULL, NULL, "%s shutdown", zt_build_path ("bin/zpar")), 0);
-    s_expect_exit (engine, "the engine");
-    s_expect_exit (scheduler, "the scheduler");
-    s_expect_exit (hub, "the hub");
+    zt_expect_exit (engine, "the engine");
+    zt_expect_exit (scheduler, "the scheduler");
+    zt_expect_exit (hub, "the hub");
 }
 
 Test (commands, a_lone_hub_answers_and_shuts_down)
 {
     const char *hub_args [] = { "--profile", ZT_PROFILE, "--ready-fd", "3", NULL };
     int ready;
-    pid_t hub = s_start_by_hand ("bin/zpar-hub", hub_args, &ready);
-    s_await_ready (ready);
+    pid_t hub = zt_start_by_hand ("bin/zpar-hub", hub_args, &ready);
+    zt_await_ready (ready);
     zpar_client_t *client = zpar_client_new (ZT_PROFILE);
     cr_assert_not_null (client, "%s", zpar_last_error ());
     zpar_view_t *view = zpar_client_balanced (client);
@@ -334,7 +281,7 @@ Test (commands, a_lone_hub_answers_and_shuts_down)
     cr_assert_eq (json_integer_value (json_object_get (status, "engines")), 0);
     json_decref (status);
     cr_assert_eq (zt_runf (NULL, NULL, "%s shutdown", zt_build_path ("bin/zpar")), 0);
-    s_expect_exit (hub, "the hub");
+    zt_expect_exit (hub, "the hub");
 }
 
 Test (commands, zpar_map_prints_results_in_input_order)

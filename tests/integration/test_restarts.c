@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <zpar/zpar.h>
 
 #include "zpar_connfile.h"
+#include "zpar_request.h"
 #include "zpar_test.h"
 #include "zpar_util.h"
 
@@ -237,4 +239,78 @@ Test (restarts, a_scheduler_killed_mid_map_fails_what_was_inside_and_comes_back)
     zpar_client_destroy (&second);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
+}
+
+//  A status_request signed with the cluster's key and dated seconds ago,
+//  as if captured then: its answer, or NULL when the hub dropped it.
+static zpar_msg_t *
+s_status_dated (zsock_t *hub, zpar_sign_t *signer, int64_t seconds_ago)
+{
+    char date [40], header [512];
+    zpar_iso_date (zpar_wall_us () - seconds_ago * 1000000, date, sizeof date);
+    char *msg_id = zpar_new_uuid ();
+    snprintf (header, sizeof header, "{\"msg_id\": \"%s\", \"session\": \"restart-test\", "
+              "\"username\": \"test\", \"date\": \"%s\", \"msg_type\": \"status_request\", "
+              "\"version\": \"5.3\"}", msg_id, date);
+    free (msg_id);
+    zmsg_t *raw = zt_signed (signer, header, "{}", "{}", "{}");
+    cr_assert_eq (zmsg_send (&raw, hub), 0);
+    zpoller_t *poller = zpoller_new (hub, NULL);
+    zmsg_t *answer = zpoller_wait (poller, 2000)? zmsg_recv (hub): NULL;
+    zpoller_destroy (&poller);
+    zpar_drop_t reason;
+    return answer? zpar_msg_decode (&answer, signer, 0, NULL, &reason): NULL;
+}
+
+Test (restarts, a_hub_started_again_by_hand_takes_over_and_refuses_old_messages)
+{
+    const char *others [] = { "--profile", ZT_PROFILE, NULL };
+    const char *hub_args [] = { "--profile", ZT_PROFILE, "--hb-period", "100", "--ready-fd", "3", NULL };
+    int ready;
+    pid_t engine = zt_start_by_hand ("bin/zpar-engine", others, NULL);
+    pid_t scheduler = zt_start_by_hand ("bin/zpar-scheduler", others, NULL);
+    pid_t hub = zt_start_by_hand ("bin/zpar-hub", hub_args, &ready);
+    zt_await_ready (ready);
+    zpar_client_t *client = s_connect ();
+    cr_assert_eq (zpar_client_wait_for_engines (client, 1, 15000), 0, "%s", zpar_last_error ());
+    char *before = s_roster (client);
+    char *path = zt_profile_path ("security/zpar-client.json");
+    zpar_connfile_t *conn = zpar_connfile_load (path, NULL);
+    free (path);
+    cr_assert_not_null (conn);
+    zpar_sign_t *signer = zpar_sign_new (conn->key, 64);
+    zsock_t *raw_hub = zsock_new_dealer (conn->registration);
+    zsock_set_linger (raw_hub, 0);
+
+    kill (hub, SIGKILL);
+    int status;
+    cr_assert_eq (waitpid (hub, &status, 0), hub);
+    hub = zt_start_by_hand ("bin/zpar-hub", hub_args, &ready);
+    zt_await_ready (ready);
+    cr_assert (s_roster_is (client, before, 10000), "the engine did not register again as before");
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *value = s_apply_soon (balanced, "echo", "[3]");
+    cr_assert_eq (json_integer_value (value), 3);
+    json_decref (value);
+
+    //  The key is the same, the replay history is not: what is dated
+    //  before this hub started is taken for a replay; what is new is not.
+    zpar_msg_t *answer = s_status_dated (raw_hub, signer, 60);
+    cr_assert_null (answer, "a message from before the hub started was answered");
+    answer = s_status_dated (raw_hub, signer, 0);
+    cr_assert_not_null (answer, "a fresh message was not answered");
+    json_t *dropped = json_object_get (json_object_get (zpar_msg_content (answer), "hub"), "dropped");
+    cr_assert_eq (json_integer_value (json_object_get (dropped, "replay")), 1);
+    zpar_msg_destroy (&answer);
+
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zsock_destroy (&raw_hub);
+    zpar_sign_destroy (&signer);
+    zpar_connfile_destroy (&conn);
+    free (before);
+    cr_assert_eq (zt_runf (NULL, NULL, "%s --profile %s shutdown", zt_build_path ("bin/zpar"), ZT_PROFILE), 0);
+    zt_expect_exit (engine, "the engine");
+    zt_expect_exit (scheduler, "the scheduler");
+    zt_expect_exit (hub, "the hub");
 }

@@ -307,3 +307,56 @@ zt_pid_of (const char *name)
     }
     return pid;
 }
+
+//  Starts a daemon by hand, as docs/commands.md shows; returns its pid.
+//  With ready, the daemon's --ready-fd 3 is a pipe whose read end is
+//  stored there.
+pid_t
+zt_start_by_hand (const char *program, const char *const *args, int *ready)
+{
+    int fds [2] = { -1, -1 };
+    if (ready)
+        cr_assert_eq (pipe (fds), 0);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int quiet = open ("/dev/null", O_WRONLY);
+        dup2 (quiet, 1);
+        dup2 (quiet, 2);
+        if (ready) {
+            dup2 (fds [1], 3);
+            close (fds [0]);
+        }
+        const char *argv [16] = { program };
+        for (int i = 0; args [i] && i < 14; i++)
+            argv [i + 1] = args [i];
+        execv (zt_build_path (program), (char **) argv);
+        _exit (127);
+    }
+    cr_assert_gt (pid, 0);
+    zt_track_pid (pid);
+    if (ready) {
+        close (fds [1]);
+        *ready = fds [0];
+    }
+    return pid;
+}
+
+//  Waits for a daemon's "ready" on fd.
+void
+zt_await_ready (int fd)
+{
+    char text [8] = "";
+    cr_assert_eq (read (fd, text, 6), 6, "the daemon never said ready");
+    cr_assert (strncmp (text, "ready", 5) == 0);
+    close (fd);
+}
+
+void
+zt_expect_exit (pid_t pid, const char *what)
+{
+    int status = -1;
+    alarm (20);                         //  Criterion's timeout would also catch it
+    cr_assert_eq (waitpid (pid, &status, 0), pid, "%s did not end", what);
+    alarm (0);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "%s ended with %d", what, status);
+}

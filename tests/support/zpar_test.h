@@ -83,4 +83,15 @@ bool zt_wait_gone (pid_t pid, int timeout_ms);
 
 //  Pid in the profile's pid file NAME ("hub", "engine-0"), or 0.
 pid_t zt_pid_of (const char *name);
+
+//  Starts a daemon by hand ("bin/zpar-hub" and its arguments), as
+//  docs/commands.md shows, quiet, tracked for zt_cleanup; returns its pid.
+//  With ready, its --ready-fd 3 is a pipe whose read end is stored there.
+pid_t zt_start_by_hand (const char *program, const char *const *args, int *ready);
+
+//  Waits for a daemon's "ready" on fd, and closes it.
+void zt_await_ready (int fd);
+
+//  Waits for a child started by hand to end, and asserts it exited 0.
+void zt_expect_exit (pid_t pid, const char *what);
 #endif
