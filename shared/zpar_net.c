@@ -37,10 +37,15 @@ zpar_bind_at (int type, const char *ip, int port, int64_t max_size, char **endpo
     }
     if (type == ZMQ_SUB)
         zsock_set_subscribe (sock, "");
-    int bound = port > 0? zsock_bind (sock, "tcp://%s:%d", ip, port): zsock_bind (sock, "tcp://%s:*", ip);
-    if (bound > 0 && port <= 0)
-        port = bound;
-    if (bound < 0) {
+    //  libzmq's own wildcard: the kernel picks a port at random. (CZMQ's
+    //  takes the first free one from 49152 up, which is the port a daemon
+    //  just killed had, before one started again can take it up.)
+    char wanted [300], bound [300];
+    snprintf (wanted, sizeof wanted, port > 0? "tcp://%s:%d": "tcp://%s:*", ip, port);
+    size_t size = sizeof bound;
+    if (zmq_bind (zsock_resolve (sock), wanted) != 0
+    ||  zmq_getsockopt (zsock_resolve (sock), ZMQ_LAST_ENDPOINT, bound, &size) != 0
+    ||  !(port = zpar_endpoint_port (bound))) {
         zsock_destroy (&sock);
         return NULL;
     }
