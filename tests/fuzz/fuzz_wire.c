@@ -317,7 +317,8 @@ s_seeds (const char *dir)
     s_write_seed (dir, "signature", signature, sizeof signature - 1);
     const char connfile [] = "\002{\"registration\":\"tcp://127.0.0.1:5555\",\"key\":\"abc\","
         "\"signature_scheme\":\"hmac-sha256\",\"location\":\"127.0.0.1\",\"max_message_size\":1024,"
-        "\"hub_pid\":42}";
+        "\"hub_pid\":42,\"hub_ports\":{\"hb_ping\":5556,\"hb_pong\":5557,\"notification\":5558,"
+        "\"monitor\":5559}}";
     s_write_seed (dir, "connfile", connfile, sizeof connfile - 1);
 }
 
