@@ -105,8 +105,13 @@ s_note_hub (zpar_client_t *self, zpar_msg_t *msg)
     const char *session = json_string_value (json_object_get (zpar_msg_header (msg), "session"));
     if (!session || (self->hub_session && streq (self->hub_session, session)))
         return;
-    if (self->hub_session)
+    if (self->hub_session) {
+        //  Its engines register with it again in their first beats; then
+        //  the table it has is the one to follow (engines that died while
+        //  no hub was there never come back to say so).
         self->registry_version = 0;
+        self->refresh_at = zpar_mono_ms () + 3 * (int64_t) self->hb_period_ms + ZPAR_SCHEDULER_CHECK_MS;
+    }
     free (self->hub_session);
     self->hub_session = strdup (session);
 }
@@ -213,6 +218,9 @@ s_client_new (const char *connfile, int timeout_ms)
     json_t *content = zpar_msg_content (reply);
     json_t *endpoints = json_object_get (content, "endpoints");
     s_note_hub (self, reply);
+    self->hb_period_ms = (int) json_integer_value (json_object_get (content, "hb_period_ms"));
+    if (self->hb_period_ms <= 0)
+        self->hb_period_ms = ZPAR_HB_PERIOD_MS;
     s_set_engines (self, json_object_get (content, "engines"));
     self->registry_version = json_integer_value (json_object_get (content, "registry_version"));
     self->notification = s_connect (self, ZMQ_SUB, endpoints, "notification");
@@ -686,7 +694,9 @@ s_handle_notification (zpar_client_t *self, zmsg_t *raw)
         s_fail_calls (self, NULL, -1, ZPAR_E_ENGINE, "the cluster shut down before answering");
     }
     else
-    if (streq (type, "scheduler_lost_notification")) {
+    if (streq (type, "scheduler_lost_notification")
+    &&  json_integer_value (json_object_get (content, "pid")) != self->lost_scheduler) {
+        self->lost_scheduler = json_integer_value (json_object_get (content, "pid"));
         //  Whatever was inside it is lost; an engine may still have run
         //  it. The connections reach its successor by themselves.
         char text [256];
@@ -723,6 +733,16 @@ s_handle_notification (zpar_client_t *self, zmsg_t *raw)
 int
 zpar_client_pump (zpar_client_t *self, int timeout_ms)
 {
+    if (self->refresh_at) {
+        int64_t left = self->refresh_at - zpar_mono_ms ();
+        if (left <= 0) {
+            self->refresh_at = 0;
+            s_refresh_engines (self);
+            return 0;
+        }
+        if (timeout_ms < 0 || left < timeout_ms)
+            timeout_ms = (int) left;
+    }
     void *which;
     zmsg_t *raw = zpar_poller_recv (self->poller, timeout_ms, &which);
     if (which == self->mux)

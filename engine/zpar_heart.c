@@ -56,9 +56,12 @@ s_heart_register (s_heart_t *self, zpoller_t *poller)
     }
     if (!self->reg) {
         self->reg = zpar_connect (ZMQ_DEALER, self->registration_ep, NULL, self->max_size);
-        self->session = zpar_new_uuid ();
-        if (!self->reg)
+        if (!self->reg) {
+            json_decref (content);
             return;
+        }
+        if (!self->session)
+            self->session = zpar_new_uuid ();
         zpoller_add (poller, self->reg);
     }
     zpar_msg_t *msg = zpar_msg_new ("registration_request", self->session);
@@ -74,13 +77,19 @@ s_heart_registered (s_heart_t *self)
     zpar_msg_t *reply = raw? zpar_msg_decode (&raw, self->signer, (size_t) self->max_size, NULL, &reason): NULL;
     json_t *content = reply? zpar_msg_content (reply): NULL;
     const char *status = json_string_value (json_object_get (content, "status"));
+    const char *ename = json_string_value (json_object_get (content, "ename"));
     if (status && streq (status, "ok"))
         zpar_info ("registered again with the hub, as engine %lld",
                    (long long) json_integer_value (json_object_get (content, "id")));
     else
-    if (status && !streq (json_string_value (json_object_get (content, "ename")), "NotReady"))
-        zpar_warn ("the hub did not take this engine again: %s",
-                   json_string_value (json_object_get (content, "evalue")));
+    if (status && !(ename && streq (ename, "NotReady"))) {
+        //  Refused for good (its id was given to another engine): as one
+        //  declared dead, it leaves, and its supervisor starts it afresh.
+        const char *evalue = json_string_value (json_object_get (content, "evalue"));
+        zpar_warn ("the hub did not take this engine again (%s): it ends itself",
+                   evalue? evalue: "no reason given");
+        _exit (ZPAR_ENGINE_EXIT_FORGOTTEN);
+    }
     zpar_msg_destroy (&reply);
     zmsg_destroy (&raw);
 }

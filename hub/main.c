@@ -22,10 +22,6 @@
 //  counting, answering) is small and still gets done promptly.
 #define S_HUB_NICENESS 5
 
-//  A hub that takes up an earlier one's key drops requests dated before
-//  its start less this much (clocks of other hosts may run behind).
-#define S_CLOCK_SKEW_US (5 * 1000000LL)
-
 //  Removes a connection file if it is this hub's.
 static void
 s_remove_own (const char *path)
@@ -138,39 +134,31 @@ main (int argc, char *argv [])
     //  up its key and ports, so that the engines, schedulers and clients
     //  still dialling them reconnect by themselves and carry on.
     char *key = NULL;
-    zactor_t *hub = NULL;
-    char *endpoint = NULL;
-    if (existing && existing->ping_port && streq (existing->location, config.ip)) {
+    bool takeover = existing && existing->ping_port && streq (existing->location, config.ip);
+    if (takeover) {
         config.key = key = strdup (existing->key);
         config.ports [0] = zpar_endpoint_port (existing->registration);
         config.ports [1] = existing->ping_port;
         config.ports [2] = existing->pong_port;
         config.ports [3] = existing->notification_port;
         config.ports [4] = existing->monitor_port;
-        config.not_before_us = zpar_wall_us () - S_CLOCK_SKEW_US;
-        hub = zactor_new (zpar_hub_actor, &config);
-        zstr_send (hub, "ENDPOINT");
-        endpoint = zstr_recv (hub);
-        if (endpoint && *endpoint)
-            zpar_info ("taking over from hub pid %lld: its key and ports", (long long) existing->hub_pid);
-        else {
-            zpar_warn ("cannot take up the ports of hub pid %lld; starting afresh, and "
-                       "whatever it served must start again", (long long) existing->hub_pid);
-            zstr_free (&endpoint);
-            zactor_destroy (&hub);
-            free (key);
-            key = NULL;
-            memset (config.ports, 0, sizeof config.ports);
-            config.not_before_us = 0;
-        }
+        //  Whatever the hub before accepted was sent before now.
+        config.not_before_us = zpar_wall_us ();
     }
-    zpar_connfile_destroy (&existing);
-    if (!hub) {
+    else
         config.key = key = zpar_new_key ();
-        hub = zactor_new (zpar_hub_actor, &config);
-        zstr_send (hub, "ENDPOINT");
-        endpoint = zstr_recv (hub);
-    }
+    zactor_t *hub = zactor_new (zpar_hub_actor, &config);
+    zstr_send (hub, "ENDPOINT");
+    char *endpoint = zstr_recv (hub);
+    if (takeover && endpoint && *endpoint)
+        zpar_info ("taking over from hub pid %lld: its key and ports", (long long) existing->hub_pid);
+    if (takeover && (!endpoint || !*endpoint))
+        //  A new key and ports would leave whatever still dials the old
+        //  ones behind; better say so and let the user decide.
+        zpar_error ("cannot take up the ports of hub pid %lld, which is gone; to start a new "
+                    "cluster on this profile instead, remove %s and %s",
+                    (long long) existing->hub_pid, client_path, engine_path);
+    zpar_connfile_destroy (&existing);
     int rc = 1;
     if (!endpoint || !*endpoint) {
         zpar_error ("could not start; see the messages above");

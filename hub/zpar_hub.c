@@ -39,6 +39,13 @@ static const char *s_role_names [S_ROLES] = {
 //  for this long is lost, and so is every call inside it.
 #define S_SCHEDULER_SILENT_MS 10000
 
+//  How long a lost scheduler is announced again (see s_scheduler_lost).
+#define S_LOST_REPEAT_MS 3000
+
+//  Requests dated longer ago than this are replays (see the handler).
+//  The clocks of a cluster's hosts must agree better than that.
+#define S_FRESH_US (60 * 1000000LL)
+
 typedef struct {
     char *client_ep;
     char *engine_ep;
@@ -68,6 +75,9 @@ typedef struct {
     uint64_t clients;           //  connection requests answered
     uint64_t routed;            //  requests routed to engines (monitor)
     int64_t lost_pid;           //  the scheduler announced lost last
+    char lost_reason [128];     //  and why
+    int64_t lost_repeat_until;  //  announced again at each beat till then (monotonic ms)
+    int64_t fresh_after_ms;     //  after a takeover: new engines wait till then
     bool shutdown_announced;
     bool terminated;
 } s_hub_t;
@@ -178,6 +188,15 @@ s_hub_new (zsock_t *pipe, zpar_hub_config_t *config)
     zsock_set_linger (self->registration, 200);
     zsock_set_linger (self->notification, 200);
     self->next_ping_ms = zpar_mono_ms () + self->config.hb_period_ms;
+    //  Counters go on from the wall clock in ms, so that a hub that takes
+    //  over never sends one an earlier hub sent: a pong, or a signed
+    //  answer to one, from before cannot be replayed to it.
+    self->ping_counter = (uint64_t) (zpar_wall_us () / 1000);
+    //  Engines of the hub before register again in their first beats;
+    //  until then their ids are not given to new engines.
+    if (config->not_before_us)
+        self->fresh_after_ms = zpar_mono_ms () + ZPAR_SCHEDULER_CHECK_MS
+                             + 2 * (int64_t) self->config.hb_period_ms;
     return self;
 err:
     zpar_error ("cannot bind on %s: %s", config->ip, zmq_strerror (zmq_errno ()));
@@ -296,10 +315,15 @@ s_hub_handle_registration (s_hub_t *self)
         zpar_msg_destroy (&request);
         return;
     }
-    //  Signed with the key an earlier hub used, but older than this hub:
-    //  its replay history did not come along, so the date must tell.
-    if (self->config.not_before_us
-    &&  zpar_iso_parse (zpar_msg_date (request)) < self->config.not_before_us) {
+    //  The replay history holds the last 65,536 signatures, which a busy
+    //  hub goes through in minutes: older requests are replays too. So is
+    //  one dated before a hub that took over from a killed one started
+    //  (same key, but the history did not come along).
+    int64_t date = zpar_iso_parse (zpar_msg_date (request));
+    int64_t not_before = zpar_wall_us () - S_FRESH_US;
+    if (self->config.not_before_us > not_before)
+        not_before = self->config.not_before_us;
+    if (date >= 0 && date < not_before) {
         zpar_drops_add (&self->drops, ZPAR_DROP_REPLAY, "registration");
         zpar_msg_destroy (&request);
         return;
@@ -410,6 +434,11 @@ s_engine_registration (s_hub_t *self, zpar_msg_t *request)
     if (engine && engine->pid != json_integer_value (pid)) {
         s_hub_reply (self, request, "registration_reply", s_error (ZPAR_E_VALUE,
                      "uuid %s is already registered by another process", engine->uuid));
+        return;
+    }
+    if (!engine && !json_is_true (again) && zpar_mono_ms () < self->fresh_after_ms) {
+        s_hub_reply (self, request, "registration_reply", s_error ("NotReady",
+                     "this hub took over moments ago; its engines register first"));
         return;
     }
     if (!engine && json_is_true (again) && s_id_in_use (self, (int) json_integer_value (wanted))) {
@@ -547,6 +576,16 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
     role->seen_ms = zpar_mono_ms ();
     if (role->pid && role->pid != new_pid)
         s_scheduler_lost (self, role->pid, "another scheduler took its place");
+    //  Started again in place of one this hub may never have known (it
+    //  died while the hub was away too).
+    json_t *replaces = json_object_get (content, "replaces");
+    if (json_is_integer (replaces) && json_integer_value (replaces) != new_pid)
+        s_scheduler_lost (self, json_integer_value (replaces), "another scheduler took its place");
+    //  Back after a silence taken for its end: it may be lost again.
+    if (new_pid == self->lost_pid) {
+        self->lost_pid = 0;
+        self->lost_repeat_until = 0;
+    }
     if (!same) {
         free (role->client_ep);
         free (role->engine_ep);
@@ -567,12 +606,17 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
 //  Calls inside a scheduler that ended are lost: its clients hear so at
 //  once, and fail them, instead of waiting for ever. Said once a pid.
 static void
+s_scheduler_lost_publish (s_hub_t *self)
+{
+    s_hub_publish (self, "scheduler_lost_notification",
+                   json_pack ("{s:I, s:s}", "pid", (json_int_t) self->lost_pid,
+                              "reason", zpar_utf8_clean (self->lost_reason)));
+}
+
+static void
 s_scheduler_lost (s_hub_t *self, int64_t pid, const char *reason)
 {
-    bool serving = false;
-    for (int i = 0; i < S_ROLES; i++)
-        serving |= self->roles [i].pid == pid;
-    if (!pid || pid == self->lost_pid || !serving)
+    if (!pid || pid == self->lost_pid)
         return;
     self->lost_pid = pid;
     zpar_warn ("the scheduler (pid %lld) is lost: %s", (long long) pid, reason);
@@ -586,8 +630,12 @@ s_scheduler_lost (s_hub_t *self, int64_t pid, const char *reason)
     json_decref (error);
     zpar_hub_results_fail_pending (self->results, content);
     free (content);
-    s_hub_publish (self, "scheduler_lost_notification",
-                   json_pack ("{s:I, s:s}", "pid", (json_int_t) pid, "reason", reason));
+    //  Said again at each beat for a while: a client whose subscription
+    //  is reconnecting (to a hub that has just taken over) would miss a
+    //  single one, and wait for ever. Clients act once per pid.
+    snprintf (self->lost_reason, sizeof self->lost_reason, "%s", reason);
+    self->lost_repeat_until = zpar_mono_ms () + S_LOST_REPEAT_MS;
+    s_scheduler_lost_publish (self);
 }
 
 //  A supervisor saw the scheduler's process end: {pid, how}.
@@ -902,6 +950,8 @@ s_hub_beat (s_hub_t *self)
     for (int i = 0; i < S_ROLES; i++)
         if (self->roles [i].pid && zpar_mono_ms () - self->roles [i].seen_ms > S_SCHEDULER_SILENT_MS)
             s_scheduler_lost (self, self->roles [i].pid, "no word from it for 10 s");
+    if (self->lost_pid && zpar_mono_ms () < self->lost_repeat_until)
+        s_scheduler_lost_publish (self);
     self->ping_counter++;
     zstr_sendf (self->ping, "%llu", (unsigned long long) self->ping_counter);
     self->next_ping_ms = zpar_mono_ms () + self->config.hb_period_ms;

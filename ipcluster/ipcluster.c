@@ -579,6 +579,8 @@ s_supervise (s_cluster_t *self)
                 zpar_warn ("the %s did not start again; see its log", daemon->name);
                 if (daemon->running)
                     kill (daemon->pid, SIGKILL);
+                //  The next attempt, after a longer pause (or the limit).
+                s_plan_restart (self, daemon, false);
             }
         }
     }
@@ -667,6 +669,14 @@ s_start (s_options_t *options)
     if (dir)
         closedir (dir);
     free (pid_dir);
+    //  A new cluster, with a new key and new ports: the files of a hub
+    //  and scheduler that are gone would make them take those up.
+    const char *stale [] = { ZPAR_CONNFILE_CLIENT, ZPAR_CONNFILE_ENGINE, ZPAR_SCHEDULER_PORTS };
+    for (size_t i = 0; i < sizeof stale / sizeof *stale; i++) {
+        char *path = zpar_profile_path (profile, "security", stale [i]);
+        unlink (path);
+        free (path);
+    }
 
     s_cluster_t cluster = { .options = options, .profile = profile, .report_fd = -1 }, *self = &cluster;
     int64_t started = zpar_mono_ms ();

@@ -25,13 +25,10 @@ static const char *s_roles [S_ROLES] = {
 #define S_ATTEMPT_MS 1000
 #define S_REGISTER_TIMEOUT_S 30
 
-//  Once registered, the roles register again this often: the hub takes
-//  it as a no-op, and a hub started again after a crash learns of them
-//  from it. While the hub does not answer, a new round goes out only
-//  this often, so that little queues up for it.
-#define S_CHECK_MS  1000
-
-#define ZPAR_PORTS_FILE "zpar-scheduler.json"
+//  Once registered, the roles register again every ZPAR_SCHEDULER_CHECK_MS:
+//  the hub takes it as a no-op, and a hub started again after a crash
+//  learns of them from it. While the hub does not answer, a new round goes
+//  out only this often, so that little queues up for it.
 #define S_RESEND_MS 4000
 
 //  Tasks in flight per engine on the task role. One keeps load balancing
@@ -47,21 +44,22 @@ s_ports_path (const char *profile_name, const char *file)
     char *path = NULL;
     if (file) {
         const char *slash = strrchr (file, '/');
-        if (asprintf (&path, "%.*s%s", slash? (int) (slash - file + 1): 0, file, ZPAR_PORTS_FILE) < 0)
+        if (asprintf (&path, "%.*s%s", slash? (int) (slash - file + 1): 0, file, ZPAR_SCHEDULER_PORTS) < 0)
             path = NULL;
         return path;
     }
     zpar_profile_t *profile = zpar_profile_new (profile_name, true, NULL);
     if (profile)
-        path = zpar_profile_path (profile, "security", ZPAR_PORTS_FILE);
+        path = zpar_profile_path (profile, "security", ZPAR_SCHEDULER_PORTS);
     zpar_profile_destroy (&profile);
     return path;
 }
 
 //  The ports of a scheduler that ended without removing its file, as
-//  {"mux": [client, engine], ...}; NULL when there is none, or it runs.
+//  {"mux": [client, engine], ...}, and its pid; NULL when there is none,
+//  or it runs.
 static json_t *
-s_ports_left (const char *path)
+s_ports_left (const char *path, int64_t *pid_left)
 {
     json_t *root = path? json_load_file (path, 0, NULL): NULL;
     json_t *pid = json_object_get (root, "pid"), *ports = json_object_get (root, "ports");
@@ -70,6 +68,7 @@ s_ports_left (const char *path)
         json_decref (root);
         return NULL;
     }
+    *pid_left = json_integer_value (pid);
     json_incref (ports);
     json_decref (root);
     return ports;
@@ -180,7 +179,8 @@ main (int argc, char *argv [])
     zpar_peer_t peer = { hub, signer, session, max_size, &drops };
     json_t *registrations [S_ROLES] = { NULL };
     char *ports_path = s_ports_path (profile_name, file);
-    json_t *ports_left = s_ports_left (ports_path), *ports = json_object ();
+    int64_t pid_left = 0;
+    json_t *ports_left = s_ports_left (ports_path, &pid_left), *ports = json_object ();
     if (ports_left)
         zpar_info ("taking up the ports of the scheduler before");
     for (int i = 0; i < S_ROLES; i++) {
@@ -204,11 +204,16 @@ main (int argc, char *argv [])
                                                             zpar_endpoint_port (engine_ep)));
         registrations [i] = json_pack ("{s:s, s:s, s:s, s:i}", "role", s_roles [i],
             "client_endpoint", client_ep, "engine_endpoint", engine_ep, "pid", (int) getpid ());
+        //  The first time only: the scheduler it replaces is lost, and so
+        //  is whatever was inside it, even if this hub never knew it.
+        json_t *first = json_copy (registrations [i]);
+        if (pid_left)
+            json_object_set_new (first, "replaces", json_integer (pid_left));
         zpar_msg_t *reply = NULL;
         int64_t deadline = zpar_mono_ms () + S_REGISTER_TIMEOUT_S * 1000;
         while (!reply && !zsys_interrupted && zpar_mono_ms () < deadline)
-            reply = zpar_request (&peer, "scheduler_registration",
-                                  json_copy (registrations [i]), S_ATTEMPT_MS);
+            reply = zpar_request (&peer, "scheduler_registration", json_copy (first), S_ATTEMPT_MS);
+        json_decref (first);
         zstr_free (&client_ep);
         zstr_free (&engine_ep);
         if (!zpar_reply_ok (reply)) {
@@ -242,14 +247,15 @@ main (int argc, char *argv [])
     }
     //  Serve until a signal or the hub's shutdown notification.
     zpoller_t *poller = zpoller_new (notification, hub, NULL);
-    int64_t check_at = zpar_mono_ms () + S_CHECK_MS, sent_at = 0;
+    int64_t check_at = zpar_mono_ms () + ZPAR_SCHEDULER_CHECK_MS, sent_at = 0;
     int unanswered = 0;
     while (true) {
         int64_t wait = check_at - zpar_mono_ms ();
-        void *which = zpoller_wait (poller, wait > 0? (int) wait: 0);
-        if (!which && !zpoller_expired (poller))
+        void *which = wait > 0? zpoller_wait (poller, (int) wait): NULL;
+        if (!which && wait > 0 && !zpoller_expired (poller))
             break;
-        if (!which) {
+        //  Due whatever woke the loop: notifications must not hold it off.
+        if (zpar_mono_ms () >= check_at) {
             if (unanswered == 0 || zpar_mono_ms () - sent_at >= S_RESEND_MS) {
                 for (int i = 0; i < S_ROLES; i++) {
                     zpar_msg_t *again = zpar_msg_new ("scheduler_registration", session);
@@ -259,9 +265,10 @@ main (int argc, char *argv [])
                 unanswered = S_ROLES;
                 sent_at = zpar_mono_ms ();
             }
-            check_at = zpar_mono_ms () + S_CHECK_MS;
-            continue;
+            check_at = zpar_mono_ms () + ZPAR_SCHEDULER_CHECK_MS;
         }
+        if (!which)
+            continue;
         if (which == hub) {
             zmsg_t *raw = zmsg_recv (hub);
             zpar_drop_t reason;

@@ -180,9 +180,10 @@ s_sched_handle_pipe (zpar_role_t *self, zmsg_t *raw)
         char *notification = zmsg_popstr (msg);
         char *monitor = zmsg_popstr (msg);
         char *engines = zmsg_popstr (msg);
-        //  Only the task role follows engines; the others route by the
-        //  uuid the client names and need no notifications.
-        if (notification && self->kind == ZPAR_ROLE_KIND_TASK) {
+        //  The task role follows engines to balance over them; mux and
+        //  control to know whom to take replies from (an engine that said
+        //  hello to the scheduler before this one does not say it again).
+        if (notification && self->kind != ZPAR_ROLE_KIND_IOPUB) {
             self->notification = zpar_connect (ZMQ_SUB, notification, NULL, self->config.max_message_size);
             if (self->notification)
                 zpar_poller_add (self->poller, self->notification);
@@ -497,15 +498,26 @@ s_sched_handle_notification (zpar_role_t *self, zmsg_t *raw)
     json_t *content = zpar_msg_content (msg);
     const char *uuid = json_string_value (json_object_get (content, "uuid"));
     json_t *id = json_object_get (content, "id");
+    //  An engine announced has said hello to a scheduler: to this one, or
+    //  to the one before, and its connection comes back by itself (until
+    //  then a send to it fails, and the task waits for another).
     if (self->kind == ZPAR_ROLE_KIND_TASK && uuid && json_is_integer (id)) {
         if (streq (type, "registration_notification")) {
-            zpar_task_engine_up (self->task, uuid, (int) json_integer_value (id), true, false);
+            zpar_task_engine_up (self->task, uuid, (int) json_integer_value (id), true, true);
         }
         else
         if (streq (type, "unregistration_notification")) {
             const char *why = json_string_value (json_object_get (content, "reason"));
             zpar_task_engine_down (self->task, uuid, why? why: "unregistered");
         }
+    }
+    else
+    if (self->kind == ZPAR_ROLE_KIND_DIRECT && uuid) {
+        if (streq (type, "registration_notification"))
+            zhashx_update (self->greeted, uuid, "");
+        else
+        if (streq (type, "unregistration_notification"))
+            zhashx_delete (self->greeted, uuid);
     }
     zpar_msg_destroy (&msg);
 }

@@ -13,6 +13,8 @@
 
 #define ZPAR_CONNFILE_CLIENT "zpar-client.json"
 #define ZPAR_CONNFILE_ENGINE "zpar-engine.json"
+//  Beside them, the scheduler's ports (for one started again).
+#define ZPAR_SCHEDULER_PORTS "zpar-scheduler.json"
 
 typedef struct {
     char *registration;         //  hub registration endpoint, tcp://ip:port

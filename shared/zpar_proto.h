@@ -34,6 +34,10 @@
 #define ZPAR_HB_PERIOD_MS       1000
 #define ZPAR_HB_LIVENESS        3
 
+//  Once registered, a scheduler registers its roles again this often: a
+//  hub that took over from a killed one learns of them so.
+#define ZPAR_SCHEDULER_CHECK_MS 1000
+
 //  How long a client waits for the hub to answer a request before it gives
 //  up with a clear error; the hub answers in well under a millisecond, so
 //  this only bounds the wait when no hub is there.
