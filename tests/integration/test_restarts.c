@@ -372,3 +372,17 @@ Test (restarts, a_hub_and_scheduler_killed_together_fail_what_was_inside_and_com
     free (before);
     zt_cluster_stop ();
 }
+
+Test (restarts, with_no_restarts_left_a_crashed_scheduler_stops_the_cluster)
+{
+    zt_cluster_start (1, "--restart-limit 0");
+    pid_t pids [16];
+    size_t count = zt_cluster_pids (pids, 16);
+    cr_assert_geq (count, 4);
+    kill (zt_pid_of ("scheduler"), SIGKILL);
+    cr_assert (s_log_says ("the scheduler (pid", 10000));
+    cr_assert (s_log_says ("stopping the cluster", 10000));
+    //  Every process of the cluster goes, the supervisor last.
+    for (size_t i = 0; i < count; i++)
+        cr_assert (zt_wait_gone (pids [i], 10000), "pid %d is still there", (int) pids [i]);
+}
