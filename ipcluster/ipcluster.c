@@ -516,7 +516,8 @@ s_supervise (s_cluster_t *self)
         //  Wake for a signal, or for the next engine due to start again.
         int64_t due = INT64_MAX;
         for (size_t i = 0; i < self->count; i++)
-            if (self->children [i].restart_at > 0 && self->children [i].restart_at < due)
+            if (self->children [i].restart_at > 0 && self->children [i].restart_at < due
+            &&  (i == 0 || self->children [0].running))
                 due = self->children [i].restart_at;
         int64_t wait = due == INT64_MAX? -1: due - zpar_mono_ms ();
         struct pollfd item = { .fd = self->sigfd, .events = POLLIN };
@@ -566,7 +567,9 @@ s_supervise (s_cluster_t *self)
                 zpar_info ("stopping the cluster");
                 return clean? 0: 1;
             }
-            if (zpar_mono_ms () < daemon->restart_at)
+            //  A scheduler registers with the hub before it is ready: the
+            //  hub goes first when both ended.
+            if (zpar_mono_ms () < daemon->restart_at || (i == 1 && !self->children [0].running))
                 continue;
             daemon->restarts++;
             daemon->restart_at = 0;
