@@ -8,9 +8,12 @@
     input. At the end it prints what happened to every task (ok, or failed
     with which error), how many engines were killed and restarted, the
     time, and the resident memory of the hub and the scheduler at the start
-    and at the end. It fails (exit 1) when a task was not accounted for
-    exactly once, an answer was not its input, or a map did not finish
-    within a minute (a hang). Everything it starts is stopped by pid.     */
+    and at the end. With -d D, every D-th kill is of the hub or the
+    scheduler instead, in turn: ipcluster starts them again, and the tasks
+    inside a killed scheduler fail with SchedulerError. It fails (exit 1)
+    when a task was not accounted for exactly once, an answer was not its
+    input, or a map did not finish within a minute (a hang). Everything
+    it starts is stopped by pid.                                          */
 
 #include "bench.h"
 
@@ -31,8 +34,9 @@ typedef struct {
     const char *pid_dir;
     int engines;
     int every_ms;
+    int daemon_every;           //  every this many kills, a daemon (0: never)
     volatile bool done;
-    int killed;
+    int killed, hubs_killed, schedulers_killed;
 } s_killer_t;
 
 //  Kills a random engine every every_ms; its pid comes from the pid file
@@ -49,9 +53,14 @@ s_killer (void *args)
             break;
         char name [32];
         snprintf (name, sizeof name, "engine-%d", rand_r (&seed) % self->engines);
+        int turn = self->killed + self->hubs_killed + self->schedulers_killed + 1;
+        bool daemon = self->daemon_every && turn % self->daemon_every == 0;
+        bool hub = daemon && (turn / self->daemon_every) % 2 == 1;
+        if (daemon)
+            snprintf (name, sizeof name, "%s", hub? "hub": "scheduler");
         pid_t pid = bench_pid_of (self->pid_dir, name);
         if (pid > 0 && kill (pid, SIGKILL) == 0)
-            self->killed++;
+            (*(daemon? (hub? &self->hubs_killed: &self->schedulers_killed): &self->killed))++;
     }
     return NULL;
 }
@@ -75,16 +84,17 @@ s_rss_kb (pid_t pid)
 static void
 s_usage (void)
 {
-    fprintf (stderr, "usage: soak [-n TASKS] [-e ENGINES] [-k KILL_EVERY_MS]\n");
+    fprintf (stderr, "usage: soak [-n TASKS] [-e ENGINES] [-k KILL_EVERY_MS] [-d DAEMON_EVERY]\n");
 }
 
 int
 main (int argc, char *argv [])
 {
-    long tasks = DEFAULT_TASKS, engines = DEFAULT_ENGINES, kill_ms = DEFAULT_KILL_MS;
+    long tasks = DEFAULT_TASKS, engines = DEFAULT_ENGINES, kill_ms = DEFAULT_KILL_MS, daemon_every = 0;
     int opt;
-    while ((opt = getopt (argc, argv, "n:e:k:h")) != -1) {
-        long *target = opt == 'n'? &tasks: opt == 'e'? &engines: opt == 'k'? &kill_ms: NULL;
+    while ((opt = getopt (argc, argv, "n:e:k:d:h")) != -1) {
+        long *target = opt == 'n'? &tasks: opt == 'e'? &engines: opt == 'k'? &kill_ms
+                     : opt == 'd'? &daemon_every: NULL;
         char *end;
         if (!target || (*target = strtol (optarg, &end, 10), *end || *target <= 0)) {
             s_usage ();
@@ -101,6 +111,8 @@ main (int argc, char *argv [])
         printf (" %s", argv [i]);
     printf ("\n%ld tasks (echo of their index, retries 3) on %ld engines, one killed every %ld ms\n",
             tasks, engines, kill_ms);
+    if (daemon_every)
+        printf ("every %ld-th kill is of the hub or the scheduler, in turn\n", daemon_every);
     fflush (stdout);
 
     bench_cluster_t cluster = { .made = false };
@@ -112,7 +124,8 @@ main (int argc, char *argv [])
     pid_t scheduler = cluster.pids [0], hub = cluster.pids [1];
     long hub_rss_start = s_rss_kb (hub), scheduler_rss_start = s_rss_kb (scheduler);
 
-    s_killer_t killer = { .pid_dir = cluster.pid_dir, .engines = (int) engines, .every_ms = (int) kill_ms };
+    s_killer_t killer = { .pid_dir = cluster.pid_dir, .engines = (int) engines, .every_ms = (int) kill_ms,
+                          .daemon_every = (int) daemon_every };
     pthread_t thread;
     pthread_create (&thread, NULL, s_killer, &killer);
 
@@ -157,8 +170,8 @@ main (int argc, char *argv [])
         }
         zpar_result_destroy (&result);
         while (quarters < 4 && first + count >= tasks * (quarters + 1) / 4) {
-            quarter_rss [quarters][0] = s_rss_kb (hub);
-            quarter_rss [quarters++][1] = s_rss_kb (scheduler);
+            quarter_rss [quarters][0] = s_rss_kb (bench_pid_of (cluster.pid_dir, "hub"));
+            quarter_rss [quarters++][1] = s_rss_kb (bench_pid_of (cluster.pid_dir, "scheduler"));
         }
     }
     double seconds = (bench_now_ns () - started) / 1e9;
@@ -172,7 +185,9 @@ main (int argc, char *argv [])
     json_array_foreach (table, i, engine)
         restarts += (long) json_integer_value (json_object_get (engine, "restarts"));
     json_decref (table);
-    long hub_rss_end = s_rss_kb (hub), scheduler_rss_end = s_rss_kb (scheduler);
+    //  The ones running now: killed ones were started again.
+    long hub_rss_end = s_rss_kb (bench_pid_of (cluster.pid_dir, "hub"));
+    long scheduler_rss_end = s_rss_kb (bench_pid_of (cluster.pid_dir, "scheduler"));
 
     printf ("\n%-40s %ld\n", "tasks accounted for", ok + failed);
     printf ("%-40s %ld\n", "  ok (first time or after retries)", ok);
@@ -184,6 +199,9 @@ main (int argc, char *argv [])
     printf ("%-40s %ld\n", "answers that were not their input", wrong);
     printf ("%-40s %ld\n", "tasks without exactly one answer", missing + (hang? tasks - ok - failed: 0));
     printf ("%-40s %d\n", "engines killed", killer.killed);
+    if (daemon_every)
+        printf ("%-40s %d, %d\n", "hubs killed, schedulers killed", killer.hubs_killed,
+                killer.schedulers_killed);
     printf ("%-40s %ld\n", "engine restarts (zpar engines)", restarts);
     printf ("%-40s %.1f s, %.0f tasks/s\n", "time", seconds, (ok + failed) / seconds);
     printf ("%-40s %ld kB -> %ld kB\n", "hub resident memory", hub_rss_start, hub_rss_end);
