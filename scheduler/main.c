@@ -303,9 +303,12 @@ main (int argc, char *argv [])
     }
     zpoller_destroy (&poller);
     rc = 0;
-    //  Stopped on purpose: the next scheduler starts afresh.
-    if (ports_path)
+    //  Stopped on purpose: the next scheduler starts afresh (unless the
+    //  file is another scheduler's by now).
+    json_t *record_now = ports_path? json_load_file (ports_path, 0, NULL): NULL;
+    if (json_integer_value (json_object_get (record_now, "pid")) == getpid ())
         unlink (ports_path);
+    json_decref (record_now);
 done:
     free (ports_path);
     json_decref (ports_left);
