@@ -568,6 +568,18 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
     }
     s_role_t *role = &self->roles [index];
     int64_t new_pid = json_is_integer (pid)? json_integer_value (pid): 0;
+    json_t *replaces = json_object_get (content, "replaces");
+    //  One scheduler per role: a second one would take the role over
+    //  every second, and the first would seem lost every time. One that
+    //  replaces it (started again by its supervisor), or that comes after
+    //  it fell silent, may.
+    if (role->pid && role->pid != new_pid && json_integer_value (replaces) != role->pid
+    &&  zpar_mono_ms () - role->seen_ms < S_SCHEDULER_SILENT_MS) {
+        s_hub_reply (self, request, "scheduler_reply", s_error (ZPAR_E_VALUE,
+                     "the %s role is served by the scheduler of pid %lld", s_role_names [index],
+                     (long long) role->pid));
+        return;
+    }
     //  A scheduler registers its roles again every second (a hub that
     //  took over from a killed one learns of them so): the same again
     //  changes nothing.
@@ -578,7 +590,6 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
         s_scheduler_lost (self, role->pid, "another scheduler took its place");
     //  Started again in place of one this hub may never have known (it
     //  died while the hub was away too).
-    json_t *replaces = json_object_get (content, "replaces");
     if (json_is_integer (replaces) && json_integer_value (replaces) != new_pid)
         s_scheduler_lost (self, json_integer_value (replaces), "another scheduler took its place");
     //  Back after a silence taken for its end: it may be lost again.

@@ -386,3 +386,21 @@ Test (restarts, with_no_restarts_left_a_crashed_scheduler_stops_the_cluster)
     for (size_t i = 0; i < count; i++)
         cr_assert (zt_wait_gone (pids [i], 10000), "pid %d is still there", (int) pids [i]);
 }
+
+Test (restarts, a_second_scheduler_on_a_profile_is_refused_and_the_first_serves_on)
+{
+    zt_cluster_start (1, NULL);
+    zpar_client_t *client = s_connect ();
+    zpar_result_t *result = s_sleeps (client, 4, 0.2);
+    const char *args [] = { "--profile", ZT_PROFILE, NULL };
+    pid_t second = zt_start_by_hand ("bin/zpar-scheduler", args, NULL);
+    int status = 0;
+    cr_assert_eq (waitpid (second, &status, 0), second);
+    cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 1, "the second scheduler ended with %d", status);
+    //  Nothing was taken for lost.
+    cr_assert_eq (zpar_result_wait (result, 10000), 0, "%s", zpar_last_error ());
+    cr_assert (zpar_result_successful (result));
+    zpar_result_destroy (&result);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
