@@ -98,7 +98,7 @@ typedef struct {
     int report_fd;              //  --daemonize: tells the waiting parent
     char **engine_argv;         //  how an engine starts, without --id and --restarts
     size_t engine_argc;
-    char **daemon_argv [2];     //  how the hub and the scheduler start (again)
+    char **daemon_argv [2];     //  how the hub and the scheduler start again
     zsock_t *hub;               //  tells the hub of engine ends (s_report_exit)
     zpar_sign_t *hub_signer;
     char *hub_session;
@@ -575,14 +575,15 @@ s_supervise (s_cluster_t *self)
             daemon->restart_at = 0;
             daemon->reported = false;
             daemon->started_ms = zpar_mono_ms ();
-            if (s_start_daemon (self, daemon, self->daemon_argv [i]) == 0)
+            //  Not waited for: the supervisor must go on watching the
+            //  others (a scheduler waits for a hub that the supervisor may
+            //  have to start again meanwhile). One that dies is news as
+            //  before.
+            if (s_spawn (self, daemon, self->daemon_argv [i], -1) > 0)
                 zpar_info ("%s started again (pid %d, restart %d)", daemon->name,
                            (int) daemon->pid, daemon->restarts);
             else {
-                zpar_warn ("the %s did not start again; see its log", daemon->name);
-                if (daemon->running)
-                    kill (daemon->pid, SIGKILL);
-                //  The next attempt, after a longer pause (or the limit).
+                zpar_warn ("cannot start the %s again: %s", daemon->name, strerror (errno));
                 s_plan_restart (self, daemon, false);
             }
         }
@@ -760,7 +761,9 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, max_size);
     s_add_arg (argv, &argc, "--ready-fd");
     s_add_arg (argv, &argc, "3");
-    memcpy (hub_argv, argv, (argc + 1) * sizeof *argv);
+    //  Started again without --ready-fd (nobody waits for it then).
+    memcpy (hub_argv, argv, (argc - 1) * sizeof *argv);
+    hub_argv [argc - 2] = NULL;
     int rc = 1;
     if (s_start_daemon (self, &self->children [0], argv) != 0) {
         s_report (self, "error: the hub did not start; see %s/log/hub.log\n", zpar_profile_dir (profile));
@@ -778,7 +781,8 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, poison);
     s_add_arg (argv, &argc, "--ready-fd");
     s_add_arg (argv, &argc, "3");
-    memcpy (sched_argv, argv, (argc + 1) * sizeof *argv);
+    memcpy (sched_argv, argv, (argc - 1) * sizeof *argv);
+    sched_argv [argc - 2] = NULL;
     if (s_start_daemon (self, &self->children [1], argv) != 0) {
         s_report (self, "error: the scheduler did not start; see %s/log/scheduler.log\n",
                   zpar_profile_dir (profile));
