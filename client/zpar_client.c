@@ -596,10 +596,25 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
         return -1;
     }
     zpar_poller_touch (self->poller, sock);
-    if (zpar_msg_send (msg_p, sock, self->signer) != 0) {
+    //  A socket whose last send timed out (no scheduler took anything for
+    //  ZPAR_SEND_TIMEOUT_MS: it is gone, or starting again) is tried
+    //  without waiting: a map of 10,000 calls must not wait 5 s for each.
+    bool stalled = sock == self->stalled;
+    if (stalled)
+        zsock_set_sndtimeo (sock, 0);
+    int rc = zpar_msg_send (msg_p, sock, self->signer);
+    int error = rc? zmq_errno (): 0;
+    if (stalled)
+        zsock_set_sndtimeo (sock, ZPAR_SEND_TIMEOUT_MS);
+    if (error == EAGAIN)
+        self->stalled = sock;
+    if (rc == 0 && stalled)
+        self->stalled = NULL;
+    if (rc != 0) {
         zpar_result_fail (result, index,
             zpar_error_new (ZPAR_E_ENGINE, part->engine_id, "could not send: %s",
-                            zmq_strerror (zmq_errno ())));
+                            error == EAGAIN? "the scheduler takes no requests (is it running?)"
+                                           : zmq_strerror (error)));
         return -1;
     }
     return 0;

@@ -68,6 +68,7 @@ struct _zpar_client_t {
     int hb_period_ms;           //  the hub's heartbeat period
     int64_t refresh_at;         //  ask for the engine table then (monotonic ms), 0: no
     int64_t lost_scheduler;     //  pid of the scheduler whose loss was handled
+    zsock_t *stalled;           //  the socket whose last send timed out, if any
     zhashx_t *calls;            //  msg_id -> zpar_part_t of a live result
     zlistx_t *results;          //  live results, detached on destroy
     zpar_drops_t drops;

@@ -404,3 +404,43 @@ Test (restarts, a_second_scheduler_on_a_profile_is_refused_and_the_first_serves_
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (restarts, a_map_to_a_stopped_scheduler_returns_at_once_with_what_could_not_be_sent)
+{
+    zt_cluster_start (1, "--hwm 0");
+    zpar_client_t *client = s_connect ();
+    pid_t scheduler = zt_pid_of ("scheduler");
+    kill (scheduler, SIGSTOP);
+    //  Far more than the socket buffers and the high-water mark hold:
+    //  once a send has waited its 5 s, the rest fail without waiting.
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *inputs = json_array ();
+    for (int i = 0; i < 30000; i++)
+        json_array_append_new (inputs, json_pack ("[i]", i));
+    int64_t started = zpar_mono_ms ();
+    zpar_result_t *result = zpar_view_map_async (balanced, "echo", inputs, 1);
+    int64_t took = zpar_mono_ms () - started;
+    kill (scheduler, SIGCONT);
+    json_decref (inputs);
+    cr_assert_not_null (result, "%s", zpar_last_error ());
+    cr_assert_lt (took, 9000, "map_async took %lld ms", (long long) took);
+    //  What was queued runs once the scheduler goes on; the rest failed.
+    cr_assert_eq (zpar_result_wait (result, 30000), 0, "%s", zpar_last_error ());
+    size_t failed = 0, ok = 0;
+    for (size_t i = 0; i < 30000; i++) {
+        json_t *error = zpar_result_item_error (result, i);
+        if (error) {
+            cr_assert (strstr (json_string_value (json_object_get (error, "evalue")), "takes no requests"),
+                       "%s", json_string_value (json_object_get (error, "evalue")));
+            failed++;
+        }
+        else
+            ok++;
+    }
+    cr_assert_gt (failed, 0);
+    cr_assert_gt (ok, 0);
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
