@@ -586,6 +586,11 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
         memcpy (part->content, zframe_data (content), zframe_size (content));
         part->content_size = zframe_size (content);
     }
+    //  A balanced task with retries left runs again if its scheduler is
+    //  lost (s_resend_lost): its flags are kept for that.
+    json_t *metadata = route? NULL: zpar_msg_metadata (msg);
+    if (json_integer_value (json_object_get (metadata, "retries")) > 0)
+        part->flags = json_deep_copy (metadata);
     if (size > (size_t) self->max_size) {
         //  The scheduler would refuse it and the call would never end.
         zpar_msg_destroy (msg_p);
@@ -671,6 +676,38 @@ s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
     zpar_msg_destroy (&reply);
 }
 
+//  Balanced calls with retries left that were inside a scheduler that is
+//  lost go to its successor (through the same socket) as new tasks, one
+//  retry fewer; the other calls waiting for an answer fail with why.
+static void
+s_resend_lost (zpar_client_t *self, const char *why)
+{
+    for (zpar_result_t *result = zlistx_first (self->results); result;
+         result = zlistx_next (self->results))
+        for (size_t i = 0; i < result->nparts; i++) {
+            zpar_part_t *part = &result->parts [i];
+            if (part->done || !part->msg_id)
+                continue;
+            if (!part->flags || !part->content || !self->task) {
+                zpar_result_fail (result, i, zpar_error_new (ZPAR_E_SCHEDULER, part->engine_id, "%s", why));
+                continue;
+            }
+            json_t *flags = part->flags;
+            part->flags = NULL;
+            json_object_set_new (flags, "retries",
+                                 json_integer (json_integer_value (json_object_get (flags, "retries")) - 1));
+            zpar_msg_t *msg = zpar_msg_new ("apply_request", self->session);
+            zpar_msg_set_text (msg, ZPAR_FRAME_CONTENT, part->content, part->content_size);
+            zpar_msg_set_metadata (msg, flags);
+            zhashx_delete (self->calls, part->msg_id);
+            free (part->msg_id);
+            part->msg_id = NULL;
+            free (part->content);
+            part->content = NULL;
+            zpar_client_send (self, self->task, NULL, &msg, result, i);
+        }
+}
+
 //  An engine left: direct calls to it will never be answered. With no
 //  uuid, every call waiting for an answer fails, with ename.
 static void
@@ -720,7 +757,7 @@ s_handle_notification (zpar_client_t *self, zmsg_t *raw)
                   (long long) json_integer_value (json_object_get (content, "pid")),
                   json_string_value (json_object_get (content, "reason"))
                   ? json_string_value (json_object_get (content, "reason")): "lost");
-        s_fail_calls (self, NULL, -1, ZPAR_E_SCHEDULER, text);
+        s_resend_lost (self, text);
     }
     else
     if (json_is_integer (id) && uuid && version > self->registry_version) {

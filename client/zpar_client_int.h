@@ -35,6 +35,8 @@ typedef struct {
     bool done;
     char *content;              //  its request's content as sent, to send again (resubmit)
     size_t content_size;
+    json_t *flags;              //  balanced, with retries: its metadata, to send again
+                                //  when its scheduler is lost
     char *metadata_text;        //  the reply's metadata as it came, until asked for
     size_t metadata_size;
     json_t *metadata;           //  parsed when first asked for, with "submitted" added

@@ -41,6 +41,7 @@ zpar_result_destroy (zpar_result_t **self_p)
         free (part->out);
         free (part->metadata_text);
         free (part->content);
+        json_decref (part->flags);
         json_decref (part->metadata);
     }
     for (size_t i = 0; i < self->size; i++) {

@@ -177,8 +177,9 @@ zpar_result_t *zpar_view_resubmit (zpar_view_t *self, zpar_result_t *result);
 //  Each returns 0, or -1 on a bad value (see zpar_last_error).
 
 //  Run a failed task again, on another engine when there is one, up to
-//  retries times (also when its engine dies). A chunk of a map is one
-//  task: when one of its calls fails, all of them run again.
+//  retries times (also when its engine dies, and when the scheduler it
+//  was in is lost: the client sends it again, under a new msg_id). A chunk
+//  of a map is one task: when one of its calls fails, all of them run again.
 int zpar_view_set_retries (zpar_view_t *self, int retries);
 
 //  Fail a task with TaskTimeout when it has not started within seconds

@@ -444,3 +444,35 @@ Test (restarts, a_map_to_a_stopped_scheduler_returns_at_once_with_what_could_not
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (restarts, tasks_with_retries_inside_a_killed_scheduler_run_again)
+{
+    zt_cluster_start (2, NULL);
+    zpar_client_t *client = s_connect ();
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    cr_assert_eq (zpar_view_set_retries (balanced, 2), 0);
+    json_t *inputs = json_array ();
+    for (int i = 0; i < 40; i++)
+        json_array_append_new (inputs, json_pack ("[f]", 0.1));
+    zpar_result_t *result = zpar_view_map_async (balanced, "sleep", inputs, 1);
+    json_decref (inputs);
+    cr_assert_not_null (result, "%s", zpar_last_error ());
+    json_t *before = zpar_result_msg_ids (result);
+    cr_assert_eq (zpar_result_wait (result, 200), -1, "the map ended before the kill");
+    kill (zt_pid_of ("scheduler"), SIGKILL);
+    //  Sent again to the scheduler started in its place, as new tasks.
+    cr_assert_eq (zpar_result_wait (result, 20000), 0, "%s", zpar_last_error ());
+    cr_assert (zpar_result_successful (result), "%s", json_dumps (zpar_result_error (result), 0));
+    json_t *after = zpar_result_msg_ids (result);
+    size_t changed = 0;
+    for (size_t i = 0; i < 40; i++)
+        changed += !streq (json_string_value (json_array_get (before, i)),
+                           json_string_value (json_array_get (after, i)));
+    cr_assert_gt (changed, 0, "no task was sent again");
+    json_decref (before);
+    json_decref (after);
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
