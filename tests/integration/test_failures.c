@@ -88,60 +88,6 @@ s_pid (zpar_client_t *client, int id)
     return pid;
 }
 
-//  The supervisor's log holds text (it is written as things happen).
-static bool
-s_log_says (const char *text, int timeout_ms)
-{
-    char *path = zt_profile_path ("log/ipcluster.log");
-    bool found = false;
-    for (int64_t deadline = zpar_mono_ms () + timeout_ms; !found && zpar_mono_ms () < deadline;) {
-        FILE *file = fopen (path, "r");
-        char line [1024];
-        while (file && !found && fgets (line, sizeof line, file))
-            found = strstr (line, text) != NULL;
-        if (file)
-            fclose (file);
-        if (!found)
-            zclock_sleep (20);      //  a file has no event to wait for
-    }
-    free (path);
-    return found;
-}
-
-Test (failures, a_balanced_task_that_segfaults_its_engine_fails_naming_the_signal)
-{
-    zpar_client_t *client = s_start (2);
-    zpar_view_t *balanced = zpar_client_balanced (client);
-    zpar_result_t *result = zpar_view_apply_async (balanced, "segfault", NULL);
-    s_assert_failed (result, "EngineError", "SIGSEGV");
-    zpar_result_destroy (&result);
-    //  The engine left the hub's registry (before the hub said so, which
-    //  is how the task scheduler learnt it); the other one still works.
-    json_t *engines = zpar_client_engines (client);
-    cr_assert_eq (json_array_size (engines), 1);
-    json_decref (engines);
-    json_t *error = NULL, *args = zt_json ("[7]");
-    json_t *value = zpar_view_apply_sync (balanced, "echo", args, &error);
-    cr_assert_not_null (value, "%s", error? json_dumps (error, 0): "");
-    json_decref (value);
-    json_decref (args);
-    zpar_view_destroy (&balanced);
-    zpar_client_destroy (&client);
-    zt_cluster_stop ();
-}
-
-Test (failures, a_direct_call_that_aborts_its_engine_fails_naming_the_signal)
-{
-    zpar_client_t *client = s_start (2);
-    zpar_view_t *one = zpar_client_direct (client, "1");
-    zpar_result_t *result = zpar_view_apply_async (one, "abort", NULL);
-    s_assert_failed (result, "EngineError", "SIGABRT");
-    zpar_result_destroy (&result);
-    zpar_view_destroy (&one);
-    zpar_client_destroy (&client);
-    zt_cluster_stop ();
-}
-
 Test (failures, an_engine_killed_mid_task_fails_its_task_at_once)
 {
     zpar_client_t *client = s_start (1);
@@ -251,7 +197,7 @@ Test (failures, a_dead_engine_starts_again_in_its_slot_until_the_restart_limit)
     result = zpar_view_apply_async (again, "abort", NULL);
     s_assert_failed (result, "EngineError", "SIGABRT");
     zpar_result_destroy (&result);
-    cr_assert (s_log_says ("engine-0 is not started again", 5000));
+    cr_assert (zt_log_says ("engine-0 is not started again", 5000));
     zpar_view_destroy (&again);
     zpar_view_destroy (&engine0);
     zpar_client_destroy (&client);

@@ -84,6 +84,22 @@ s_registration_endpoint (void)
     return endpoint;
 }
 
+//  How many of the first count items failed; asserts each failed with
+//  SchedulerError (it was inside a scheduler that was killed).
+static size_t
+s_lost (zpar_result_t *result, size_t count)
+{
+    size_t lost = 0;
+    for (size_t i = 0; i < count; i++) {
+        json_t *error = zpar_result_item_error (result, i);
+        if (error) {
+            cr_assert_str_eq (json_string_value (json_object_get (error, "ename")), "SchedulerError");
+            lost++;
+        }
+    }
+    return lost;
+}
+
 Test (restarts, a_hub_killed_mid_map_comes_back_and_the_map_finishes)
 {
     zt_cluster_start (2, NULL);
@@ -136,26 +152,6 @@ Test (restarts, a_hub_killed_mid_map_comes_back_and_the_map_finishes)
     zt_cluster_stop ();
 }
 
-//  The supervisor's log holds text (it is written as things happen).
-static bool
-s_log_says (const char *text, int timeout_ms)
-{
-    char *path = zt_profile_path ("log/ipcluster.log");
-    bool found = false;
-    for (int64_t deadline = zpar_mono_ms () + timeout_ms; !found && zpar_mono_ms () < deadline;) {
-        FILE *file = fopen (path, "r");
-        char line [1024];
-        while (file && !found && fgets (line, sizeof line, file))
-            found = strstr (line, text) != NULL;
-        if (file)
-            fclose (file);
-        if (!found)
-            zclock_sleep (20);      //  a file has no event to wait for
-    }
-    free (path);
-    return found;
-}
-
 //  Calls fn on view until it answers (connections to a daemon started
 //  again come back within moments, with no event to wait for); the
 //  value of the first answer, asserting one came within 10 s.
@@ -194,14 +190,7 @@ Test (restarts, a_scheduler_killed_mid_map_fails_what_was_inside_and_comes_back)
     cr_assert_eq (zpar_result_wait (result, 5000), 0, "%s", zpar_last_error ());
     cr_assert_eq (zpar_result_wait (direct, 5000), 0, "%s", zpar_last_error ());
     cr_assert_lt (zpar_mono_ms () - killed, 5000);
-    size_t lost = 0;
-    for (size_t i = 0; i < 40; i++) {
-        json_t *error = zpar_result_item_error (result, i);
-        if (error) {
-            cr_assert_str_eq (json_string_value (json_object_get (error, "ename")), "SchedulerError");
-            lost++;
-        }
-    }
+    size_t lost = s_lost (result, 40);
     cr_assert_gt (lost, 0, "no task was inside the scheduler");
     json_t *error = zpar_result_item_error (direct, 0);
     cr_assert_not_null (error);
@@ -223,7 +212,7 @@ Test (restarts, a_scheduler_killed_mid_map_fails_what_was_inside_and_comes_back)
 
     //  Started again on the same ports: both clients get work done, both
     //  ways, with no new connection.
-    cr_assert (s_log_says ("scheduler started again", 10000));
+    cr_assert (zt_log_says ("scheduler started again", 10000));
     pid_t again = zt_pid_of ("scheduler");
     cr_assert (again > 0 && again != scheduler);
     json_t *value = s_apply_soon (first, "echo", "[5]");
@@ -345,14 +334,7 @@ Test (restarts, a_hub_and_scheduler_killed_together_fail_what_was_inside_and_com
     //  No hub saw the scheduler go: the new scheduler says whom it
     //  replaces, and the new hub tells the clients.
     cr_assert_eq (zpar_result_wait (result, 10000), 0, "%s", zpar_last_error ());
-    size_t lost = 0;
-    for (size_t i = 0; i < 40; i++) {
-        json_t *error = zpar_result_item_error (result, i);
-        if (error) {
-            cr_assert_str_eq (json_string_value (json_object_get (error, "ename")), "SchedulerError");
-            lost++;
-        }
-    }
+    size_t lost = s_lost (result, 40);
     cr_assert_gt (lost, 0);
     cr_assert (s_roster_is (client, before, 10000), "engines not registered again as before");
     zpar_view_t *balanced = zpar_client_balanced (client);
@@ -380,8 +362,8 @@ Test (restarts, with_no_restarts_left_a_crashed_scheduler_stops_the_cluster)
     size_t count = zt_cluster_pids (pids, 16);
     cr_assert_geq (count, 4);
     kill (zt_pid_of ("scheduler"), SIGKILL);
-    cr_assert (s_log_says ("the scheduler (pid", 10000));
-    cr_assert (s_log_says ("stopping the cluster", 10000));
+    cr_assert (zt_log_says ("the scheduler (pid", 10000));
+    cr_assert (zt_log_says ("stopping the cluster", 10000));
     //  Every process of the cluster goes, the supervisor last.
     for (size_t i = 0; i < count; i++)
         cr_assert (zt_wait_gone (pids [i], 10000), "pid %d is still there", (int) pids [i]);

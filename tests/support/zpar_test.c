@@ -360,3 +360,22 @@ zt_expect_exit (pid_t pid, const char *what)
     alarm (0);
     cr_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0, "%s ended with %d", what, status);
 }
+
+bool
+zt_log_says (const char *text, int timeout_ms)
+{
+    char *path = zt_profile_path ("log/ipcluster.log");
+    bool found = false;
+    for (int64_t deadline = zpar_test_now_ms () + timeout_ms; !found && zpar_test_now_ms () < deadline;) {
+        FILE *file = fopen (path, "r");
+        char line [1024];
+        while (file && !found && fgets (line, sizeof line, file))
+            found = strstr (line, text) != NULL;
+        if (file)
+            fclose (file);
+        if (!found)
+            zclock_sleep (20);      //  a file has no event to wait for
+    }
+    free (path);
+    return found;
+}

@@ -94,4 +94,8 @@ void zt_await_ready (int fd);
 
 //  Waits for a child started by hand to end, and asserts it exited 0.
 void zt_expect_exit (pid_t pid, const char *what);
+
+//  True once the supervisor's log (log/ipcluster.log) holds text, within
+//  timeout_ms.
+bool zt_log_says (const char *text, int timeout_ms);
 #endif
