@@ -88,6 +88,40 @@ s_pid (zpar_client_t *client, int id)
     return pid;
 }
 
+Test (failures, a_balanced_task_that_segfaults_its_engine_fails_naming_the_signal)
+{
+    zpar_client_t *client = s_start (2);
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    zpar_result_t *result = zpar_view_apply_async (balanced, "segfault", NULL);
+    s_assert_failed (result, "EngineError", "SIGSEGV");
+    zpar_result_destroy (&result);
+    //  The engine left the hub's registry (before the hub said so, which
+    //  is how the task scheduler learnt it); the other one still works.
+    json_t *engines = zpar_client_engines (client);
+    cr_assert_eq (json_array_size (engines), 1);
+    json_decref (engines);
+    json_t *error = NULL, *args = zt_json ("[7]");
+    json_t *value = zpar_view_apply_sync (balanced, "echo", args, &error);
+    cr_assert_not_null (value, "%s", error? json_dumps (error, 0): "");
+    json_decref (value);
+    json_decref (args);
+    zpar_view_destroy (&balanced);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (failures, a_direct_call_that_aborts_its_engine_fails_naming_the_signal)
+{
+    zpar_client_t *client = s_start (2);
+    zpar_view_t *one = zpar_client_direct (client, "1");
+    zpar_result_t *result = zpar_view_apply_async (one, "abort", NULL);
+    s_assert_failed (result, "EngineError", "SIGABRT");
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&one);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
 Test (failures, an_engine_killed_mid_task_fails_its_task_at_once)
 {
     zpar_client_t *client = s_start (1);
