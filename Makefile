@@ -19,12 +19,15 @@ Q       := $(if $(V),,@)
 PKGS     := libczmq libzmq jansson libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Only the hub (and the tests that drive it in-process) use SQLite.
+SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3 2>/dev/null)
+SQLITE_LIBS   := $(shell pkg-config --libs sqlite3 2>/dev/null)
 
 # OPT is the optimisation; CFLAGS and LDFLAGS from the command line are
 # added to what the build needs, never replace it.
 OPT     ?= -O2 -g
 ZCFLAGS := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
-           -Ishared -Iinclude -Iclient -Iengine -Ihub -Itests/support $(PKG_CFLAGS) $(CFLAGS)
+           -Ishared -Iinclude -Iclient -Iengine -Ihub -Itests/support $(PKG_CFLAGS) $(SQLITE_CFLAGS) $(CFLAGS)
 ZLDFLAGS := $(LDFLAGS)
 LDLIBS  := $(PKG_LIBS) -lpthread -ldl
 ifeq ($(SAN),1)
@@ -89,7 +92,7 @@ $(BUILD)/lib/pkgconfig/zpar.pc: tools/zpar.pc.in Makefile
 $(BUILD)/bin/zpar-hub: $(hub_obj) $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ZLDFLAGS) -o $@ $^ $(LDLIBS) $(SQLITE_LIBS)
 
 $(BUILD)/bin/zpar-scheduler: $(sched_obj) $(LIBA)
 	@mkdir -p $(dir $@)
@@ -152,7 +155,7 @@ fuzz:
 $(TESTS): $(test_obj) $(engine_lib_obj) $(hub_lib_obj) $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ZLDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(ZLDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) $(SQLITE_LIBS) -lcriterion
 
 deps:
 	@tools/deps.sh

@@ -546,6 +546,66 @@ zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms)
     }
 }
 
+json_t *
+zpar_client_queue (zpar_client_t *self)
+{
+    zpar_msg_t *reply = s_hub_request (self, "queue_request", json_object ());
+    json_t *queue = reply? json_incref (zpar_msg_content (reply)): NULL;
+    zpar_msg_destroy (&reply);
+    if (queue)
+        json_object_del (queue, "status");
+    return queue;
+}
+
+json_t *
+zpar_client_db (zpar_client_t *self, json_t *query, json_t *keys, size_t limit)
+{
+    json_t *records = json_array ();
+    while (true) {
+        json_t *request = json_pack ("{s:O, s:I}", "query", query? query: json_null (),
+                                     "offset", (json_int_t) json_array_size (records));
+        if (keys)
+            json_object_set (request, "keys", keys);
+        if (limit)
+            json_object_set_new (request, "limit",
+                                 json_integer ((json_int_t) (limit - json_array_size (records))));
+        zpar_msg_t *reply = s_hub_request (self, "db_request", request);
+        if (!reply) {
+            json_decref (records);
+            return NULL;
+        }
+        json_t *content = zpar_msg_content (reply);
+        json_t *page = json_object_get (content, "records");
+        json_array_extend (records, page);
+        bool more = json_is_true (json_object_get (content, "more")) && json_array_size (page)
+                 && (!limit || json_array_size (records) < limit);
+        zpar_msg_destroy (&reply);
+        if (!more)
+            return records;
+    }
+}
+
+int64_t
+zpar_client_purge (zpar_client_t *self, json_t *msg_ids, int engine_id)
+{
+    json_t *request = msg_ids? json_pack ("{s:O}", "msg_ids", msg_ids)
+                    : engine_id >= 0? json_pack ("{s:i}", "engine", engine_id)
+                    : json_pack ("{s:b}", "all", true);
+    zpar_msg_t *reply = s_hub_request (self, "purge_request", request);
+    int64_t purged = reply? json_integer_value (json_object_get (zpar_msg_content (reply), "purged")): -1;
+    zpar_msg_destroy (&reply);
+    return purged;
+}
+
+json_t *
+zpar_client_resubmit (zpar_client_t *self, json_t *msg_ids)
+{
+    zpar_msg_t *reply = s_hub_request (self, "resubmit_request", json_pack ("{s:O}", "msg_ids", msg_ids));
+    json_t *resubmitted = reply? json_incref (json_object_get (zpar_msg_content (reply), "resubmitted")): NULL;
+    zpar_msg_destroy (&reply);
+    return resubmitted;
+}
+
 int
 zpar_client_shutdown (zpar_client_t *self)
 {

@@ -5,6 +5,7 @@
     client's shutdown_request.                                           */
 
 #include "zpar_hub.h"
+#include "zpar_hub_db.h"
 
 #include "zpar_connfile.h"
 #include "zpar_log.h"
@@ -14,6 +15,7 @@
 #include "zpar_util.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -21,6 +23,10 @@
 //  engines want every core, they go first. Its own work (heartbeats,
 //  counting, answering) is small and still gets done promptly.
 #define S_HUB_NICENESS 5
+
+//  Task records kept in memory by default.
+#define S_DB_MAX_RECORDS 100000
+#define S_DB_MAX_BYTES   (128 * 1024 * 1024)
 
 //  Removes a connection file if it is this hub's.
 static void
@@ -37,7 +43,8 @@ s_usage (FILE *out)
 {
     fprintf (out,
         "usage: zpar-hub [--profile NAME] [--ip ADDR] [--hb-period MS] [--hb-liveness N]\n"
-        "                [--max-message-size BYTES] [--ready-fd FD]\n"
+        "                [--max-message-size BYTES] [--db memory|sqlite:PATH]\n"
+        "                [--db-max-records N] [--db-max-bytes BYTES] [--ready-fd FD]\n"
         "\n"
         "Runs the hub of a zpar cluster and writes the connection files into\n"
         "$ZPAR_DIR/profile_NAME/security/ (default ~/.zpar/profile_default).\n"
@@ -45,8 +52,13 @@ s_usage (FILE *out)
         "  --hb-period MS          heartbeat period (default %d)\n"
         "  --hb-liveness N         heartbeats an engine may miss (default %d)\n"
         "  --max-message-size B    largest message accepted (default %d)\n"
+        "  --db memory|sqlite:PATH where task records are kept (default memory); an\n"
+        "                          SQLite file keeps them across hub restarts\n"
+        "  --db-max-records N      records kept in memory; the oldest finished go\n"
+        "                          first, pending ones never (default %d, 0: no limit)\n"
+        "  --db-max-bytes B        bytes of records kept in memory (default %d)\n"
         "  --ready-fd FD           write \"ready\" to FD once serving\n",
-        ZPAR_HB_PERIOD_MS, ZPAR_HB_LIVENESS, ZPAR_MAX_MESSAGE_SIZE);
+        ZPAR_HB_PERIOD_MS, ZPAR_HB_LIVENESS, ZPAR_MAX_MESSAGE_SIZE, S_DB_MAX_RECORDS, S_DB_MAX_BYTES);
 }
 
 int
@@ -57,8 +69,12 @@ main (int argc, char *argv [])
         .ip = "127.0.0.1", .hb_period_ms = ZPAR_HB_PERIOD_MS,
         .hb_liveness = ZPAR_HB_LIVENESS, .max_message_size = ZPAR_MAX_MESSAGE_SIZE
     };
-    long ready_fd = -1, value;
+    long ready_fd = -1, value, db_max_records = S_DB_MAX_RECORDS, db_max_bytes = S_DB_MAX_BYTES;
+    const char *db_spec = "memory";
     static struct option options [] = {
+        { "db", required_argument, 0, 'D' },
+        { "db-max-records", required_argument, 0, 'N' },
+        { "db-max-bytes", required_argument, 0, 'B' },
         { "profile", required_argument, 0, 'p' },
         { "ip", required_argument, 0, 'i' },
         { "hb-period", required_argument, 0, 'P' },
@@ -90,6 +106,15 @@ main (int argc, char *argv [])
                 break;
             case 'R':
                 if (zpar_parse_option ("--ready-fd", optarg, 0, 65535, &ready_fd) != 0)
+                    goto usage;
+                break;
+            case 'D': db_spec = optarg; break;
+            case 'N':
+                if (zpar_parse_option ("--db-max-records", optarg, 0, INT32_MAX, &db_max_records) != 0)
+                    goto usage;
+                break;
+            case 'B':
+                if (zpar_parse_option ("--db-max-bytes", optarg, 0, LONG_MAX, &db_max_bytes) != 0)
                     goto usage;
                 break;
             case 'h':
@@ -124,6 +149,18 @@ main (int argc, char *argv [])
     if (existing && zpar_process_named (existing->hub_pid, "zpar-hub")) {
         zpar_error ("a hub (pid %lld) already serves profile %s", (long long) existing->hub_pid,
                     zpar_profile_name (profile));
+        zpar_connfile_destroy (&existing);
+        free (client_path);
+        free (engine_path);
+        zpar_profile_destroy (&profile);
+        return 1;
+    }
+    //  Before anything is bound or written: a task database that cannot
+    //  be used stops the hub here, with the file left as it was.
+    config.db = zpar_hub_db_open (db_spec, (size_t) db_max_records, (size_t) db_max_bytes, &error);
+    if (!config.db) {
+        zpar_error ("%s", error);
+        free (error);
         zpar_connfile_destroy (&existing);
         free (client_path);
         free (engine_path);
@@ -215,6 +252,7 @@ done:
     free (engine_path);
     zstr_free (&endpoint);
     zactor_destroy (&hub);
+    zpar_hub_db_destroy (&config.db);
     free (key);
     zpar_profile_destroy (&profile);
     return rc;

@@ -3,7 +3,7 @@
 
 #include "zpar_hub.h"
 #include "zpar_hub_engine.h"
-#include "zpar_hub_results.h"
+#include "zpar_hub_db.h"
 
 #include "zpar_drops.h"
 #include "zpar_log.h"
@@ -23,12 +23,8 @@ static const char *s_role_names [S_ROLES] = {
 //  they never overflow and every one can be named in a target list.
 #define S_ID_LIMIT 1000000
 
-//  Answers kept for clients that ask later: the last this many, in at
-//  most this many bytes.
-#define S_RESULTS_MAX   100000
-#define S_RESULTS_BYTES (64 * 1024 * 1024)
-
-//  msg_ids one result_request may name.
+//  msg_ids one result_request, purge_request or resubmit_request may
+//  name, and records one db_request returns by default.
 #define S_RESULT_IDS_MAX 10000
 
 //  Engines declared dead for missed heartbeats that the hub remembers, to
@@ -52,6 +48,7 @@ typedef struct {
     int64_t pid;
     int64_t seen_ms;            //  its latest registration (it repeats them)
     json_t *dropped;            //  the scheduler's latest counters
+    int64_t unassigned;         //  task role: tasks not handed to an engine yet
 } s_role_t;
 
 typedef struct {
@@ -62,7 +59,12 @@ typedef struct {
     zsock_t *registration, *ping, *pong, *notification, *monitor;
     char *registration_ep, *ping_ep, *pong_ep, *notification_ep, *monitor_ep;
     zhashx_t *engines;          //  uuid -> zpar_hub_engine_t (owned)
-    zpar_hub_results_t *results;    //  answers kept for result_request
+    zpar_hub_db_t *db;          //  task records (the config's)
+    zpoller_t *poller;
+    zsock_t *iopub;             //  SUB to the iopub role: what tasks print
+    char *iopub_ep;
+    zsock_t *resubmit;          //  DEALER to the task role, for resubmit_request
+    char *resubmit_ep;
     zhashx_t *declared_dead;    //  uuids of engines that missed their beats
     zlistx_t *declared_order;   //  the same, oldest first (S_DECLARED_MAX kept)
     int next_id;
@@ -107,6 +109,12 @@ static void s_connection_request (s_hub_t *self, zpar_msg_t *request);
 static void s_engines_request (s_hub_t *self, zpar_msg_t *request);
 static void s_status_request (s_hub_t *self, zpar_msg_t *request);
 static void s_result_request (s_hub_t *self, zpar_msg_t *request);
+static void s_queue_request (s_hub_t *self, zpar_msg_t *request);
+static void s_db_request (s_hub_t *self, zpar_msg_t *request);
+static void s_purge_request (s_hub_t *self, zpar_msg_t *request);
+static void s_resubmit_request (s_hub_t *self, zpar_msg_t *request);
+static void s_hub_handle_iopub (s_hub_t *self);
+static void s_follow_roles (s_hub_t *self);
 static void s_shutdown_request (s_hub_t *self, zpar_msg_t *request);
 //  -- engines ---------------------------------------------------------------
 static void s_engine_apply (s_hub_t *self, zpar_hub_engine_t *engine,
@@ -130,6 +138,10 @@ static const struct {
     { "engines_request", s_engines_request },
     { "status_request", s_status_request },
     { "result_request", s_result_request },
+    { "queue_request", s_queue_request },
+    { "db_request", s_db_request },
+    { "purge_request", s_purge_request },
+    { "resubmit_request", s_resubmit_request },
     { "shutdown_request", s_shutdown_request },
     { NULL, NULL }
 };
@@ -163,7 +175,7 @@ s_hub_new (zsock_t *pipe, zpar_hub_config_t *config)
     self->signer = zpar_sign_new (config->key, ZPAR_REPLAY_HISTORY);
     self->session = zpar_new_uuid ();
     self->engines = zhashx_new ();
-    self->results = zpar_hub_results_new (S_RESULTS_MAX, S_RESULTS_BYTES);
+    self->db = config->db;
     self->declared_dead = zhashx_new ();
     self->declared_order = zlistx_new ();
     zlistx_set_destructor (self->declared_order, (czmq_destructor *) zstr_free);
@@ -215,6 +227,10 @@ s_hub_destroy (s_hub_t **self_p)
     zsock_destroy (&self->pong);
     zsock_destroy (&self->notification);
     zsock_destroy (&self->monitor);
+    zsock_destroy (&self->iopub);
+    zsock_destroy (&self->resubmit);
+    free (self->iopub_ep);
+    free (self->resubmit_ep);
     free (self->registration_ep);
     free (self->ping_ep);
     free (self->pong_ep);
@@ -226,7 +242,6 @@ s_hub_destroy (s_hub_t **self_p)
         json_decref (self->roles [i].dropped);
     }
     zhashx_destroy (&self->engines);
-    zpar_hub_results_destroy (&self->results);
     zhashx_destroy (&self->declared_dead);
     zlistx_destroy (&self->declared_order);
     zpar_sign_destroy (&self->signer);
@@ -251,6 +266,7 @@ zpar_hub_actor (zsock_t *pipe, void *args)
         return;
     }
     zpoller_t *poller = zpoller_new (pipe, self->registration, self->pong, self->monitor, NULL);
+    self->poller = poller;
     while (!self->terminated) {
         int64_t wait = self->next_ping_ms - zpar_mono_ms ();
         void *which = zpoller_wait (poller, wait > 0? (int) wait: 0);
@@ -265,6 +281,15 @@ zpar_hub_actor (zsock_t *pipe, void *args)
         else
         if (which == self->monitor)
             s_hub_handle_monitor (self);
+        else
+        if (which && which == self->iopub)
+            s_hub_handle_iopub (self);
+        else
+        if (which && which == self->resubmit) {
+            //  Answers to resubmitted tasks: the monitor copies record them.
+            zmsg_t *answer = zmsg_recv (self->resubmit);
+            zmsg_destroy (&answer);
+        }
         else
         if (zpoller_terminated (poller))
             break;
@@ -605,6 +630,7 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
         role->pid = new_pid;
         zpar_info ("scheduler %s registered: clients at %s, engines at %s",
                    s_role_names [index], client_ep, engine_ep);
+        s_follow_roles (self);
     }
     json_t *engines = s_engine_ids (self);
     s_hub_reply (self, request, "scheduler_reply",
@@ -612,6 +638,31 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
                             "notification", self->notification_ep,
                             "monitor", self->monitor_ep, "engines", engines,
                             "registry_version", (json_int_t) self->version));
+}
+
+//  Connects sock (of type) to endpoint, again when endpoint changed.
+static void
+s_follow (s_hub_t *self, zsock_t **sock, char **current, int type, const char *endpoint)
+{
+    if (!endpoint || (*current && streq (*current, endpoint)))
+        return;
+    if (*sock)
+        zpoller_remove (self->poller, *sock);
+    zsock_destroy (sock);
+    free (*current);
+    *current = strdup (endpoint);
+    *sock = zpar_connect (type, endpoint, NULL, self->config.max_message_size);
+    if (*sock)
+        zpoller_add (self->poller, *sock);
+}
+
+//  The hub records what tasks print (iopub) and resubmits tasks through
+//  the task role, at whatever endpoints those roles registered.
+static void
+s_follow_roles (s_hub_t *self)
+{
+    s_follow (self, &self->iopub, &self->iopub_ep, ZMQ_SUB, self->roles [3].client_ep);
+    s_follow (self, &self->resubmit, &self->resubmit_ep, ZMQ_DEALER, self->roles [1].client_ep);
 }
 
 //  Calls inside a scheduler that ended are lost: its clients hear so at
@@ -639,7 +690,7 @@ s_scheduler_lost (s_hub_t *self, int64_t pid, const char *reason)
                                "evalue", "the scheduler ended before answering; the task may or may not have run");
     char *content = json_dumps (error, JSON_COMPACT);
     json_decref (error);
-    zpar_hub_results_fail_pending (self->results, content);
+    zpar_hub_db_fail_pending (self->db, content);
     free (content);
     //  Said again at each beat for a while: a client whose subscription
     //  is reconnecting (to a hub that has just taken over) would miss a
@@ -744,7 +795,7 @@ s_result_request (s_hub_t *self, zpar_msg_t *request)
     json_t *results = json_array ();
     size_t budget = (size_t) self->config.max_message_size / 2, used = 0;
     json_array_foreach (ids, i, id) {
-        json_t *result = zpar_hub_results_get (self->results, json_string_value (id));
+        json_t *result = zpar_hub_db_result (self->db, json_string_value (id));
         char *text = json_dumps (result, JSON_COMPACT);
         size_t size = text? strlen (text): 0;
         free (text);
@@ -757,6 +808,232 @@ s_result_request (s_hub_t *self, zpar_msg_t *request)
         json_array_append_new (results, result);
     }
     s_hub_reply (self, request, "result_reply", json_pack ("{s:s, s:o}", "status", "ok", "results", results));
+}
+
+//  msg_ids in content: a list of 1 to S_RESULT_IDS_MAX strings, or NULL
+//  (with an error reply sent).
+static json_t *
+s_msg_ids (s_hub_t *self, zpar_msg_t *request, const char *reply_type)
+{
+    json_t *ids = json_object_get (zpar_msg_content (request), "msg_ids");
+    bool valid = json_is_array (ids) && json_array_size (ids) > 0
+              && json_array_size (ids) <= S_RESULT_IDS_MAX;
+    size_t i;
+    json_t *id;
+    json_array_foreach (ids, i, id)
+        valid &= json_is_string (id);
+    if (!valid)
+        s_hub_reply (self, request, reply_type, s_error (ZPAR_E_VALUE,
+                     "msg_ids must be a list of 1 to %d strings", S_RESULT_IDS_MAX));
+    return valid? ids: NULL;
+}
+
+//  The records of ids, each known and not pending, or NULL (with an error
+//  reply sent: KeyError for an unknown one, ValueError for one pending).
+static json_t *
+s_finished_records (s_hub_t *self, zpar_msg_t *request, json_t *ids, const char *reply_type)
+{
+    json_t *records = json_array ();
+    size_t i;
+    json_t *id;
+    json_array_foreach (ids, i, id) {
+        json_t *record = zpar_hub_db_record (self->db, json_string_value (id));
+        const char *status = json_string_value (json_object_get (record, "status"));
+        char shown [64];
+        snprintf (shown, sizeof shown, "%s", json_string_value (id));
+        zpar_utf8_clean (shown);
+        if (!record || !status) {
+            s_hub_reply (self, request, reply_type, s_error (ZPAR_E_KEY, "no record of task %s", shown));
+            json_decref (records);
+            return NULL;
+        }
+        if (streq (status, "pending")) {
+            s_hub_reply (self, request, reply_type,
+                         s_error (ZPAR_E_VALUE, "task %s is still pending", shown));
+            json_decref (record);
+            json_decref (records);
+            return NULL;
+        }
+        json_array_append_new (records, record);
+    }
+    return records;
+}
+
+//  queue_request {}: per engine its calls waiting (queue), running and
+//  done; tasks the task scheduler has not handed to an engine.
+static void
+s_queue_request (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *engines = json_object ();
+    for (zpar_hub_engine_t *engine = zhashx_first (self->engines); engine;
+         engine = zhashx_next (self->engines)) {
+        if (engine->state == ZPAR_ENGINE_DEAD || engine->state == ZPAR_ENGINE_REGISTERING)
+            continue;
+        char id [16];
+        snprintf (id, sizeof id, "%d", engine->id);
+        //  An engine runs one call at a time; the rest wait in its queue.
+        json_object_set_new (engines, id, json_pack ("{s:I, s:I, s:I, s:I, s:s}",
+            "queue", (json_int_t) (engine->queued > 1? engine->queued - 1: 0),
+            "running", (json_int_t) (engine->queued > 0),
+            "completed", (json_int_t) engine->completed, "failed", (json_int_t) engine->failed,
+            "current", engine->current));
+    }
+    s_hub_reply (self, request, "queue_reply", json_pack ("{s:s, s:o, s:I, s:I, s:I}",
+        "status", "ok", "engines", engines,
+        "unassigned", (json_int_t) self->roles [1].unassigned,
+        "records", (json_int_t) zpar_hub_db_count (self->db),
+        "pending", (json_int_t) zpar_hub_db_pending (self->db)));
+}
+
+//  db_request {query, keys, offset, limit}: matching records, oldest
+//  first, within half the message size limit ("more" says there are
+//  others: ask again from offset + the number returned).
+static void
+s_db_request (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *content = zpar_msg_content (request);
+    json_t *keys = json_object_get (content, "keys");
+    json_t *offset = json_object_get (content, "offset"), *limit = json_object_get (content, "limit");
+    zpar_db_query_t query;
+    char error [256];
+    if (zpar_hub_db_parse_query (json_object_get (content, "query"), &query, error, sizeof error) != 0
+    ||  zpar_hub_db_check_keys (keys, error, sizeof error) != 0) {
+        s_hub_reply (self, request, "db_reply", s_error (ZPAR_E_VALUE, "%s", error));
+        return;
+    }
+    if ((offset && (!json_is_integer (offset) || json_integer_value (offset) < 0))
+    ||  (limit && (!json_is_integer (limit) || json_integer_value (limit) < 1))) {
+        s_hub_reply (self, request, "db_reply", s_error (ZPAR_E_VALUE,
+                     "offset must be an integer >= 0 and limit one >= 1"));
+        return;
+    }
+    size_t from = offset? (size_t) json_integer_value (offset): 0;
+    size_t most = limit && json_integer_value (limit) < S_RESULT_IDS_MAX
+                ? (size_t) json_integer_value (limit): S_RESULT_IDS_MAX;
+    size_t total;
+    json_t *found = zpar_hub_db_find (self->db, &query, json_is_array (keys)? keys: NULL,
+                                      from, most, &total);
+    json_t *records = json_array ();
+    size_t budget = (size_t) self->config.max_message_size / 2, used = 0, i;
+    json_t *record;
+    json_array_foreach (found, i, record) {
+        char *text = json_dumps (record, JSON_COMPACT);
+        used += text? strlen (text): 0;
+        free (text);
+        if (used > budget && json_array_size (records))
+            break;
+        json_array_append (records, record);
+    }
+    json_decref (found);
+    bool more = from + json_array_size (records) < total;
+    s_hub_reply (self, request, "db_reply", json_pack ("{s:s, s:o, s:I, s:b}", "status", "ok",
+                 "records", records, "total", (json_int_t) total, "more", more));
+}
+
+//  purge_request {msg_ids} | {engine} | {all: true}: forgets finished
+//  records (never pending ones).
+static void
+s_purge_request (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *content = zpar_msg_content (request);
+    json_t *engine = json_object_get (content, "engine");
+    bool by_ids = json_object_get (content, "msg_ids") != NULL, all = json_is_true (json_object_get (content, "all"));
+    zpar_db_query_t query = { .status = "completed" };
+    if (by_ids + (engine != NULL) + all != 1
+    ||  (engine && (!json_is_integer (engine) || json_integer_value (engine) < 0
+                    || json_integer_value (engine) > INT32_MAX))) {
+        s_hub_reply (self, request, "purge_reply", s_error (ZPAR_E_VALUE,
+                     "purge_request needs one of msg_ids (a list), engine (an id) or all (true)"));
+        return;
+    }
+    json_t *ids = by_ids? s_msg_ids (self, request, "purge_reply"): NULL;
+    json_t *records = ids? s_finished_records (self, request, ids, "purge_reply"): NULL;
+    if (by_ids && !records)
+        return;
+    json_decref (records);
+    query.msg_ids = ids;
+    if (engine) {
+        query.by_engine = true;
+        query.engine_id = (int) json_integer_value (engine);
+    }
+    size_t purged = zpar_hub_db_purge (self->db, &query);
+    s_hub_reply (self, request, "purge_reply", json_pack ("{s:s, s:I}", "status", "ok",
+                                                          "purged", (json_int_t) purged));
+}
+
+//  resubmit_request {msg_ids}: each finished task again, as a new task
+//  (new msg_id) with the same function, arguments and options, through
+//  the task scheduler. Their answers are recorded like any other:
+//  fetch them with result_request.
+static void
+s_resubmit_request (s_hub_t *self, zpar_msg_t *request)
+{
+    json_t *ids = s_msg_ids (self, request, "resubmit_reply");
+    if (!ids)
+        return;
+    if (!self->resubmit) {
+        s_hub_reply (self, request, "resubmit_reply", s_error (ZPAR_E_VALUE,
+                     "no task scheduler has registered: nothing to resubmit through"));
+        return;
+    }
+    json_t *records = s_finished_records (self, request, ids, "resubmit_reply");
+    if (!records)
+        return;
+    size_t i;
+    json_t *record;
+    json_array_foreach (records, i, record) {
+        json_t *content = json_object_get (json_object_get (record, "request"), "content");
+        if (!json_is_object (content)) {
+            s_hub_reply (self, request, "resubmit_reply", s_error (ZPAR_E_VALUE,
+                         "the arguments of task %s were over %d bytes and not kept: it cannot be "
+                         "resubmitted", json_string_value (json_object_get (record, "msg_id")),
+                         ZPAR_MON_CONTENT_MAX));
+            json_decref (records);
+            return;
+        }
+    }
+    json_t *resubmitted = json_object ();
+    json_array_foreach (records, i, record) {
+        json_t *sent = json_object_get (record, "request");
+        json_t *metadata = json_object_get (sent, "metadata");
+        zpar_msg_t *msg = zpar_msg_new ("apply_request", self->session);
+        zpar_msg_set_metadata (msg, json_is_object (metadata)? json_deep_copy (metadata): json_object ());
+        zpar_msg_set_content (msg, json_deep_copy (json_object_get (sent, "content")));
+        char *new_id = strdup (zpar_msg_id (msg));
+        const char *old_id = json_string_value (json_object_get (record, "msg_id"));
+        if (zpar_msg_send (&msg, self->resubmit, self->signer) == 0) {
+            zpar_hub_db_resubmitted (self->db, old_id, new_id);
+            json_object_set_new (resubmitted, old_id, json_string (new_id));
+        }
+        free (new_id);
+    }
+    json_decref (records);
+    s_hub_reply (self, request, "resubmit_reply", json_pack ("{s:s, s:o}", "status", "ok",
+                                                             "resubmitted", resubmitted));
+}
+
+//  What a task printed: a stream message whose parent is its request.
+static void
+s_hub_handle_iopub (s_hub_t *self)
+{
+    zmsg_t *raw = zmsg_recv (self->iopub);
+    if (!raw)
+        return;
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
+                                       "iopub", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "iopub");
+        return;
+    }
+    json_t *content = zpar_msg_content (msg);
+    const char *name = json_string_value (json_object_get (content, "name"));
+    const char *text = json_string_value (json_object_get (content, "text"));
+    const char *parent = zpar_msg_parent_id (msg);
+    if (streq (zpar_msg_type (msg), "stream") && parent && text && name
+    &&  (streq (name, "stdout") || streq (name, "stderr")))
+        zpar_hub_db_output (self->db, parent, name, text);
+    zpar_msg_destroy (&msg);
 }
 
 static void
@@ -798,6 +1075,11 @@ s_status_request (s_hub_t *self, zpar_msg_t *request)
         "clients", (json_int_t) self->clients,
         "routed", (json_int_t) self->routed,
         "registry_version", (json_int_t) self->version);
+    json_object_set_new (status, "db", json_pack ("{s:s, s:I, s:I, s:I}",
+        "spec", zpar_hub_db_spec (self->db), "records", (json_int_t) zpar_hub_db_count (self->db),
+        "pending", (json_int_t) zpar_hub_db_pending (self->db),
+        "bytes", (json_int_t) zpar_hub_db_bytes (self->db)));
+    json_object_set_new (status, "unassigned", json_integer (self->roles [1].unassigned));
     s_hub_reply (self, request, "status_reply", status);
 }
 
@@ -1003,6 +1285,7 @@ s_hub_handle_monitor (s_hub_t *self)
     //  Signed by a scheduler, so well formed unless a scheduler is broken;
     //  still, no length is trusted.
     const uint8_t *cursor = zframe_data (blob), *end = cursor + zframe_size (blob);
+    zpar_hub_db_begin (self->db);
     while (cursor && cursor < end) {
         const uint8_t *data [ZPAR_MON_ENTRY_PARTS];
         size_t size [ZPAR_MON_ENTRY_PARTS];
@@ -1020,6 +1303,7 @@ s_hub_handle_monitor (s_hub_t *self)
         if (cursor)
             s_hub_monitor_entry (self, data, size);
     }
+    zpar_hub_db_commit (self->db);
     if (cursor) {
         zmsg_destroy (&raw);
         return;
@@ -1041,21 +1325,38 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
     topic [size [0]] = 0;
     memcpy (uuid, data [1], size [1]);
     uuid [size [1]] = 0;
-    //  What a client may ask for later: requests handed to engines, and
-    //  the answers, from an engine or from a scheduler itself.
-    char msg_id [128];
+    zpar_hub_engine_t *engine = zhashx_lookup (self->engines, uuid);
+    //  The task records: requests handed to engines, and the answers, from
+    //  an engine or from a scheduler itself.
+    char msg_id [128], fn [sizeof ((zpar_hub_engine_t *) 0)->current] = "";
     if (streq (topic, ZPAR_MON_IN)
-    &&  zpar_json_scan_string (data [3], size [3], "msg_id", msg_id, sizeof msg_id) == 0)
-        zpar_hub_results_pending (self->results, msg_id);
+    &&  zpar_json_scan_string (data [3], size [3], "msg_id", msg_id, sizeof msg_id) == 0) {
+        char session [128] = "", date [48] = "";
+        zpar_json_scan_string (data [3], size [3], "session", session, sizeof session);
+        zpar_json_scan_string (data [3], size [3], "date", date, sizeof date);
+        zpar_json_scan_string (data [6], size [6], "fn", fn, sizeof fn);
+        zpar_db_task_t task = {
+            .msg_id = msg_id, .client = *session? session: NULL, .engine_uuid = uuid,
+            .fn = *fn? fn: NULL, .submitted = *date? date: NULL, .engine_id = engine? engine->id: -1,
+            .header = (const char *) data [3], .header_size = size [3],
+            .metadata = (const char *) data [5], .metadata_size = size [5],
+            .content = (const char *) data [6], .content_size = size [6]
+        };
+        zpar_hub_db_task (self->db, &task);
+    }
     if ((streq (topic, ZPAR_MON_OUT) || streq (topic, ZPAR_MON_FAIL))
     &&  zpar_json_scan_string (data [4], size [4], "msg_id", msg_id, sizeof msg_id) == 0)
-        zpar_hub_results_answer (self->results, msg_id, data [5], size [5], data [6], size [6]);
-    zpar_hub_engine_t *engine = zhashx_lookup (self->engines, uuid);
+        zpar_hub_db_answer (self->db, msg_id, uuid, engine? engine->id: -1,
+                            data [5], size [5], data [6], size [6]);
     if (!engine)
         return;
     if (streq (topic, ZPAR_MON_IN)) {
         self->routed++;
         s_engine_apply (self, engine, ZPAR_EV_TASK_IN, true);
+        //  What it runs: its oldest call in flight, as far as the hub can
+        //  tell (a pipelined engine may hold several).
+        if (engine->queued == 1)
+            snprintf (engine->current, sizeof engine->current, "%s", fn);
     }
     else
     if (streq (topic, ZPAR_MON_OUT) || streq (topic, ZPAR_MON_RETRY)) {
@@ -1063,6 +1364,8 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
         const char *status = json_string_value (json_object_get (metadata, "status"));
         s_engine_apply (self, engine, ZPAR_EV_TASK_OUT, status && streq (status, "ok"));
         json_decref (metadata);
+        if (engine->queued == 0)
+            engine->current [0] = 0;
     }
 }
 
@@ -1089,6 +1392,9 @@ s_hub_monitor_stats (s_hub_t *self, zmsg_t **raw_p)
     else {
         json_decref (self->roles [index].dropped);
         self->roles [index].dropped = json_incref (dropped);
+        json_t *unassigned = json_object_get (zpar_msg_content (msg), "unassigned");
+        if (json_is_integer (unassigned))
+            self->roles [index].unassigned = json_integer_value (unassigned);
     }
     free (topic);
     free (role);

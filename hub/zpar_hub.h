@@ -31,6 +31,9 @@ typedef struct {
     //  When it does, messages dated before this wall time (µs) are
     //  replays of the earlier hub's traffic and dropped (0: none).
     int64_t not_before_us;
+    //  Where task records go (see zpar_hub_db.h); the caller opens it and
+    //  destroys it after the actor.
+    struct _zpar_hub_db_t *db;
 } zpar_hub_config_t;
 
 //  zactor_new (zpar_hub_actor, &config); config is copied before it returns.

@@ -118,7 +118,7 @@ zpar_hub_engine_json (zpar_hub_engine_t *self, int64_t now_ms)
 {
     char date [40];
     zpar_iso_date (self->registered_us, date, sizeof date);
-    return json_pack ("{s:i, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:O}",
+    return json_pack ("{s:i, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:O, s:s}",
         "id", self->id, "uuid", self->uuid, "host", self->host,
         "pid", (json_int_t) self->pid,
         "state", zpar_hub_engine_state_name (self->state),
@@ -128,5 +128,6 @@ zpar_hub_engine_json (zpar_hub_engine_t *self, int64_t now_ms)
         "completed", (json_int_t) self->completed,
         "failed", (json_int_t) self->failed,
         "restarts", (json_int_t) self->restarts,
-        "functions", self->functions);
+        "functions", self->functions,
+        "current", self->current);
 }

@@ -60,6 +60,7 @@ typedef struct {
     int64_t completed;
     int64_t failed;
     int64_t restarts;           //  times its supervisor restarted its slot
+    char current [128];         //  function of its oldest call in flight, or ""
     const char *reason;         //  why it died: static, or exit_text
     char exit_text [128];       //  how its process ended, as its supervisor said
 } zpar_hub_engine_t;

@@ -86,6 +86,8 @@ typedef struct {
     size_t nplugins;
     long hb_period, hb_liveness, max_size, timeout_s, hwm, poison_limit, restart_limit;
     const char *scheme;
+    char *db;                   //  --db, with an absolute path (owned)
+    const char *db_max_records, *db_max_bytes;
     bool as_json;
 } s_options_t;
 
@@ -114,12 +116,17 @@ s_usage (FILE *out)
         "                       [--load LIB.so]... [--hb-period MS] [--hb-liveness N]\n"
         "                       [--hwm N] [--scheme NAME] [--poison-limit N]\n"
         "                       [--restart-limit N] [--max-message-size BYTES] [--timeout S]\n"
+        "                       [--db memory|sqlite:PATH] [--db-max-records N]\n"
+        "                       [--db-max-bytes BYTES]\n"
         "       ipcluster stop [--profile NAME]\n"
         "       ipcluster status [--profile NAME] [--json]\n"
         "\n"
         "start    runs a hub, a scheduler and N engines (default: one per CPU) and\n"
         "         waits until every engine registered; --daemonize returns then and\n"
         "         leaves a supervisor running, otherwise Ctrl-C stops the cluster\n"
+        "         --db says where the hub keeps task records: in memory (the newest\n"
+        "         --db-max-records, default 100000) or in an SQLite file, kept across\n"
+        "         restarts of the hub and of the cluster\n"
         "stop     stops every process of the profile, by pid\n"
         "status   says which processes of the profile run and how many engines\n"
         "\n"
@@ -759,6 +766,18 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, liveness);
     s_add_arg (argv, &argc, "--max-message-size");
     s_add_arg (argv, &argc, max_size);
+    if (options->db) {
+        s_add_arg (argv, &argc, "--db");
+        s_add_arg (argv, &argc, options->db);
+    }
+    if (options->db_max_records) {
+        s_add_arg (argv, &argc, "--db-max-records");
+        s_add_arg (argv, &argc, options->db_max_records);
+    }
+    if (options->db_max_bytes) {
+        s_add_arg (argv, &argc, "--db-max-bytes");
+        s_add_arg (argv, &argc, options->db_max_bytes);
+    }
     s_add_arg (argv, &argc, "--ready-fd");
     s_add_arg (argv, &argc, "3");
     //  Started again without --ready-fd (nobody waits for it then).
@@ -1008,6 +1027,9 @@ main (int argc, char *argv [])
         { "scheme", required_argument, 0, 's' },
         { "poison-limit", required_argument, 0, 'x' },
         { "restart-limit", required_argument, 0, 'r' },
+        { "db", required_argument, 0, 'D' },
+        { "db-max-records", required_argument, 0, 'N' },
+        { "db-max-bytes", required_argument, 0, 'B' },
         { "json", no_argument, 0, 'j' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
@@ -1041,6 +1063,7 @@ main (int argc, char *argv [])
                 if (!path) {
                     fprintf (stderr, "ipcluster: cannot find plugin %s: %s\n", optarg, strerror (errno));
                     free (options.plugins);
+                    free (options.db);
                     return 2;
                 }
                 options.plugins [options.nplugins++] = path;
@@ -1084,6 +1107,38 @@ main (int argc, char *argv [])
                 if (zpar_parse_option ("--restart-limit", optarg, 0, 1000000, &options.restart_limit) != 0)
                     goto usage;
                 break;
+            case 'D':
+                if (!strcmp (optarg, "memory")) {
+                    free (options.db);
+                    options.db = strdup (optarg);
+                }
+                else
+                if (!strncmp (optarg, "sqlite:", 7) && optarg [7]) {
+                    //  The hub runs elsewhere than here: pass an absolute path.
+                    char cwd [PATH_MAX] = "";
+                    bool relative = optarg [7] != '/';
+                    if (relative && !getcwd (cwd, sizeof cwd)) {
+                        why = "cannot tell the current directory for --db sqlite:PATH";
+                        goto usage;
+                    }
+                    free (options.db);
+                    options.db = malloc (strlen (optarg) + strlen (cwd) + 2);
+                    sprintf (options.db, "sqlite:%s%s%s", cwd, relative? "/": "", optarg + 7);
+                }
+                else {
+                    why = "--db is memory or sqlite:PATH";
+                    goto usage;
+                }
+                break;
+            case 'N':
+            case 'B': {
+                long value;
+                const char *name = opt == 'N'? "--db-max-records": "--db-max-bytes";
+                if (zpar_parse_option (name, optarg, 0, opt == 'N'? INT32_MAX: LONG_MAX, &value) != 0)
+                    goto usage;
+                *(opt == 'N'? &options.db_max_records: &options.db_max_bytes) = optarg;
+                break;
+            }
             case 'j':
                 if (start || !strcmp (command, "stop")) {
                     why = "--json goes with status";
@@ -1108,6 +1163,7 @@ main (int argc, char *argv [])
     for (size_t i = 0; i < options.nplugins; i++)
         free ((char *) options.plugins [i]);
     free (options.plugins);
+    free (options.db);
     return rc;
 
 usage:
@@ -1116,6 +1172,7 @@ usage:
     for (size_t i = 0; i < options.nplugins; i++)
         free ((char *) options.plugins [i]);
     free (options.plugins);
+    free (options.db);
     s_usage (stderr);
     return 2;
 }

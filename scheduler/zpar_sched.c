@@ -36,6 +36,7 @@ static void s_sched_handle_back (zpar_role_t *self, zmsg_t *raw);
 static void s_sched_handle_notification (zpar_role_t *self, zmsg_t *raw);
 static void s_sched_flush (zpar_role_t *self);
 static void s_sched_stats (zpar_role_t *self);
+static bool s_stats_changed (zpar_role_t *self);
 //  Binds on port when it is free, else on an ephemeral one.
 static zsock_t *
 s_bind (int type, zpar_sched_config_t *config, int port, char **endpoint)
@@ -127,8 +128,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
             due = self->batch_due;
         if (self->batched && self->idle_at < due)
             due = self->idle_at;
-        if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
-        &&  self->stats_at < due)
+        if (s_stats_changed (self) && self->stats_at < due)
             due = self->stats_at;
         int64_t wait = due == INT64_MAX? -1: due - zpar_mono_ms ();
         void *which;
@@ -157,8 +157,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
             s_sched_flush (self);
         if (which)
             self->idle_at = now + S_BATCH_IDLE_MS;
-        if (zpar_drops_total (&self->drops) != self->drops_reported && self->monitor
-        &&  now >= self->stats_at)
+        if (s_stats_changed (self) && now >= self->stats_at)
             s_sched_stats (self);
     }
     s_sched_flush (self);
@@ -211,12 +210,28 @@ s_sched_handle_pipe (zpar_role_t *self, zmsg_t *raw)
     zmsg_destroy (&msg);
 }
 
+static size_t
+s_unassigned (zpar_role_t *self)
+{
+    return self->task? zpar_task_unassigned (self->task): 0;
+}
+
+//  The counters the hub has are out of date.
+static bool
+s_stats_changed (zpar_role_t *self)
+{
+    return self->monitor && (zpar_drops_total (&self->drops) != self->drops_reported
+                             || s_unassigned (self) != self->unassigned_reported);
+}
+
 static void
 s_sched_stats (zpar_role_t *self)
 {
     zpar_msg_t *msg = zpar_msg_new ("scheduler_stats", self->session);
-    zpar_msg_set_content (msg, json_pack ("{s:s, s:o}", "role", self->config.role,
-                                          "dropped", zpar_drops_json (&self->drops)));
+    self->unassigned_reported = s_unassigned (self);
+    zpar_msg_set_content (msg, json_pack ("{s:s, s:o, s:I}", "role", self->config.role,
+                                          "dropped", zpar_drops_json (&self->drops),
+                                          "unassigned", (json_int_t) self->unassigned_reported));
     zpar_msg_add_route (msg, ZPAR_MON_STATS, strlen (ZPAR_MON_STATS));
     zpar_msg_add_route (msg, self->config.role, strlen (self->config.role));
     zpar_msg_send (&msg, self->monitor, self->signer);

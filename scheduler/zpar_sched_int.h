@@ -28,6 +28,7 @@ typedef struct {
     zpar_poller_t *poller;
     zpar_drops_t drops;
     uint64_t drops_reported;
+    size_t unassigned_reported; //  task role: tasks not handed to an engine, as last told
     int64_t stats_at;
     uint8_t *batch;             //  monitor copies not sent yet (see zpar_proto.h)
     size_t batch_size, batch_capacity;
@@ -83,5 +84,9 @@ void zpar_task_engine_down (zpar_task_t *self, const char *uuid, const char *why
 //  Fails waiting tasks whose timeout passed. Returns the next deadline
 //  (monotonic ms), or INT64_MAX.
 int64_t zpar_task_tick (zpar_task_t *self, int64_t now);
+
+//  Tasks known and not handed to an engine: waiting for dependencies, a
+//  free engine, or their targets.
+size_t zpar_task_unassigned (zpar_task_t *self);
 
 #endif

@@ -1097,3 +1097,9 @@ zpar_task_tick (zpar_task_t *self, int64_t now)
     s_task_settle (self);
     return self->next_due;
 }
+
+size_t
+zpar_task_unassigned (zpar_task_t *self)
+{
+    return zhashx_size (self->known) - zhashx_size (self->running);
+}

@@ -11,6 +11,9 @@ have_pkg libzmq    || need="$need libzmq3-dev"
 have_pkg jansson   || need="$need libjansson-dev"
 have_pkg libsodium || need="$need libsodium-dev"
 have_pkg criterion || need="$need libcriterion-dev"
+have_pkg sqlite3   || need="$need libsqlite3-dev"
+# zpar top is tested inside tmux.
+command -v tmux >/dev/null 2>&1 || need="$need tmux"
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 # make fuzz: clang with libFuzzer's runtime.

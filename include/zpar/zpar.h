@@ -111,6 +111,40 @@ int zpar_client_abort (zpar_client_t *self, json_t *msg_ids);
 //  hub does not answer (see zpar_last_error).
 json_t *zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms);
 
+//  -- the hub's task records ----------------------------------------------------
+//  The hub keeps a record of every task handed to an engine (see
+//  docs/commands.md, "Task records"): who sent it, where it ran, when,
+//  how it ended, its result and what it printed.
+
+//  Queue depths: {"engines": {"0": {"queue", "running", "completed",
+//  "failed", "current"}, ...}, "unassigned": tasks the task scheduler has
+//  not handed to an engine yet, "records", "pending"} (caller owns), or
+//  NULL (see zpar_last_error).
+json_t *zpar_client_queue (zpar_client_t *self);
+
+//  Records matching query (borrowed; NULL for all), an object with any of
+//      "status"   pending, ok, error, aborted, unknown, or completed (not pending)
+//      "engine"   engine id          "fn"      function name
+//      "client"   session of the client that sent it
+//      "since", "until"   ISO dates the submission falls between
+//      "msg_ids"  a list of msg_ids
+//  oldest first, each with only keys (a borrowed array of key names, NULL
+//  for all; see the docs for the keys), at most limit (0: all). Caller
+//  owns; NULL on error, with zpar_last_error naming a wrong key.
+json_t *zpar_client_db (zpar_client_t *self, json_t *query, json_t *keys, size_t limit);
+
+//  Forgets finished records: those of msg_ids (borrowed array; a KeyError
+//  when one is unknown, a ValueError when one is still pending), else
+//  those of engine_id (>= 0), else all finished ones. Returns how many
+//  went, or -1.
+int64_t zpar_client_purge (zpar_client_t *self, json_t *msg_ids, int engine_id);
+
+//  Runs finished tasks again: the hub sends each, with its function,
+//  arguments and options, to the task scheduler as a new task. Returns
+//  {old msg_id: new msg_id} (caller owns; fetch the new ones with
+//  zpar_client_fetch), or NULL.
+json_t *zpar_client_resubmit (zpar_client_t *self, json_t *msg_ids);
+
 //  -- views -------------------------------------------------------------------
 
 //  A direct view of targets: ZPAR_ALL, or ids such as "0,2" or "1-3,5"

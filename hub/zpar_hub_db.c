@@ -1,0 +1,720 @@
+/*  zpar_hub_db.c - task records: the memory store (a hash by msg_id, a
+    list of pending records and one of finished records in the order they
+    finished, so culling takes the oldest finished in O(1)), the JSON
+    both stores answer with, and queries as clients send them.          */
+
+#include "zpar_hub_db_int.h"
+
+#include "zpar_msg.h"
+#include "zpar_util.h"
+
+#include <czmq.h>
+
+typedef struct {
+    char *msg_id, *client, *engine_uuid, *fn, *submitted, *started, *completed;
+    const char *status;                 //  static
+    int engine_id;
+    char *req_header, *req_metadata, *req_content;
+    char *metadata, *result;
+    bool result_cut;
+    char *out, *err;
+    size_t out_size, err_size;
+    bool out_cut, err_cut;
+    char *resubmitted;
+    uint64_t seq;                       //  creation order
+    size_t bytes;                       //  counted in the store's total
+    void *handle;                       //  in pending or finished
+} s_record_t;
+
+struct _zpar_hub_db_t {
+    char *spec;
+    zpar_db_sqlite_t *sqlite;           //  or the memory store below
+    zhashx_t *records;                  //  msg_id -> s_record_t (owned)
+    zlistx_t *pending, *finished;       //  of s_record_t, oldest first
+    size_t max_records, max_bytes, bytes;
+    uint64_t next_seq;
+};
+
+static const char *s_keys [] = {
+    "msg_id", "client", "engine_id", "engine_uuid", "fn", "submitted", "started",
+    "completed", "status", "result", "result_cut", "metadata", "stdout", "stderr",
+    "stdout_cut", "stderr_cut", "resubmitted", "request", NULL
+};
+
+static const char *s_statuses [] = {
+    "pending", "ok", "error", "aborted", "unknown", "completed", NULL
+};
+
+static void
+s_record_free (void **item)
+{
+    s_record_t *record = *item;
+    if (!record)
+        return;
+    free (record->msg_id);
+    free (record->client);
+    free (record->engine_uuid);
+    free (record->fn);
+    free (record->submitted);
+    free (record->started);
+    free (record->completed);
+    free (record->req_header);
+    free (record->req_metadata);
+    free (record->req_content);
+    free (record->metadata);
+    free (record->result);
+    free (record->out);
+    free (record->err);
+    free (record->resubmitted);
+    free (record);
+    *item = NULL;
+}
+
+static size_t
+s_len (const char *text)
+{
+    return text? strlen (text): 0;
+}
+
+static size_t
+s_record_bytes (s_record_t *r)
+{
+    return sizeof *r + s_len (r->msg_id) + s_len (r->client) + s_len (r->engine_uuid)
+         + s_len (r->fn) + s_len (r->submitted) + s_len (r->started) + s_len (r->completed)
+         + s_len (r->req_header) + s_len (r->req_metadata) + s_len (r->req_content)
+         + s_len (r->metadata) + s_len (r->result) + r->out_size + r->err_size
+         + s_len (r->resubmitted);
+}
+
+//  A copy of size bytes as a string (NULL for none).
+static char *
+s_copy (const void *data, size_t size)
+{
+    if (!data)
+        return NULL;
+    char *copy = malloc (size + 1);
+    memcpy (copy, data, size);
+    copy [size] = 0;
+    return copy;
+}
+
+static void
+s_set (char **field, const char *value)
+{
+    if (!value)
+        return;
+    free (*field);
+    *field = strdup (value);
+}
+
+zpar_hub_db_t *
+zpar_hub_db_open (const char *spec, size_t max_records, size_t max_bytes, char **error)
+{
+    zpar_hub_db_t *self = calloc (1, sizeof *self);
+    self->spec = strdup (spec);
+    if (strncmp (spec, "sqlite:", 7) == 0) {
+        if (!spec [7]) {
+            *error = strdup ("--db sqlite:PATH needs a PATH");
+            zpar_hub_db_destroy (&self);
+            return NULL;
+        }
+        self->sqlite = zpar_db_sqlite_open (spec + 7, error);
+        if (!self->sqlite)
+            zpar_hub_db_destroy (&self);
+        return self;
+    }
+    if (!streq (spec, "memory")) {
+        char text [512];
+        snprintf (text, sizeof text, "unknown --db '%s': use memory or sqlite:PATH", spec);
+        *error = strdup (text);
+        zpar_hub_db_destroy (&self);
+        return NULL;
+    }
+    self->records = zhashx_new ();
+    zhashx_set_destructor (self->records, s_record_free);
+    self->pending = zlistx_new ();
+    self->finished = zlistx_new ();
+    self->max_records = max_records;
+    self->max_bytes = max_bytes;
+    return self;
+}
+
+void
+zpar_hub_db_destroy (zpar_hub_db_t **self_p)
+{
+    zpar_hub_db_t *self = self_p? *self_p: NULL;
+    if (!self)
+        return;
+    zpar_db_sqlite_close (&self->sqlite);
+    zlistx_destroy (&self->pending);
+    zlistx_destroy (&self->finished);
+    zhashx_destroy (&self->records);
+    free (self->spec);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+zpar_hub_db_spec (zpar_hub_db_t *self)
+{
+    return self->spec;
+}
+
+void
+zpar_hub_db_begin (zpar_hub_db_t *self)
+{
+    if (self->sqlite)
+        zpar_db_sqlite_begin (self->sqlite);
+}
+
+void
+zpar_hub_db_commit (zpar_hub_db_t *self)
+{
+    if (self->sqlite)
+        zpar_db_sqlite_commit (self->sqlite);
+}
+
+//  -- memory store --------------------------------------------------------
+
+static void
+s_forget (zpar_hub_db_t *self, s_record_t *record)
+{
+    zlistx_delete (streq (record->status, "pending")? self->pending: self->finished, record->handle);
+    self->bytes -= record->bytes;
+    zhashx_delete (self->records, record->msg_id);
+}
+
+//  Recounts record's bytes, then culls the oldest finished records over
+//  the bounds, never keep (just changed) and never a pending one.
+static void
+s_account (zpar_hub_db_t *self, s_record_t *keep)
+{
+    self->bytes -= keep->bytes;
+    keep->bytes = s_record_bytes (keep);
+    self->bytes += keep->bytes;
+    while ((self->max_records && zhashx_size (self->records) > self->max_records)
+       ||  (self->max_bytes && self->bytes > self->max_bytes)) {
+        s_record_t *oldest = zlistx_first (self->finished);
+        if (oldest == keep)
+            oldest = zlistx_next (self->finished);
+        if (!oldest)
+            break;
+        s_forget (self, oldest);
+    }
+}
+
+static s_record_t *
+s_record (zpar_hub_db_t *self, const char *msg_id)
+{
+    s_record_t *record = zhashx_lookup (self->records, msg_id);
+    if (record)
+        return record;
+    record = calloc (1, sizeof *record);
+    record->msg_id = strdup (msg_id);
+    record->status = "pending";
+    record->engine_id = -1;
+    record->seq = self->next_seq++;
+    record->handle = zlistx_add_end (self->pending, record);
+    zhashx_insert (self->records, record->msg_id, record);
+    return record;
+}
+
+//  Moves a record between the lists as its status changes.
+static void
+s_set_status (zpar_hub_db_t *self, s_record_t *record, const char *status)
+{
+    bool was_pending = streq (record->status, "pending"), pending = streq (status, "pending");
+    record->status = status;
+    if (was_pending != pending) {
+        zlistx_detach (was_pending? self->pending: self->finished, record->handle);
+        record->handle = zlistx_add_end (pending? self->pending: self->finished, record);
+    }
+}
+
+void
+zpar_hub_db_task (zpar_hub_db_t *self, const zpar_db_task_t *task)
+{
+    if (self->sqlite) {
+        zpar_db_sqlite_task (self->sqlite, task);
+        return;
+    }
+    s_record_t *record = s_record (self, task->msg_id);
+    s_set (&record->client, task->client);
+    s_set (&record->engine_uuid, task->engine_uuid);
+    s_set (&record->fn, task->fn);
+    s_set (&record->submitted, task->submitted);
+    if (task->engine_id >= 0)
+        record->engine_id = task->engine_id;
+    free (record->req_header);
+    free (record->req_metadata);
+    free (record->req_content);
+    record->req_header = s_copy (task->header, task->header_size);
+    record->req_metadata = s_copy (task->metadata, task->metadata_size);
+    record->req_content = task->content_size? s_copy (task->content, task->content_size): NULL;
+    s_account (self, record);
+}
+
+const char *
+zpar_db_answer_status (const void *metadata, size_t size)
+{
+    char status [16];
+    if (zpar_json_scan_string (metadata, size, "status", status, sizeof status) == 0) {
+        if (streq (status, "ok"))
+            return "ok";
+        if (streq (status, "aborted"))
+            return "aborted";
+    }
+    return "error";
+}
+
+void
+zpar_hub_db_answer (zpar_hub_db_t *self, const char *msg_id, const char *engine_uuid,
+                    int engine_id, const void *metadata, size_t metadata_size,
+                    const void *content, size_t content_size)
+{
+    const char *status = zpar_db_answer_status (metadata, metadata_size);
+    char started [48] = "", completed [48] = "";
+    zpar_json_scan_string (metadata, metadata_size, "started", started, sizeof started);
+    zpar_json_scan_string (metadata, metadata_size, "completed", completed, sizeof completed);
+    if (self->sqlite) {
+        zpar_db_sqlite_answer (self->sqlite, msg_id, engine_uuid, engine_id, status,
+                               *started? started: NULL, *completed? completed: NULL,
+                               metadata, metadata_size, content, content_size);
+        return;
+    }
+    s_record_t *record = s_record (self, msg_id);
+    if (engine_uuid && *engine_uuid)
+        s_set (&record->engine_uuid, engine_uuid);
+    if (engine_id >= 0)
+        record->engine_id = engine_id;
+    s_set (&record->started, *started? started: NULL);
+    s_set (&record->completed, *completed? completed: NULL);
+    free (record->metadata);
+    free (record->result);
+    record->metadata = s_copy (metadata, metadata_size);
+    record->result = content_size? s_copy (content, content_size): NULL;
+    record->result_cut = content_size == 0;
+    s_set_status (self, record, status);
+    s_account (self, record);
+}
+
+//  Appends text to *field, up to ZPAR_DB_OUTPUT_MAX bytes in all (cut on
+//  a character boundary).
+static void
+s_append (char **field, size_t *size, bool *cut, const char *text)
+{
+    size_t length = strlen (text), room = ZPAR_DB_OUTPUT_MAX - *size;
+    if (length > room) {
+        length = room;
+        while (length && ((unsigned char) text [length] & 0xC0) == 0x80)
+            length--;
+        *cut = true;
+    }
+    if (!length)
+        return;
+    char *grown = realloc (*field, *size + length + 1);
+    if (!grown)
+        return;
+    memcpy (grown + *size, text, length);
+    *size += length;
+    grown [*size] = 0;
+    *field = grown;
+}
+
+void
+zpar_hub_db_output (zpar_hub_db_t *self, const char *msg_id, const char *name, const char *text)
+{
+    bool is_stderr = streq (name, "stderr");
+    if (self->sqlite) {
+        zpar_db_sqlite_output (self->sqlite, msg_id, is_stderr, text);
+        return;
+    }
+    s_record_t *record = s_record (self, msg_id);
+    if (is_stderr)
+        s_append (&record->err, &record->err_size, &record->err_cut, text);
+    else
+        s_append (&record->out, &record->out_size, &record->out_cut, text);
+    s_account (self, record);
+}
+
+//  What result_request answers, from a record's status and texts.
+static json_t *
+s_result_json (const char *status, const char *metadata, const char *result)
+{
+    if (!status)
+        return json_pack ("{s:s}", "status", "unknown");
+    if (streq (status, "pending") || !metadata)
+        return json_pack ("{s:s}", "status", streq (status, "unknown")? "unknown": "pending");
+    json_t *meta = json_loads (metadata, JSON_REJECT_DUPLICATES, NULL);
+    json_t *content = result? json_loads (result, JSON_REJECT_DUPLICATES, NULL): NULL;
+    const char *said = json_string_value (json_object_get (content, "status"));
+    if (!said)
+        said = json_string_value (json_object_get (meta, "status"));
+    return json_pack ("{s:s, s:o, s:o}", "status", said? said: "error",
+                      "metadata", meta? meta: json_object (),
+                      "content", content? content: json_null ());
+}
+
+json_t *
+zpar_hub_db_result (zpar_hub_db_t *self, const char *msg_id)
+{
+    if (self->sqlite)
+        return zpar_db_sqlite_result (self->sqlite, msg_id);
+    s_record_t *record = msg_id? zhashx_lookup (self->records, msg_id): NULL;
+    return record? s_result_json (record->status, record->metadata, record->result)
+                 : s_result_json (NULL, NULL, NULL);
+}
+
+json_t *
+zpar_db_result_json (const char *status, const char *metadata, const char *result)
+{
+    return s_result_json (status, metadata, result);
+}
+
+static zpar_db_fields_t
+s_fields (s_record_t *r)
+{
+    return (zpar_db_fields_t) {
+        .msg_id = r->msg_id, .client = r->client, .engine_uuid = r->engine_uuid, .fn = r->fn,
+        .submitted = r->submitted, .started = r->started, .completed = r->completed,
+        .status = r->status, .engine_id = r->engine_id, .req_header = r->req_header,
+        .req_metadata = r->req_metadata, .req_content = r->req_content,
+        .metadata = r->metadata, .result = r->result, .result_cut = r->result_cut,
+        .out = r->out, .err = r->err, .out_cut = r->out_cut, .err_cut = r->err_cut,
+        .resubmitted = r->resubmitted
+    };
+}
+
+json_t *
+zpar_hub_db_record (zpar_hub_db_t *self, const char *msg_id)
+{
+    json_t *ids = json_pack ("[s]", msg_id);
+    zpar_db_query_t query = { .msg_ids = ids };
+    size_t total;
+    json_t *found = zpar_hub_db_find (self, &query, NULL, 0, 1, &total);
+    json_t *record = json_incref (json_array_get (found, 0));
+    json_decref (found);
+    json_decref (ids);
+    return record;
+}
+
+static bool
+s_text_is (const char *text, const char *want)
+{
+    return text && streq (text, want);
+}
+
+static bool
+s_matches (s_record_t *r, const zpar_db_query_t *query)
+{
+    if (query->status && !(streq (query->status, "completed")? !streq (r->status, "pending")
+                                                              : streq (query->status, r->status)))
+        return false;
+    if (query->by_engine && r->engine_id != query->engine_id)
+        return false;
+    if ((query->fn && !s_text_is (r->fn, query->fn))
+    ||  (query->client && !s_text_is (r->client, query->client)))
+        return false;
+    if ((query->since && (!r->submitted || strcmp (r->submitted, query->since) < 0))
+    ||  (query->until && (!r->submitted || strcmp (r->submitted, query->until) > 0)))
+        return false;
+    return true;
+}
+
+static int
+s_by_seq (const void *a, const void *b)
+{
+    uint64_t x = (*(s_record_t *const *) a)->seq, y = (*(s_record_t *const *) b)->seq;
+    return x < y? -1: x > y;
+}
+
+//  The records query names: by msg_ids when it has them, else all
+//  matching, oldest first. Caller frees the array.
+static s_record_t **
+s_select (zpar_hub_db_t *self, const zpar_db_query_t *query, size_t *count)
+{
+    size_t capacity = query->msg_ids? json_array_size (query->msg_ids): zhashx_size (self->records);
+    s_record_t **found = malloc ((capacity? capacity: 1) * sizeof *found);
+    *count = 0;
+    if (query->msg_ids) {
+        size_t i;
+        json_t *id;
+        json_array_foreach (query->msg_ids, i, id) {
+            s_record_t *record = zhashx_lookup (self->records, json_string_value (id));
+            if (record && s_matches (record, query))
+                found [(*count)++] = record;
+        }
+        return found;
+    }
+    for (s_record_t *record = zhashx_first (self->records); record;
+         record = zhashx_next (self->records))
+        if (s_matches (record, query))
+            found [(*count)++] = record;
+    qsort (found, *count, sizeof *found, s_by_seq);
+    return found;
+}
+
+json_t *
+zpar_hub_db_find (zpar_hub_db_t *self, const zpar_db_query_t *query, json_t *keys,
+                  size_t offset, size_t limit, size_t *total)
+{
+    if (self->sqlite)
+        return zpar_db_sqlite_find (self->sqlite, query, keys, offset, limit, total);
+    size_t count;
+    s_record_t **found = s_select (self, query, &count);
+    json_t *records = json_array ();
+    for (size_t i = offset; i < count && json_array_size (records) < limit; i++) {
+        zpar_db_fields_t fields = s_fields (found [i]);
+        json_array_append_new (records, zpar_db_fields_json (&fields, keys));
+    }
+    *total = count;
+    free (found);
+    return records;
+}
+
+size_t
+zpar_hub_db_purge (zpar_hub_db_t *self, const zpar_db_query_t *query)
+{
+    if (self->sqlite)
+        return zpar_db_sqlite_purge (self->sqlite, query);
+    size_t count, purged = 0;
+    s_record_t **found = s_select (self, query, &count);
+    for (size_t i = 0; i < count; i++)
+        if (!streq (found [i]->status, "pending")) {
+            s_forget (self, found [i]);
+            purged++;
+        }
+    free (found);
+    return purged;
+}
+
+void
+zpar_hub_db_resubmitted (zpar_hub_db_t *self, const char *msg_id, const char *new_id)
+{
+    if (self->sqlite) {
+        zpar_db_sqlite_resubmitted (self->sqlite, msg_id, new_id);
+        return;
+    }
+    s_record_t *record = zhashx_lookup (self->records, msg_id);
+    if (record) {
+        s_set (&record->resubmitted, new_id);
+        s_account (self, record);
+    }
+}
+
+size_t
+zpar_hub_db_fail_pending (zpar_hub_db_t *self, const char *content)
+{
+    if (self->sqlite)
+        return zpar_db_sqlite_fail_pending (self->sqlite, content);
+    static const char metadata [] = "{\"status\": \"error\"}";
+    size_t count = 0;
+    s_record_t *record;
+    while ((record = zlistx_first (self->pending))) {
+        free (record->metadata);
+        free (record->result);
+        record->metadata = strdup (metadata);
+        record->result = strdup (content);
+        s_set_status (self, record, "error");
+        s_account (self, record);
+        count++;
+    }
+    return count;
+}
+
+size_t
+zpar_hub_db_count (zpar_hub_db_t *self)
+{
+    return self->sqlite? zpar_db_sqlite_count (self->sqlite, false): zhashx_size (self->records);
+}
+
+size_t
+zpar_hub_db_pending (zpar_hub_db_t *self)
+{
+    return self->sqlite? zpar_db_sqlite_count (self->sqlite, true): zlistx_size (self->pending);
+}
+
+size_t
+zpar_hub_db_bytes (zpar_hub_db_t *self)
+{
+    return self->bytes;
+}
+
+//  -- shared by both stores -------------------------------------------------
+
+static bool
+s_listed (const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (streq (*list, name))
+            return true;
+    return false;
+}
+
+static bool
+s_wants (json_t *keys, const char *key)
+{
+    if (!keys)
+        return true;
+    size_t i;
+    json_t *name;
+    json_array_foreach (keys, i, name)
+        if (streq (json_string_value (name), key))
+            return true;
+    return false;
+}
+
+//  JSON text as a value (a string when it does not parse), or null.
+static json_t *
+s_parsed (const char *text)
+{
+    if (!text)
+        return json_null ();
+    json_t *value = json_loads (text, JSON_DECODE_ANY, NULL);
+    return value? value: json_string (text);
+}
+
+static json_t *
+s_string (const char *text)
+{
+    return text? json_string (text): json_null ();
+}
+
+json_t *
+zpar_db_fields_json (const zpar_db_fields_t *f, json_t *keys)
+{
+    json_t *record = json_object ();
+    struct { const char *key; json_t *(*make) (const char *); const char *text; } texts [] = {
+        { "msg_id", s_string, f->msg_id }, { "client", s_string, f->client },
+        { "engine_uuid", s_string, f->engine_uuid }, { "fn", s_string, f->fn },
+        { "submitted", s_string, f->submitted }, { "started", s_string, f->started },
+        { "completed", s_string, f->completed }, { "status", s_string, f->status },
+        { "result", s_parsed, f->result }, { "metadata", s_parsed, f->metadata },
+        { "stdout", s_string, f->out }, { "stderr", s_string, f->err },
+        { "resubmitted", s_string, f->resubmitted }
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts [0]; i++)
+        if (s_wants (keys, texts [i].key))
+            json_object_set_new (record, texts [i].key, texts [i].make (texts [i].text));
+    if (s_wants (keys, "engine_id"))
+        json_object_set_new (record, "engine_id",
+                             f->engine_id >= 0? json_integer (f->engine_id): json_null ());
+    if (s_wants (keys, "result_cut"))
+        json_object_set_new (record, "result_cut", json_boolean (f->result_cut && f->metadata));
+    if (s_wants (keys, "stdout_cut"))
+        json_object_set_new (record, "stdout_cut", json_boolean (f->out_cut));
+    if (s_wants (keys, "stderr_cut"))
+        json_object_set_new (record, "stderr_cut", json_boolean (f->err_cut));
+    if (s_wants (keys, "request"))
+        json_object_set_new (record, "request", json_pack ("{s:o, s:o, s:o}",
+            "header", s_parsed (f->req_header), "metadata", s_parsed (f->req_metadata),
+            "content", s_parsed (f->req_content)));
+    return record;
+}
+
+//  An ISO date as zpar writes them, or its date part alone.
+static bool
+s_is_date (const char *text)
+{
+    if (zpar_iso_parse (text) >= 0)
+        return true;
+    char full [40];
+    snprintf (full, sizeof full, "%.10sT00:00:00.000000Z", text);
+    return strlen (text) == 10 && zpar_iso_parse (full) >= 0;
+}
+
+int
+zpar_hub_db_parse_query (json_t *object, zpar_db_query_t *query, char *error, size_t size)
+{
+    memset (query, 0, sizeof *query);
+    if (!object || json_is_null (object))
+        return 0;
+    if (!json_is_object (object)) {
+        snprintf (error, size, "query must be an object");
+        return -1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (object, key, value) {
+        const char *text = json_string_value (value);
+        if (streq (key, "status")) {
+            if (!text || !s_listed (s_statuses, text)) {
+                snprintf (error, size, "query key 'status' must be one of pending, ok, error, "
+                          "aborted, unknown, completed");
+                return -1;
+            }
+            query->status = text;
+        }
+        else
+        if (streq (key, "engine")) {
+            if (!json_is_integer (value) || json_integer_value (value) < 0
+            ||  json_integer_value (value) > INT32_MAX) {
+                snprintf (error, size, "query key 'engine' must be an engine id (an integer >= 0)");
+                return -1;
+            }
+            query->by_engine = true;
+            query->engine_id = (int) json_integer_value (value);
+        }
+        else
+        if (streq (key, "fn") || streq (key, "client")) {
+            if (!text) {
+                snprintf (error, size, "query key '%s' must be a string", key);
+                return -1;
+            }
+            *(streq (key, "fn")? &query->fn: &query->client) = text;
+        }
+        else
+        if (streq (key, "since") || streq (key, "until")) {
+            if (!text || !s_is_date (text)) {
+                snprintf (error, size, "query key '%s' must be an ISO date such as "
+                          "2026-11-26T10:00:00.000000Z or 2026-11-26", key);
+                return -1;
+            }
+            *(streq (key, "since")? &query->since: &query->until) = text;
+        }
+        else
+        if (streq (key, "msg_ids")) {
+            bool strings = json_is_array (value);
+            size_t i;
+            json_t *id;
+            json_array_foreach (value, i, id)
+                strings &= json_is_string (id);
+            if (!strings) {
+                snprintf (error, size, "query key 'msg_ids' must be a list of strings");
+                return -1;
+            }
+            query->msg_ids = value;
+        }
+        else {
+            char name [64];
+            snprintf (name, sizeof name, "%s", key);
+            snprintf (error, size, "unknown query key '%s' (known: status, engine, fn, client, "
+                      "since, until, msg_ids)", zpar_utf8_clean (name));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+zpar_hub_db_check_keys (json_t *keys, char *error, size_t size)
+{
+    if (!keys || json_is_null (keys))
+        return 0;
+    if (!json_is_array (keys)) {
+        snprintf (error, size, "keys must be a list of record keys");
+        return -1;
+    }
+    size_t i;
+    json_t *key;
+    json_array_foreach (keys, i, key) {
+        const char *name = json_string_value (key);
+        if (!name || !s_listed (s_keys, name)) {
+            char shown [64];
+            snprintf (shown, sizeof shown, "%s", name? name: "(not a string)");
+            snprintf (error, size, "unknown record key '%s' in keys", zpar_utf8_clean (shown));
+            return -1;
+        }
+    }
+    return 0;
+}
