@@ -27,7 +27,7 @@ SQLITE_LIBS   := $(shell pkg-config --libs sqlite3 2>/dev/null)
 # added to what the build needs, never replace it.
 OPT     ?= -O2 -g
 ZCFLAGS := $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
-           -Ishared -Iinclude -Iclient -Iengine -Ihub -Itests/support $(PKG_CFLAGS) $(SQLITE_CFLAGS) $(CFLAGS)
+           -Ishared -Iinclude -Iclient -Icli -Iengine -Ihub -Itests/support $(PKG_CFLAGS) $(SQLITE_CFLAGS) $(CFLAGS)
 ZLDFLAGS := $(LDFLAGS)
 LDLIBS  := $(PKG_LIBS) -lpthread -ldl
 ifeq ($(SAN),1)
@@ -45,7 +45,7 @@ hub_obj     := $(patsubst %.c,$(OBJ)/%.o,$(wildcard hub/*.c))
 sched_obj   := $(patsubst %.c,$(OBJ)/%.o,$(wildcard scheduler/*.c))
 engine_obj  := $(patsubst %.c,$(OBJ)/%.o,$(wildcard engine/*.c))
 launch_obj  := $(patsubst %.c,$(OBJ)/%.o,$(wildcard ipcluster/*.c))
-cli_obj     := $(OBJ)/client/zpar_cli.o
+cli_obj     := $(OBJ)/client/zpar_cli.o $(patsubst %.c,$(OBJ)/%.o,$(wildcard cli/*.c))
 test_src    := $(wildcard tests/unit/*.c tests/integration/*.c tests/support/*.c)
 test_obj    := $(patsubst %.c,$(OBJ)/%.o,$(test_src))
 # Daemon sources the unit tests drive in-process (all but their mains).

@@ -3,6 +3,8 @@
 
 #include <zpar/zpar.h>
 
+#include "zpar_cli.h"
+
 #include "zpar_util.h"
 
 #include <getopt.h>
@@ -36,6 +38,23 @@ s_usage (FILE *out)
         "  abort MSG_ID...                 tasks that have not started fail with TaskAborted\n"
         "                                  when they reach an engine (zpar_result_msg_ids)\n"
         "  shutdown                        stop every engine, the schedulers and the hub\n"
+        "\n"
+        "task records (the hub keeps one per task handed to an engine):\n"
+        "  db [--status S] [--engine N] [--fn NAME] [--client SESSION] [--since T]\n"
+        "     [--until T] [--keys a,b,...] [--limit N]\n"
+        "                                  records matching every filter, oldest first; S is\n"
+        "                                  pending, ok, error, aborted, unknown or completed;\n"
+        "                                  T an ISO date or 30s, 5m, 2h, 1d ago\n"
+        "  result MSG_ID...                each task's answer, or pending\n"
+        "  purge MSG_ID... | --engine N | --all\n"
+        "                                  forget finished records (pending ones stay)\n"
+        "  resubmit MSG_ID...              run finished tasks again as new tasks\n"
+        "  queue                           per engine: queued, running, completed, failed;\n"
+        "                                  tasks not handed to an engine yet\n"
+        "  top [--sort KEY] [--interval MS]\n"
+        "                                  live view of engines, queues and rates (q quits);\n"
+        "                                  one snapshot when stdout is not a terminal; KEY is\n"
+        "                                  " ZPAR_TOP_SORT_KEYS "\n"
         "\n"
         "options:\n"
         "  --profile NAME   cluster profile (default: $ZPAR_PROFILE or \"default\")\n"
@@ -326,6 +345,7 @@ main (int argc, char *argv [])
     const char *profile = NULL, *targets = NULL, *why = NULL;
     bool as_json = false, balanced = false;
     long timeout = 0, chunksize = 0, retries = -1;
+    zpar_cli_records_t records = { .engine = -1 };
     double task_timeout = 0;
     static struct option options [] = {
         { "profile", required_argument, 0, 'p' },
@@ -336,6 +356,17 @@ main (int argc, char *argv [])
         { "retries", required_argument, 0, 'r' },
         { "targets", required_argument, 0, 'T' },
         { "balanced", no_argument, 0, 'b' },
+        { "status", required_argument, 0, 1 },
+        { "engine", required_argument, 0, 2 },
+        { "fn", required_argument, 0, 3 },
+        { "client", required_argument, 0, 4 },
+        { "since", required_argument, 0, 5 },
+        { "until", required_argument, 0, 6 },
+        { "keys", required_argument, 0, 7 },
+        { "limit", required_argument, 0, 8 },
+        { "all", no_argument, 0, 9 },
+        { "sort", required_argument, 0, 10 },
+        { "interval", required_argument, 0, 11 },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -367,6 +398,32 @@ main (int argc, char *argv [])
                 }
                 break;
             }
+            case 1: records.status = optarg; break;
+            case 2:
+                if (zpar_parse_option ("--engine", optarg, 0, INT32_MAX, &records.engine) != 0)
+                    goto usage;
+                break;
+            case 3: records.fn = optarg; break;
+            case 4: records.client = optarg; break;
+            case 5: records.since = optarg; break;
+            case 6: records.until = optarg; break;
+            case 7: records.keys = optarg; break;
+            case 8:
+                if (zpar_parse_option ("--limit", optarg, 1, INT32_MAX, &records.limit) != 0)
+                    goto usage;
+                break;
+            case 9: records.all = true; break;
+            case 10:
+                if (!zpar_cli_top_sort_valid (optarg)) {
+                    why = "--sort is one of " ZPAR_TOP_SORT_KEYS;
+                    goto usage;
+                }
+                records.sort = optarg;
+                break;
+            case 11:
+                if (zpar_parse_option ("--interval", optarg, 50, 60000, &records.interval_ms) != 0)
+                    goto usage;
+                break;
             case 'h':
                 s_usage (stdout);
                 return 0;
@@ -383,9 +440,33 @@ main (int argc, char *argv [])
     bool is_apply = streq (command, "apply");
     bool is_map = streq (command, "map");
     bool is_abort = streq (command, "abort");
+    bool is_db = streq (command, "db"), is_top = streq (command, "top");
+    bool is_purge = streq (command, "purge");
+    //  Commands that name tasks by msg_id.
+    bool by_ids = is_abort || is_purge || streq (command, "result") || streq (command, "resubmit");
+    bool filters = records.status || records.fn || records.client || records.since || records.until
+                || records.keys || records.limit;
     if (!streq (command, "status") && !streq (command, "engines") && !is_apply && !is_map
-    &&  !is_abort && !streq (command, "shutdown"))
+    &&  !by_ids && !streq (command, "shutdown") && !is_db && !is_top && !streq (command, "queue"))
         why = "no such command";
+    else
+    if (filters && !is_db)
+        why = "--status, --fn, --client, --since, --until, --keys and --limit go with db";
+    else
+    if (records.engine >= 0 && !is_db && !is_purge)
+        why = "--engine goes with db and purge";
+    else
+    if (records.all && !is_purge)
+        why = "--all goes with purge";
+    else
+    if ((records.sort || records.interval_ms) && !is_top)
+        why = "--sort and --interval go with top";
+    else
+    if (is_purge && (left > 0) + (records.engine >= 0) + records.all != 1)
+        why = "purge takes msg_ids, or --engine N, or --all";
+    else
+    if (by_ids && !is_purge && left < 1)
+        why = "this command needs msg_ids";
     else
     if (is_map && left != 2)
         why = "map needs a function name and a file of argument lists (- for stdin)";
@@ -399,10 +480,7 @@ main (int argc, char *argv [])
     if (is_apply && left > 2)
         why = "apply takes one ARGS_JSON: give several arguments as one JSON list, e.g. '[1, 2]'";
     else
-    if (is_abort && left < 1)
-        why = "abort needs the msg_ids of the tasks to abort";
-    else
-    if (!is_apply && !is_map && !is_abort && left)
+    if (!is_apply && !is_map && !by_ids && left)
         why = "this command takes no arguments";
     else
     if (targets && !is_apply && !is_map)
@@ -471,6 +549,24 @@ main (int argc, char *argv [])
                     json_array_size (ids) == 1? "": "s");
         json_decref (ids);
     }
+    else
+    if (is_db)
+        rc = zpar_cli_db (client, &records, as_json);
+    else
+    if (is_purge)
+        rc = zpar_cli_purge (client, argv + optind, left, &records, as_json);
+    else
+    if (streq (command, "result"))
+        rc = zpar_cli_result (client, argv + optind, left, as_json);
+    else
+    if (streq (command, "resubmit"))
+        rc = zpar_cli_resubmit (client, argv + optind, left, as_json);
+    else
+    if (streq (command, "queue"))
+        rc = zpar_cli_queue (client, as_json);
+    else
+    if (is_top)
+        rc = zpar_cli_top (client, profile, &records);
     else {
         rc = zpar_client_shutdown (client) == 0? 0: 1;
         if (rc)
