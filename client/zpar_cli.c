@@ -466,7 +466,7 @@ main (int argc, char *argv [])
         why = "purge takes msg_ids, or --engine N, or --all";
     else
     if (by_ids && !is_purge && left < 1)
-        why = "this command needs msg_ids";
+        why = is_abort? "abort needs the msg_ids of the tasks to abort": "this command needs msg_ids";
     else
     if (is_map && left != 2)
         why = "map needs a function name and a file of argument lists (- for stdin)";

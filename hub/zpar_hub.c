@@ -1334,7 +1334,13 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
         char session [128] = "", date [48] = "";
         zpar_json_scan_string (data [3], size [3], "session", session, sizeof session);
         zpar_json_scan_string (data [3], size [3], "date", date, sizeof date);
-        zpar_json_scan_string (data [6], size [6], "fn", fn, sizeof fn);
+        //  The scan gives up on escaped text in the arguments: then parse.
+        if (size [6] && zpar_json_scan_string (data [6], size [6], "fn", fn, sizeof fn) != 0) {
+            json_t *content = json_loadb ((const char *) data [6], size [6], 0, NULL);
+            const char *name = json_string_value (json_object_get (content, "fn"));
+            snprintf (fn, sizeof fn, "%s", name? name: "");
+            json_decref (content);
+        }
         zpar_db_task_t task = {
             .msg_id = msg_id, .client = *session? session: NULL, .engine_uuid = uuid,
             .fn = *fn? fn: NULL, .submitted = *date? date: NULL, .engine_id = engine? engine->id: -1,

@@ -254,17 +254,28 @@ zpar_hub_db_task (zpar_hub_db_t *self, const zpar_db_task_t *task)
     s_account (self, record);
 }
 
-const char *
-zpar_db_answer_status (const void *metadata, size_t size)
+//  status, started and completed of an answer's metadata: scanned from
+//  the text, which gives up on escapes (output in it), else parsed.
+static const char *
+s_answer_fields (const void *metadata, size_t size, char *started, char *completed, size_t room)
 {
-    char status [16];
+    char status [16] = "";
+    *started = *completed = 0;
     if (zpar_json_scan_string (metadata, size, "status", status, sizeof status) == 0) {
-        if (streq (status, "ok"))
-            return "ok";
-        if (streq (status, "aborted"))
-            return "aborted";
+        zpar_json_scan_string (metadata, size, "started", started, room);
+        zpar_json_scan_string (metadata, size, "completed", completed, room);
     }
-    return "error";
+    else {
+        json_t *parsed = json_loadb (metadata, size, 0, NULL);
+        snprintf (status, sizeof status, "%s", json_string_value (json_object_get (parsed, "status"))
+                                               ? json_string_value (json_object_get (parsed, "status")): "");
+        snprintf (started, room, "%s", json_string_value (json_object_get (parsed, "started"))
+                                       ? json_string_value (json_object_get (parsed, "started")): "");
+        snprintf (completed, room, "%s", json_string_value (json_object_get (parsed, "completed"))
+                                         ? json_string_value (json_object_get (parsed, "completed")): "");
+        json_decref (parsed);
+    }
+    return streq (status, "ok")? "ok": streq (status, "aborted")? "aborted": "error";
 }
 
 void
@@ -272,10 +283,8 @@ zpar_hub_db_answer (zpar_hub_db_t *self, const char *msg_id, const char *engine_
                     int engine_id, const void *metadata, size_t metadata_size,
                     const void *content, size_t content_size)
 {
-    const char *status = zpar_db_answer_status (metadata, metadata_size);
-    char started [48] = "", completed [48] = "";
-    zpar_json_scan_string (metadata, metadata_size, "started", started, sizeof started);
-    zpar_json_scan_string (metadata, metadata_size, "completed", completed, sizeof completed);
+    char started [48], completed [48];
+    const char *status = s_answer_fields (metadata, metadata_size, started, completed, sizeof started);
     if (self->sqlite) {
         zpar_db_sqlite_answer (self->sqlite, msg_id, engine_uuid, engine_id, status,
                                *started? started: NULL, *completed? completed: NULL,

@@ -28,9 +28,6 @@ json_t *zpar_db_fields_json (const zpar_db_fields_t *fields, json_t *keys);
 //  result texts (status NULL: no record).
 json_t *zpar_db_result_json (const char *status, const char *metadata, const char *result);
 
-//  The status an answer's metadata gives: ok, error or aborted.
-const char *zpar_db_answer_status (const void *metadata, size_t size);
-
 //  -- the SQLite store (zpar_hub_db_sqlite.c) ---------------------------
 typedef struct _zpar_db_sqlite_t zpar_db_sqlite_t;
 

@@ -2,7 +2,9 @@
     tests of what a client sees when an engine dies mid-task:
         segfault()   SIGSEGV, as a bad pointer would
         abort()      SIGABRT, as a failed assertion would
-        exit(code)   the process exits with code                         */
+        exit(code)   the process exits with code
+    and one that prints, for the tests of task records:
+        say(out, err)  out to stdout, err to stderr; returns null          */
 
 #include <zpar/plugin.h>
 
@@ -36,9 +38,22 @@ s_exit (zpar_call_t *call)
     _exit ((int) code);
 }
 
+static int
+s_say (zpar_call_t *call)
+{
+    const char *out = json_string_value (zpar_call_arg (call, 0));
+    const char *err = json_string_value (zpar_call_arg (call, 1));
+    if (out)
+        zpar_call_print (call, "%s", out);
+    if (err)
+        zpar_call_eprint (call, "%s", err);
+    return 0;
+}
+
 ZPAR_PLUGIN (zpar_registry_t *registry)
 {
     zpar_registry_add (registry, "segfault", s_segfault, "segfault() kills this engine with SIGSEGV");
     zpar_registry_add (registry, "abort", s_abort, "abort() kills this engine with SIGABRT");
     zpar_registry_add (registry, "exit", s_exit, "exit(code) ends this engine with code");
+    zpar_registry_add (registry, "say", s_say, "say(out, err) prints out to stdout and err to stderr");
 }

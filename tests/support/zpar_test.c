@@ -271,6 +271,12 @@ zt_cleanup (void)
             kill (s_tracked [i], SIGKILL);
             waitpid (s_tracked [i], NULL, 0);
         }
+        else
+        if (errno == ECHILD && zt_pid_alive (s_tracked [i])) {
+            //  Not ours (a daemon such as a tmux server): stopped all the same.
+            kill (s_tracked [i], SIGKILL);
+            zt_wait_gone (s_tracked [i], 5000);
+        }
     s_ntracked = 0;
     char command [512];
     snprintf (command, sizeof command, "rm -rf '%s'", s_dir);

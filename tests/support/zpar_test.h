@@ -49,8 +49,9 @@ void zt_assert_clean_logs (void);
 //  removes its $ZPAR_DIR.
 void zt_cleanup (void);
 
-//  Remembers a process the test started itself, to stop in zt_cleanup
-//  if it is still running then.
+//  Remembers a process the test started itself (a child, or a daemon it
+//  caused, such as a tmux server), to stop in zt_cleanup if it is still
+//  running then.
 void zt_track_pid (pid_t pid);
 
 //  Pids named in the profile's pid/ folder (up to max); returns the count.
