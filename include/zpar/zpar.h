@@ -105,8 +105,10 @@ int zpar_client_abort (zpar_client_t *self, json_t *msg_ids);
 //      {"status": "error", "error": {ename, evalue, engine_id}, "metadata": {...}}
 //      {"status": "pending"}  not answered within timeout_ms
 //      {"status": "unknown"}  never handed to an engine (or still waiting in
-//                             the task scheduler at the deadline), or forgotten:
-//                             the hub keeps the last 100,000 answers
+//                             the task scheduler at the deadline), forgotten
+//                             (the hub's memory store keeps the newest 100,000
+//                             records by default), purged, or pending when a
+//                             hub restarted on its SQLite file
 //  A chunk of a map answers with the list of its values. NULL when the
 //  hub does not answer (see zpar_last_error).
 json_t *zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms);
