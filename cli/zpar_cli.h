@@ -34,8 +34,10 @@ int zpar_cli_resubmit (zpar_client_t *client, char **ids, int count, bool as_jso
 //  zpar queue: per engine queue, running, completed, failed; unassigned.
 int zpar_cli_queue (zpar_client_t *client, bool as_json);
 
-//  zpar top: the live view (one snapshot when stdout is no terminal).
-int zpar_cli_top (zpar_client_t *client, const char *profile, const zpar_cli_records_t *options);
+//  zpar top: the live view (one snapshot when stdout is no terminal, or
+//  in JSON with as_json).
+int zpar_cli_top (zpar_client_t *client, const char *profile, const zpar_cli_records_t *options,
+                  bool as_json);
 
 //  A --since/--until value as an ISO date: "30s", "5m", "2h", "1d" ago,
 //  or the text as it is (the hub checks it). Written into buf.

@@ -285,7 +285,8 @@ s_enter (void)
 }
 
 int
-zpar_cli_top (zpar_client_t *client, const char *profile, const zpar_cli_records_t *options)
+zpar_cli_top (zpar_client_t *client, const char *profile, const zpar_cli_records_t *options,
+              bool as_json)
 {
     s_top_t self = {
         .client = client, .sort = options->sort? options->sort: "id",
@@ -299,9 +300,18 @@ zpar_cli_top (zpar_client_t *client, const char *profile, const zpar_cli_records
         fprintf (stderr, "zpar: %s\n", self.error);
         return 1;
     }
-    if (!self.tty) {
+    if (!self.tty || as_json) {
         //  Not a terminal: one snapshot, as a log or a pipe wants it.
-        s_draw (&self);
+        if (as_json) {
+            json_t *snapshot = json_pack ("{s:O, s:O, s:O}", "status", self.status,
+                                          "engines", self.engines, "queue", self.queue);
+            char *text = json_dumps (snapshot, JSON_INDENT (2));
+            puts (text? text: "null");
+            free (text);
+            json_decref (snapshot);
+        }
+        else
+            s_draw (&self);
         json_decref (self.status);
         json_decref (self.engines);
         json_decref (self.queue);

@@ -566,7 +566,7 @@ main (int argc, char *argv [])
         rc = zpar_cli_queue (client, as_json);
     else
     if (is_top)
-        rc = zpar_cli_top (client, profile, &records);
+        rc = zpar_cli_top (client, profile, &records, as_json);
     else {
         rc = zpar_client_shutdown (client) == 0? 0: 1;
         if (rc)

@@ -132,6 +132,9 @@ zpar_hub_db_open (const char *spec, size_t max_records, size_t max_bytes, char *
     }
     self->records = zhashx_new ();
     zhashx_set_destructor (self->records, s_record_free);
+    //  Keyed by the record's own msg_id: no copy of it to make.
+    zhashx_set_key_duplicator (self->records, NULL);
+    zhashx_set_key_destructor (self->records, NULL);
     self->pending = zlistx_new ();
     self->finished = zlistx_new ();
     self->max_records = max_records;

@@ -606,9 +606,11 @@ Test (records, zpar_top_in_a_terminal)
     //  terminal close before it learns the exit status.
     char status_path [1100];
     snprintf (status_path, sizeof status_path, "%s/top.status", getenv ("ZPAR_DIR"));
-    s_tmux (&tmux, "new-session -d -s top -x 140 -y 30 'ZPAR_DIR=%s %s --profile %s top --interval 200;"
-            " echo $? > %s.part && mv %s.part %s'", getenv ("ZPAR_DIR"), zt_build_path ("bin/zpar"),
-            ZT_PROFILE, status_path, status_path, status_path);
+    char command [4096];
+    snprintf (command, sizeof command, "'ZPAR_DIR=%s %s --profile %s top --interval 200;"
+              " echo $? > %s.part && mv %s.part %s'", getenv ("ZPAR_DIR"), zt_build_path ("bin/zpar"),
+              ZT_PROFILE, status_path, status_path, status_path);
+    s_tmux (&tmux, "new-session -d -s top -x 140 -y 30 %s", command);
     char *out = NULL;
     cr_assert_eq (zt_runf (&out, NULL, "tmux -L %s display -p '#{pid}'", tmux.socket), 0);
     tmux.server = (pid_t) atoi (out);
@@ -652,23 +654,33 @@ Test (records, zpar_top_in_a_terminal)
     char *first_line_end = strchr (screen, '\n');
     cr_assert (first_line_end && first_line_end - screen <= 70, "%s", screen);
     free (screen);
-    s_tmux (&tmux, "send-keys -t top q");
-    for (int64_t deadline = zpar_mono_ms () + 5000; ; zclock_sleep (50)) {
-        FILE *file = fopen (status_path, "r");
-        int status = -1;
-        if (file) {
-            cr_assert_eq (fscanf (file, "%d", &status), 1);
-            fclose (file);
-            cr_assert_eq (status, 0, "zpar top ended with status %d", status);
-            break;
+    //  q, then Ctrl-C in a new run: each ends it with status 0 and gives
+    //  the terminal back (the alternate screen is left).
+    const char *quits [] = { "q", "C-c" };
+    for (int way = 0; way < 2; way++) {
+        if (way) {
+            unlink (status_path);
+            s_tmux (&tmux, "respawn-pane -k -t top %s", command);
+            free (s_screen_with (&tmux, "sorted by"));
+        }
+        s_tmux (&tmux, "send-keys -t top %s", quits [way]);
+        for (int64_t deadline = zpar_mono_ms () + 5000; ; zclock_sleep (50)) {
+            FILE *file = fopen (status_path, "r");
+            int status = -1;
+            if (file) {
+                cr_assert_eq (fscanf (file, "%d", &status), 1);
+                fclose (file);
+                cr_assert_eq (status, 0, "zpar top ended with status %d on %s", status, quits [way]);
+                break;
+            }
+            screen = s_screen (&tmux);
+            cr_assert (zpar_mono_ms () < deadline, "zpar top did not end on %s:\n%s", quits [way], screen);
+            free (screen);
         }
         screen = s_screen (&tmux);
-        cr_assert (zpar_mono_ms () < deadline, "zpar top did not end on q:\n%s", screen);
+        cr_assert_null (strstr (screen, "zpar top"), "the alternate screen was not left:\n%s", screen);
         free (screen);
     }
-    screen = s_screen (&tmux);
-    cr_assert_null (strstr (screen, "COMPLETED"), "the alternate screen was not left:\n%s", screen);
-    free (screen);
     kill (tmux.server, SIGTERM);
     cr_assert (zt_wait_gone (tmux.server, 5000));
 
@@ -676,6 +688,12 @@ Test (records, zpar_top_in_a_terminal)
     cr_assert_eq (zt_runf (&out, NULL, "%s --profile %s top | cat", zt_build_path ("bin/zpar"), ZT_PROFILE), 0);
     cr_assert (strstr (out, "COMPLETED") && strstr (out, "\n1 "), "%s", out);
     cr_assert_null (strstr (out, "\033["), "escape codes in a snapshot");
+    free (out);
+    cr_assert_eq (zt_runf (&out, NULL, "%s --profile %s --json top", zt_build_path ("bin/zpar"), ZT_PROFILE), 0);
+    json_t *snapshot = zt_json (out);
+    cr_assert_eq (json_array_size (json_object_get (snapshot, "engines")), 2, "%s", out);
+    cr_assert_not_null (json_object_get (json_object_get (snapshot, "queue"), "unassigned"), "%s", out);
+    json_decref (snapshot);
     free (out);
     zpar_result_destroy (&map);
     json_decref (inputs);
