@@ -14,6 +14,7 @@ typedef struct {
     const char *sort;           //  top's sort key, or NULL
     long engine;                //  -1: any
     long limit;                 //  0: all
+    long last;                  //  0: from the oldest; else the newest this many
     long interval_ms;           //  top's refresh
     bool all;
 } zpar_cli_records_t;
@@ -39,9 +40,10 @@ int zpar_cli_queue (zpar_client_t *client, bool as_json);
 int zpar_cli_top (zpar_client_t *client, const char *profile, const zpar_cli_records_t *options,
                   bool as_json);
 
-//  A --since/--until value as an ISO date: "30s", "5m", "2h", "1d" ago,
-//  or the text as it is (the hub checks it). Written into buf.
-const char *zpar_cli_date (const char *text, char *buf, size_t size);
+//  A --since/--until value as an ISO date in buf: a time ago ("30s",
+//  "5m", "2h", "1d": digits and a unit) or a date (2026-11-26,
+//  2026-11-26T10:00:00Z, with up to six decimals). -1 for anything else.
+int zpar_cli_date (const char *text, bool until, char *buf, size_t size);
 
 //  Known top sort keys, for usage messages and checks.
 #define ZPAR_TOP_SORT_KEYS "id, host, state, fn, completed, failed, heartbeat, restarts"

@@ -48,18 +48,20 @@ s_one_line (char *text)
             *text = ' ';
 }
 
-const char *
-zpar_cli_date (const char *text, char *buf, size_t size)
+int
+zpar_cli_date (const char *text, bool until, char *buf, size_t size)
 {
-    char *end = NULL;
-    double amount = strtod (text, &end);
-    double unit = !end || end == text || end [0] == 0 || end [1]? 0
-                : end [0] == 's'? 1: end [0] == 'm'? 60: end [0] == 'h'? 3600: end [0] == 'd'? 86400: 0;
-    if (unit == 0 || amount < 0) {
-        snprintf (buf, size, "%s", text);
-        return buf;
+    size_t digits = strspn (text, "0123456789");
+    const char *units = "smhd";
+    const char *unit = digits && digits <= 9 && text [digits] && !text [digits + 1]
+                     ? strchr (units, text [digits]): NULL;
+    if (unit) {
+        static const int64_t seconds [] = { 1, 60, 3600, 86400 };
+        int64_t ago = atoll (text) * seconds [unit - units];
+        zpar_iso_date (zpar_wall_us () - ago * 1000000, buf, size);
+        return 0;
     }
-    return zpar_iso_date (zpar_wall_us () - (int64_t) (amount * unit * 1e6), buf, size);
+    return zpar_iso_normalise (text, until, buf, size);
 }
 
 //  The query of the command line's filters (caller owns).
@@ -76,10 +78,11 @@ s_query (const zpar_cli_records_t *o)
         json_object_set_new (query, "fn", json_string (o->fn));
     if (o->client)
         json_object_set_new (query, "client", json_string (o->client));
-    if (o->since)
-        json_object_set_new (query, "since", json_string (zpar_cli_date (o->since, date, sizeof date)));
-    if (o->until)
-        json_object_set_new (query, "until", json_string (zpar_cli_date (o->until, date, sizeof date)));
+    //  Checked by the command line before it connects.
+    if (o->since && zpar_cli_date (o->since, false, date, sizeof date) == 0)
+        json_object_set_new (query, "since", json_string (date));
+    if (o->until && zpar_cli_date (o->until, true, date, sizeof date) == 0)
+        json_object_set_new (query, "until", json_string (date));
     return query;
 }
 
@@ -107,7 +110,8 @@ zpar_cli_db (zpar_client_t *client, const zpar_cli_records_t *o, bool as_json)
                   : as_json? NULL
                   : json_pack ("[s, s, s, s, s, s]", "msg_id", "status", "engine_id", "fn",
                                "submitted", "completed");
-    json_t *records = zpar_client_db (client, query, shown, (size_t) o->limit);
+    json_t *records = zpar_client_db (client, query, shown, (size_t) (o->last? o->last: o->limit),
+                                      o->last > 0);
     json_decref (query);
     json_decref (keys);
     if (!records) {
@@ -142,11 +146,14 @@ zpar_cli_db (zpar_client_t *client, const zpar_cli_records_t *o, bool as_json)
             }
         for (i = 0; i <= count; i++) {
             for (k = 0; k < columns; k++) {
-                //  The last column in full, the others cut to their width.
-                bool last = k + 1 == columns;
-                printf ("%s%-*.*s", k? "  ": "", last? 0: widths [k], last? 1 << 20: widths [k],
-                        cells [i * columns + k]);
-                free (cells [i * columns + k]);
+                //  The last column in full, the others cut to their width
+                //  with a mark.
+                char *cell = cells [i * columns + k];
+                bool last = k + 1 == columns, cut = !last && (int) strlen (cell) > widths [k];
+                if (cut)
+                    strcpy (cell + widths [k] - 3, "...");
+                printf ("%s%-*s", k? "  ": "", last? 0: widths [k], cell);
+                free (cell);
             }
             printf ("\n");
         }
@@ -171,12 +178,31 @@ s_id_list (char **ids, int count)
     return list;
 }
 
+//  The records of ids that the hub has, by msg_id (caller owns).
+static json_t *
+s_recorded (zpar_client_t *client, json_t *ids)
+{
+    json_t *query = json_pack ("{s:O}", "msg_ids", ids), *keys = json_pack ("[s, s]", "msg_id", "status");
+    json_t *records = zpar_client_db (client, query, keys, 0, false), *by_id = json_object ();
+    size_t i;
+    json_t *record;
+    json_array_foreach (records, i, record)
+        json_object_set (by_id, json_string_value (json_object_get (record, "msg_id")), record);
+    json_decref (records);
+    json_decref (query);
+    json_decref (keys);
+    return by_id;
+}
+
 int
 zpar_cli_result (zpar_client_t *client, char **ids, int count, bool as_json)
 {
     json_t *list = s_id_list (ids, count);
+    //  All at once: the library asks the hub in rounds of a bounded size.
     json_t *answers = zpar_client_fetch (client, list, 0);
-    if (!answers) {
+    json_t *recorded = answers? s_recorded (client, list): NULL;
+    if (!answers || !recorded) {
+        json_decref (answers);
         json_decref (list);
         return s_failed ();
     }
@@ -188,10 +214,16 @@ zpar_cli_result (zpar_client_t *client, char **ids, int count, bool as_json)
         const char *id = json_string_value (json_array_get (list, i));
         const char *status = json_string_value (json_object_get (answer, "status"));
         json_t *error = json_object_get (answer, "error");
+        bool known = json_object_get (recorded, id) != NULL;
         if (status && streq (status, "unknown")) {
             rc = 1;
-            json_object_set_new (answer, "ename", json_string ("KeyError"));
-            json_object_set_new (answer, "evalue", json_sprintf ("no record of task %s", id));
+            if (!known) {
+                json_object_set_new (answer, "ename", json_string ("KeyError"));
+                json_object_set_new (answer, "evalue", json_sprintf ("no record of task %s", id));
+            }
+            if (!as_json && known)
+                printf ("%s  unknown (answered while no hub was there to record it)\n", id);
+            else
             if (!as_json)
                 fprintf (stderr, "zpar: KeyError: no record of task %s\n", id);
         }
@@ -207,7 +239,8 @@ zpar_cli_result (zpar_client_t *client, char **ids, int count, bool as_json)
         else
         if (!as_json) {
             char *value = s_cell (json_object_get (answer, "value"));
-            printf ("%s  %s  %s\n", id, status? status: "?", value);
+            printf ("%s  %s  %s%s\n", id, status? status: "?", value,
+                    json_is_true (json_object_get (answer, "result_cut"))? " (over 64 KiB: not kept)": "");
             free (value);
         }
         if (error)
@@ -217,6 +250,7 @@ zpar_cli_result (zpar_client_t *client, char **ids, int count, bool as_json)
     if (as_json)
         s_print_json (by_id);
     json_decref (by_id);
+    json_decref (recorded);
     json_decref (answers);
     json_decref (list);
     return rc;
@@ -251,9 +285,11 @@ zpar_cli_resubmit (zpar_client_t *client, char **ids, int count, bool as_json)
     else {
         size_t i;
         json_t *id;
-        json_array_foreach (list, i, id)
-            printf ("%s -> %s\n", json_string_value (id),
-                    json_string_value (json_object_get (resubmitted, json_string_value (id))));
+        json_array_foreach (list, i, id) {
+            const char *new_id = json_string_value (json_object_get (resubmitted, json_string_value (id)));
+            printf ("%s -> %s\n", json_string_value (id), new_id? new_id: "(not sent: the task scheduler "
+                                                                          "took nothing)");
+        }
     }
     json_decref (resubmitted);
     json_decref (list);

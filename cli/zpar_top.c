@@ -23,7 +23,7 @@
 #define S_RATE_WINDOW_MS 5000
 #define S_SAMPLES 64
 
-static volatile sig_atomic_t s_stop, s_resized;
+static volatile sig_atomic_t s_stop, s_resized, s_suspend;
 
 static void
 s_on_stop (int sig)
@@ -37,6 +37,13 @@ s_on_resize (int sig)
 {
     (void) sig;
     s_resized = 1;
+}
+
+static void
+s_on_suspend (int sig)
+{
+    (void) sig;
+    s_suspend = 1;
 }
 
 static const struct {
@@ -62,6 +69,7 @@ typedef struct {
     const char *sort;
     bool tty;
     int rows, cols;
+    int lines;                  //  drawn so far this time
     int64_t sample_ms [S_SAMPLES];
     int64_t sample_done [S_SAMPLES];
     size_t samples;
@@ -148,7 +156,9 @@ s_rate (s_top_t *self)
     while (first < last && self->sample_ms [last] - self->sample_ms [first] > S_RATE_WINDOW_MS)
         first++;
     int64_t span = self->sample_ms [last] - self->sample_ms [first];
-    return span > 0? (self->sample_done [last] - self->sample_done [first]) * 1000.0 / span: -1;
+    //  An engine that left takes its counts along: no negative rate.
+    int64_t done = self->sample_done [last] - self->sample_done [first];
+    return span > 0? (done > 0? done: 0) * 1000.0 / span: -1;
 }
 
 //  One line, cut to the screen's width; on a terminal it erases the rest.
@@ -164,8 +174,13 @@ s_line (s_top_t *self, const char *format, ...)
     va_end (args);
     if (self->cols > 0 && (size_t) self->cols < sizeof text)
         text [self->cols] = 0;
+    //  On a terminal the line break goes before each line but the first:
+    //  one after the last line would scroll the screen when it is full.
+    if (self->tty && self->lines++)
+        fputs ("\033[K\r\n", stdout);
     fputs (text, stdout);
-    fputs (self->tty? "\033[K\r\n": "\n", stdout);
+    if (!self->tty)
+        fputs ("\n", stdout);
 }
 
 static void
@@ -192,13 +207,14 @@ s_draw (s_top_t *self)
         }
         fputs ("\033[H", stdout);
     }
+    self->lines = 0;
     json_t *hub = json_object_get (self->status, "hub");
     json_t *states = json_object_get (self->status, "engine_states");
     char up [32], rate [32];
     s_uptime (s_int (hub, "uptime_ms"), up, sizeof up);
     double per_second = s_rate (self);
     if (per_second < 0)
-        snprintf (rate, sizeof rate, "-");
+        snprintf (rate, sizeof rate, "n/a");
     else
         snprintf (rate, sizeof rate, "%.1f", per_second);
     s_line (self, "zpar top - profile %s - hub pid %lld, up %s - %s tasks/s",
@@ -227,8 +243,9 @@ s_draw (s_top_t *self)
         rows [i] = json_array_get (self->engines, i);
     s_sort_key = self->sort;
     qsort (rows, count_rows, sizeof *rows, s_compare);
-    //  Room for the five lines around the table on a terminal.
-    size_t room = self->tty && self->rows > 6? (size_t) self->rows - 6: count_rows;
+    //  On a terminal: room for the four lines above the table and the
+    //  three below (more engines, blank, keys).
+    size_t room = !self->tty? count_rows: self->rows > 8? (size_t) self->rows - 7: 1;
     for (i = 0; i < count_rows && i < room; i++) {
         char id_text [16];
         snprintf (id_text, sizeof id_text, "%lld", s_int (rows [i], "id"));
@@ -247,7 +264,7 @@ s_draw (s_top_t *self)
         s_line (self, "%s", "");
         s_line (self, "sorted by %s - sort: i id, h host, s state, n function, c completed, f failed, "
                 "b heartbeat, r restarts - q quits", self->sort);
-        fputs ("\033[J", stdout);
+        fputs ("\033[K\033[J", stdout);
     }
     fflush (stdout);
 }
@@ -279,7 +296,10 @@ s_enter (void)
     if (tcsetattr (STDIN_FILENO, TCSAFLUSH, &raw) != 0)
         return -1;
     s_raw = true;
-    atexit (s_restore);
+    static bool registered;
+    if (!registered)
+        atexit (s_restore);
+    registered = true;
     fputs ("\033[?1049h\033[?25l\033[H\033[2J", stdout);
     return 0;
 }
@@ -320,10 +340,14 @@ zpar_cli_top (zpar_client_t *client, const char *profile, const zpar_cli_records
     struct sigaction stop = { .sa_handler = s_on_stop }, resize = { .sa_handler = s_on_resize };
     sigemptyset (&stop.sa_mask);
     sigemptyset (&resize.sa_mask);
+    struct sigaction suspend = { .sa_handler = s_on_suspend };
+    sigemptyset (&suspend.sa_mask);
     sigaction (SIGINT, &stop, NULL);
     sigaction (SIGTERM, &stop, NULL);
     sigaction (SIGHUP, &stop, NULL);
+    sigaction (SIGQUIT, &stop, NULL);
     sigaction (SIGWINCH, &resize, NULL);
+    sigaction (SIGTSTP, &suspend, NULL);
     if (s_enter () != 0) {
         fprintf (stderr, "zpar: cannot set up the terminal: %s\n", strerror (errno));
         return 1;
@@ -360,6 +384,18 @@ zpar_cli_top (zpar_client_t *client, const char *profile, const zpar_cli_records
         json_decref (after);
         if (s_stop)
             break;
+        if (s_suspend) {
+            //  Ctrl-Z: the terminal back as it was, stopped for real, and
+            //  the screen again once continued.
+            s_suspend = 0;
+            s_restore ();
+            signal (SIGTSTP, SIG_DFL);
+            raise (SIGTSTP);
+            sigaction (SIGTSTP, &suspend, NULL);
+            if (s_enter () != 0)
+                break;
+            redraw = true;
+        }
         if (zpar_mono_ms () >= next) {
             s_refresh (&self);
             next = zpar_mono_ms () + interval;

@@ -41,17 +41,23 @@ s_usage (FILE *out)
         "\n"
         "task records (the hub keeps one per task handed to an engine):\n"
         "  db [--status S] [--engine N] [--fn NAME] [--client SESSION] [--since T]\n"
-        "     [--until T] [--keys a,b,...] [--limit N]\n"
+        "     [--until T] [--keys a,b,...] [--limit N | --last N]\n"
         "                                  records matching every filter, oldest first; S is\n"
         "                                  pending, ok, error, aborted, unknown or completed;\n"
-        "                                  T an ISO date or 30s, 5m, 2h, 1d ago\n"
+        "                                  T a date (2026-11-26, 2026-11-26T10:00:00Z) or a\n"
+        "                                  time ago (30s, 5m, 2h, 1d); --limit N the oldest\n"
+        "                                  N, --last N the newest; keys: msg_id, client,\n"
+        "                                  engine_id, engine_uuid, fn, submitted, started,\n"
+        "                                  completed, status, result, result_cut, metadata,\n"
+        "                                  stdout, stderr, stdout_cut, stderr_cut,\n"
+        "                                  resubmitted, request\n"
         "  result MSG_ID...                each task's answer, or pending\n"
         "  purge MSG_ID... | --engine N | --all\n"
         "                                  forget finished records (pending ones stay)\n"
         "  resubmit MSG_ID...              run finished tasks again as new tasks\n"
         "  queue                           per engine: queued, running, completed, failed;\n"
         "                                  tasks not handed to an engine yet\n"
-        "  top [--sort KEY] [--interval MS]\n"
+        "  top [--sort KEY] [--interval MS (50 to 1000)]\n"
         "                                  live view of engines, queues and rates (q quits);\n"
         "                                  one snapshot when stdout is not a terminal; KEY is\n"
         "                                  " ZPAR_TOP_SORT_KEYS "\n"
@@ -137,6 +143,12 @@ s_status (zpar_client_t *client, const char *profile, bool as_json)
             printf (")");
         }
         printf ("\n");
+        json_t *db = json_object_get (status, "db");
+        printf ("records     %lld (%lld pending) in %s; %lld tasks not handed to an engine yet\n",
+                json_integer_value (json_object_get (db, "records")),
+                json_integer_value (json_object_get (db, "pending")),
+                json_string_value (json_object_get (db, "spec"))?: "?",
+                json_integer_value (json_object_get (status, "unassigned")));
     }
     json_decref (status);
     return 0;
@@ -367,6 +379,7 @@ main (int argc, char *argv [])
         { "all", no_argument, 0, 9 },
         { "sort", required_argument, 0, 10 },
         { "interval", required_argument, 0, 11 },
+        { "last", required_argument, 0, 12 },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -421,7 +434,11 @@ main (int argc, char *argv [])
                 records.sort = optarg;
                 break;
             case 11:
-                if (zpar_parse_option ("--interval", optarg, 50, 60000, &records.interval_ms) != 0)
+                if (zpar_parse_option ("--interval", optarg, 50, 1000, &records.interval_ms) != 0)
+                    goto usage;
+                break;
+            case 12:
+                if (zpar_parse_option ("--last", optarg, 1, INT32_MAX, &records.last) != 0)
                     goto usage;
                 break;
             case 'h':
@@ -445,13 +462,25 @@ main (int argc, char *argv [])
     //  Commands that name tasks by msg_id.
     bool by_ids = is_abort || is_purge || streq (command, "result") || streq (command, "resubmit");
     bool filters = records.status || records.fn || records.client || records.since || records.until
-                || records.keys || records.limit;
+                || records.keys || records.limit || records.last;
+    char date [48];
+    static char unknown [128];
     if (!streq (command, "status") && !streq (command, "engines") && !is_apply && !is_map
-    &&  !by_ids && !streq (command, "shutdown") && !is_db && !is_top && !streq (command, "queue"))
-        why = "no such command";
+    &&  !by_ids && !streq (command, "shutdown") && !is_db && !is_top && !streq (command, "queue")) {
+        snprintf (unknown, sizeof unknown, "no such command: %s", command);
+        why = zpar_utf8_clean (unknown);
+    }
     else
     if (filters && !is_db)
-        why = "--status, --fn, --client, --since, --until, --keys and --limit go with db";
+        why = "--status, --fn, --client, --since, --until, --keys, --limit and --last go with db";
+    else
+    if (records.limit && records.last)
+        why = "--limit (the oldest) or --last (the newest), not both";
+    else
+    if ((records.since && zpar_cli_date (records.since, false, date, sizeof date) != 0)
+    ||  (records.until && zpar_cli_date (records.until, true, date, sizeof date) != 0))
+        why = "--since and --until take a date (2026-11-26, 2026-11-26T10:00:00Z, "
+              "2026-11-26T10:00:00.25Z) or a time ago (30s, 5m, 2h, 1d)";
     else
     if (records.engine >= 0 && !is_db && !is_purge)
         why = "--engine goes with db and purge";

@@ -458,10 +458,14 @@ s_fetched (json_t *kept)
     json_t *metadata = json_object_get (kept, "metadata");
     if (!status || streq (status, "pending") || streq (status, "unknown") || streq (status, "later"))
         return NULL;
+    //  Over 64 KiB, the hub kept only the metadata: it says how it ended.
+    if ((json_is_null (content) || !content) && streq (status, "ok"))
+        return json_pack ("{s:s, s:n, s:b, s:O}", "status", "ok", "value", "result_cut", true,
+                          "metadata", metadata);
     if (json_is_null (content) || !content)
-        return json_pack ("{s:s, s:o, s:O}", "status", "error",
+        return json_pack ("{s:s, s:o, s:b, s:O}", "status", "error",
             "error", zpar_error_new (ZPAR_E_VALUE, -1, "the answer was too big for the hub to keep"),
-            "metadata", metadata);
+            "result_cut", true, "metadata", metadata);
     if (streq (status, "ok")) {
         json_t *value = json_object_get (content, "results");     //  a chunk's
         if (!value)
@@ -491,6 +495,9 @@ zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms)
     for (i = 0; i < size; i++)
         json_array_append_new (answers, json_pack ("{s:s}", "status", "pending"));
     int64_t deadline = timeout_ms < 0? INT64_MAX: zpar_mono_ms () + timeout_ms;
+    //  Rounds go through the msg_ids from where the last one stopped: a
+    //  pass over all of them ends at the end of the list.
+    size_t cursor = 0;
     while (true) {
         //  Ask for what is still missing, a bounded number at a time.
         //  Without a deadline, an unknown msg_id is final once nothing is
@@ -501,7 +508,9 @@ zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms)
             pending = status && streq (status, "pending");
         }
         json_t *asked = json_array (), *where = json_array ();
-        for (i = 0; i < size && json_array_size (asked) < S_FETCH_BATCH; i++) {
+        size_t looked = 0;
+        for (i = cursor; looked < size && json_array_size (asked) < S_FETCH_BATCH;
+             i = (i + 1) % size, looked++) {
             json_t *answer = json_array_get (answers, i);
             const char *status = json_string_value (json_object_get (answer, "status"));
             bool final = json_object_get (answer, "metadata")
@@ -516,6 +525,8 @@ zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms)
             json_decref (where);
             return answers;
         }
+        bool pass_done = cursor + looked >= size;
+        cursor = (cursor + looked) % size;
         zpar_msg_t *reply = s_hub_request (self, "result_request", json_pack ("{s:O}", "msg_ids", asked));
         json_t *kept = reply? json_object_get (zpar_msg_content (reply), "results"): NULL;
         bool progress = false;
@@ -538,6 +549,8 @@ zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms)
             json_decref (answers);
             return NULL;                //  the hub did not answer: said in zpar_last_error
         }
+        if (!pass_done)
+            continue;
         if (zpar_mono_ms () >= deadline)
             return answers;
         //  Nothing new: wait a little (taking in notifications meanwhile).
@@ -558,17 +571,22 @@ zpar_client_queue (zpar_client_t *self)
 }
 
 json_t *
-zpar_client_db (zpar_client_t *self, json_t *query, json_t *keys, size_t limit)
+zpar_client_db (zpar_client_t *self, json_t *query, json_t *keys, size_t limit, bool newest)
 {
     json_t *records = json_array ();
+    json_int_t after = -1;
     while (true) {
-        json_t *request = json_pack ("{s:O, s:I}", "query", query? query: json_null (),
-                                     "offset", (json_int_t) json_array_size (records));
+        json_t *request = json_pack ("{s:O}", "query", query? query: json_null ());
         if (keys)
             json_object_set (request, "keys", keys);
+        //  Page after page: each after the last record of the one before.
+        if (after >= 0)
+            json_object_set_new (request, "after", json_integer (after));
         if (limit)
             json_object_set_new (request, "limit",
                                  json_integer ((json_int_t) (limit - json_array_size (records))));
+        if (limit && newest && after < 0)
+            json_object_set_new (request, "last", json_integer ((json_int_t) limit));
         zpar_msg_t *reply = s_hub_request (self, "db_request", request);
         if (!reply) {
             json_decref (records);
@@ -577,6 +595,7 @@ zpar_client_db (zpar_client_t *self, json_t *query, json_t *keys, size_t limit)
         json_t *content = zpar_msg_content (reply);
         json_t *page = json_object_get (content, "records");
         json_array_extend (records, page);
+        after = json_integer_value (json_object_get (content, "last_seq"));
         bool more = json_is_true (json_object_get (content, "more")) && json_array_size (page)
                  && (!limit || json_array_size (records) < limit);
         zpar_msg_destroy (&reply);

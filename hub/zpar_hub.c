@@ -885,49 +885,53 @@ s_queue_request (s_hub_t *self, zpar_msg_t *request)
         "pending", (json_int_t) zpar_hub_db_pending (self->db)));
 }
 
-//  db_request {query, keys, offset, limit}: matching records, oldest
-//  first, within half the message size limit ("more" says there are
-//  others: ask again from offset + the number returned).
+//  db_request {query, keys, offset, limit, last, after}: matching records,
+//  oldest first, within half the message size limit. "more" says there
+//  are others: ask again with after = the reply's last_seq (an offset
+//  would skip records the memory store culled meanwhile). last: the
+//  newest records only.
 static void
 s_db_request (s_hub_t *self, zpar_msg_t *request)
 {
     json_t *content = zpar_msg_content (request);
     json_t *keys = json_object_get (content, "keys");
     json_t *offset = json_object_get (content, "offset"), *limit = json_object_get (content, "limit");
+    json_t *last = json_object_get (content, "last"), *after = json_object_get (content, "after");
     zpar_db_query_t query;
-    char error [256];
+    char error [512];
     if (zpar_hub_db_parse_query (json_object_get (content, "query"), &query, error, sizeof error) != 0
     ||  zpar_hub_db_check_keys (keys, error, sizeof error) != 0) {
         s_hub_reply (self, request, "db_reply", s_error (ZPAR_E_VALUE, "%s", error));
         return;
     }
     if ((offset && (!json_is_integer (offset) || json_integer_value (offset) < 0))
-    ||  (limit && (!json_is_integer (limit) || json_integer_value (limit) < 1))) {
+    ||  (after && (!json_is_integer (after) || json_integer_value (after) < 0))
+    ||  (limit && (!json_is_integer (limit) || json_integer_value (limit) < 1))
+    ||  (last && (!json_is_integer (last) || json_integer_value (last) < 1))) {
         s_hub_reply (self, request, "db_reply", s_error (ZPAR_E_VALUE,
-                     "offset must be an integer >= 0 and limit one >= 1"));
+                     "offset and after must be integers >= 0, limit and last integers >= 1"));
         return;
     }
-    size_t from = offset? (size_t) json_integer_value (offset): 0;
-    size_t most = limit && json_integer_value (limit) < S_RESULT_IDS_MAX
-                ? (size_t) json_integer_value (limit): S_RESULT_IDS_MAX;
-    size_t total;
-    json_t *found = zpar_hub_db_find (self->db, &query, json_is_array (keys)? keys: NULL,
-                                      from, most, &total);
-    json_t *records = json_array ();
-    size_t budget = (size_t) self->config.max_message_size / 2, used = 0, i;
-    json_t *record;
-    json_array_foreach (found, i, record) {
-        char *text = json_dumps (record, JSON_COMPACT);
-        used += text? strlen (text): 0;
-        free (text);
-        if (used > budget && json_array_size (records))
-            break;
-        json_array_append (records, record);
+    query.by_after = after != NULL;
+    query.after = json_integer_value (after);
+    zpar_db_page_t page = {
+        .offset = offset? (size_t) json_integer_value (offset): 0,
+        .limit = limit && json_integer_value (limit) < S_RESULT_IDS_MAX
+               ? (size_t) json_integer_value (limit): S_RESULT_IDS_MAX,
+        .budget = (size_t) self->config.max_message_size / 2
+    };
+    if (last) {
+        //  The newest last records: the offset counted from the end.
+        zpar_db_page_t count = { 0 };
+        json_decref (zpar_hub_db_find (self->db, &query, NULL, &count));
+        size_t newest = (size_t) json_integer_value (last);
+        page.offset += count.total > newest? count.total - newest: 0;
     }
-    json_decref (found);
-    bool more = from + json_array_size (records) < total;
-    s_hub_reply (self, request, "db_reply", json_pack ("{s:s, s:o, s:I, s:b}", "status", "ok",
-                 "records", records, "total", (json_int_t) total, "more", more));
+    json_t *records = zpar_hub_db_find (self->db, &query, json_is_array (keys)? keys: NULL, &page);
+    bool more = page.offset + page.returned < page.total;
+    s_hub_reply (self, request, "db_reply", json_pack ("{s:s, s:o, s:I, s:b, s:I}", "status", "ok",
+                 "records", records, "total", (json_int_t) page.total, "more", more,
+                 "last_seq", (json_int_t) page.last_seq));
 }
 
 //  purge_request {msg_ids} | {engine} | {all: true}: forgets finished
@@ -983,7 +987,7 @@ s_resubmit_request (s_hub_t *self, zpar_msg_t *request)
     json_t *record;
     json_array_foreach (records, i, record) {
         json_t *content = json_object_get (json_object_get (record, "request"), "content");
-        if (!json_is_object (content)) {
+        if (!json_is_object (content) || json_object_get (content, "args_cut")) {
             s_hub_reply (self, request, "resubmit_reply", s_error (ZPAR_E_VALUE,
                          "the arguments of task %s were over %d bytes and not kept: it cannot be "
                          "resubmitted", json_string_value (json_object_get (record, "msg_id")),
@@ -1132,6 +1136,7 @@ s_engine_announce (s_hub_t *self, zpar_hub_engine_t *engine, zpar_engine_action_
             s_hub_publish (self, "unregistration_notification",
                 json_pack ("{s:i, s:s, s:s}", "id", engine->id, "uuid", engine->uuid,
                            "reason", engine->reason));
+            zpar_hub_db_engine_gone (self->db, engine->id);
             zhashx_delete (self->engines, engine->uuid);
             break;
         case ZPAR_ACT_FORGET:
@@ -1366,10 +1371,15 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
     }
     else
     if (streq (topic, ZPAR_MON_OUT) || streq (topic, ZPAR_MON_RETRY)) {
-        json_t *metadata = json_loadb ((const char *) data [5], size [5], 0, NULL);
-        const char *status = json_string_value (json_object_get (metadata, "status"));
-        s_engine_apply (self, engine, ZPAR_EV_TASK_OUT, status && streq (status, "ok"));
-        json_decref (metadata);
+        //  Read from the bytes; parsed only when the scan gives up (escapes).
+        char status [16] = "";
+        if (zpar_json_scan_string (data [5], size [5], "status", status, sizeof status) != 0) {
+            json_t *metadata = json_loadb ((const char *) data [5], size [5], 0, NULL);
+            const char *said = json_string_value (json_object_get (metadata, "status"));
+            snprintf (status, sizeof status, "%s", said? said: "");
+            json_decref (metadata);
+        }
+        s_engine_apply (self, engine, ZPAR_EV_TASK_OUT, streq (status, "ok"));
         if (engine->queued == 0)
             engine->current [0] = 0;
     }

@@ -101,7 +101,7 @@ s_copy (const void *data, size_t size)
 static void
 s_set (char **field, const char *value)
 {
-    if (!value)
+    if (!value || (*field && streq (*field, value)))
         return;
     free (*field);
     *field = strdup (value);
@@ -254,6 +254,10 @@ zpar_hub_db_task (zpar_hub_db_t *self, const zpar_db_task_t *task)
     record->req_header = s_copy (task->header, task->header_size);
     record->req_metadata = s_copy (task->metadata, task->metadata_size);
     record->req_content = task->content_size? s_copy (task->content, task->content_size): NULL;
+    //  Output may have come first, or its engine left and the task was
+    //  sent again: without an answer, it is pending.
+    if (!record->metadata)
+        s_set_status (self, record, "pending");
     s_account (self, record);
 }
 
@@ -341,7 +345,14 @@ zpar_hub_db_output (zpar_hub_db_t *self, const char *msg_id, const char *name, c
         zpar_db_sqlite_output (self->sqlite, msg_id, is_stderr, text);
         return;
     }
-    s_record_t *record = s_record (self, msg_id);
+    //  Output can come before the monitor's copy of its request, and after
+    //  its record was purged: a record made for it is not pending until
+    //  the request is seen (else it could stay pending for ever).
+    s_record_t *record = zhashx_lookup (self->records, msg_id);
+    if (!record) {
+        record = s_record (self, msg_id);
+        s_set_status (self, record, "unknown");
+    }
     if (is_stderr)
         s_append (&record->err, &record->err_size, &record->err_cut, text);
     else
@@ -402,8 +413,8 @@ zpar_hub_db_record (zpar_hub_db_t *self, const char *msg_id)
 {
     json_t *ids = json_pack ("[s]", msg_id);
     zpar_db_query_t query = { .msg_ids = ids };
-    size_t total;
-    json_t *found = zpar_hub_db_find (self, &query, NULL, 0, 1, &total);
+    zpar_db_page_t page = { .limit = 1 };
+    json_t *found = zpar_hub_db_find (self, &query, NULL, &page);
     json_t *record = json_incref (json_array_get (found, 0));
     json_decref (found);
     json_decref (ids);
@@ -423,6 +434,8 @@ s_matches (s_record_t *r, const zpar_db_query_t *query)
                                                               : streq (query->status, r->status)))
         return false;
     if (query->by_engine && r->engine_id != query->engine_id)
+        return false;
+    if (query->by_after && (int64_t) r->seq <= query->after)
         return false;
     if ((query->fn && !s_text_is (r->fn, query->fn))
     ||  (query->client && !s_text_is (r->client, query->client)))
@@ -456,30 +469,56 @@ s_select (zpar_hub_db_t *self, const zpar_db_query_t *query, size_t *count)
             if (record && s_matches (record, query))
                 found [(*count)++] = record;
         }
-        return found;
     }
-    for (s_record_t *record = zhashx_first (self->records); record;
-         record = zhashx_next (self->records))
-        if (s_matches (record, query))
-            found [(*count)++] = record;
+    else
+        for (s_record_t *record = zhashx_first (self->records); record;
+             record = zhashx_next (self->records))
+            if (s_matches (record, query))
+                found [(*count)++] = record;
     qsort (found, *count, sizeof *found, s_by_seq);
+    //  A msg_id named twice is one record: once.
+    size_t unique = 0;
+    for (size_t i = 0; i < *count; i++)
+        if (!unique || found [unique - 1] != found [i])
+            found [unique++] = found [i];
+    *count = unique;
     return found;
+}
+
+bool
+zpar_db_page_add (zpar_db_page_t *page, json_t *records, json_t *record, int64_t seq)
+{
+    if (page->budget) {
+        size_t size = json_dumpb (record, NULL, 0, JSON_COMPACT);
+        if (page->returned && size > page->budget) {
+            json_decref (record);
+            return false;
+        }
+        page->budget = size < page->budget? page->budget - size: 1;
+    }
+    json_array_append_new (records, record);
+    page->returned++;
+    page->last_seq = seq;
+    return true;
 }
 
 json_t *
 zpar_hub_db_find (zpar_hub_db_t *self, const zpar_db_query_t *query, json_t *keys,
-                  size_t offset, size_t limit, size_t *total)
+                  zpar_db_page_t *page)
 {
+    page->returned = 0;
+    page->last_seq = -1;
     if (self->sqlite)
-        return zpar_db_sqlite_find (self->sqlite, query, keys, offset, limit, total);
+        return zpar_db_sqlite_find (self->sqlite, query, keys, page);
     size_t count;
     s_record_t **found = s_select (self, query, &count);
     json_t *records = json_array ();
-    for (size_t i = offset; i < count && json_array_size (records) < limit; i++) {
+    for (size_t i = page->offset; i < count && page->returned < page->limit; i++) {
         zpar_db_fields_t fields = s_fields (found [i]);
-        json_array_append_new (records, zpar_db_fields_json (&fields, keys));
+        if (!zpar_db_page_add (page, records, zpar_db_fields_json (&fields, keys), (int64_t) found [i]->seq))
+            break;
     }
-    *total = count;
+    page->total = count;
     free (found);
     return records;
 }
@@ -498,6 +537,22 @@ zpar_hub_db_purge (zpar_hub_db_t *self, const zpar_db_query_t *query)
         }
     free (found);
     return purged;
+}
+
+void
+zpar_hub_db_engine_gone (zpar_hub_db_t *self, int engine_id)
+{
+    if (self->sqlite) {
+        zpar_db_sqlite_engine_gone (self->sqlite, engine_id);
+        return;
+    }
+    zlistx_t *gone = zlistx_new ();
+    for (s_record_t *record = zlistx_first (self->pending); record; record = zlistx_next (self->pending))
+        if (record->engine_id == engine_id)
+            zlistx_add_end (gone, record);
+    for (s_record_t *record = zlistx_first (gone); record; record = zlistx_next (gone))
+        s_set_status (self, record, "unknown");
+    zlistx_destroy (&gone);
 }
 
 void
@@ -624,17 +679,6 @@ zpar_db_fields_json (const zpar_db_fields_t *f, json_t *keys)
     return record;
 }
 
-//  An ISO date as zpar writes them, or its date part alone.
-static bool
-s_is_date (const char *text)
-{
-    if (zpar_iso_parse (text) >= 0)
-        return true;
-    char full [40];
-    snprintf (full, sizeof full, "%.10sT00:00:00.000000Z", text);
-    return strlen (text) == 10 && zpar_iso_parse (full) >= 0;
-}
-
 int
 zpar_hub_db_parse_query (json_t *object, zpar_db_query_t *query, char *error, size_t size)
 {
@@ -677,12 +721,15 @@ zpar_hub_db_parse_query (json_t *object, zpar_db_query_t *query, char *error, si
         }
         else
         if (streq (key, "since") || streq (key, "until")) {
-            if (!text || !s_is_date (text)) {
+            //  Compared as text with the records' dates: written the same way.
+            bool since = streq (key, "since");
+            char *into = since? query->since_text: query->until_text;
+            if (!text || zpar_iso_normalise (text, !since, into, sizeof query->since_text) != 0) {
                 snprintf (error, size, "query key '%s' must be an ISO date such as "
-                          "2026-11-26T10:00:00.000000Z or 2026-11-26", key);
+                          "2026-11-26T10:00:00Z, 2026-11-26T10:00:00.250Z or 2026-11-26", key);
                 return -1;
             }
-            *(streq (key, "since")? &query->since: &query->until) = text;
+            *(since? &query->since: &query->until) = into;
         }
         else
         if (streq (key, "msg_ids")) {
@@ -724,7 +771,12 @@ zpar_hub_db_check_keys (json_t *keys, char *error, size_t size)
         if (!name || !s_listed (s_keys, name)) {
             char shown [64];
             snprintf (shown, sizeof shown, "%s", name? name: "(not a string)");
-            snprintf (error, size, "unknown record key '%s' in keys", zpar_utf8_clean (shown));
+            char known [512] = "";
+            for (int k = 0; s_keys [k]; k++)
+                snprintf (known + strlen (known), sizeof known - strlen (known), "%s%s",
+                          k? ", ": "", s_keys [k]);
+            snprintf (error, size, "unknown record key '%s' in keys (known: %s)",
+                      zpar_utf8_clean (shown), known);
             return -1;
         }
     }

@@ -40,9 +40,21 @@ typedef struct {
     bool by_engine;
     int engine_id;
     const char *fn, *client;
-    const char *since, *until;  //  on submitted, ISO dates
+    const char *since, *until;  //  on submitted, ISO dates as zpar writes them
     json_t *msg_ids;            //  array of strings, or NULL
+    bool by_after;
+    int64_t after;              //  only records stored after the one of this seq
+    char since_text [40], until_text [40];      //  where since and until point
 } zpar_db_query_t;
+
+//  Which of the matching records to return, and what came of it.
+typedef struct {
+    size_t offset, limit;       //  limit 0: none, only count
+    size_t budget;              //  bytes of JSON at most (0: no bound); one record at least
+    size_t total;               //  out: how many match
+    size_t returned;            //  out: how many were returned
+    int64_t last_seq;           //  out: seq of the last one returned (see query->after)
+} zpar_db_page_t;
 
 //  spec: "memory" or "sqlite:PATH". max_records and max_bytes bound the
 //  memory store (0: no bound). NULL with *error (caller frees) when the
@@ -81,15 +93,20 @@ json_t *zpar_hub_db_result (zpar_hub_db_t *self, const char *msg_id);
 //  The record of msg_id with every key, or NULL.
 json_t *zpar_hub_db_record (zpar_hub_db_t *self, const char *msg_id);
 
-//  Records matching query, oldest first, from offset, at most limit, each
-//  with the keys named in keys (array of strings; NULL: all). *total gets
-//  how many matched in all.
+//  Records matching query, oldest first (in the order they were stored),
+//  as page says, each with the keys named in keys (array of strings;
+//  NULL: all). A msg_id named twice gives its record once.
 json_t *zpar_hub_db_find (zpar_hub_db_t *self, const zpar_db_query_t *query, json_t *keys,
-                          size_t offset, size_t limit, size_t *total);
+                          zpar_db_page_t *page);
 
 //  Removes the records matching query that are not pending. Returns how
 //  many went.
 size_t zpar_hub_db_purge (zpar_hub_db_t *self, const zpar_db_query_t *query);
+
+//  An engine left: its pending records will not be answered through it
+//  (a retry sends a task again, and a scheduler's error answers it): they
+//  become unknown until then.
+void zpar_hub_db_engine_gone (zpar_hub_db_t *self, int engine_id);
 
 //  Notes that msg_id was resubmitted as new_id.
 void zpar_hub_db_resubmitted (zpar_hub_db_t *self, const char *msg_id, const char *new_id);

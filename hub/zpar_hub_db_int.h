@@ -24,6 +24,10 @@ typedef struct {
 //  The record as db_request shows it, with keys (NULL: all).
 json_t *zpar_db_fields_json (const zpar_db_fields_t *fields, json_t *keys);
 
+//  Adds record (taken) to records unless page's budget is spent; false
+//  when it was not added.
+bool zpar_db_page_add (zpar_db_page_t *page, json_t *records, json_t *record, int64_t seq);
+
 //  What result_request answers from a record's status, metadata and
 //  result texts (status NULL: no record).
 json_t *zpar_db_result_json (const char *status, const char *metadata, const char *result);
@@ -44,7 +48,8 @@ void zpar_db_sqlite_output (zpar_db_sqlite_t *self, const char *msg_id, bool is_
                             const char *text);
 json_t *zpar_db_sqlite_result (zpar_db_sqlite_t *self, const char *msg_id);
 json_t *zpar_db_sqlite_find (zpar_db_sqlite_t *self, const zpar_db_query_t *query, json_t *keys,
-                             size_t offset, size_t limit, size_t *total);
+                             zpar_db_page_t *page);
+void zpar_db_sqlite_engine_gone (zpar_db_sqlite_t *self, int engine_id);
 size_t zpar_db_sqlite_purge (zpar_db_sqlite_t *self, const zpar_db_query_t *query);
 void zpar_db_sqlite_resubmitted (zpar_db_sqlite_t *self, const char *msg_id, const char *new_id);
 size_t zpar_db_sqlite_fail_pending (zpar_db_sqlite_t *self, const char *content);

@@ -39,37 +39,47 @@ static const char s_schema [] =
     "CREATE INDEX tasks_engine ON tasks (engine_id);";
 
 enum { S_TASK, S_ANSWER, S_ANSWER_NEW, S_OUT, S_ERR, S_OUT_NEW, S_ERR_NEW, S_RESULT,
-       S_RESUBMITTED, S_FAIL_PENDING, S_COUNT, S_COUNT_PENDING, S_STATEMENTS };
+       S_RESUBMITTED, S_FAIL_PENDING, S_ENGINE_GONE, S_COUNT, S_COUNT_PENDING, S_STATEMENTS };
 
 static const char *s_sql [S_STATEMENTS] = {
     [S_TASK] =
         "INSERT INTO tasks (msg_id, client, engine_uuid, fn, submitted, engine_id,"
         " req_header, req_metadata, req_content) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        " ON CONFLICT (msg_id) DO UPDATE SET client = ?2, engine_uuid = ?3, fn = ?4,"
-        " submitted = ?5, engine_id = ?6, req_header = ?7, req_metadata = ?8, req_content = ?9",
+        " ON CONFLICT (msg_id) DO UPDATE SET client = coalesce (?2, client),"
+        " engine_uuid = coalesce (?3, engine_uuid), fn = coalesce (?4, fn),"
+        " submitted = coalesce (?5, submitted),"
+        " engine_id = CASE WHEN ?6 >= 0 THEN ?6 ELSE engine_id END,"
+        " req_header = ?7, req_metadata = ?8, req_content = ?9,"
+        " status = CASE WHEN metadata IS NULL THEN 'pending' ELSE status END",
     [S_ANSWER] =
         "UPDATE tasks SET engine_uuid = coalesce (?2, engine_uuid),"
         " engine_id = CASE WHEN ?3 >= 0 THEN ?3 ELSE engine_id END, status = ?4,"
-        " started = ?5, completed = ?6, metadata = ?7, result = ?8, result_cut = ?9"
+        " started = coalesce (?5, started), completed = coalesce (?6, completed),"
+        " metadata = ?7, result = ?8, result_cut = ?9"
         " WHERE msg_id = ?1",
     [S_ANSWER_NEW] =
         "INSERT INTO tasks (msg_id, engine_uuid, engine_id, status, started, completed,"
         " metadata, result, result_cut) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_OUT] =
-        "UPDATE tasks SET stdout = substr (coalesce (stdout, '') || ?2, 1, ?3),"
+        "UPDATE tasks SET stdout = CASE WHEN stdout_cut THEN stdout"
+        " ELSE substr (coalesce (stdout, '') || ?2, 1, ?3) END,"
         " stdout_cut = stdout_cut OR length (coalesce (stdout, '') || ?2) > ?3 WHERE msg_id = ?1",
     [S_ERR] =
-        "UPDATE tasks SET stderr = substr (coalesce (stderr, '') || ?2, 1, ?3),"
+        "UPDATE tasks SET stderr = CASE WHEN stderr_cut THEN stderr"
+        " ELSE substr (coalesce (stderr, '') || ?2, 1, ?3) END,"
         " stderr_cut = stderr_cut OR length (coalesce (stderr, '') || ?2) > ?3 WHERE msg_id = ?1",
     [S_OUT_NEW] =
-        "INSERT INTO tasks (msg_id, stdout, stdout_cut) VALUES (?1, substr (?2, 1, ?3), length (?2) > ?3)",
+        "INSERT INTO tasks (msg_id, status, stdout, stdout_cut)"
+        " VALUES (?1, 'unknown', substr (?2, 1, ?3), length (?2) > ?3)",
     [S_ERR_NEW] =
-        "INSERT INTO tasks (msg_id, stderr, stderr_cut) VALUES (?1, substr (?2, 1, ?3), length (?2) > ?3)",
+        "INSERT INTO tasks (msg_id, status, stderr, stderr_cut)"
+        " VALUES (?1, 'unknown', substr (?2, 1, ?3), length (?2) > ?3)",
     [S_RESULT] = "SELECT status, metadata, result FROM tasks WHERE msg_id = ?1",
     [S_RESUBMITTED] = "UPDATE tasks SET resubmitted = ?2 WHERE msg_id = ?1",
     [S_FAIL_PENDING] =
         "UPDATE tasks SET status = 'error', metadata = '{\"status\": \"error\"}', result = ?1"
         " WHERE status = 'pending'",
+    [S_ENGINE_GONE] = "UPDATE tasks SET status = 'unknown' WHERE status = 'pending' AND engine_id = ?1",
     [S_COUNT] = "SELECT count(*) FROM tasks",
     [S_COUNT_PENDING] = "SELECT count(*) FROM tasks WHERE status = 'pending'"
 };
@@ -80,6 +90,8 @@ struct _zpar_db_sqlite_t {
     sqlite3_stmt *statements [S_STATEMENTS];
     bool in_transaction;
     int64_t errors;             //  failed writes (logged, first few)
+    size_t count;               //  records, as counted last
+    int64_t counted_ms;         //  when (counting scans an index: once a second)
 };
 
 static char *
@@ -114,10 +126,28 @@ s_whose (sqlite3 *db, char *why, size_t size)
         rc = s_integer (db, "PRAGMA user_version", &version);
     if (rc == SQLITE_OK)
         rc = s_integer (db, "SELECT count(*) FROM sqlite_master", &tables);
+    int64_t others = 0, bad = 0;
+    if (rc == SQLITE_OK)
+        rc = s_integer (db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                            " AND name NOT IN ('tasks', 'sqlite_sequence')", &others);
+    //  Every page read, before anything is written: a damaged file stays
+    //  as it was.
+    if (rc == SQLITE_OK && tables) {
+        sqlite3_stmt *check;
+        rc = sqlite3_prepare_v2 (db, "PRAGMA quick_check", -1, &check, NULL);
+        while (rc == SQLITE_OK && sqlite3_step (check) == SQLITE_ROW) {
+            const char *line = (const char *) sqlite3_column_text (check, 0);
+            if (line && strcmp (line, "ok") != 0 && !bad++)
+                snprintf (why, size, "it is damaged: %s", line);
+        }
+        sqlite3_finalize (check);
+    }
     if (rc != SQLITE_OK) {
-        snprintf (why, size, "%s", sqlite3_errstr (rc));
+        snprintf (why, size, "%s", sqlite3_errmsg (db));
         return -1;
     }
+    if (bad)
+        return -1;
     if (application_id == 0 && version == 0 && tables == 0)
         return 0;
     if (application_id != S_APPLICATION_ID) {
@@ -128,6 +158,10 @@ s_whose (sqlite3 *db, char *why, size_t size)
     if (version != S_SCHEMA_VERSION) {
         snprintf (why, size, "its schema is version %lld; this hub reads version %d",
                   (long long) version, S_SCHEMA_VERSION);
+        return -1;
+    }
+    if (others) {
+        snprintf (why, size, "it holds %lld tables other than zpar's", (long long) others);
         return -1;
     }
     return 1;
@@ -145,7 +179,9 @@ zpar_db_sqlite_open (const char *path, char **error)
                                self->db? sqlite3_errmsg (self->db): sqlite3_errstr (rc));
         goto fail;
     }
-    sqlite3_busy_timeout (self->db, 2000);
+    //  Another program reading the file may hold it for a moment; the hub
+    //  must not wait long (heartbeats wait behind it).
+    sqlite3_busy_timeout (self->db, 100);
     int whose = s_whose (self->db, why, sizeof why);
     if (whose < 0) {
         *error = s_error_text ("refusing the task database %s, left as it is: %s", path, why);
@@ -362,6 +398,8 @@ s_where (const zpar_db_query_t *query, bool not_pending, char *sql, size_t size)
         S_CLAUSE ("submitted <= :until");
     if (query->msg_ids)
         S_CLAUSE ("msg_id IN (SELECT value FROM json_each (:msg_ids))");
+    if (query->by_after)
+        S_CLAUSE ("seq > :after");
 #undef S_CLAUSE
 }
 
@@ -380,6 +418,9 @@ s_bind (sqlite3_stmt *s, const zpar_db_query_t *query)
     int index = sqlite3_bind_parameter_index (s, ":engine");
     if (index)
         sqlite3_bind_int (s, index, query->engine_id);
+    index = sqlite3_bind_parameter_index (s, ":after");
+    if (index)
+        sqlite3_bind_int64 (s, index, query->after);
     index = sqlite3_bind_parameter_index (s, ":msg_ids");
     if (index) {
         char *ids = json_dumps (query->msg_ids, JSON_COMPACT);
@@ -390,11 +431,12 @@ s_bind (sqlite3_stmt *s, const zpar_db_query_t *query)
 
 json_t *
 zpar_db_sqlite_find (zpar_db_sqlite_t *self, const zpar_db_query_t *query, json_t *keys,
-                     size_t offset, size_t limit, size_t *total)
+                     zpar_db_page_t *page)
 {
     char sql [1024] = "SELECT count(*) FROM tasks";
     s_where (query, false, sql, sizeof sql);
     sqlite3_stmt *s = NULL;
+    size_t *total = &page->total;
     *total = 0;
     json_t *records = json_array ();
     if (sqlite3_prepare_v2 (self->db, sql, -1, &s, NULL) == SQLITE_OK) {
@@ -403,10 +445,10 @@ zpar_db_sqlite_find (zpar_db_sqlite_t *self, const zpar_db_query_t *query, json_
             *total = (size_t) sqlite3_column_int64 (s, 0);
     }
     sqlite3_finalize (s);
-    snprintf (sql, sizeof sql, "SELECT " S_COLUMNS " FROM tasks");
+    snprintf (sql, sizeof sql, "SELECT " S_COLUMNS ", seq FROM tasks");
     s_where (query, false, sql, sizeof sql);
     size_t used = strlen (sql);
-    snprintf (sql + used, sizeof sql - used, " ORDER BY seq LIMIT %zu OFFSET %zu", limit, offset);
+    snprintf (sql + used, sizeof sql - used, " ORDER BY seq LIMIT %zu OFFSET %zu", page->limit, page->offset);
     if (sqlite3_prepare_v2 (self->db, sql, -1, &s, NULL) != SQLITE_OK) {
         s_failed (self, "a query");
         return records;
@@ -424,7 +466,8 @@ zpar_db_sqlite_find (zpar_db_sqlite_t *self, const zpar_db_query_t *query, json_
             .err = s_column (s, 16), .out_cut = sqlite3_column_int (s, 17),
             .err_cut = sqlite3_column_int (s, 18), .resubmitted = s_column (s, 19)
         };
-        json_array_append_new (records, zpar_db_fields_json (&f, keys));
+        if (!zpar_db_page_add (page, records, zpar_db_fields_json (&f, keys), sqlite3_column_int64 (s, 20)))
+            break;
     }
     sqlite3_finalize (s);
     return records;
@@ -449,6 +492,14 @@ zpar_db_sqlite_purge (zpar_db_sqlite_t *self, const zpar_db_query_t *query)
 }
 
 void
+zpar_db_sqlite_engine_gone (zpar_db_sqlite_t *self, int engine_id)
+{
+    sqlite3_stmt *s = self->statements [S_ENGINE_GONE];
+    sqlite3_bind_int (s, 1, engine_id);
+    s_run (self, s, "noting an engine's departure");
+}
+
+void
 zpar_db_sqlite_resubmitted (zpar_db_sqlite_t *self, const char *msg_id, const char *new_id)
 {
     sqlite3_stmt *s = self->statements [S_RESUBMITTED];
@@ -468,8 +519,16 @@ zpar_db_sqlite_fail_pending (zpar_db_sqlite_t *self, const char *content)
 size_t
 zpar_db_sqlite_count (zpar_db_sqlite_t *self, bool pending_only)
 {
+    //  Pending ones are found through the status index; all of them mean
+    //  a scan, done at most once a second (zpar top asks often).
+    if (!pending_only && self->counted_ms && zpar_mono_ms () - self->counted_ms < 1000)
+        return self->count;
     sqlite3_stmt *s = self->statements [pending_only? S_COUNT_PENDING: S_COUNT];
     size_t count = sqlite3_step (s) == SQLITE_ROW? (size_t) sqlite3_column_int64 (s, 0): 0;
     sqlite3_reset (s);
+    if (!pending_only) {
+        self->count = count;
+        self->counted_ms = zpar_mono_ms ();
+    }
     return count;
 }

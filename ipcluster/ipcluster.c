@@ -616,6 +616,34 @@ s_await_supervisor (int fd)
     return 1;
 }
 
+
+//  The message of the last error line in log/NAME.log (caller frees), or
+//  NULL: what to tell the user when a daemon did not start.
+static char *
+s_last_error (zpar_profile_t *profile, const char *name)
+{
+    char file [64];
+    snprintf (file, sizeof file, "%s.log", name);
+    char *path = zpar_profile_path (profile, "log", file);
+    FILE *log = fopen (path, "r");
+    free (path);
+    if (!log)
+        return NULL;
+    char line [1024], *found = NULL;
+    while (fgets (line, sizeof line, log)) {
+        //  "DATE E name: message"
+        char *level = strchr (line, ' ');
+        char *message = level? strstr (level, ": "): NULL;
+        if (level && strncmp (level, " E ", 3) == 0 && message) {
+            free (found);
+            found = strdup (message + 2);
+            found [strcspn (found, "\n")] = 0;
+        }
+    }
+    fclose (log);
+    return found;
+}
+
 static int
 s_start (s_options_t *options)
 {
@@ -785,7 +813,10 @@ s_start (s_options_t *options)
     hub_argv [argc - 2] = NULL;
     int rc = 1;
     if (s_start_daemon (self, &self->children [0], argv) != 0) {
-        s_report (self, "error: the hub did not start; see %s/log/hub.log\n", zpar_profile_dir (profile));
+        char *why = s_last_error (profile, "hub");
+        s_report (self, "error: the hub did not start%s%s; see %s/log/hub.log\n", why? ": ": "",
+                  why? why: "", zpar_profile_dir (profile));
+        free (why);
         goto stop;
     }
     argc = 0;

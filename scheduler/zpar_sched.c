@@ -286,12 +286,23 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
     zpar_msg_size (msg, self->signer);
     zframe_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
     bool keep_content = zframe_size (content) <= ZPAR_MON_CONTENT_MAX;
+    //  A request too big to copy still says which function it calls.
+    char *stub = NULL;
+    if (!keep_content && streq (topic, ZPAR_MON_IN)) {
+        json_t *fn = json_object_get (zpar_msg_content (msg), "fn");
+        json_t *small = json_pack ("{s:O?, s:b}", "fn", fn, "args_cut", true);
+        stub = json_dumps (small, JSON_COMPACT);
+        json_decref (small);
+    }
+    size_t kept = keep_content? zframe_size (content): stub? strlen (stub): 0;
     size_t size = 4 * ZPAR_MON_ENTRY_PARTS + strlen (topic) + strlen (engine) + zframe_size (client)
-                + (keep_content? zframe_size (content): 0);
+                + kept;
     for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++)
         size += zframe_size (zpar_msg_frame (msg, i));
-    if (size > s_batch_limit (self))
+    if (size > s_batch_limit (self)) {
+        free (stub);
         return SIZE_MAX;
+    }
     if (self->batch_size + size > s_batch_limit (self))
         s_sched_flush (self);
     size_t mark = self->batch_size;
@@ -304,7 +315,11 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
         zframe_t *frame = zpar_msg_frame (msg, i);
         s_batch_put (self, zframe_data (frame), zframe_size (frame));
     }
-    s_batch_put (self, zframe_data (content), keep_content? zframe_size (content): 0);
+    if (stub)
+        s_batch_put (self, stub, strlen (stub));
+    else
+        s_batch_put (self, zframe_data (content), keep_content? zframe_size (content): 0);
+    free (stub);
     self->batched++;
     return mark;
 }

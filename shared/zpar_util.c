@@ -99,6 +99,53 @@ zpar_iso_parse (const char *text)
     return (int64_t) secs * 1000000 + usec;
 }
 
+int
+zpar_iso_normalise (const char *text, bool day_end, char *out, size_t size)
+{
+    int year, month, day, hour = 0, minute = 0, second = 0, consumed = 0;
+    char fraction [8] = "000000";
+    size_t length = text? strlen (text): 0;
+    if (length == 10) {
+        if (sscanf (text, "%4d-%2d-%2d%n", &year, &month, &day, &consumed) != 3 || consumed != 10)
+            return -1;
+        if (day_end) {
+            hour = 23;
+            minute = second = 59;
+            memcpy (fraction, "999999", 6);
+        }
+    }
+    else {
+        if (length < 20 || sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day,
+                                   &hour, &minute, &second, &consumed) != 6 || consumed != 19)
+            return -1;
+        const char *rest = text + 19;
+        if (*rest == '.') {
+            size_t digits = strspn (rest + 1, "0123456789");
+            if (digits < 1 || digits > 6)
+                return -1;
+            memcpy (fraction, rest + 1, digits);
+            rest += 1 + digits;
+        }
+        if (strcmp (rest, "Z") != 0)
+            return -1;
+    }
+    if (text [4] != '-' || text [7] != '-' || (length > 10 && (text [10] != 'T' || text [13] != ':'
+                                                               || text [16] != ':')))
+        return -1;
+    //  timegm takes 2026-02-30 for March 2nd: the fields must come back.
+    struct tm tm = { .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
+                     .tm_hour = hour, .tm_min = minute, .tm_sec = second };
+    time_t secs = timegm (&tm);
+    struct tm back;
+    if (secs == (time_t) -1 || !gmtime_r (&secs, &back) || back.tm_year != year - 1900
+    ||  back.tm_mon != month - 1 || back.tm_mday != day || back.tm_hour != hour
+    ||  back.tm_min != minute || back.tm_sec != second)
+        return -1;
+    int written = snprintf (out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%sZ", year, month, day,
+                            hour, minute, second, fraction);
+    return written > 0 && (size_t) written < size? 0: -1;
+}
+
 void
 zpar_hex (const uint8_t *data, size_t size, char *out)
 {

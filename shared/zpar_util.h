@@ -22,6 +22,12 @@ char *zpar_iso_date (int64_t wall_us, char *buf, size_t size);
 //  Parses what zpar_iso_date writes. Returns -1 when it is not such a date.
 int64_t zpar_iso_parse (const char *text);
 
+//  A date a person may type, YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or with a
+//  fraction of up to six digits, written into out as zpar_iso_date writes
+//  them (a bare date is its first microsecond, or with day_end its last).
+//  Returns -1 for anything else, out-of-range fields included.
+int zpar_iso_normalise (const char *text, bool day_end, char *out, size_t size);
+
 //  Lowercase hex of size bytes into out (2 * size + 1 bytes).
 void zpar_hex (const uint8_t *data, size_t size, char *out);
 

@@ -109,6 +109,8 @@ int zpar_client_abort (zpar_client_t *self, json_t *msg_ids);
 //                             (the hub's memory store keeps the newest 100,000
 //                             records by default), purged, or pending when a
 //                             hub restarted on its SQLite file
+//  An answer over 64 KiB was not kept: it comes with "result_cut": true
+//  and a null value (ok) or a ValueError saying so (a failure).
 //  A chunk of a map answers with the list of its values. NULL when the
 //  hub does not answer (see zpar_last_error).
 json_t *zpar_client_fetch (zpar_client_t *self, json_t *msg_ids, int timeout_ms);
@@ -131,9 +133,11 @@ json_t *zpar_client_queue (zpar_client_t *self);
 //      "since", "until"   ISO dates the submission falls between
 //      "msg_ids"  a list of msg_ids
 //  oldest first, each with only keys (a borrowed array of key names, NULL
-//  for all; see the docs for the keys), at most limit (0: all). Caller
-//  owns; NULL on error, with zpar_last_error naming a wrong key.
-json_t *zpar_client_db (zpar_client_t *self, json_t *query, json_t *keys, size_t limit);
+//  for all; see the docs for the keys), at most limit (0: all): the
+//  oldest ones, or with newest the newest ones. Caller owns; NULL on
+//  error, with zpar_last_error naming a wrong key.
+json_t *zpar_client_db (zpar_client_t *self, json_t *query, json_t *keys, size_t limit,
+                        bool newest);
 
 //  Forgets finished records: those of msg_ids (borrowed array; a KeyError
 //  when one is unknown, a ValueError when one is still pending), else

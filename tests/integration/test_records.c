@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <zpar/zpar.h>
 
+#include "zpar_hub_db.h"
 #include "zpar_test.h"
 #include "zpar_util.h"
 
@@ -53,7 +54,7 @@ static json_t *
 s_db (zpar_client_t *client, const char *query, const char *keys)
 {
     json_t *q = zt_json (query), *k = keys? zt_json (keys): NULL;
-    json_t *records = zpar_client_db (client, q, k, 0);
+    json_t *records = zpar_client_db (client, q, k, 0, false);
     cr_assert_not_null (records, "%s", zpar_last_error ());
     json_decref (q);
     json_decref (k);
@@ -262,14 +263,33 @@ Test (records, zpar_db_filters_each_way)
     cr_assert (strstr (err, "query key 'status'"), "%s", err);
     free (err);
     cr_assert_eq (s_zpar_db ("--since yesterday", &err), -1);
-    cr_assert (strstr (err, "query key 'since'"), "%s", err);
+    cr_assert (strstr (err, "--since and --until take a date"), "%s", err);
     free (err);
+    cr_assert_eq (s_zpar_db ("--until 2026-02-30", &err), -1);
+    free (err);
+    //  The newest records, and a whole day with a bare date.
+    char today [48], *out_last = NULL;
+    zpar_iso_date (zpar_wall_us (), today, sizeof today);
+    today [10] = 0;
+    char until_today [64];
+    snprintf (until_today, sizeof until_today, "--until %s", today);
+    cr_assert_eq (s_zpar_db (until_today, NULL), 6);
+    cr_assert_eq (zt_runf (&out_last, NULL, "%s --profile %s --json db --last 1 --keys status",
+                           zt_build_path ("bin/zpar"), ZT_PROFILE), 0);
+    json_t *newest = zt_json (out_last);
+    cr_assert_str_eq (s_field (json_array_get (newest, 0), "status"), "error", "%s", out_last);
+    json_decref (newest);
+    free (out_last);
     json_t *query = zt_json ("{\"colour\": \"blue\"}");
-    cr_assert_null (zpar_client_db (client, query, NULL, 0));
+    cr_assert_null (zpar_client_db (client, query, NULL, 0, false));
     cr_assert (strstr (zpar_last_error (), "unknown query key 'colour'"), "%s", zpar_last_error ());
     json_decref (query);
+    query = zt_json ("{\"since\": \"noon\"}");
+    cr_assert_null (zpar_client_db (client, query, NULL, 0, false));
+    cr_assert (strstr (zpar_last_error (), "query key 'since'"), "%s", zpar_last_error ());
+    json_decref (query);
     query = zt_json ("{\"engine\": \"one\"}");
-    cr_assert_null (zpar_client_db (client, query, NULL, 0));
+    cr_assert_null (zpar_client_db (client, query, NULL, 0, false));
     cr_assert (strstr (zpar_last_error (), "query key 'engine'"), "%s", zpar_last_error ());
     json_decref (query);
     zpar_client_destroy (&client);
@@ -326,11 +346,18 @@ Test (records, purge_and_resubmit)
     json_t *ids = json_pack ("[s]", a);
     cr_assert_eq (zpar_client_purge (client, ids, -1), 1);
     json_decref (ids);
+    //  A msg_id named twice is one record, purged once.
+    pid_t hub = zt_pid_of ("hub");
+    ids = json_pack ("[s, s]", c, c);
+    cr_assert_eq (zpar_client_purge (client, ids, -1), 1, "%s", zpar_last_error ());
+    cr_assert_eq (zt_pid_of ("hub"), hub);
+    cr_assert (zt_pid_alive (hub));
+    json_decref (ids);
     ids = json_pack ("[s, s]", b, "no-such-task");
     cr_assert_eq (zpar_client_purge (client, ids, -1), -1);
     cr_assert (strstr (zpar_last_error (), "KeyError: no record of task no-such-task"), "%s", zpar_last_error ());
     json_decref (ids);
-    json_decref (s_await (client, "{\"status\": \"completed\"}", 2));
+    json_decref (s_await (client, "{\"status\": \"completed\"}", 1));
 
     //  Resubmitted: a new task, same function and arguments.
     ids = json_pack ("[s]", b);
@@ -368,7 +395,7 @@ Test (records, purge_and_resubmit)
     char *out = NULL;
     cr_assert_eq (zt_runf (&out, NULL, "%s --profile %s purge --engine 1", zt_build_path ("bin/zpar"),
                            ZT_PROFILE), 0);
-    cr_assert (strstr (out, "records purged"), "%s", out);
+    cr_assert (strstr (out, " purged"), "%s", out);
     free (out);
     query = s_query_ids (b, c);
     json_decref (s_await (client, query, 0));
@@ -453,7 +480,7 @@ Test (records, sqlite_records_survive_a_hub_kill_and_a_cluster_restart)
     json_t *records = NULL;
     for (int64_t deadline = zpar_mono_ms () + 10000; zpar_mono_ms () < deadline; zclock_sleep (50)) {
         json_t *query = zt_json ("{\"status\": \"ok\"}");
-        records = zpar_client_db (client, query, NULL, 0);
+        records = zpar_client_db (client, query, NULL, 0, false);
         json_decref (query);
         if (records && zt_pid_of ("hub") != hub)
             break;
@@ -503,7 +530,8 @@ s_expect_refused (const char *path, const char *why)
     size_t before_size, after_size;
     char *before = s_slurp (path, &before_size);
     char *err = NULL;
-    int rc = zt_runf (NULL, &err, "%s --profile %s --db sqlite:%s", zt_build_path ("bin/zpar-hub"),
+    //  Bounded: a hub that took the file would serve until stopped.
+    int rc = zt_runf (NULL, &err, "timeout 20 %s --profile %s --db sqlite:%s", zt_build_path ("bin/zpar-hub"),
                       ZT_PROFILE, path);
     cr_assert_eq (rc, 1, "%s", err);
     cr_assert (strstr (err, "refusing the task database") && strstr (err, why), "%s", err);
@@ -530,6 +558,40 @@ Test (records, a_foreign_or_corrupt_sqlite_file_is_refused_and_left_alone)
         fputc ((i * 7) % 251, file);
     fclose (file);
     s_expect_refused (path, "not a database");
+
+    //  A zpar file with a damaged page is refused before anything is
+    //  written to it.
+    unlink (path);
+    char spec [1100];
+    snprintf (spec, sizeof spec, "sqlite:%s", path);
+    char *message = NULL;
+    zpar_hub_db_t *store = zpar_hub_db_open (spec, 0, 0, &message);
+    cr_assert_not_null (store, "%s", message);
+    zpar_hub_db_begin (store);
+    for (int i = 0; i < 300; i++) {
+        char id [32], text [256];
+        snprintf (id, sizeof id, "task-%d", i);
+        snprintf (text, sizeof text, "{\"fn\":\"echo\",\"args\":[\"%0200d\"]}", i);
+        zpar_db_task_t task = { .msg_id = id, .engine_id = 0, .header = "{}", .header_size = 2,
+                                .metadata = "{}", .metadata_size = 2, .content = text,
+                                .content_size = strlen (text) };
+        zpar_hub_db_task (store, &task);
+    }
+    zpar_hub_db_commit (store);
+    zpar_hub_db_destroy (&store);
+    char wal [1200];
+    snprintf (wal, sizeof wal, "%s-wal", path);
+    cr_assert (access (wal, F_OK) != 0, "the store left a WAL file behind");
+    //  Every page but the first (the schema) overwritten.
+    struct stat info;
+    cr_assert_eq (stat (path, &info), 0);
+    FILE *damage = fopen (path, "r+b");
+    cr_assert_not_null (damage);
+    fseek (damage, 4096, SEEK_SET);
+    for (off_t i = 4096; i < info.st_size; i++)
+        fputc (0xA5, damage);
+    fclose (damage);
+    s_expect_refused (path, "damaged");
     //  And the command line says what --db takes.
     char *err = NULL;
     cr_assert_eq (zt_runf (NULL, &err, "%s start --profile %s --db postgres:x", zt_build_path ("bin/ipcluster"),
@@ -649,15 +711,24 @@ Test (records, zpar_top_in_a_terminal)
     //  Sorting and a resize redraw; q quits and gives the terminal back.
     s_tmux (&tmux, "send-keys -t top c");
     free (s_screen_with (&tmux, "sorted by completed"));
-    s_tmux (&tmux, "resize-window -t top -x 70 -y 20");
-    screen = s_screen_with (&tmux, "zpar top");
-    char *first_line_end = strchr (screen, '\n');
-    cr_assert (first_line_end && first_line_end - screen <= 70, "%s", screen);
-    free (screen);
+    //  A window too small for the table keeps the title on top.
+    s_tmux (&tmux, "resize-window -t top -x 70 -y 8");
+    for (int64_t deadline = zpar_mono_ms () + 5000; ; zclock_sleep (50)) {
+        screen = s_screen (&tmux);
+        bool small = strstr (screen, "more engines") != NULL;
+        if (small)
+            cr_assert (strncmp (screen, "zpar top", 8) == 0, "the title scrolled away:\n%s", screen);
+        free (screen);
+        if (small)
+            break;
+        cr_assert (zpar_mono_ms () < deadline, "no redraw for the small window");
+    }
+    s_tmux (&tmux, "resize-window -t top -x 100 -y 20");
+    free (s_screen_with (&tmux, "sorted by"));
     //  q, then Ctrl-C in a new run: each ends it with status 0 and gives
     //  the terminal back (the alternate screen is left).
-    const char *quits [] = { "q", "C-c" };
-    for (int way = 0; way < 2; way++) {
+    const char *quits [] = { "q", "C-c", "'C-\\'" };
+    for (int way = 0; way < 3; way++) {
         if (way) {
             unlink (status_path);
             s_tmux (&tmux, "respawn-pane -k -t top %s", command);

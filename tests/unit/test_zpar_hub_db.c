@@ -54,9 +54,9 @@ s_find (zpar_hub_db_t *db, const char *query_text)
     zpar_db_query_t query;
     char error [256];
     cr_assert_eq (zpar_hub_db_parse_query (object, &query, error, sizeof error), 0, "%s", error);
-    size_t total;
-    json_t *found = zpar_hub_db_find (db, &query, NULL, 0, 1000, &total);
-    cr_assert_eq (total, json_array_size (found));
+    zpar_db_page_t page = { .limit = 1000 };
+    json_t *found = zpar_hub_db_find (db, &query, NULL, &page);
+    cr_assert_eq (page.total, json_array_size (found));
     json_decref (object);
     return found;
 }
@@ -214,4 +214,58 @@ Test (hub_db, bad_queries_and_specs_are_named)
     cr_assert_null (zpar_hub_db_open ("sqlite:", 0, 0, &message));
     cr_assert (strstr (message, "needs a PATH"), "%s", message);
     free (message);
+}
+
+static void
+s_lifecycle (const char *spec)
+{
+    zpar_hub_db_t *db = s_open (spec, 0);
+    //  Output first: a record, not pending until its request is seen.
+    zpar_hub_db_output (db, "early", "stdout", "hi");
+    cr_assert_eq (zpar_hub_db_pending (db), 0);
+    s_task (db, "early", 2, "echo", "2026-11-26T10:00:00.000000Z");
+    cr_assert_eq (zpar_hub_db_pending (db), 1);
+    //  Its engine left: unknown, until an answer comes after all.
+    zpar_hub_db_engine_gone (db, 2);
+    cr_assert_eq (zpar_hub_db_pending (db), 0);
+    json_t *result = zpar_hub_db_result (db, "early");
+    cr_assert_str_eq (json_string_value (json_object_get (result, "status")), "unknown");
+    json_decref (result);
+    s_answer (db, "early", "ok", true);
+    result = zpar_hub_db_result (db, "early");
+    cr_assert_str_eq (json_string_value (json_object_get (result, "status")), "ok");
+    json_decref (result);
+    //  Pages: after a seq, the newest few, within a byte budget.
+    for (int i = 0; i < 9; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "t%d", i);
+        s_task (db, id, 0, "echo", "2026-11-26T11:00:00.000000Z");
+    }
+    zpar_db_query_t all = { 0 };
+    zpar_db_page_t page = { .limit = 4 };
+    json_t *found = zpar_hub_db_find (db, &all, NULL, &page);
+    cr_assert_eq (page.returned, 4);
+    cr_assert_eq (page.total, 10);
+    all.by_after = true;
+    all.after = page.last_seq;
+    json_decref (found);
+    page = (zpar_db_page_t) { .limit = 100 };
+    found = zpar_hub_db_find (db, &all, NULL, &page);
+    cr_assert_eq (page.returned, 6);
+    cr_assert_str_eq (json_string_value (json_object_get (json_array_get (found, 0), "msg_id")), "t3");
+    json_decref (found);
+    all.by_after = false;
+    page = (zpar_db_page_t) { .limit = 100, .budget = 1 };
+    found = zpar_hub_db_find (db, &all, NULL, &page);
+    cr_assert_eq (page.returned, 1, "one record at least, none past the budget");
+    json_decref (found);
+    zpar_hub_db_destroy (&db);
+}
+
+Test (hub_db, records_made_by_output_or_left_by_their_engine_are_not_pending)
+{
+    s_lifecycle ("memory");
+    char spec [1100];
+    snprintf (spec, sizeof spec, "sqlite:%s/tasks.db", getenv ("ZPAR_DIR"));
+    s_lifecycle (spec);
 }

@@ -96,3 +96,23 @@ Test (zpar_util, the_second_before_1970_is_dated_right_on_first_use)
     zpar_iso_date (-500000, date, sizeof date);
     cr_assert_str_eq (date, "1969-12-31T23:59:59.500000Z");
 }
+
+Test (zpar_util, dates_people_type_are_normalised_or_refused)
+{
+    char out [40];
+    cr_assert_eq (zpar_iso_normalise ("2026-11-26T10:00:00Z", false, out, sizeof out), 0);
+    cr_assert_str_eq (out, "2026-11-26T10:00:00.000000Z");
+    cr_assert_eq (zpar_iso_normalise ("2026-11-26T10:00:00.25Z", false, out, sizeof out), 0);
+    cr_assert_str_eq (out, "2026-11-26T10:00:00.250000Z");
+    cr_assert_eq (zpar_iso_normalise ("2026-11-26", false, out, sizeof out), 0);
+    cr_assert_str_eq (out, "2026-11-26T00:00:00.000000Z");
+    cr_assert_eq (zpar_iso_normalise ("2026-11-26", true, out, sizeof out), 0);
+    cr_assert_str_eq (out, "2026-11-26T23:59:59.999999Z");
+    const char *bad [] = {
+        "2026-13-40", "2026-02-30", "2026-11-26T25:99:00Z", "2026-11-26T10:00:00",
+        "2026-11-26T10:00:00.1234567Z", "2026-11-26T10:00:00.Z", "26-11-2026", "2026-11-26 10:00:00Z",
+        "yesterday", ""
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++)
+        cr_assert_eq (zpar_iso_normalise (bad [i], false, out, sizeof out), -1, "%s", bad [i]);
+}
