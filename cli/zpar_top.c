@@ -247,7 +247,7 @@ s_draw (s_top_t *self)
     //  three below (more engines, blank, keys).
     size_t room = !self->tty? count_rows: self->rows > 8? (size_t) self->rows - 7: 1;
     for (i = 0; i < count_rows && i < room; i++) {
-        char id_text [16];
+        char id_text [24];
         snprintf (id_text, sizeof id_text, "%lld", s_int (rows [i], "id"));
         const char *current = s_str (rows [i], "current");
         s_line (self, "%-5s %-18.18s %-8lld %-11s %-16.16s %10lld %7lld %8.1fs %8lld", id_text,

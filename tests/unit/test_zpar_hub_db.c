@@ -143,7 +143,7 @@ Test (hub_db, memory_store_culls_the_oldest_finished_never_pending)
     zpar_hub_db_t *db = s_open ("memory", 5);
     s_task (db, "pending-1", 0, "sleep", "2026-11-26T10:00:00.000000Z");
     for (int i = 0; i < 20; i++) {
-        char id [16];
+        char id [32];
         snprintf (id, sizeof id, "done-%02d", i);
         s_task (db, id, 1, "echo", "2026-11-26T10:00:01.000000Z");
         s_answer (db, id, "ok", true);
@@ -237,7 +237,7 @@ s_lifecycle (const char *spec)
     json_decref (result);
     //  Pages: after a seq, the newest few, within a byte budget.
     for (int i = 0; i < 9; i++) {
-        char id [16];
+        char id [32];
         snprintf (id, sizeof id, "t%d", i);
         s_task (db, id, 0, "echo", "2026-11-26T11:00:00.000000Z");
     }
