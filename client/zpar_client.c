@@ -24,6 +24,9 @@
 //  zpar_client_fetch asks the hub for this many answers at a time, and
 //  asks again after this pause while some are not there yet.
 #define S_FETCH_BATCH 1000
+
+//  A question to the hub not answered in this long is asked again.
+#define S_HUB_RESEND_MS 1000
 #define S_FETCH_PAUSE_MS 50
 
 static __thread char s_last_error [1024];
@@ -60,8 +63,32 @@ zpar_error_new (const char *ename, int engine_id, const char *format, ...)
 static zpar_msg_t *
 s_hub_request (zpar_client_t *self, const char *msg_type, json_t *content)
 {
-    zpar_peer_t peer = { self->hub, self->signer, self->session, self->max_size, &self->drops };
+    //  Questions may be asked twice: sent again each second while not
+    //  answered, they reach a hub that took over from a killed one (it
+    //  drops what was dated before it started). Orders go once.
+    static const char *questions [] = {
+        "connection_request", "engines_request", "status_request", "result_request",
+        "queue_request", "db_request", NULL
+    };
+    int resend_ms = 0;
+    for (int i = 0; questions [i]; i++)
+        if (streq (questions [i], msg_type))
+            resend_ms = S_HUB_RESEND_MS;
+    zpar_peer_t peer = { self->hub, self->signer, self->session, self->max_size, &self->drops, resend_ms };
     zpar_msg_t *reply = zpar_request (&peer, msg_type, content, self->timeout_ms);
+    bool refused = false;
+    zmsg_t *event;
+    while (!reply && self->hub_watch && zsock_events (self->hub_watch) & ZMQ_POLLIN
+       &&  (event = zmsg_recv (self->hub_watch))) {
+        refused = true;
+        zmsg_destroy (&event);
+    }
+    if (refused)
+        zpar_fail ("the hub at %s refused every connection at its CurveZMQ handshake: %s",
+                   self->conn->registration, self->curve
+                   ? "the curve_serverkey of the connection file is not the cluster's key"
+                   : "the cluster uses CurveZMQ and the connection file has no curve_serverkey");
+    else
     if (!reply)
         zpar_fail ("the hub at %s did not answer within %d ms (is the cluster running? "
                    "start one with: ipcluster start)", self->conn->registration, self->timeout_ms);
@@ -145,8 +172,8 @@ s_connect (zpar_client_t *self, int type, json_t *endpoints, const char *name)
     const char *endpoint = json_string_value (json_object_get (endpoints, name));
     if (!endpoint)
         return NULL;                //  that scheduler has not registered
-    zsock_t *sock = zpar_connect (type, endpoint, type == ZMQ_DEALER? self->session: NULL,
-                                  self->max_size);
+    zsock_t *sock = zpar_connect_curve (type, endpoint, type == ZMQ_DEALER? self->session: NULL,
+                                        self->max_size, self->curve);
     if (!sock)
         return zpar_fail ("cannot connect to %s at %s", name, endpoint);
     zpar_poller_add (self->poller, sock);
@@ -207,7 +234,28 @@ s_client_new (const char *connfile, int timeout_ms)
     self->calls = zhashx_new ();
     self->results = zlistx_new ();
     self->poller = zpar_poller_new (NULL);
-    self->hub = zpar_connect (ZMQ_DEALER, conn->registration, NULL, self->max_size);
+    //  A cluster with CurveZMQ: this client's sockets with a keypair of
+    //  its own (a program may be a client of several clusters).
+    if (conn->curve_serverkey) {
+        self->curve = calloc (1, sizeof *self->curve);
+        if (zpar_curve_for_peer (conn->curve_serverkey, self->curve) != 0) {
+            zpar_fail ("cannot make a CurveZMQ keypair");
+            goto err;
+        }
+    }
+    self->hub = zpar_connect_curve (ZMQ_DEALER, conn->registration, NULL, self->max_size, self->curve);
+    //  A handshake the hub refuses is no silence: the client says why.
+    char watch [64];
+    static int clients;
+    snprintf (watch, sizeof watch, "inproc://zpar-client-watch-%d-%d", (int) getpid (), clients++);
+    if (self->hub && zmq_socket_monitor (zsock_resolve (self->hub), watch,
+                                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                         | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                         | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+        self->hub_watch = zsock_new (ZMQ_PAIR);
+        if (self->hub_watch && zsock_connect (self->hub_watch, "%s", watch) != 0)
+            zsock_destroy (&self->hub_watch);
+    }
     if (!self->signer || !self->hub) {
         zpar_fail ("cannot use connection file %s", connfile);
         goto err;
@@ -289,6 +337,7 @@ zpar_client_destroy (zpar_client_t **self_p)
     for (size_t i = 0; i < sizeof senders / sizeof *senders; i++)
         if (senders [i])
             zsock_set_linger (senders [i], S_FLUSH_MS);
+    zsock_destroy (&self->hub_watch);
     zsock_destroy (&self->hub);
     zsock_destroy (&self->mux);
     zsock_destroy (&self->task);
@@ -298,6 +347,9 @@ zpar_client_destroy (zpar_client_t **self_p)
     zhashx_destroy (&self->calls);
     zpar_sign_destroy (&self->signer);
     zpar_connfile_destroy (&self->conn);
+    if (self->curve)
+        memset (self->curve, 0, sizeof *self->curve);
+    free (self->curve);
     free (self->session);
     free (self->hub_session);
     free (self);
@@ -876,6 +928,10 @@ zpar_client_pump (zpar_client_t *self, int timeout_ms)
     }
     void *which;
     zmsg_t *raw = zpar_poller_recv (self->poller, timeout_ms, &which);
+    //  A socket not made yet (a scheduler role not registered) is NULL,
+    //  and so is which when nothing came.
+    if (!which)
+        return -1;
     if (which == self->mux)
         s_handle_reply (self, raw, "mux");
     else

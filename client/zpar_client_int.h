@@ -58,11 +58,13 @@ struct _zpar_result_t {
 
 struct _zpar_client_t {
     zpar_connfile_t *conn;
+    zpar_curve_t *curve;        //  CurveZMQ keys of this client, or NULL
     zpar_sign_t *signer;
     char *session;
     int64_t max_size;
     int timeout_ms;
     zsock_t *hub, *mux, *task, *control, *notification;
+    zsock_t *hub_watch;         //  handshake failures with the hub (PAIR)
     zpar_poller_t *poller;
     zhashx_t *engines;          //  "id" -> uuid
     uint64_t registry_version;

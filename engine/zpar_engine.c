@@ -112,6 +112,16 @@ zpar_engine_run (const zpar_engine_options_t *options)
     }
     self->signer = zpar_sign_new (self->conn->key, ZPAR_REPLAY_HISTORY);
     self->max_size = self->conn->max_message_size? self->conn->max_message_size: ZPAR_MAX_MESSAGE_SIZE;
+    //  A cluster with CurveZMQ: every socket of this engine (its heart's
+    //  too) with a keypair of its own.
+    zpar_curve_t keys;
+    if (self->conn->curve_serverkey) {
+        if (zpar_curve_for_peer (self->conn->curve_serverkey, &keys) != 0) {
+            zpar_error ("cannot make a CurveZMQ keypair");
+            goto done;
+        }
+        zpar_net_set_curve (&keys);
+    }
     self->session = zpar_new_uuid ();
     //  A supervisor names its engines, so that it can say which one ended.
     self->uuid = options->uuid? strdup (options->uuid): zpar_new_uuid ();
@@ -201,7 +211,7 @@ static zpar_msg_t *
 s_engine_request (s_engine_t *self, zsock_t *sock, const char *msg_type,
                   json_t *content, int timeout_ms)
 {
-    zpar_peer_t peer = { sock, self->signer, self->session, self->max_size, &self->drops };
+    zpar_peer_t peer = { sock, self->signer, self->session, self->max_size, &self->drops, 0 };
     return zpar_request (&peer, msg_type, content, timeout_ms);
 }
 

@@ -15,6 +15,11 @@
 //  Pongs are tiny; pings carry a decimal counter.
 #define S_PING_MAX 32
 
+//  The largest frame the ping socket takes: room for a ping, and for the
+//  CurveZMQ handshake's commands (its WELCOME is 168 bytes), which the
+//  limit applies to as well.
+#define S_PING_FRAME_MAX 512
+
 //  Replies to a registration sent again that the heart keeps in its
 //  replay history: a few per hub start.
 #define S_HISTORY 64
@@ -132,7 +137,7 @@ zpar_heart_actor (zsock_t *pipe, void *args)
     s_heart_t heart = {
         .signer = zpar_sign_new (config->key, S_HISTORY),
         .uuid = strdup (config->uuid),
-        .ping = zpar_connect (ZMQ_SUB, config->ping_endpoint, NULL, S_PING_MAX),
+        .ping = zpar_connect (ZMQ_SUB, config->ping_endpoint, NULL, S_PING_FRAME_MAX),
         .pong = zpar_connect (ZMQ_DEALER, config->pong_endpoint, config->uuid, 0),
         .registration_ep = config->registration_endpoint? strdup (config->registration_endpoint): NULL,
         .registration = config->registration? strdup (config->registration): NULL,

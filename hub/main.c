@@ -44,7 +44,7 @@ s_usage (FILE *out)
     fprintf (out,
         "usage: zpar-hub [--profile NAME] [--ip ADDR] [--hb-period MS] [--hb-liveness N]\n"
         "                [--max-message-size BYTES] [--db memory|sqlite:PATH]\n"
-        "                [--db-max-records N] [--db-max-bytes BYTES] [--ready-fd FD]\n"
+        "                [--db-max-records N] [--db-max-bytes BYTES] [--curve] [--ready-fd FD]\n"
         "\n"
         "Runs the hub of a zpar cluster and writes the connection files into\n"
         "$ZPAR_DIR/profile_NAME/security/ (default ~/.zpar/profile_default).\n"
@@ -57,6 +57,8 @@ s_usage (FILE *out)
         "  --db-max-records N      records kept in memory; the oldest finished go\n"
         "                          first, pending ones never (default %d, 0: no limit)\n"
         "  --db-max-bytes B        bytes of records kept in memory (default %d)\n"
+        "  --curve                 CurveZMQ on every socket: a new keypair for the\n"
+        "                          cluster, its public key in the connection files\n"
         "  --ready-fd FD           write \"ready\" to FD once serving\n",
         ZPAR_HB_PERIOD_MS, ZPAR_HB_LIVENESS, ZPAR_MAX_MESSAGE_SIZE, S_DB_MAX_RECORDS, S_DB_MAX_BYTES);
 }
@@ -71,8 +73,10 @@ main (int argc, char *argv [])
     };
     long ready_fd = -1, value, db_max_records = S_DB_MAX_RECORDS, db_max_bytes = S_DB_MAX_BYTES;
     const char *db_spec = "memory";
+    bool curve = false;
     static struct option options [] = {
         { "db", required_argument, 0, 'D' },
+        { "curve", no_argument, 0, 'C' },
         { "db-max-records", required_argument, 0, 'N' },
         { "db-max-bytes", required_argument, 0, 'B' },
         { "profile", required_argument, 0, 'p' },
@@ -109,6 +113,7 @@ main (int argc, char *argv [])
                     goto usage;
                 break;
             case 'D': db_spec = optarg; break;
+            case 'C': curve = true; break;
             case 'N':
                 if (zpar_parse_option ("--db-max-records", optarg, 0, INT32_MAX, &db_max_records) != 0)
                     goto usage;
@@ -184,6 +189,38 @@ main (int argc, char *argv [])
     }
     else
         config.key = key = zpar_new_key ();
+    //  CurveZMQ: the keypair of the hub before (taking over), or a new one
+    //  when asked; every socket made from here on uses it.
+    zpar_curve_t keys;
+    char *keys_path = zpar_profile_path (profile, "security", ZPAR_CURVE_KEYS);
+    bool keys_ok = true;
+    if (takeover && existing->curve_serverkey) {
+        keys_ok = zpar_curve_load (keys_path, &keys, &error) == 0
+               && streq (keys.server_public, existing->curve_serverkey);
+        if (!keys_ok)
+            zpar_error ("cannot take over the CurveZMQ keys of hub pid %lld: %s",
+                        (long long) existing->hub_pid, error? error: "they do not match its connection files");
+        free (error);
+        error = NULL;
+        curve = true;
+    }
+    else
+    if (curve && (zpar_curve_new_cluster (&keys) != 0 || zpar_curve_save (&keys, keys_path) != 0)) {
+        zpar_error ("cannot make the cluster's CurveZMQ keys in %s: %s", keys_path, strerror (errno));
+        keys_ok = false;
+    }
+    free (keys_path);
+    if (!keys_ok) {
+        zpar_connfile_destroy (&existing);
+        free (client_path);
+        free (engine_path);
+        free (key);
+        zpar_hub_db_destroy (&config.db);
+        zpar_profile_destroy (&profile);
+        return 1;
+    }
+    if (curve)
+        zpar_net_set_curve (&keys);
     zactor_t *hub = zactor_new (zpar_hub_actor, &config);
     zstr_send (hub, "ENDPOINT");
     char *endpoint = zstr_recv (hub);
@@ -204,7 +241,7 @@ main (int argc, char *argv [])
     zpar_connfile_t connfile = {
         .registration = endpoint, .key = key, .signature_scheme = ZPAR_SIGNATURE_SCHEME,
         .location = (char *) config.ip, .max_message_size = config.max_message_size,
-        .hub_pid = getpid ()
+        .hub_pid = getpid (), .curve_serverkey = curve? keys.server_public: NULL
     };
     zstr_send (hub, "PORTS");
     char *ports = zstr_recv (hub);

@@ -65,6 +65,7 @@ typedef struct {
     char *iopub_ep;
     zsock_t *resubmit;          //  DEALER to the task role, for resubmit_request
     char *resubmit_ep;
+    zsock_t *watch [5];         //  handshake failures of each bound socket (PAIR)
     zhashx_t *declared_dead;    //  uuids of engines that missed their beats
     zlistx_t *declared_order;   //  the same, oldest first (S_DECLARED_MAX kept)
     int next_id;
@@ -114,6 +115,8 @@ static void s_db_request (s_hub_t *self, zpar_msg_t *request);
 static void s_purge_request (s_hub_t *self, zpar_msg_t *request);
 static void s_resubmit_request (s_hub_t *self, zpar_msg_t *request);
 static void s_hub_handle_iopub (s_hub_t *self);
+static void s_hub_handle_watch (s_hub_t *self, int which);
+static int s_watch_index (s_hub_t *self, void *which);
 static void s_follow_roles (s_hub_t *self);
 static void s_shutdown_request (s_hub_t *self, zpar_msg_t *request);
 //  -- engines ---------------------------------------------------------------
@@ -192,6 +195,20 @@ s_hub_new (zsock_t *pipe, zpar_hub_config_t *config)
     ||  !(self->notification = zpar_bind_at (ZMQ_PUB, ip, port [3], max, &self->notification_ep))
     ||  !(self->monitor = zpar_bind_at (ZMQ_SUB, ip, port [4], max, &self->monitor_ep)))
         goto err;
+    //  A peer whose handshake fails (a wrong CurveZMQ key, no key, not
+    //  ZMTP at all) gets no message through and never reaches a handler:
+    //  libzmq reports it on a monitor socket, and the hub counts it.
+    zsock_t *bound [5] = { self->registration, self->ping, self->pong, self->notification, self->monitor };
+    for (int i = 0; i < 5; i++) {
+        char endpoint [64];
+        snprintf (endpoint, sizeof endpoint, "inproc://zpar-hub-watch-%d", i);
+        if (zmq_socket_monitor (zsock_resolve (bound [i]), endpoint,
+                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0)
+            self->watch [i] = zsock_new (ZMQ_PAIR);
+        if (self->watch [i] && zsock_connect (self->watch [i], "%s", endpoint) != 0)
+            zsock_destroy (&self->watch [i]);
+    }
     //  Pongs need no reply: a pong ROUTER that refuses unknown peers
     //  would only make noise.
     zsock_set_router_mandatory (self->pong, 0);
@@ -222,6 +239,8 @@ s_hub_destroy (s_hub_t **self_p)
     if (!*self_p)
         return;
     s_hub_t *self = *self_p;
+    for (int i = 0; i < 5; i++)
+        zsock_destroy (&self->watch [i]);
     zsock_destroy (&self->registration);
     zsock_destroy (&self->ping);
     zsock_destroy (&self->pong);
@@ -267,6 +286,9 @@ zpar_hub_actor (zsock_t *pipe, void *args)
     }
     zpoller_t *poller = zpoller_new (pipe, self->registration, self->pong, self->monitor, NULL);
     self->poller = poller;
+    for (int i = 0; i < 5; i++)
+        if (self->watch [i])
+            zpoller_add (poller, self->watch [i]);
     while (!self->terminated) {
         int64_t wait = self->next_ping_ms - zpar_mono_ms ();
         void *which = zpoller_wait (poller, wait > 0? (int) wait: 0);
@@ -284,6 +306,9 @@ zpar_hub_actor (zsock_t *pipe, void *args)
         else
         if (which && which == self->iopub)
             s_hub_handle_iopub (self);
+        else
+        if (which && s_watch_index (self, which) >= 0)
+            s_hub_handle_watch (self, s_watch_index (self, which));
         else
         if (which && which == self->resubmit) {
             //  Answers to resubmitted tasks: the monitor copies record them.
@@ -1014,6 +1039,26 @@ s_resubmit_request (s_hub_t *self, zpar_msg_t *request)
     json_decref (records);
     s_hub_reply (self, request, "resubmit_reply", json_pack ("{s:s, s:o}", "status", "ok",
                                                              "resubmitted", resubmitted));
+}
+
+static int
+s_watch_index (s_hub_t *self, void *which)
+{
+    for (int i = 0; i < 5; i++)
+        if (self->watch [i] && which == self->watch [i])
+            return i;
+    return -1;
+}
+
+//  A monitor event of a bound socket: a peer failed its handshake.
+static void
+s_hub_handle_watch (s_hub_t *self, int which)
+{
+    static const char *names [5] = { "registration", "hb_ping", "hb_pong", "notification", "monitor" };
+    zmsg_t *event = zmsg_recv (self->watch [which]);
+    if (event)
+        zpar_drops_add (&self->drops, ZPAR_DROP_HANDSHAKE, names [which]);
+    zmsg_destroy (&event);
 }
 
 //  What a task printed: a stream message whose parent is its request.

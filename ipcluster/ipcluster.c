@@ -87,6 +87,7 @@ typedef struct {
     long hb_period, hb_liveness, max_size, timeout_s, hwm, poison_limit, restart_limit;
     const char *scheme;
     char *db;                   //  --db, with an absolute path (owned)
+    int curve;                  //  --curve 1, --no-curve 0, else -1: when not on loopback
     const char *db_max_records, *db_max_bytes;
     bool as_json;
 } s_options_t;
@@ -117,7 +118,7 @@ s_usage (FILE *out)
         "                       [--hwm N] [--scheme NAME] [--poison-limit N]\n"
         "                       [--restart-limit N] [--max-message-size BYTES] [--timeout S]\n"
         "                       [--db memory|sqlite:PATH] [--db-max-records N]\n"
-        "                       [--db-max-bytes BYTES]\n"
+        "                       [--db-max-bytes BYTES] [--curve | --no-curve]\n"
         "       ipcluster stop [--profile NAME]\n"
         "       ipcluster status [--profile NAME] [--json]\n"
         "\n"
@@ -127,6 +128,8 @@ s_usage (FILE *out)
         "         --db says where the hub keeps task records: in memory (the newest\n"
         "         --db-max-records, default 100000) or in an SQLite file, kept across\n"
         "         restarts of the hub and of the cluster\n"
+        "         --curve encrypts every link with CurveZMQ (the default when --ip is\n"
+        "         not a loopback address; --no-curve turns it off)\n"
         "stop     stops every process of the profile, by pid\n"
         "status   says which processes of the profile run and how many engines\n"
         "\n"
@@ -487,7 +490,10 @@ s_report_exit (s_cluster_t *self, s_child_t *child)
         zpar_connfile_t *conn = zpar_connfile_load (path, &error);
         free (path);
         self->hub_signer = conn? zpar_sign_new (conn->key, 0): NULL;
-        self->hub = self->hub_signer? zpar_connect (ZMQ_DEALER, conn->registration, NULL, 0): NULL;
+        zpar_curve_t keys, *curve = NULL;
+        if (conn && conn->curve_serverkey && zpar_curve_for_peer (conn->curve_serverkey, &keys) == 0)
+            curve = &keys;
+        self->hub = self->hub_signer? zpar_connect_curve (ZMQ_DEALER, conn->registration, NULL, 0, curve): NULL;
         if (!self->hub)
             zpar_warn ("cannot tell the hub of engine ends: %s", error? error: "no connection");
         zpar_connfile_destroy (&conn);
@@ -617,6 +623,16 @@ s_await_supervisor (int fd)
 }
 
 
+//  CurveZMQ unless told otherwise: whenever the cluster binds anything
+//  but loopback, what crosses the network is encrypted.
+static bool
+s_curve_wanted (const s_options_t *options)
+{
+    if (options->curve >= 0)
+        return options->curve == 1;
+    return strncmp (options->ip, "127.", 4) != 0 && strcmp (options->ip, "localhost") != 0;
+}
+
 //  The message of the last error line in log/NAME.log (caller frees), or
 //  NULL: what to tell the user when a daemon did not start.
 static char *
@@ -710,7 +726,8 @@ s_start (s_options_t *options)
     free (pid_dir);
     //  A new cluster, with a new key and new ports: the files of a hub
     //  and scheduler that are gone would make them take those up.
-    const char *stale [] = { ZPAR_CONNFILE_CLIENT, ZPAR_CONNFILE_ENGINE, ZPAR_SCHEDULER_PORTS };
+    const char *stale [] = { ZPAR_CONNFILE_CLIENT, ZPAR_CONNFILE_ENGINE, ZPAR_SCHEDULER_PORTS,
+                             ZPAR_CURVE_KEYS };
     for (size_t i = 0; i < sizeof stale / sizeof *stale; i++) {
         char *path = zpar_profile_path (profile, "security", stale [i]);
         unlink (path);
@@ -794,6 +811,8 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, liveness);
     s_add_arg (argv, &argc, "--max-message-size");
     s_add_arg (argv, &argc, max_size);
+    if (s_curve_wanted (options))
+        s_add_arg (argv, &argc, "--curve");
     if (options->db) {
         s_add_arg (argv, &argc, "--db");
         s_add_arg (argv, &argc, options->db);
@@ -1038,7 +1057,7 @@ main (int argc, char *argv [])
     }
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
     s_options_t options = {
-        .engines = cpus > 0? cpus: 1, .ip = "127.0.0.1", .hb_period = ZPAR_HB_PERIOD_MS,
+        .engines = cpus > 0? cpus: 1, .ip = "127.0.0.1", .hb_period = ZPAR_HB_PERIOD_MS, .curve = -1,
         .hb_liveness = ZPAR_HB_LIVENESS, .max_size = ZPAR_MAX_MESSAGE_SIZE,
         .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1, .scheme = "leastload", .poison_limit = 3,
         .restart_limit = S_RESTART_LIMIT
@@ -1059,6 +1078,8 @@ main (int argc, char *argv [])
         { "poison-limit", required_argument, 0, 'x' },
         { "restart-limit", required_argument, 0, 'r' },
         { "db", required_argument, 0, 'D' },
+        { "curve", no_argument, 0, 'K' },
+        { "no-curve", no_argument, 0, 'k' },
         { "db-max-records", required_argument, 0, 'N' },
         { "db-max-bytes", required_argument, 0, 'B' },
         { "json", no_argument, 0, 'j' },
@@ -1138,6 +1159,8 @@ main (int argc, char *argv [])
                 if (zpar_parse_option ("--restart-limit", optarg, 0, 1000000, &options.restart_limit) != 0)
                     goto usage;
                 break;
+            case 'K': options.curve = 1; break;
+            case 'k': options.curve = 0; break;
             case 'D':
                 if (!strcmp (optarg, "memory")) {
                     free (options.db);

@@ -36,21 +36,22 @@ static const char *s_roles [S_ROLES] = {
 #define S_DEFAULT_HWM 1
 #define S_DEFAULT_POISON_LIMIT 3
 
-//  Where a scheduler writes its ports, beside the connection file it
-//  reads: one started again after a crash takes them up (caller frees).
+//  A file beside the connection file the scheduler reads (caller frees):
+//  where it writes its ports (one started again after a crash takes them
+//  up), and where the hub put the cluster's CurveZMQ keys.
 static char *
-s_ports_path (const char *profile_name, const char *file)
+s_security_path (const char *profile_name, const char *file, const char *name)
 {
     char *path = NULL;
     if (file) {
         const char *slash = strrchr (file, '/');
-        if (asprintf (&path, "%.*s%s", slash? (int) (slash - file + 1): 0, file, ZPAR_SCHEDULER_PORTS) < 0)
+        if (asprintf (&path, "%.*s%s", slash? (int) (slash - file + 1): 0, file, name) < 0)
             path = NULL;
         return path;
     }
     zpar_profile_t *profile = zpar_profile_new (profile_name, true, NULL);
     if (profile)
-        path = zpar_profile_path (profile, "security", ZPAR_SCHEDULER_PORTS);
+        path = zpar_profile_path (profile, "security", name);
     zpar_profile_destroy (&profile);
     return path;
 }
@@ -168,6 +169,21 @@ main (int argc, char *argv [])
     }
     if (!max_size)
         max_size = conn->max_message_size? conn->max_message_size: ZPAR_MAX_MESSAGE_SIZE;
+    //  A cluster with CurveZMQ: the scheduler binds with the cluster's
+    //  keypair, which the hub left beside the connection files.
+    if (conn->curve_serverkey) {
+        zpar_curve_t keys;
+        char *keys_path = s_security_path (profile_name, file, ZPAR_CURVE_KEYS);
+        int loaded = keys_path? zpar_curve_load (keys_path, &keys, &error): -1;
+        free (keys_path);
+        if (loaded != 0 || strcmp (keys.server_public, conn->curve_serverkey) != 0) {
+            zpar_error ("%s", error? error: "the cluster's CurveZMQ keys do not match its connection file");
+            free (error);
+            zpar_connfile_destroy (&conn);
+            return 1;
+        }
+        zpar_net_set_curve (&keys);
+    }
     int rc = 1;
     zactor_t *actors [S_ROLES] = { NULL };
     zpar_sign_t *signer = zpar_sign_new (conn->key, ZPAR_REPLAY_HISTORY);
@@ -176,9 +192,9 @@ main (int argc, char *argv [])
     memset (&drops, 0, sizeof drops);
     zsock_t *hub = zpar_connect (ZMQ_DEALER, conn->registration, NULL, max_size);
     zsock_t *notification = NULL;
-    zpar_peer_t peer = { hub, signer, session, max_size, &drops };
+    zpar_peer_t peer = { hub, signer, session, max_size, &drops, 0 };
     json_t *registrations [S_ROLES] = { NULL };
-    char *ports_path = s_ports_path (profile_name, file);
+    char *ports_path = s_security_path (profile_name, file, ZPAR_SCHEDULER_PORTS);
     int64_t pid_left = 0;
     json_t *ports_left = s_ports_left (ports_path, &pid_left), *ports = json_object ();
     if (ports_left)

@@ -90,6 +90,16 @@ zpar_connfile_parse (const char *text, size_t size, char **error)
             *wanted [i].port = (int) json_integer_value (port);
         }
     }
+    json_t *curve = json_object_get (root, "curve_serverkey");
+    if (curve) {
+        const char *text = json_string_value (curve);
+        uint8_t binary [32];
+        if (!text || strlen (text) != 40 || !zmq_z85_decode (binary, text)) {
+            zpar_set_error (error, "connection file's \"curve_serverkey\" is not a Z85 key of 40 characters");
+            goto err;
+        }
+        self->curve_serverkey = strdup (text);
+    }
     json_decref (root);
     return self;
 err:
@@ -136,6 +146,8 @@ zpar_connfile_save (const zpar_connfile_t *self, const char *path)
         json_object_set_new (root, "hub_ports", json_pack ("{s:i, s:i, s:i, s:i}",
             "hb_ping", self->ping_port, "hb_pong", self->pong_port,
             "notification", self->notification_port, "monitor", self->monitor_port));
+    if (root && self->curve_serverkey)
+        json_object_set_new (root, "curve_serverkey", json_string (self->curve_serverkey));
     int rc = zpar_json_save (root, path);
     json_decref (root);
     return rc;
@@ -212,6 +224,41 @@ zpar_connfile_destroy (zpar_connfile_t **self_p)
     free (self->key);
     free (self->signature_scheme);
     free (self->location);
+    free (self->curve_serverkey);
     free (self);
     *self_p = NULL;
+}
+
+int
+zpar_curve_save (const zpar_curve_t *curve, const char *path)
+{
+    json_t *root = json_pack ("{s:s, s:s}", "public", curve->server_public,
+                              "secret", curve->server_secret);
+    int rc = zpar_json_save (root, path);
+    json_decref (root);
+    return rc;
+}
+
+int
+zpar_curve_load (const char *path, zpar_curve_t *curve, char **error)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file (path, 0, &jerr);
+    const char *public = json_string_value (json_object_get (root, "public"));
+    const char *secret = json_string_value (json_object_get (root, "secret"));
+    uint8_t binary [32];
+    memset (curve, 0, sizeof *curve);
+    int rc = -1;
+    if (!root)
+        zpar_set_error (error, "cannot read the cluster's CurveZMQ keys %s: %s", path, jerr.text);
+    else
+    if (!public || !secret || strlen (secret) != 40 || !zmq_z85_decode (binary, secret)
+    ||  zpar_curve_for_peer (public, curve) != 0)
+        zpar_set_error (error, "%s holds no CurveZMQ keypair", path);
+    else {
+        snprintf (curve->server_secret, sizeof curve->server_secret, "%s", secret);
+        rc = 0;
+    }
+    json_decref (root);
+    return rc;
 }

@@ -11,10 +11,15 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "zpar_net.h"
+
 #define ZPAR_CONNFILE_CLIENT "zpar-client.json"
 #define ZPAR_CONNFILE_ENGINE "zpar-engine.json"
 //  Beside them, the scheduler's ports (for one started again).
 #define ZPAR_SCHEDULER_PORTS "zpar-scheduler.json"
+//  And the cluster's CurveZMQ keypair, for the daemons that bind: the hub
+//  and the scheduler (mode 0600, never sent anywhere).
+#define ZPAR_CURVE_KEYS "zpar-curve.json"
 
 typedef struct {
     char *registration;         //  hub registration endpoint, tcp://ip:port
@@ -27,6 +32,9 @@ typedef struct {
     //  profile binds them again and every peer's socket reconnects by
     //  itself (0: not known).
     int ping_port, pong_port, notification_port, monitor_port;
+    //  The cluster's CurveZMQ public key (Z85, 40 characters): every
+    //  socket a peer connects speaks CurveZMQ to it. NULL: plain TCP.
+    char *curve_serverkey;
 } zpar_connfile_t;
 
 //  Parses connection-file text. On error returns NULL and, when error is
@@ -41,6 +49,12 @@ zpar_connfile_t *zpar_connfile_load (const char *path, char **error);
 int zpar_connfile_save (const zpar_connfile_t *self, const char *path);
 
 void zpar_connfile_destroy (zpar_connfile_t **self_p);
+
+//  The cluster's CurveZMQ keypair (ZPAR_CURVE_KEYS): saved by the hub
+//  (mode 0600), read by the scheduler and by a hub taking over. load
+//  also makes the process a keypair of its own. 0, or -1 (with *error).
+int zpar_curve_save (const zpar_curve_t *curve, const char *path);
+int zpar_curve_load (const char *path, zpar_curve_t *curve, char **error);
 
 //  Writes any JSON document as zpar_connfile_save does: mode 0600, a
 //  temporary file, fsync, rename. Returns 0, or -1 with errno set.

@@ -27,7 +27,7 @@ struct _zpar_msg_t {
 };
 
 static const char *s_drop_names [ZPAR_DROP_COUNT] = {
-    "bad_signature", "replay", "malformed", "oversize", "unknown_type"
+    "bad_signature", "replay", "malformed", "oversize", "unknown_type", "handshake"
 };
 
 const char *

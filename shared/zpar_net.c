@@ -6,6 +6,43 @@
 
 #include <limits.h>
 
+static zpar_curve_t s_curve;
+static bool s_curve_set;
+
+int
+zpar_curve_new_cluster (zpar_curve_t *curve)
+{
+    memset (curve, 0, sizeof *curve);
+    if (zmq_curve_keypair (curve->server_public, curve->server_secret) != 0)
+        return -1;
+    return zpar_curve_for_peer (curve->server_public, curve);
+}
+
+int
+zpar_curve_for_peer (const char *server_public, zpar_curve_t *curve)
+{
+    uint8_t binary [32];
+    if (!server_public || strlen (server_public) != 40 || !zmq_z85_decode (binary, server_public))
+        return -1;
+    if (curve->server_public != server_public)
+        snprintf (curve->server_public, sizeof curve->server_public, "%s", server_public);
+    return zmq_curve_keypair (curve->public, curve->secret) == 0? 0: -1;
+}
+
+void
+zpar_net_set_curve (const zpar_curve_t *curve)
+{
+    s_curve_set = curve != NULL;
+    if (curve)
+        s_curve = *curve;
+}
+
+const zpar_curve_t *
+zpar_net_curve (void)
+{
+    return s_curve_set? &s_curve: NULL;
+}
+
 static void
 s_limit (zsock_t *sock, int64_t max_size)
 {
@@ -37,6 +74,10 @@ zpar_bind_at (int type, const char *ip, int port, int64_t max_size, char **endpo
     }
     if (type == ZMQ_SUB)
         zsock_set_subscribe (sock, "");
+    if (s_curve_set && *s_curve.server_secret) {
+        zsock_set_curve_server (sock, 1);
+        zsock_set_curve_secretkey (sock, s_curve.server_secret);
+    }
     //  libzmq's own wildcard: the kernel picks a port at random. (CZMQ's
     //  takes the first free one from 49152 up, which is the port a daemon
     //  just killed had, before one started again can take it up.)
@@ -62,10 +103,22 @@ zpar_bind_at (int type, const char *ip, int port, int64_t max_size, char **endpo
 zsock_t *
 zpar_connect (int type, const char *endpoint, const char *identity, int64_t max_size)
 {
+    return zpar_connect_curve (type, endpoint, identity, max_size, zpar_net_curve ());
+}
+
+zsock_t *
+zpar_connect_curve (int type, const char *endpoint, const char *identity, int64_t max_size,
+                    const zpar_curve_t *curve)
+{
     zsock_t *sock = zsock_new (type);
     if (!sock)
         return NULL;
     s_limit (sock, max_size);
+    if (curve) {
+        zsock_set_curve_serverkey (sock, curve->server_public);
+        zsock_set_curve_publickey (sock, curve->public);
+        zsock_set_curve_secretkey (sock, curve->secret);
+    }
     if (identity)
         zsock_set_identity (sock, identity);
     //  A DEALER whose peer is gone queues up to its high-water mark and then

@@ -57,6 +57,7 @@ typedef enum {
     ZPAR_DROP_MALFORMED,
     ZPAR_DROP_OVERSIZE,
     ZPAR_DROP_UNKNOWN_TYPE,
+    ZPAR_DROP_HANDSHAKE,        //  a connection that failed its ZMTP or CurveZMQ handshake
     ZPAR_DROP_COUNT
 } zpar_drop_t;
 

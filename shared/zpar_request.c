@@ -3,23 +3,53 @@
 #include "zpar_request.h"
 #include "zpar_util.h"
 
+//  Sends a new request; adds its msg_id to sent. -1 when it did not leave.
+static int
+s_send (zpar_peer_t *peer, const char *msg_type, json_t *content, zlistx_t *sent)
+{
+    zpar_msg_t *request = zpar_msg_new (msg_type, peer->session);
+    zlistx_add_end (sent, strdup (zpar_msg_id (request)));
+    zpar_msg_set_content (request, json_incref (content));
+    return zpar_msg_send (&request, peer->sock, peer->signer);
+}
+
+static bool
+s_answers (zpar_msg_t *reply, zlistx_t *sent)
+{
+    const char *parent = zpar_msg_parent_id (reply);
+    for (const char *id = zlistx_first (sent); parent && id; id = zlistx_next (sent))
+        if (streq (id, parent))
+            return true;
+    return false;
+}
+
 zpar_msg_t *
 zpar_request (zpar_peer_t *peer, const char *msg_type, json_t *content, int timeout_ms)
 {
-    zpar_msg_t *request = zpar_msg_new (msg_type, peer->session);
-    char *msg_id = strdup (zpar_msg_id (request));
-    zpar_msg_set_content (request, content);
-    if (zpar_msg_send (&request, peer->sock, peer->signer) != 0) {
-        free (msg_id);
-        return NULL;
-    }
-    int64_t deadline = zpar_mono_ms () + timeout_ms;
+    zlistx_t *sent = zlistx_new ();
+    zlistx_set_destructor (sent, (czmq_destructor *) zstr_free);
     zpar_msg_t *reply = NULL;
-    zpoller_t *poller = zpoller_new (peer->sock, NULL);
+    zpoller_t *poller = NULL;
+    if (s_send (peer, msg_type, content, sent) != 0)
+        goto done;
+    int64_t now = zpar_mono_ms (), deadline = now + timeout_ms;
+    int64_t resend_at = peer->resend_ms > 0? now + peer->resend_ms: INT64_MAX;
+    poller = zpoller_new (peer->sock, NULL);
     while (!reply) {
-        int64_t wait = deadline - zpar_mono_ms ();
-        if (wait <= 0 || !zpoller_wait (poller, (int) wait))
+        now = zpar_mono_ms ();
+        if (now >= resend_at) {
+            //  Not sent is no failure here: the first one may still be answered.
+            s_send (peer, msg_type, content, sent);
+            resend_at = now + peer->resend_ms;
+        }
+        int64_t wait = (deadline < resend_at? deadline: resend_at) - now;
+        if (deadline <= now)
             break;
+        if (!zpoller_wait (poller, (int) (wait > 0? wait: 0))) {
+            if (zpoller_terminated (poller))
+                break;
+            continue;
+        }
         zmsg_t *raw = zmsg_recv (peer->sock);
         if (!raw)
             break;
@@ -27,12 +57,14 @@ zpar_request (zpar_peer_t *peer, const char *msg_type, json_t *content, int time
         reply = zpar_msg_decode (&raw, peer->signer, (size_t) peer->max_size, NULL, &reason);
         if (!reply && peer->drops)
             zpar_drops_add (peer->drops, reason, msg_type);
-        //  A late answer to an earlier attempt is not this one's.
-        if (reply && (!zpar_msg_parent_id (reply) || !streq (zpar_msg_parent_id (reply), msg_id)))
+        //  A late answer to an earlier call is not this one's.
+        if (reply && !s_answers (reply, sent))
             zpar_msg_destroy (&reply);
     }
+done:
     zpoller_destroy (&poller);
-    free (msg_id);
+    zlistx_destroy (&sent);
+    json_decref (content);
     return reply;
 }
 

@@ -90,7 +90,7 @@ s_send (zsock_t *sock, zmsg_t *raw)
 static json_t *
 s_hub_status (void)
 {
-    zpar_peer_t peer = { s_hub, s_signer, "hostile-test", 0, NULL };
+    zpar_peer_t peer = { s_hub, s_signer, "hostile-test", 0, NULL, 0 };
     zpar_msg_t *reply = zpar_request (&peer, "status_request", json_object (), 5000);
     cr_assert_not_null (reply, "the hub stopped answering");
     cr_assert (zpar_reply_ok (reply));
