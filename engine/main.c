@@ -11,6 +11,7 @@
 #include "zpar_util.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,6 +38,13 @@ s_usage (FILE *out)
         "  --restarts N      this slot was restarted N times (shown by zpar engines)\n"
         "  --uuid UUID       this engine's uuid (default: a new one), as ipcluster gives it\n",
         ZPAR_CONNFILE_ENGINE, S_REGISTRATION_TIMEOUT_S);
+}
+
+static void
+s_on_hangup (int sig)
+{
+    (void) sig;
+    zsys_interrupted = 1;
 }
 
 int
@@ -120,6 +128,11 @@ main (int argc, char *argv [])
     }
     options.profile = profile_name;
     options.connfile = file;
+    //  An engine started through ssh gets SIGHUP when its ssh ends: a
+    //  stop like SIGTERM (after the running call, saying goodbye).
+    struct sigaction hangup = { .sa_handler = s_on_hangup };
+    sigemptyset (&hangup.sa_mask);
+    sigaction (SIGHUP, &hangup, NULL);
     rc = zpar_engine_run (&options);
     free (plugins);
     return rc;

@@ -11,6 +11,7 @@
 
 #include <zpar/zpar.h>
 
+#include "zpar_hosts.h"
 #include "zpar_launch.h"
 
 #include "zpar_connfile.h"
@@ -75,6 +76,7 @@ typedef struct {
     int64_t started_ms;         //  engines: when it was started (monotonic)
     int64_t restart_at;         //  engines: when to start it again (monotonic ms), 0: not due
     char uuid [40];             //  engines: the uuid it was given
+    const char *host;           //  engines: the host it runs on through ssh, NULL here
 } s_child_t;
 
 typedef struct {
@@ -89,6 +91,11 @@ typedef struct {
     char *db;                   //  --db, with an absolute path (owned)
     int curve;                  //  --curve 1, --no-curve 0, else -1: when not on loopback
     const char *db_max_records, *db_max_bytes;
+    const char *launcher;       //  --engines: "local" or "ssh"
+    const char *hosts_path;     //  --hosts FILE (ssh)
+    zpar_host_t *hosts;         //  read from it
+    size_t nhosts;
+    bool engines_given;         //  -n on the command line
     bool as_json;
 } s_options_t;
 
@@ -96,6 +103,7 @@ typedef struct {
     s_options_t *options;
     zpar_profile_t *profile;
     s_child_t *children;        //  [0] hub, [1] scheduler, [2..] engines
+    char *remote_connfile;      //  where engines on other hosts read theirs
     size_t count;
     int sigfd;
     int report_fd;              //  --daemonize: tells the waiting parent
@@ -119,6 +127,7 @@ s_usage (FILE *out)
         "                       [--restart-limit N] [--max-message-size BYTES] [--timeout S]\n"
         "                       [--db memory|sqlite:PATH] [--db-max-records N]\n"
         "                       [--db-max-bytes BYTES] [--curve | --no-curve]\n"
+        "                       [--engines local|ssh] [--hosts FILE]\n"
         "       ipcluster stop [--profile NAME]\n"
         "       ipcluster status [--profile NAME] [--json]\n"
         "\n"
@@ -128,6 +137,8 @@ s_usage (FILE *out)
         "         --db says where the hub keeps task records: in memory (the newest\n"
         "         --db-max-records, default 100000) or in an SQLite file, kept across\n"
         "         restarts of the hub and of the cluster\n"
+        "         --engines ssh --hosts FILE starts the engines on other hosts through\n"
+        "         ssh (FILE: \"host [engines]\" a line); give --ip an address they reach\n"
         "         --curve encrypts every link with CurveZMQ (the default when --ip is\n"
         "         not a loopback address; --no-curve turns it off)\n"
         "stop     stops every process of the profile, by pid\n"
@@ -440,7 +451,26 @@ s_spawn_engine (s_cluster_t *self, s_child_t *child)
     child->reported = false;
     child->restart_at = 0;
     child->started_ms = zpar_mono_ms ();
-    return s_spawn (self, child, argv, -1);
+    if (!child->host)
+        return s_spawn (self, child, argv, -1);
+    //  On another host: ssh runs it there, in the foreground, on a
+    //  terminal of its own (-tt), so that when ssh ends (stopped, or its
+    //  connection lost) the engine gets SIGHUP and ends too. Supervised
+    //  like a local one through its ssh.
+    char *command = NULL;
+    size_t size = 0;
+    FILE *text = open_memstream (&command, &size);
+    const char *engine = getenv ("ZPAR_REMOTE_ENGINE");
+    fprintf (text, "exec '%s' --file '%s'", engine && *engine? engine: argv [0], self->remote_connfile);
+    for (size_t i = 3; i < argc; i++)       //  what follows --profile NAME
+        fprintf (text, " '%s'", argv [i]);
+    fclose (text);
+    const char *extra [] = { "-tt", NULL };
+    char **ssh = zpar_ssh_argv (child->host, command, extra);
+    int rc = s_spawn (self, child, ssh, -1);
+    free (ssh);
+    free (command);
+    return rc;
 }
 
 //  Decides what follows an engine's end: a restart after a pause, or
@@ -484,6 +514,10 @@ static void
 s_report_exit (s_cluster_t *self, s_child_t *child)
 {
     child->reported = true;
+    //  An engine on another host: its pid and its supervisor's are not
+    //  the same; the hub sees it go by its heartbeats.
+    if (child->host)
+        return;
     if (!self->hub) {
         char *path = zpar_profile_path (self->profile, "security", ZPAR_CONNFILE_CLIENT);
         char *error = NULL;
@@ -787,6 +821,10 @@ s_start (s_options_t *options)
     snprintf (self->children [1].name, sizeof self->children [1].name, "scheduler");
     for (size_t i = 2; i < self->count; i++)
         snprintf (self->children [i].name, sizeof self->children [i].name, "engine-%zu", i - 2);
+    //  Engines on other hosts, in the order of the hosts file.
+    for (size_t h = 0, i = 2; h < options->nhosts; h++)
+        for (int k = 0; k < options->hosts [h].engines && i < self->count; k++)
+            self->children [i++].host = options->hosts [h].host;
 
     char hub_path [4096], sched_path [4096], engine_path [4096];
     char period [24], liveness [24], max_size [24], hwm [24], poison [24];
@@ -867,6 +905,21 @@ s_start (s_options_t *options)
     }
     self->engine_argv = argv;
     self->engine_argc = argc;
+    //  Engines on other hosts get the engine connection file first.
+    if (options->nhosts) {
+        char *local = zpar_profile_path (profile, "security", ZPAR_CONNFILE_ENGINE);
+        self->remote_connfile = zpar_remote_path (name);
+        char *error = NULL;
+        for (size_t h = 0; h < options->nhosts && !error; h++)
+            if (zpar_ssh_copy (options->hosts [h].host, local, self->remote_connfile, &error) == 0)
+                zpar_info ("connection file copied to %s:%s", options->hosts [h].host, self->remote_connfile);
+        free (local);
+        if (error) {
+            s_report (self, "error: %s\n", error);
+            free (error);
+            goto stop;
+        }
+    }
     for (size_t i = 2; i < self->count; i++)
         if (s_spawn_engine (self, &self->children [i]) < 0) {
             s_report (self, "error: cannot start %s: %s\n", argv [0], strerror (errno));
@@ -885,6 +938,7 @@ stop:
     zsock_destroy (&self->hub);
     zpar_sign_destroy (&self->hub_signer);
     free (self->hub_session);
+    free (self->remote_connfile);
     close (self->sigfd);
     close (lock_fd);
     free (self->children);
@@ -1079,6 +1133,8 @@ main (int argc, char *argv [])
         { "restart-limit", required_argument, 0, 'r' },
         { "db", required_argument, 0, 'D' },
         { "curve", no_argument, 0, 'K' },
+        { "engines", required_argument, 0, 'E' },
+        { "hosts", required_argument, 0, 'H' },
         { "no-curve", no_argument, 0, 'k' },
         { "db-max-records", required_argument, 0, 'N' },
         { "db-max-bytes", required_argument, 0, 'B' },
@@ -1098,7 +1154,16 @@ main (int argc, char *argv [])
             case 'n':
                 if (zpar_parse_option ("-n", optarg, 0, S_MAX_ENGINES, &options.engines) != 0)
                     goto usage;
+                options.engines_given = true;
                 break;
+            case 'E':
+                if (strcmp (optarg, "local") != 0 && strcmp (optarg, "ssh") != 0) {
+                    why = "--engines is local or ssh";
+                    goto usage;
+                }
+                options.launcher = optarg;
+                break;
+            case 'H': options.hosts_path = optarg; break;
             case 'p':
                 if (!zpar_profile_name_valid (optarg)) {
                     why = "a profile name is letters, digits, '_', '-' and '.'";
@@ -1211,6 +1276,33 @@ main (int argc, char *argv [])
         why = "unexpected arguments";
         goto usage;
     }
+    bool ssh = options.launcher && !strcmp (options.launcher, "ssh");
+    if (ssh && !options.hosts_path) {
+        why = "--engines ssh needs --hosts FILE";
+        goto usage;
+    }
+    if (!ssh && options.hosts_path) {
+        why = "--hosts goes with --engines ssh";
+        goto usage;
+    }
+    if (ssh && options.engines_given) {
+        why = "with --engines ssh the hosts file says how many engines run where";
+        goto usage;
+    }
+    if (ssh) {
+        char *error = NULL;
+        options.hosts = zpar_hosts_load (options.hosts_path, &options.nhosts, &error);
+        if (!options.hosts) {
+            fprintf (stderr, "ipcluster: %s\n", error);
+            free (error);
+            free (options.plugins);
+            free (options.db);
+            return 2;
+        }
+        options.engines = 0;
+        for (size_t h = 0; h < options.nhosts; h++)
+            options.engines += options.hosts [h].engines;
+    }
     if (zpar_init () != 0)
         return 1;
     int rc = start? s_start (&options): !strcmp (command, "stop")? s_stop (&options): s_status (&options);
@@ -1218,6 +1310,7 @@ main (int argc, char *argv [])
         free ((char *) options.plugins [i]);
     free (options.plugins);
     free (options.db);
+    zpar_hosts_free (&options.hosts, options.nhosts);
     return rc;
 
 usage:

@@ -14,6 +14,10 @@ have_pkg criterion || need="$need libcriterion-dev"
 have_pkg sqlite3   || need="$need libsqlite3-dev"
 # zpar top is tested inside tmux.
 command -v tmux >/dev/null 2>&1 || need="$need tmux"
+# Engines on other hosts: tested through Debian's sshd in network namespaces.
+[ -x /usr/sbin/sshd ] || need="$need openssh-server"
+command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 # make fuzz: clang with libFuzzer's runtime.

@@ -171,8 +171,11 @@ void
 zt_cluster_start (int engines, const char *extra)
 {
     char *out = NULL, *err = NULL;
-    int rc = zt_runf (&out, &err, "%s start -n %d --daemonize --profile %s --hb-period %d %s",
-                      zt_build_path ("bin/ipcluster"), engines, ZT_PROFILE, ZT_HB_PERIOD_MS,
+    char count [32] = "";
+    if (engines >= 0)
+        snprintf (count, sizeof count, "-n %d", engines);
+    int rc = zt_runf (&out, &err, "%s start %s --daemonize --profile %s --hb-period %d %s",
+                      zt_build_path ("bin/ipcluster"), count, ZT_PROFILE, ZT_HB_PERIOD_MS,
                       extra? extra: "");
     s_started = true;
     cr_assert_eq (rc, 0, "ipcluster start failed (%d): %s%s", rc, out, err);

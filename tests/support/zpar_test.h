@@ -34,7 +34,8 @@ int zt_run (const char *command, char **out, char **err);
 int zt_runf (char **out, char **err, const char *format, ...) __attribute__ ((format (printf, 3, 4)));
 
 //  Starts `ipcluster start -n engines --daemonize --profile test` with a
-//  fast heartbeat and extra options, and asserts it succeeded.
+//  fast heartbeat and extra options, and asserts it succeeded (engines
+//  < 0: no -n, the options say).
 void zt_cluster_start (int engines, const char *extra);
 
 //  Stops the cluster with `ipcluster stop` and asserts that every process

@@ -1,0 +1,268 @@
+/*  Engines on other hosts. The hosts are Linux network namespaces this
+    test makes itself (a veth pair each into a bridge, addresses only
+    inside them, a hostname each in a UTS namespace), each running
+    Debian's sshd with keys made in the test's folder; all of it is taken
+    down at the end. Needs root (and sshd): skipped without them.       */
+
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zpar/zpar.h>
+
+#include "zpar_connfile.h"
+#include "zpar_test.h"
+#include "zpar_util.h"
+
+#define S_HOSTS 2
+#define S_SSH_PORT 2222
+
+typedef struct {
+    char ns [32], veth [32], ip [32], name [32];
+    pid_t sshd;
+} s_host_t;
+
+static s_host_t s_hosts [S_HOSTS];
+static char s_bridge [32], s_hub_ip [32], s_dir [1024];
+static int s_made;              //  hosts made, to take down
+
+static int
+s_sh (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+static int
+s_sh (const char *format, ...)
+{
+    char command [4096];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (command, sizeof command, format, args);
+    va_end (args);
+    char *err = NULL;
+    int rc = zt_run (command, NULL, &err);
+    if (rc != 0)
+        fprintf (stderr, "%s: %s\n", command, err? err: "");
+    free (err);
+    return rc;
+}
+
+static void
+s_down (void)
+{
+    for (int i = 0; i < s_made; i++) {
+        if (s_hosts [i].sshd > 0) {
+            kill (s_hosts [i].sshd, SIGTERM);
+            waitpid (s_hosts [i].sshd, NULL, 0);
+            s_hosts [i].sshd = 0;
+        }
+        s_sh ("ip netns del %s", s_hosts [i].ns);
+    }
+    if (*s_bridge)
+        s_sh ("ip link del %s", s_bridge);
+    *s_bridge = 0;
+    s_made = 0;
+}
+
+static void
+s_fini (void)
+{
+    //  The cluster first (its engines live in the namespaces), then them.
+    zt_cleanup ();
+    s_down ();
+}
+
+TestSuite (hosts, .init = (void (*) (void)) zt_fresh_dir, .fini = s_fini, .timeout = 90);
+
+//  True once something listens on ip:port.
+//  A path in the hosts' folder (a static buffer per call site's use).
+static const char *
+s_in_dir (char *buffer, size_t size, const char *name)
+{
+    snprintf (buffer, size, "%s/%s", s_dir, name);
+    return buffer;
+}
+
+static bool
+s_listening (const char *ip, int port, int timeout_ms)
+{
+    for (int64_t deadline = zpar_mono_ms () + timeout_ms; zpar_mono_ms () < deadline; zclock_sleep (50)) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+        inet_pton (AF_INET, ip, &address.sin_addr);
+        bool up = connect (fd, (struct sockaddr *) &address, sizeof address) == 0;
+        close (fd);
+        if (up)
+            return true;
+    }
+    return false;
+}
+
+//  Two hosts with sshd, ZPAR_SSH and ZPAR_REMOTE_DIR set to reach them.
+static void
+s_up (void)
+{
+    if (geteuid () != 0 || access ("/usr/sbin/sshd", X_OK) != 0
+    ||  zt_run ("command -v ip ssh ssh-keygen unshare", NULL, NULL) != 0)
+        cr_skip_test ("needs root, ip, unshare, ssh and Debian's openssh-server");
+    int net = 20 + getpid () % 200;
+    snprintf (s_dir, sizeof s_dir, "%s/hosts", getenv ("ZPAR_DIR"));
+    snprintf (s_bridge, sizeof s_bridge, "ztbr%d", net);
+    snprintf (s_hub_ip, sizeof s_hub_ip, "10.213.%d.1", net);
+    cr_assert_eq (s_sh ("ip link add %s type bridge && ip addr add %s/24 dev %s && ip link set %s up",
+                        s_bridge, s_hub_ip, s_bridge, s_bridge), 0);
+    cr_assert_eq (s_sh ("mkdir -p %s /run/sshd && ssh-keygen -q -t ed25519 -N '' -f %s/host_key"
+                        " && ssh-keygen -q -t ed25519 -N '' -f %s/client_key"
+                        " && cp %s/client_key.pub %s/authorized_keys", s_dir, s_dir, s_dir, s_dir, s_dir), 0);
+    char path [1200];
+    FILE *ssh_config = fopen (s_in_dir (path, sizeof path, "ssh_config"), "w");
+    for (int i = 0; i < S_HOSTS; i++) {
+        s_host_t *host = &s_hosts [i];
+        snprintf (host->ns, sizeof host->ns, "zt%d%c", net, 'a' + i);
+        snprintf (host->veth, sizeof host->veth, "zt%d%cv", net, 'a' + i);
+        snprintf (host->ip, sizeof host->ip, "10.213.%d.%d", net, 2 + i);
+        snprintf (host->name, sizeof host->name, "zt-host-%c", 'a' + i);
+        s_made = i + 1;
+        cr_assert_eq (s_sh ("ip netns add %s && ip link add %s type veth peer name %sp"
+                            " && ip link set %sp netns %s && ip link set %s master %s up"
+                            " && ip netns exec %s ip addr add %s/24 dev %sp"
+                            " && ip netns exec %s ip link set %sp up && ip netns exec %s ip link set lo up",
+                            host->ns, host->veth, host->veth, host->veth, host->ns, host->veth, s_bridge,
+                            host->ns, host->ip, host->veth, host->ns, host->veth, host->ns), 0);
+        char name [16];
+        snprintf (name, sizeof name, "sshd_%c", 'a' + i);
+        FILE *config = fopen (s_in_dir (path, sizeof path, name), "w");
+        fprintf (config, "Port %d\nListenAddress %s\nHostKey %s/host_key\nPidFile none\n"
+                 "AuthorizedKeysFile %s/authorized_keys\nPermitRootLogin yes\nStrictModes no\n"
+                 "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                 "LogLevel ERROR\n", S_SSH_PORT, host->ip, s_dir, s_dir);
+        fclose (config);
+        fprintf (ssh_config, "Host %s\n  HostName %s\n  Port %d\n  User root\n  IdentityFile %s/client_key\n"
+                 "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+                 "  BatchMode yes\n", host->name, host->ip, S_SSH_PORT, s_dir);
+        //  sshd in the host's network, under the host's own name.
+        pid_t pid = fork ();
+        if (pid == 0) {
+            char script [4200];
+            snprintf (script, sizeof script, "hostname %s && exec /usr/sbin/sshd -D -f %s/sshd_%c -E %s/sshd_%c.log",
+                      host->name, s_dir, 'a' + i, s_dir, 'a' + i);
+            execlp ("ip", "ip", "netns", "exec", host->ns, "unshare", "--uts", "sh", "-c", script, (char *) NULL);
+            _exit (127);
+        }
+        host->sshd = pid;
+        cr_assert (s_listening (host->ip, S_SSH_PORT, 10000), "sshd in %s did not start", host->ns);
+    }
+    fclose (ssh_config);
+    char value [1300];
+    snprintf (value, sizeof value, "ssh -F %s/ssh_config", s_dir);
+    setenv ("ZPAR_SSH", value, 1);
+    setenv ("ZPAR_REMOTE_DIR", s_in_dir (path, sizeof path, "remote"), 1);
+}
+
+//  The hostname each engine reports, by engine id.
+static json_t *
+s_hostnames (zpar_client_t *client)
+{
+    zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+    json_t *error = NULL;
+    json_t *names = zpar_view_apply_sync (all, "hostname", NULL, &error);
+    cr_assert_not_null (names, "%s", error? json_string_value (json_object_get (error, "evalue")): "?");
+    zpar_view_destroy (&all);
+    return names;
+}
+
+static size_t
+s_count (json_t *names, const char *name)
+{
+    size_t count = 0, i;
+    json_t *value;
+    json_array_foreach (names, i, value)
+        count += streq (json_string_value (value), name);
+    return count;
+}
+
+Test (hosts, ssh_starts_engines_on_other_hosts_and_stops_them_there)
+{
+    s_up ();
+    char hosts_file [1100], options [2400];
+    snprintf (hosts_file, sizeof hosts_file, "%s/hosts.txt", s_dir);
+    FILE *file = fopen (hosts_file, "w");
+    fprintf (file, "# two hosts\n%s\n%s 2   # and two there\n", s_hosts [0].name, s_hosts [1].name);
+    fclose (file);
+    snprintf (options, sizeof options, "--ip %s --engines ssh --hosts %s", s_hub_ip, hosts_file);
+    zt_cluster_start (-1, options);
+
+    //  Off loopback, CurveZMQ is on.
+    char *path = zt_profile_path ("security/zpar-client.json");
+    zpar_connfile_t *conn = zpar_connfile_load (path, NULL);
+    cr_assert (conn && conn->curve_serverkey, "no CurveZMQ off loopback");
+    zpar_connfile_destroy (&conn);
+    free (path);
+
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_client_wait_for_engines (client, 3, 20000), 0, "%s", zpar_last_error ());
+    json_t *names = s_hostnames (client);
+    cr_assert_eq (s_count (names, s_hosts [0].name), 1);
+    cr_assert_eq (s_count (names, s_hosts [1].name), 2);
+    json_decref (names);
+
+    //  Load-balanced work lands on both hosts.
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *inputs = json_array (), *error = NULL;
+    for (int i = 0; i < 12; i++)
+        json_array_append_new (inputs, json_pack ("[f]", 0.05));
+    json_t *slept = zpar_view_map_sync (balanced, "sleep", inputs, 1, &error);
+    cr_assert_not_null (slept);
+    json_decref (slept);
+    json_decref (inputs);
+    inputs = json_array ();
+    for (int i = 0; i < 12; i++)
+        json_array_append_new (inputs, json_array ());
+    names = zpar_view_map_sync (balanced, "hostname", inputs, 1, &error);
+    cr_assert_not_null (names);
+    cr_assert_gt (s_count (names, s_hosts [0].name), 0);
+    cr_assert_gt (s_count (names, s_hosts [1].name), 0);
+    json_decref (names);
+    json_decref (inputs);
+    zpar_view_destroy (&balanced);
+
+    //  ipcluster stop ends them there too.
+    json_t *engines = zpar_client_engines (client);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+    size_t i;
+    json_t *engine;
+    json_array_foreach (engines, i, engine) {
+        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
+        cr_assert (zt_wait_gone (pid, 10000), "engine pid %d on %s still runs", (int) pid,
+                   json_string_value (json_object_get (engine, "host")));
+    }
+    json_decref (engines);
+}
+
+Test (hosts, a_bad_hosts_file_is_a_usage_error)
+{
+    char path [1100];
+    snprintf (path, sizeof path, "%s/bad-hosts.txt", getenv ("ZPAR_DIR"));
+    FILE *file = fopen (path, "w");
+    fprintf (file, "node1 3\nnode2 many\n");
+    fclose (file);
+    char *err = NULL;
+    cr_assert_eq (zt_runf (NULL, &err, "%s start --profile %s --engines ssh --hosts %s",
+                           zt_build_path ("bin/ipcluster"), ZT_PROFILE, path), 2);
+    cr_assert (strstr (err, "line 2"), "%s", err);
+    free (err);
+    cr_assert_eq (zt_runf (NULL, &err, "%s start --profile %s --engines ssh", zt_build_path ("bin/ipcluster"),
+                           ZT_PROFILE), 2);
+    cr_assert (strstr (err, "needs --hosts"), "%s", err);
+    free (err);
+    cr_assert_eq (zt_runf (NULL, &err, "%s start --profile %s -n 2 --engines ssh --hosts %s",
+                           zt_build_path ("bin/ipcluster"), ZT_PROFILE, path), 2);
+    free (err);
+}
