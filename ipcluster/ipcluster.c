@@ -104,6 +104,7 @@ typedef struct {
     zpar_profile_t *profile;
     s_child_t *children;        //  [0] hub, [1] scheduler, [2..] engines
     char *remote_connfile;      //  where engines on other hosts read theirs
+    bool mpi;                   //  children [2] is mpiexec with every engine
     size_t count;
     int sigfd;
     int report_fd;              //  --daemonize: tells the waiting parent
@@ -127,7 +128,7 @@ s_usage (FILE *out)
         "                       [--restart-limit N] [--max-message-size BYTES] [--timeout S]\n"
         "                       [--db memory|sqlite:PATH] [--db-max-records N]\n"
         "                       [--db-max-bytes BYTES] [--curve | --no-curve]\n"
-        "                       [--engines local|ssh] [--hosts FILE]\n"
+        "                       [--engines local|ssh|mpi] [--hosts FILE]\n"
         "       ipcluster stop [--profile NAME]\n"
         "       ipcluster status [--profile NAME] [--json]\n"
         "\n"
@@ -138,7 +139,8 @@ s_usage (FILE *out)
         "         --db-max-records, default 100000) or in an SQLite file, kept across\n"
         "         restarts of the hub and of the cluster\n"
         "         --engines ssh --hosts FILE starts the engines on other hosts through\n"
-        "         ssh (FILE: \"host [engines]\" a line); give --ip an address they reach\n"
+        "         ssh (FILE: \"host [engines]\" a line); give --ip an address they reach;\n"
+        "         --engines mpi starts the N engines as one job of OpenMPI's mpiexec\n"
         "         --curve encrypts every link with CurveZMQ (the default when --ip is\n"
         "         not a loopback address; --no-curve turns it off)\n"
         "stop     stops every process of the profile, by pid\n"
@@ -428,6 +430,33 @@ s_wait_engines (s_cluster_t *self, int64_t started)
     return rc;
 }
 
+//  All the engines as one MPI job: `mpiexec -n N zpar-engine ...`, one
+//  child of the supervisor (stopped, and started again, as a whole). Each
+//  engine takes the next free id; engine_info says its MPI rank.
+static pid_t
+s_spawn_mpi (s_cluster_t *self, s_child_t *child)
+{
+    char count [24];
+    snprintf (count, sizeof count, "%ld", self->options->engines);
+    const char *mpiexec = getenv ("ZPAR_MPIEXEC");
+    char *argv [self->engine_argc + 8];
+    size_t argc = 0;
+    s_add_arg (argv, &argc, mpiexec && *mpiexec? mpiexec: "mpiexec");
+    s_add_arg (argv, &argc, "-n");
+    s_add_arg (argv, &argc, count);
+    //  Engines wait for messages, they do not compute between them: more
+    //  of them than cores is fine. OpenMPI refuses root unless told.
+    s_add_arg (argv, &argc, "--oversubscribe");
+    if (geteuid () == 0)
+        s_add_arg (argv, &argc, "--allow-run-as-root");
+    for (size_t i = 0; i < self->engine_argc; i++)
+        s_add_arg (argv, &argc, self->engine_argv [i]);
+    child->reported = true;             //  no one engine to report
+    child->restart_at = 0;
+    child->started_ms = zpar_mono_ms ();
+    return s_spawn (self, child, argv, -1);
+}
+
 //  Starts the engine of a slot, asking for the slot's id (engine-3 is
 //  engine 3, restarted or not) and saying how often it was restarted.
 static pid_t
@@ -439,6 +468,8 @@ s_spawn_engine (s_cluster_t *self, s_child_t *child)
     char *uuid = zpar_new_uuid ();
     snprintf (child->uuid, sizeof child->uuid, "%s", uuid);
     free (uuid);
+    if (self->mpi)
+        return s_spawn_mpi (self, child);
     char *argv [self->engine_argc + 7];
     memcpy (argv, self->engine_argv, self->engine_argc * sizeof *argv);
     size_t argc = self->engine_argc;
@@ -815,12 +846,15 @@ s_start (s_options_t *options)
     signal (SIGPIPE, SIG_IGN);
     self->sigfd = signalfd (-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
 
-    self->count = 2 + (size_t) options->engines;
+    self->mpi = options->launcher && !strcmp (options->launcher, "mpi");
+    self->count = 2 + (self->mpi? 1: (size_t) options->engines);
     self->children = calloc (self->count, sizeof *self->children);
     snprintf (self->children [0].name, sizeof self->children [0].name, "hub");
     snprintf (self->children [1].name, sizeof self->children [1].name, "scheduler");
     for (size_t i = 2; i < self->count; i++)
         snprintf (self->children [i].name, sizeof self->children [i].name, "engine-%zu", i - 2);
+    if (self->mpi)
+        snprintf (self->children [2].name, sizeof self->children [2].name, "mpiexec");
     //  Engines on other hosts, in the order of the hosts file.
     for (size_t h = 0, i = 2; h < options->nhosts; h++)
         for (int k = 0; k < options->hosts [h].engines && i < self->count; k++)
@@ -1157,8 +1191,8 @@ main (int argc, char *argv [])
                 options.engines_given = true;
                 break;
             case 'E':
-                if (strcmp (optarg, "local") != 0 && strcmp (optarg, "ssh") != 0) {
-                    why = "--engines is local or ssh";
+                if (strcmp (optarg, "local") != 0 && strcmp (optarg, "ssh") != 0 && strcmp (optarg, "mpi") != 0) {
+                    why = "--engines is local, ssh or mpi";
                     goto usage;
                 }
                 options.launcher = optarg;
@@ -1283,6 +1317,10 @@ main (int argc, char *argv [])
     }
     if (!ssh && options.hosts_path) {
         why = "--hosts goes with --engines ssh";
+        goto usage;
+    }
+    if (options.launcher && !strcmp (options.launcher, "mpi") && options.engines < 1) {
+        why = "--engines mpi needs -n 1 or more";
         goto usage;
     }
     if (ssh && options.engines_given) {

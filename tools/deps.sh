@@ -18,6 +18,8 @@ command -v tmux >/dev/null 2>&1 || need="$need tmux"
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
 command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+# Engines as an MPI job.
+command -v mpiexec >/dev/null 2>&1 || need="$need openmpi-bin"
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 # make fuzz: clang with libFuzzer's runtime.

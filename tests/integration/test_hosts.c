@@ -1,8 +1,9 @@
-/*  Engines on other hosts. The hosts are Linux network namespaces this
-    test makes itself (a veth pair each into a bridge, addresses only
-    inside them, a hostname each in a UTS namespace), each running
-    Debian's sshd with keys made in the test's folder; all of it is taken
-    down at the end. Needs root (and sshd): skipped without them.       */
+/*  Engines placed by other tools. ssh: the hosts are Linux network
+    namespaces this test makes itself (a veth pair each into a bridge,
+    addresses only inside them, a hostname each in a UTS namespace), each
+    running Debian's sshd with keys made in the test's folder; all of it
+    is taken down at the end (needs root and sshd: skipped without them).
+    MPI: OpenMPI's mpiexec on this host.                                 */
 
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -265,4 +266,40 @@ Test (hosts, a_bad_hosts_file_is_a_usage_error)
     cr_assert_eq (zt_runf (NULL, &err, "%s start --profile %s -n 2 --engines ssh --hosts %s",
                            zt_build_path ("bin/ipcluster"), ZT_PROFILE, path), 2);
     free (err);
+}
+
+Test (hosts, mpi_starts_the_engines_as_one_job_and_they_know_their_ranks)
+{
+    if (zt_run ("command -v mpiexec", NULL, NULL) != 0)
+        cr_skip_test ("needs OpenMPI's mpiexec (Debian's openmpi-bin)");
+    zt_cluster_start (3, "--engines mpi");
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+    json_t *error = NULL;
+    json_t *infos = zpar_view_apply_sync (all, "engine_info", NULL, &error);
+    cr_assert_not_null (infos);
+    cr_assert_eq (json_array_size (infos), 3);
+    int ranks = 0;
+    size_t i;
+    json_t *info;
+    json_array_foreach (infos, i, info) {
+        json_t *rank = json_object_get (info, "mpi_rank");
+        cr_assert (json_is_integer (rank), "engine %zu has no MPI rank", i);
+        ranks |= 1 << json_integer_value (rank);
+    }
+    cr_assert_eq (ranks, 7, "ranks 0, 1 and 2, once each");
+    json_decref (infos);
+    zpar_view_destroy (&all);
+    //  One mpiexec supervised; stopping it stops every engine.
+    cr_assert_gt (zt_pid_of ("mpiexec"), 0);
+    json_t *engines = zpar_client_engines (client);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+    json_t *engine;
+    json_array_foreach (engines, i, engine) {
+        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
+        cr_assert (zt_wait_gone (pid, 10000), "engine pid %d still runs", (int) pid);
+    }
+    json_decref (engines);
 }
