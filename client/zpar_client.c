@@ -60,33 +60,52 @@ zpar_error_new (const char *ename, int engine_id, const char *format, ...)
                       "evalue", zpar_utf8_clean (evalue), "engine_id", engine_id);
 }
 
+//  Reads the hub connection's handshake events; returns whether one
+//  failed, and sets *succeeded when one succeeded.
+static bool
+s_handshakes (zpar_client_t *self, bool *succeeded)
+{
+    bool failed = false;
+    zmsg_t *event;
+    while (self->hub_watch && zsock_events (self->hub_watch) & ZMQ_POLLIN
+       &&  (event = zmsg_recv (self->hub_watch))) {
+        zframe_t *frame = zmsg_first (event);
+        uint16_t what = frame && zframe_size (frame) >= 2? *(uint16_t *) zframe_data (frame): 0;
+        if (what == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && succeeded)
+            *succeeded = true;
+        else
+        if (what != ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            failed = true;
+        zmsg_destroy (&event);
+    }
+    return failed;
+}
+
 static zpar_msg_t *
 s_hub_request (zpar_client_t *self, const char *msg_type, json_t *content)
 {
-    //  Questions may be asked twice: sent again each second while not
-    //  answered, they reach a hub that took over from a killed one (it
-    //  drops what was dated before it started). Orders go once.
+    //  Small questions may be asked twice: sent again while not answered
+    //  (after 1 s, then 2 s, ...), they reach a hub that took over from a
+    //  killed one (it drops what was dated before it started). Orders, and
+    //  questions with big answers, go once.
     static const char *questions [] = {
-        "connection_request", "engines_request", "status_request", "result_request",
-        "queue_request", "db_request", NULL
+        "connection_request", "engines_request", "status_request", "queue_request", NULL
     };
     int resend_ms = 0;
     for (int i = 0; questions [i]; i++)
         if (streq (questions [i], msg_type))
             resend_ms = S_HUB_RESEND_MS;
     zpar_peer_t peer = { self->hub, self->signer, self->session, self->max_size, &self->drops, resend_ms };
+    //  Handshakes before this request are not its story.
+    s_handshakes (self, NULL);
     zpar_msg_t *reply = zpar_request (&peer, msg_type, content, self->timeout_ms);
-    bool refused = false;
-    zmsg_t *event;
-    while (!reply && self->hub_watch && zsock_events (self->hub_watch) & ZMQ_POLLIN
-       &&  (event = zmsg_recv (self->hub_watch))) {
-        refused = true;
-        zmsg_destroy (&event);
-    }
+    bool succeeded = false;
+    bool refused = !reply && s_handshakes (self, &succeeded) && !succeeded;
     if (refused)
-        zpar_fail ("the hub at %s refused every connection at its CurveZMQ handshake: %s",
+        zpar_fail ("the hub at %s refused every connection at its handshake: %s",
                    self->conn->registration, self->curve
-                   ? "the curve_serverkey of the connection file is not the cluster's key"
+                   ? "the curve_serverkey of the connection file is not the cluster's key "
+                     "(or the cluster does not use CurveZMQ)"
                    : "the cluster uses CurveZMQ and the connection file has no curve_serverkey");
     else
     if (!reply)
@@ -246,10 +265,10 @@ s_client_new (const char *connfile, int timeout_ms)
     self->hub = zpar_connect_curve (ZMQ_DEALER, conn->registration, NULL, self->max_size, self->curve);
     //  A handshake the hub refuses is no silence: the client says why.
     char watch [64];
-    static int clients;
-    snprintf (watch, sizeof watch, "inproc://zpar-client-watch-%d-%d", (int) getpid (), clients++);
+    snprintf (watch, sizeof watch, "inproc://zpar-client-watch-%p", (void *) self);
     if (self->hub && zmq_socket_monitor (zsock_resolve (self->hub), watch,
-                                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                                         | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                                          | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                                          | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
         self->hub_watch = zsock_new (ZMQ_PAIR);

@@ -40,11 +40,16 @@ s_usage (FILE *out)
         ZPAR_CONNFILE_ENGINE, S_REGISTRATION_TIMEOUT_S);
 }
 
+//  After a hangup, an engine inside a long call has this long to end it
+//  and say goodbye; then SIGALRM ends it (its ssh is gone: nothing would).
+#define S_HANGUP_GRACE_S 10
+
 static void
 s_on_hangup (int sig)
 {
     (void) sig;
     zsys_interrupted = 1;
+    alarm (S_HANGUP_GRACE_S);
 }
 
 int

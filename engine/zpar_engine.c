@@ -114,7 +114,7 @@ zpar_engine_run (const zpar_engine_options_t *options)
     self->max_size = self->conn->max_message_size? self->conn->max_message_size: ZPAR_MAX_MESSAGE_SIZE;
     //  A cluster with CurveZMQ: every socket of this engine (its heart's
     //  too) with a keypair of its own.
-    zpar_curve_t keys;
+    zpar_curve_t keys = { 0 };
     if (self->conn->curve_serverkey) {
         if (zpar_curve_for_peer (self->conn->curve_serverkey, &keys) != 0) {
             zpar_error ("cannot make a CurveZMQ keypair");

@@ -284,6 +284,12 @@ main (int argc, char *argv [])
     //  once that nothing is there. Only our own, though.
     s_remove_own (client_path);
     s_remove_own (engine_path);
+    //  And the cluster's secret key: a cluster started again makes a new one.
+    if (curve) {
+        char *keys_file = zpar_profile_path (profile, "security", ZPAR_CURVE_KEYS);
+        unlink (keys_file);
+        free (keys_file);
+    }
 done:
     free (client_path);
     free (engine_path);

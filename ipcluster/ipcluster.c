@@ -492,9 +492,19 @@ s_spawn_engine (s_cluster_t *self, s_child_t *child)
     size_t size = 0;
     FILE *text = open_memstream (&command, &size);
     const char *engine = getenv ("ZPAR_REMOTE_ENGINE");
-    fprintf (text, "exec '%s' --file '%s'", engine && *engine? engine: argv [0], self->remote_connfile);
+    const char *words [argc + 3];
+    size_t count = 0;
+    words [count++] = engine && *engine? engine: argv [0];
+    words [count++] = "--file";
+    words [count++] = self->remote_connfile;
     for (size_t i = 3; i < argc; i++)       //  what follows --profile NAME
-        fprintf (text, " '%s'", argv [i]);
+        words [count++] = argv [i];
+    fprintf (text, "exec");
+    for (size_t i = 0; i < count; i++) {
+        char *quoted = zpar_shell_quote (words [i]);
+        fprintf (text, " %s", quoted);
+        free (quoted);
+    }
     fclose (text);
     const char *extra [] = { "-tt", NULL };
     char **ssh = zpar_ssh_argv (child->host, command, extra);
@@ -555,7 +565,7 @@ s_report_exit (s_cluster_t *self, s_child_t *child)
         zpar_connfile_t *conn = zpar_connfile_load (path, &error);
         free (path);
         self->hub_signer = conn? zpar_sign_new (conn->key, 0): NULL;
-        zpar_curve_t keys, *curve = NULL;
+        zpar_curve_t keys = { 0 }, *curve = NULL;
         if (conn && conn->curve_serverkey && zpar_curve_for_peer (conn->curve_serverkey, &keys) == 0)
             curve = &keys;
         self->hub = self->hub_signer? zpar_connect_curve (ZMQ_DEALER, conn->registration, NULL, 0, curve): NULL;
@@ -1340,6 +1350,15 @@ main (int argc, char *argv [])
         options.engines = 0;
         for (size_t h = 0; h < options.nhosts; h++)
             options.engines += options.hosts [h].engines;
+        if (options.engines > S_MAX_ENGINES)
+            why = "the hosts file asks for more than 4096 engines";
+        if (!strncmp (options.ip, "127.", 4) || !strcmp (options.ip, "0.0.0.0")
+        ||  !strcmp (options.ip, "*") || !strcmp (options.ip, "localhost"))
+            why = "--engines ssh needs --ip with an address of this host the other hosts reach";
+        if (why) {
+            zpar_hosts_free (&options.hosts, options.nhosts);
+            goto usage;
+        }
     }
     if (zpar_init () != 0)
         return 1;

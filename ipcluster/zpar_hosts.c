@@ -5,13 +5,25 @@
 #include "zpar_util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define S_DEFAULT_SSH "ssh -o BatchMode=yes"
+#define S_DEFAULT_SSH "ssh"
+
+//  Options added to every ssh: never a prompt (the supervisor has no one
+//  to ask), a bounded connect, and a connection found dead within 15 s
+//  (then ssh ends, and so does the remote engine, which gets SIGHUP).
+static const char *s_ssh_options [] = {
+    "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+    "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", NULL
+};
+
+//  How long the copy of a connection file may take.
+#define S_COPY_TIMEOUT_MS 30000
 #define S_DEFAULT_REMOTE_DIR ".zpar/remote"
 
 //  Host names go into command lines: letters, digits and . _ - @ only.
@@ -90,17 +102,44 @@ zpar_ssh_argv (const char *host, const char *command, const char *const *extra)
     size_t extras = 0;
     while (extra && extra [extras])
         extras++;
-    char **argv = calloc (strlen (ssh) + extras + 4, sizeof *argv);
+    char **argv = calloc (strlen (ssh) + extras + 16, sizeof *argv);
     size_t argc = 0;
     char *save = NULL;
-    for (char *word = strtok_r (words_text, " \t", &save); word; word = strtok_r (NULL, " \t", &save))
+    for (char *word = strtok_r (words_text, " \t", &save); word; word = strtok_r (NULL, " \t", &save)) {
+        bool program = argc == 0;
         argv [argc++] = word;
+        //  The options right after the program's name.
+        for (int k = 0; program && s_ssh_options [k]; k++)
+            argv [argc++] = (char *) s_ssh_options [k];
+    }
     for (size_t i = 0; i < extras; i++)
         argv [argc++] = (char *) extra [i];
     argv [argc++] = (char *) host;
     argv [argc++] = (char *) command;
     argv [argc] = NULL;
     return argv;
+}
+
+char *
+zpar_shell_quote (const char *word)
+{
+    //  'word', with each ' written '\'' : the shell reads it back as it was.
+    size_t quotes = 0;
+    for (const char *c = word; *c; c++)
+        quotes += *c == '\'';
+    char *quoted = malloc (strlen (word) + 3 * quotes + 3), *out = quoted;
+    *out++ = '\'';
+    for (const char *c = word; *c; c++) {
+        if (*c == '\'') {
+            memcpy (out, "'\\''", 4);
+            out += 4;
+        }
+        else
+            *out++ = *c;
+    }
+    *out++ = '\'';
+    *out = 0;
+    return quoted;
 }
 
 char *
@@ -121,19 +160,30 @@ zpar_ssh_copy (const char *host, const char *local_path, const char *remote_path
     char *folder = strdup (remote_path), *slash = strrchr (folder, '/');
     if (slash)
         *slash = 0;
-    char *command = NULL;
-    if (asprintf (&command, "umask 077 && mkdir -p '%s' && cat > '%s.part' && mv '%s.part' '%s'",
-                  slash? folder: ".", remote_path, remote_path, remote_path) < 0)
+    char *dir = zpar_shell_quote (slash? folder: "."), *file = zpar_shell_quote (remote_path);
+    char *part = NULL, *command = NULL;
+    if (asprintf (&part, "%s.part", remote_path) < 0)
+        part = NULL;
+    char *quoted_part = part? zpar_shell_quote (part): NULL;
+    if (!quoted_part || asprintf (&command, "umask 077 && mkdir -p -- %s && cat > %s && mv -- %s %s",
+                                  dir, quoted_part, quoted_part, file) < 0)
         command = NULL;
     free (folder);
-    if (!command || strchr (remote_path, '\'')) {
-        zpar_set_error (error, "cannot copy to %s: a path without quotes, please", remote_path);
-        free (command);
+    free (dir);
+    free (file);
+    free (part);
+    free (quoted_part);
+    if (!command) {
+        zpar_set_error (error, "out of memory");
         return -1;
     }
     char **argv = zpar_ssh_argv (host, command, NULL);
     pid_t pid = fork ();
     if (pid == 0) {
+        //  Not the supervisor's blocked signals: a stop must end this ssh.
+        sigset_t none;
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
         FILE *input = freopen (local_path, "r", stdin);
         if (!input)
             _exit (126);
@@ -141,11 +191,25 @@ zpar_ssh_copy (const char *host, const char *local_path, const char *remote_path
         _exit (127);
     }
     int status = -1;
-    if (pid > 0)
-        while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-            ;
+    int64_t deadline = zpar_mono_ms () + S_COPY_TIMEOUT_MS;
+    bool timed_out = false;
+    while (pid > 0) {
+        pid_t done = waitpid (pid, &status, WNOHANG);
+        if (done == pid || (done < 0 && errno != EINTR))
+            break;
+        if (zpar_mono_ms () >= deadline && !timed_out) {
+            kill (pid, SIGKILL);
+            timed_out = true;
+        }
+        usleep (10000);
+    }
     free (argv);
     free (command);
+    if (timed_out) {
+        zpar_set_error (error, "copying the engine connection file to %s took over %d s",
+                        host, S_COPY_TIMEOUT_MS / 1000);
+        return -1;
+    }
     if (pid < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0) {
         zpar_set_error (error, "could not copy the engine connection file to %s (ssh exit %d; "
                         "set ZPAR_SSH for ssh options)", host, WIFEXITED (status)? WEXITSTATUS (status): -1);

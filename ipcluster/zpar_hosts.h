@@ -8,10 +8,10 @@
         node2 4
         alice@node3 2
 
-    The ssh command is $ZPAR_SSH (split on blanks), else "ssh -o
-    BatchMode=yes": set it to pass options, e.g. "ssh -F my_config". On a
-    host, files go into $ZPAR_REMOTE_DIR, else .zpar/remote (in the
-    remote user's home).                                                 */
+    The ssh command is $ZPAR_SSH (split on blanks), else "ssh": set it to
+    pass options, e.g. "ssh -F my_config". Every ssh also gets BatchMode
+    (no prompts), a connect timeout and keepalives. On a host, files go
+    into $ZPAR_REMOTE_DIR, else .zpar/remote (in the remote user's home).                                                 */
 
 #ifndef ZPAR_HOSTS_H_INCLUDED
 #define ZPAR_HOSTS_H_INCLUDED
@@ -31,6 +31,9 @@ void zpar_hosts_free (zpar_host_t **hosts_p, size_t count);
 //  host and command: an argv to run command on host (caller frees the
 //  array, not the words).
 char **zpar_ssh_argv (const char *host, const char *command, const char *const *extra);
+
+//  word quoted for a POSIX shell (caller frees).
+char *zpar_shell_quote (const char *word);
 
 //  Where on a host its copy of the engine connection file goes (caller
 //  frees).

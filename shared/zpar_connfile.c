@@ -256,8 +256,14 @@ zpar_curve_load (const char *path, zpar_curve_t *curve, char **error)
     ||  zpar_curve_for_peer (public, curve) != 0)
         zpar_set_error (error, "%s holds no CurveZMQ keypair", path);
     else {
-        snprintf (curve->server_secret, sizeof curve->server_secret, "%s", secret);
-        rc = 0;
+        //  The pair must be one: the public key is what peers were told.
+        char derived [41];
+        if (zmq_curve_public (derived, secret) != 0 || strcmp (derived, public) != 0)
+            zpar_set_error (error, "%s: its secret key is not that of its public key", path);
+        else {
+            snprintf (curve->server_secret, sizeof curve->server_secret, "%s", secret);
+            rc = 0;
+        }
     }
     json_decref (root);
     return rc;

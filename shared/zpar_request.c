@@ -33,14 +33,17 @@ zpar_request (zpar_peer_t *peer, const char *msg_type, json_t *content, int time
     if (s_send (peer, msg_type, content, sent) != 0)
         goto done;
     int64_t now = zpar_mono_ms (), deadline = now + timeout_ms;
+    int64_t resend_after = peer->resend_ms;
     int64_t resend_at = peer->resend_ms > 0? now + peer->resend_ms: INT64_MAX;
     poller = zpoller_new (peer->sock, NULL);
     while (!reply) {
         now = zpar_mono_ms ();
         if (now >= resend_at) {
-            //  Not sent is no failure here: the first one may still be answered.
+            //  Not sent is no failure here: the first one may still be
+            //  answered. Each wait twice the last: a slow hub is not buried.
             s_send (peer, msg_type, content, sent);
-            resend_at = now + peer->resend_ms;
+            resend_after *= 2;
+            resend_at = now + resend_after;
         }
         int64_t wait = (deadline < resend_at? deadline: resend_at) - now;
         if (deadline <= now)

@@ -13,13 +13,14 @@ typedef struct {
     const char *session;
     int64_t max_size;
     zpar_drops_t *drops;        //  where refused replies are counted (may be NULL)
-    int resend_ms;              //  > 0: unanswered, sent again as a new request this often
+    int resend_ms;              //  > 0: unanswered, sent again as a new request after
+                                //  this long, then twice as long each time
 } zpar_peer_t;
 
 //  Sends msg_type with content (taken) and waits up to timeout_ms for the
 //  message whose parent is the request. Messages that answer something else
 //  are dropped. With resend_ms, a request not answered by then goes again
-//  as a new message (a new msg_id and date; an answer to any of them will
+//  (and again, each wait twice the last) as a new message (a new msg_id and date; an answer to any of them will
 //  do): a hub that took over from a killed one drops requests dated
 //  before it started. Only for requests that may be answered twice. Returns the reply (caller owns), or NULL on timeout or
 //  interruption.

@@ -1,6 +1,7 @@
 /*  Engines placed by other tools. ssh: the hosts are Linux network
-    namespaces this test makes itself (a veth pair each into a bridge,
-    addresses only inside them, a hostname each in a UTS namespace), each
+    namespaces this test makes itself (a veth pair each into a bridge that
+    carries the cluster's own address, 10.213.N.1; the hosts' addresses
+    only inside them; a hostname each in a UTS namespace), each
     running Debian's sshd with keys made in the test's folder; all of it
     is taken down at the end (needs root and sshd: skipped without them).
     MPI: OpenMPI's mpiexec on this host.                                 */
@@ -63,6 +64,8 @@ s_down (void)
             s_hosts [i].sshd = 0;
         }
         s_sh ("ip netns del %s", s_hosts [i].ns);
+        //  Gone with its namespace, unless it never got there.
+        zt_runf (NULL, NULL, "ip link del %s", s_hosts [i].veth);
     }
     if (*s_bridge)
         s_sh ("ip link del %s", s_bridge);
@@ -111,12 +114,20 @@ s_up (void)
     if (geteuid () != 0 || access ("/usr/sbin/sshd", X_OK) != 0
     ||  zt_run ("command -v ip ssh ssh-keygen unshare", NULL, NULL) != 0)
         cr_skip_test ("needs root, ip, unshare, ssh and Debian's openssh-server");
+    //  A network number no other run uses now (its bridge would exist).
     int net = 20 + getpid () % 200;
+    char bridge [32];
+    for (int tries = 0; tries < 200; tries++, net = 20 + (net - 19) % 200) {
+        snprintf (bridge, sizeof bridge, "ztbr%d", net);
+        if (zt_runf (NULL, NULL, "ip link show %s", bridge) != 0
+        &&  zt_runf (NULL, NULL, "ip netns list | grep -q '^zt%da'", net) != 0)
+            break;
+    }
     snprintf (s_dir, sizeof s_dir, "%s/hosts", getenv ("ZPAR_DIR"));
-    snprintf (s_bridge, sizeof s_bridge, "ztbr%d", net);
     snprintf (s_hub_ip, sizeof s_hub_ip, "10.213.%d.1", net);
-    cr_assert_eq (s_sh ("ip link add %s type bridge && ip addr add %s/24 dev %s && ip link set %s up",
-                        s_bridge, s_hub_ip, s_bridge, s_bridge), 0);
+    cr_assert_eq (s_sh ("ip link add %s type bridge", bridge), 0);
+    snprintf (s_bridge, sizeof s_bridge, "%s", bridge);     //  ours to take down from here
+    cr_assert_eq (s_sh ("ip addr add %s/24 dev %s && ip link set %s up", s_hub_ip, s_bridge, s_bridge), 0);
     cr_assert_eq (s_sh ("mkdir -p %s /run/sshd && ssh-keygen -q -t ed25519 -N '' -f %s/host_key"
                         " && ssh-keygen -q -t ed25519 -N '' -f %s/client_key"
                         " && cp %s/client_key.pub %s/authorized_keys", s_dir, s_dir, s_dir, s_dir, s_dir), 0);
@@ -128,12 +139,13 @@ s_up (void)
         snprintf (host->veth, sizeof host->veth, "zt%d%cv", net, 'a' + i);
         snprintf (host->ip, sizeof host->ip, "10.213.%d.%d", net, 2 + i);
         snprintf (host->name, sizeof host->name, "zt-host-%c", 'a' + i);
-        s_made = i + 1;
-        cr_assert_eq (s_sh ("ip netns add %s && ip link add %s type veth peer name %sp"
+        cr_assert_eq (s_sh ("ip netns add %s", host->ns), 0);
+        s_made = i + 1;                 //  ours to take down from here
+        cr_assert_eq (s_sh ("ip link add %s type veth peer name %sp"
                             " && ip link set %sp netns %s && ip link set %s master %s up"
                             " && ip netns exec %s ip addr add %s/24 dev %sp"
                             " && ip netns exec %s ip link set %sp up && ip netns exec %s ip link set lo up",
-                            host->ns, host->veth, host->veth, host->veth, host->ns, host->veth, s_bridge,
+                            host->veth, host->veth, host->veth, host->ns, host->veth, s_bridge,
                             host->ns, host->ip, host->veth, host->ns, host->veth, host->ns), 0);
         char name [16];
         snprintf (name, sizeof name, "sshd_%c", 'a' + i);
