@@ -77,6 +77,7 @@ typedef struct {
     int64_t restart_at;         //  engines: when to start it again (monotonic ms), 0: not due
     char uuid [40];             //  engines: the uuid it was given
     const char *host;           //  engines: the host it runs on through ssh, NULL here
+    bool mpi_job;               //  mpiexec running every engine of the cluster
 } s_child_t;
 
 typedef struct {
@@ -105,6 +106,9 @@ typedef struct {
     s_child_t *children;        //  [0] hub, [1] scheduler, [2..] engines
     char *remote_connfile;      //  where engines on other hosts read theirs
     bool mpi;                   //  children [2] is mpiexec with every engine
+    bool add_asked;             //  `ipcluster engines` left a request (SIGUSR1)
+    char **owned_hosts;         //  hosts of engines added later (owned)
+    size_t nowned;
     size_t count;
     int sigfd;
     int report_fd;              //  --daemonize: tells the waiting parent
@@ -129,6 +133,8 @@ s_usage (FILE *out)
         "                       [--db memory|sqlite:PATH] [--db-max-records N]\n"
         "                       [--db-max-bytes BYTES] [--curve | --no-curve]\n"
         "                       [--engines local|ssh|mpi] [--hosts FILE]\n"
+        "       ipcluster engines [-n N | --engines ssh --hosts FILE] [--profile NAME]\n"
+        "                         [--timeout S]\n"
         "       ipcluster stop [--profile NAME]\n"
         "       ipcluster status [--profile NAME] [--json]\n"
         "\n"
@@ -143,6 +149,9 @@ s_usage (FILE *out)
         "         --engines mpi starts the N engines as one job of OpenMPI's mpiexec\n"
         "         --curve encrypts every link with CurveZMQ (the default when --ip is\n"
         "         not a loopback address; --no-curve turns it off)\n"
+        "engines  adds engines to the cluster running in the profile (here, or on\n"
+        "         the hosts of FILE), supervised by its ipcluster, and waits until\n"
+        "         they registered\n"
         "stop     stops every process of the profile, by pid\n"
         "status   says which processes of the profile run and how many engines\n"
         "\n"
@@ -256,6 +265,9 @@ s_signals (s_cluster_t *self)
     while (read (self->sigfd, &info, sizeof info) == sizeof info) {
         if (info.ssi_signo == SIGCHLD)
             s_reap (self);
+        else
+        if (info.ssi_signo == SIGUSR1)
+            self->add_asked = true;
         else
             stop = (int) info.ssi_signo;
     }
@@ -468,7 +480,7 @@ s_spawn_engine (s_cluster_t *self, s_child_t *child)
     char *uuid = zpar_new_uuid ();
     snprintf (child->uuid, sizeof child->uuid, "%s", uuid);
     free (uuid);
-    if (self->mpi)
+    if (child->mpi_job)
         return s_spawn_mpi (self, child);
     char *argv [self->engine_argc + 7];
     memcpy (argv, self->engine_argv, self->engine_argc * sizeof *argv);
@@ -597,6 +609,89 @@ s_report_exit (s_cluster_t *self, s_child_t *child)
 }
 
 //  Until a signal, or until the hub or the scheduler ends.
+//  Copies the engine connection file to host, once a host. 0 or -1.
+static int
+s_copy_to (s_cluster_t *self, const char *host)
+{
+    if (!self->remote_connfile)
+        self->remote_connfile = zpar_remote_path (zpar_profile_name (self->profile));
+    char *local = zpar_profile_path (self->profile, "security", ZPAR_CONNFILE_ENGINE);
+    char *error = NULL;
+    int rc = zpar_ssh_copy (host, local, self->remote_connfile, &error);
+    if (rc == 0)
+        zpar_info ("connection file copied to %s:%s", host, self->remote_connfile);
+    else
+        zpar_error ("%s", error);
+    free (error);
+    free (local);
+    return rc;
+}
+
+//  Engines `ipcluster engines` asked for, in pid/add-*.json: {"engines": N}
+//  here, or {"hosts": [{"host", "engines"}]} through ssh. New slots,
+//  numbered on from the last, supervised like the others.
+static void
+s_take_requests (s_cluster_t *self)
+{
+    char *dir_path = zpar_profile_path (self->profile, "pid", NULL);
+    DIR *dir = opendir (dir_path);
+    for (struct dirent *entry = dir? readdir (dir): NULL; entry; entry = readdir (dir)) {
+        if (strncmp (entry->d_name, "add-", 4) != 0 || !strstr (entry->d_name, ".json"))
+            continue;
+        char path [4096];
+        snprintf (path, sizeof path, "%s/%s", dir_path, entry->d_name);
+        json_t *request = json_load_file (path, 0, NULL);
+        unlink (path);
+        json_t *hosts = json_object_get (request, "hosts");
+        size_t i, added = 0, first = self->count;
+        json_t *host;
+        json_int_t local = json_integer_value (json_object_get (request, "engines"));
+        size_t wanted = hosts? 0: (size_t) (local > 0 && local <= S_MAX_ENGINES? local: 0);
+        json_array_foreach (hosts, i, host)
+            wanted += (size_t) json_integer_value (json_object_get (host, "engines"));
+        if (!wanted || self->count + wanted > 2 + S_MAX_ENGINES) {
+            zpar_warn ("%s asks for no engines, or too many: ignored", entry->d_name);
+            json_decref (request);
+            continue;
+        }
+        s_child_t *grown = realloc (self->children, (self->count + wanted) * sizeof *grown);
+        if (!grown) {
+            json_decref (request);
+            continue;
+        }
+        self->children = grown;
+        memset (self->children + self->count, 0, wanted * sizeof *grown);
+        self->count += wanted;
+        size_t slot = first;
+        json_array_foreach (hosts, i, host) {
+            const char *name = json_string_value (json_object_get (host, "host"));
+            json_int_t count = json_integer_value (json_object_get (host, "engines"));
+            if (!name || s_copy_to (self, name) != 0)
+                continue;
+            self->owned_hosts = realloc (self->owned_hosts, (self->nowned + 1) * sizeof (char *));
+            char *owned = self->owned_hosts [self->nowned++] = strdup (name);
+            for (json_int_t k = 0; k < count; k++)
+                self->children [slot++].host = owned;
+        }
+        if (!hosts)
+            slot = self->count;
+        for (size_t c = first; c < self->count; c++) {
+            s_child_t *child = &self->children [c];
+            snprintf (child->name, sizeof child->name, "engine-%zu", c - 2);
+            if (c >= slot)
+                child->restart_at = -1;         //  its host could not be reached
+            else
+            if (s_spawn_engine (self, child) > 0)
+                added++;
+        }
+        zpar_info ("%zu engines added (%s)", added, entry->d_name);
+        json_decref (request);
+    }
+    if (dir)
+        closedir (dir);
+    free (dir_path);
+}
+
 static int
 s_supervise (s_cluster_t *self)
 {
@@ -615,6 +710,10 @@ s_supervise (s_cluster_t *self)
         if (stop) {
             zpar_info ("signal %d: stopping the cluster", stop);
             return 0;
+        }
+        if (self->add_asked) {
+            self->add_asked = false;
+            s_take_requests (self);
         }
         //  An engine that exits 0 said goodbye itself; any other end is news,
         //  and the slot starts again after a pause.
@@ -852,6 +951,7 @@ s_start (s_options_t *options)
     sigaddset (&signals, SIGTERM);
     sigaddset (&signals, SIGINT);
     sigaddset (&signals, SIGHUP);
+    sigaddset (&signals, SIGUSR1);
     sigprocmask (SIG_BLOCK, &signals, NULL);
     signal (SIGPIPE, SIG_IGN);
     self->sigfd = signalfd (-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -863,8 +963,10 @@ s_start (s_options_t *options)
     snprintf (self->children [1].name, sizeof self->children [1].name, "scheduler");
     for (size_t i = 2; i < self->count; i++)
         snprintf (self->children [i].name, sizeof self->children [i].name, "engine-%zu", i - 2);
-    if (self->mpi)
+    if (self->mpi) {
         snprintf (self->children [2].name, sizeof self->children [2].name, "mpiexec");
+        self->children [2].mpi_job = true;
+    }
     //  Engines on other hosts, in the order of the hosts file.
     for (size_t h = 0, i = 2; h < options->nhosts; h++)
         for (int k = 0; k < options->hosts [h].engines && i < self->count; k++)
@@ -983,10 +1085,88 @@ stop:
     zpar_sign_destroy (&self->hub_signer);
     free (self->hub_session);
     free (self->remote_connfile);
+    for (size_t i = 0; i < self->nowned; i++)
+        free (self->owned_hosts [i]);
+    free (self->owned_hosts);
     close (self->sigfd);
     close (lock_fd);
     free (self->children);
     free (supervisor_pid);
+    zpar_profile_destroy (&profile);
+    return rc;
+}
+
+//  ipcluster engines: asks the supervisor of a running cluster for more
+//  engines (a request file and SIGUSR1) and waits until they registered.
+static int
+s_engines (s_options_t *options)
+{
+    char *error = NULL;
+    zpar_profile_t *profile = zpar_profile_new (options->profile_name, false, &error);
+    if (!profile) {
+        fprintf (stderr, "ipcluster: %s\n", error);
+        free (error);
+        return 1;
+    }
+    int rc = 1;
+    char *supervisor = zpar_profile_path (profile, "pid", "ipcluster.pid");
+    char *connfile = zpar_profile_path (profile, "security", ZPAR_CONNFILE_CLIENT);
+    zpar_connfile_t *conn = zpar_connfile_load (connfile, NULL);
+    zpar_client_t *client = NULL;
+    json_t *request = NULL, *ids = NULL;
+    pid_t pid = 0;
+    if (!zpar_pidfile_alive (supervisor, &pid) || !conn) {
+        fprintf (stderr, "ipcluster: no cluster started by ipcluster is running in profile %s\n",
+                 zpar_profile_name (profile));
+        goto done;
+    }
+    if (options->nhosts && (!strncmp (conn->location, "127.", 4) || !strcmp (conn->location, "0.0.0.0"))) {
+        fprintf (stderr, "ipcluster: the cluster of profile %s binds %s, which other hosts cannot "
+                 "reach; start it with --ip ADDRESS\n", zpar_profile_name (profile), conn->location);
+        rc = 2;
+        goto done;
+    }
+    client = zpar_client_new (zpar_profile_name (profile));
+    if (!client) {
+        fprintf (stderr, "ipcluster: %s\n", zpar_last_error ());
+        goto done;
+    }
+    ids = zpar_client_ids (client);
+    size_t before = json_array_size (ids);
+    request = options->nhosts? json_pack ("{s:[]}", "hosts"): json_pack ("{s:I}", "engines",
+                                                                      (json_int_t) options->engines);
+    for (size_t h = 0; h < options->nhosts; h++)
+        json_array_append_new (json_object_get (request, "hosts"),
+                               json_pack ("{s:s, s:i}", "host", options->hosts [h].host,
+                                          "engines", options->hosts [h].engines));
+    char name [64];
+    snprintf (name, sizeof name, "add-%d.json", (int) getpid ());
+    char *path = zpar_profile_path (profile, "pid", name);
+    int saved = zpar_json_save (request, path);
+    free (path);
+    if (saved != 0 || kill (pid, SIGUSR1) != 0) {
+        fprintf (stderr, "ipcluster: cannot ask the supervisor (pid %d): %s\n", (int) pid, strerror (errno));
+        goto done;
+    }
+    size_t wanted = before + (size_t) options->engines;
+    if (zpar_client_wait_for_engines (client, wanted, (int) options->timeout_s * 1000) != 0) {
+        json_decref (ids);
+        ids = zpar_client_ids (client);
+        fprintf (stderr, "ipcluster: %zu of %ld engines registered within %ld s; see %s/log/\n",
+                 json_array_size (ids) - before, options->engines, options->timeout_s,
+                 zpar_profile_dir (profile));
+        goto done;
+    }
+    printf ("added %ld engine%s (profile %s): %zu in all\n", options->engines,
+            options->engines == 1? "": "s", zpar_profile_name (profile), wanted);
+    rc = 0;
+done:
+    json_decref (request);
+    json_decref (ids);
+    zpar_client_destroy (&client);
+    zpar_connfile_destroy (&conn);
+    free (connfile);
+    free (supervisor);
     zpar_profile_destroy (&profile);
     return rc;
 }
@@ -1146,8 +1326,8 @@ main (int argc, char *argv [])
         s_usage (stdout);
         return 0;
     }
-    bool start = !strcmp (command, "start");
-    if (!start && strcmp (command, "stop") && strcmp (command, "status")) {
+    bool start = !strcmp (command, "start"), add = !strcmp (command, "engines");
+    if (!start && !add && strcmp (command, "stop") && strcmp (command, "status")) {
         if (*command)
             fprintf (stderr, "ipcluster: no such command: %s\n", command);
         s_usage (stderr);
@@ -1189,8 +1369,12 @@ main (int argc, char *argv [])
     optind = 2;
     int opt;
     while ((opt = getopt_long (argc, argv, "n:h", long_options, NULL)) != -1) {
-        //  Options of start only.
-        if (!start && opt != 'p' && opt != 'j' && opt != 'h') {
+        //  Options of start only (engines takes those that say which).
+        if (add && opt != 'p' && opt != 'h' && opt != 'n' && opt != 'E' && opt != 'H' && opt != 't') {
+            why = "engines takes -n, --engines, --hosts, --timeout and --profile";
+            goto usage;
+        }
+        if (!start && !add && opt != 'p' && opt != 'j' && opt != 'h') {
             why = "stop and status take only --profile (and status --json)";
             goto usage;
         }
@@ -1329,6 +1513,18 @@ main (int argc, char *argv [])
         why = "--hosts goes with --engines ssh";
         goto usage;
     }
+    if (add && (options.launcher && !strcmp (options.launcher, "mpi"))) {
+        why = "engines adds engines here (local) or through ssh";
+        goto usage;
+    }
+    if (add && !ssh && !options.engines_given) {
+        why = "engines needs -n N (or --engines ssh --hosts FILE)";
+        goto usage;
+    }
+    if (add && !ssh && options.engines < 1) {
+        why = "engines needs -n 1 or more";
+        goto usage;
+    }
     if (options.launcher && !strcmp (options.launcher, "mpi") && options.engines < 1) {
         why = "--engines mpi needs -n 1 or more";
         goto usage;
@@ -1352,8 +1548,9 @@ main (int argc, char *argv [])
             options.engines += options.hosts [h].engines;
         if (options.engines > S_MAX_ENGINES)
             why = "the hosts file asks for more than 4096 engines";
-        if (!strncmp (options.ip, "127.", 4) || !strcmp (options.ip, "0.0.0.0")
-        ||  !strcmp (options.ip, "*") || !strcmp (options.ip, "localhost"))
+        //  (engines: the running cluster's address is checked there.)
+        if (!add && (!strncmp (options.ip, "127.", 4) || !strcmp (options.ip, "0.0.0.0")
+                     || !strcmp (options.ip, "*") || !strcmp (options.ip, "localhost")))
             why = "--engines ssh needs --ip with an address of this host the other hosts reach";
         if (why) {
             zpar_hosts_free (&options.hosts, options.nhosts);
@@ -1362,7 +1559,8 @@ main (int argc, char *argv [])
     }
     if (zpar_init () != 0)
         return 1;
-    int rc = start? s_start (&options): !strcmp (command, "stop")? s_stop (&options): s_status (&options);
+    int rc = start? s_start (&options): add? s_engines (&options)
+           : !strcmp (command, "stop")? s_stop (&options): s_status (&options);
     for (size_t i = 0; i < options.nplugins; i++)
         free ((char *) options.plugins [i]);
     free (options.plugins);

@@ -245,6 +245,22 @@ Test (hosts, ssh_starts_engines_on_other_hosts_and_stops_them_there)
     json_decref (inputs);
     zpar_view_destroy (&balanced);
 
+    //  One more on the first host, to the running cluster.
+    char more_file [1200];
+    snprintf (more_file, sizeof more_file, "%s/more.txt", s_dir);
+    file = fopen (more_file, "w");
+    fprintf (file, "%s\n", s_hosts [0].name);
+    fclose (file);
+    char *out = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "%s engines --profile %s --engines ssh --hosts %s",
+                           zt_build_path ("bin/ipcluster"), ZT_PROFILE, more_file), 0, "%s", out);
+    cr_assert (strstr (out, "4 in all"), "%s", out);
+    free (out);
+    cr_assert_eq (zpar_client_wait_for_engines (client, 4, 10000), 0, "%s", zpar_last_error ());
+    names = s_hostnames (client);
+    cr_assert_eq (s_count (names, s_hosts [0].name), 2);
+    json_decref (names);
+
     //  ipcluster stop ends them there too.
     json_t *engines = zpar_client_engines (client);
     zpar_client_destroy (&client);
@@ -314,4 +330,40 @@ Test (hosts, mpi_starts_the_engines_as_one_job_and_they_know_their_ranks)
         cr_assert (zt_wait_gone (pid, 10000), "engine pid %d still runs", (int) pid);
     }
     json_decref (engines);
+}
+
+Test (hosts, ipcluster_engines_adds_engines_to_a_running_cluster)
+{
+    zt_cluster_start (2, NULL);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq (zt_runf (&out, &err, "%s engines -n 2 --profile %s", zt_build_path ("bin/ipcluster"),
+                           ZT_PROFILE), 0, "%s%s", out, err);
+    cr_assert (strstr (out, "added 2 engines") && strstr (out, "4 in all"), "%s", out);
+    free (out);
+    free (err);
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    json_t *ids = zpar_client_ids (client);
+    cr_assert_eq (json_array_size (ids), 4);
+    json_decref (ids);
+    //  Supervised like the first ones: in pid/, stopped with the cluster.
+    cr_assert_gt (zt_pid_of ("engine-3"), 0);
+    json_t *engines = zpar_client_engines (client);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+    size_t i;
+    json_t *engine;
+    json_array_foreach (engines, i, engine) {
+        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
+        cr_assert (zt_wait_gone (pid, 10000), "engine pid %d still runs", (int) pid);
+    }
+    json_decref (engines);
+    //  Without a cluster, or without saying how many: refused.
+    cr_assert_eq (zt_runf (NULL, &err, "%s engines -n 1 --profile %s", zt_build_path ("bin/ipcluster"),
+                           ZT_PROFILE), 1);
+    cr_assert (strstr (err, "no cluster"), "%s", err);
+    free (err);
+    cr_assert_eq (zt_runf (NULL, &err, "%s engines --profile %s", zt_build_path ("bin/ipcluster"),
+                           ZT_PROFILE), 2);
+    free (err);
 }
