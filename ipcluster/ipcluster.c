@@ -13,6 +13,7 @@
 
 #include "zpar_hosts.h"
 #include "zpar_launch.h"
+#include "zpar_slurm.h"
 
 #include "zpar_connfile.h"
 #include "zpar_log.h"
@@ -92,7 +93,10 @@ typedef struct {
     char *db;                   //  --db, with an absolute path (owned)
     int curve;                  //  --curve 1, --no-curve 0, else -1: when not on loopback
     const char *db_max_records, *db_max_bytes;
-    const char *launcher;       //  --engines: "local" or "ssh"
+    const char *launcher;       //  --engines: "local", "ssh", "mpi" or "slurm"
+    const char *partition, *time_limit;     //  slurm: --partition, --time
+    const char **slurm_options; //  slurm: each --slurm-option
+    size_t nslurm_options;
     const char *hosts_path;     //  --hosts FILE (ssh)
     zpar_host_t *hosts;         //  read from it
     size_t nhosts;
@@ -106,6 +110,7 @@ typedef struct {
     s_child_t *children;        //  [0] hub, [1] scheduler, [2..] engines
     char *remote_connfile;      //  where engines on other hosts read theirs
     bool mpi;                   //  children [2] is mpiexec with every engine
+    long slurm_job;             //  the Slurm job running the engines, or 0
     bool add_asked;             //  `ipcluster engines` left a request (SIGUSR1)
     char **owned_hosts;         //  hosts of engines added later (owned)
     size_t nowned;
@@ -132,7 +137,8 @@ s_usage (FILE *out)
         "                       [--restart-limit N] [--max-message-size BYTES] [--timeout S]\n"
         "                       [--db memory|sqlite:PATH] [--db-max-records N]\n"
         "                       [--db-max-bytes BYTES] [--curve | --no-curve]\n"
-        "                       [--engines local|ssh|mpi] [--hosts FILE]\n"
+        "                       [--engines local|ssh|mpi|slurm] [--hosts FILE]\n"
+        "                       [--partition P] [--time T] [--slurm-option OPT]...\n"
         "       ipcluster engines [-n N | --engines ssh --hosts FILE] [--profile NAME]\n"
         "                         [--timeout S]\n"
         "       ipcluster stop [--profile NAME]\n"
@@ -146,7 +152,9 @@ s_usage (FILE *out)
         "         restarts of the hub and of the cluster\n"
         "         --engines ssh --hosts FILE starts the engines on other hosts through\n"
         "         ssh (FILE: \"host [engines]\" a line); give --ip an address they reach;\n"
-        "         --engines mpi starts the N engines as one job of OpenMPI's mpiexec\n"
+        "         --engines mpi starts the N engines as one job of OpenMPI's mpiexec;\n"
+        "         --engines slurm submits them as one Slurm job (sbatch; ipcluster stop\n"
+        "         cancels it), with --partition, --time and any #SBATCH --slurm-option\n"
         "         --curve encrypts every link with CurveZMQ (the default when --ip is\n"
         "         not a loopback address; --no-curve turns it off)\n"
         "engines  adds engines to the cluster running in the profile (here, or on\n"
@@ -378,9 +386,30 @@ s_stop_range (s_cluster_t *self, size_t from, size_t to)
 }
 
 //  Engines first, so they say goodbye to a hub that is still there.
+//  The job of the engines, and the file that names it (for an ipcluster
+//  stop after the supervisor was killed).
+static void
+s_cancel_slurm (zpar_profile_t *profile, long job)
+{
+    char *path = zpar_profile_path (profile, "pid", "slurm.job");
+    FILE *file = job? NULL: fopen (path, "r");
+    if (file) {
+        if (fscanf (file, "%ld", &job) != 1)
+            job = 0;
+        fclose (file);
+    }
+    if (job > 0 && zpar_slurm_cancel (job) == 0)
+        zpar_info ("Slurm job %ld cancelled", job);
+    unlink (path);
+    free (path);
+}
+
 static void
 s_stop_all (s_cluster_t *self)
 {
+    if (self->slurm_job)
+        s_cancel_slurm (self->profile, self->slurm_job);
+    self->slurm_job = 0;
     s_stop_range (self, 2, self->count);
     s_stop_range (self, 1, 2);
     s_stop_range (self, 0, 1);
@@ -609,6 +638,59 @@ s_report_exit (s_cluster_t *self, s_child_t *child)
 }
 
 //  Until a signal, or until the hub or the scheduler ends.
+//  Every engine as one Slurm job (sbatch), its script and log in the
+//  profile. The job is not a child: the hub sees engines come and go, and
+//  stopping the cluster cancels it.
+static int
+s_submit_slurm (s_cluster_t *self)
+{
+    s_options_t *options = self->options;
+    char *dir = zpar_profile_path (self->profile, "slurm", NULL);
+    mkdir (dir, 0700);
+    free (dir);
+    char *script = zpar_profile_path (self->profile, "slurm", "engines.sbatch");
+    char *output = zpar_profile_path (self->profile, "log", "slurm-%j.log");
+    char *connfile = zpar_profile_path (self->profile, "security", ZPAR_CONNFILE_ENGINE);
+    char name [128];
+    snprintf (name, sizeof name, "zpar-%s", zpar_profile_name (self->profile));
+    //  The engine's own options after the program: --profile NAME becomes
+    //  --file (the job may run where $ZPAR_DIR is not set).
+    const char *engine_argv [self->engine_argc + 4];
+    size_t argc = 0;
+    engine_argv [argc++] = self->engine_argv [0];
+    engine_argv [argc++] = "--file";
+    engine_argv [argc++] = connfile;
+    for (size_t i = 3; i < self->engine_argc; i++)
+        engine_argv [argc++] = self->engine_argv [i];
+    engine_argv [argc] = NULL;
+    zpar_slurm_job_t job = {
+        .name = name, .engines = options->engines, .output = output,
+        .partition = options->partition, .time = options->time_limit,
+        .extra = options->slurm_options, .nextra = options->nslurm_options,
+        .engine_argv = engine_argv
+    };
+    char *error = NULL;
+    long id = zpar_slurm_script (script, &job) == 0? zpar_slurm_submit (script, &error): -1;
+    if (id > 0) {
+        self->slurm_job = id;
+        char *path = zpar_profile_path (self->profile, "pid", "slurm.job");
+        FILE *file = fopen (path, "w");
+        if (file) {
+            fprintf (file, "%ld\n", id);
+            fclose (file);
+        }
+        free (path);
+        zpar_info ("Slurm job %ld submitted: %ld engines (%s)", id, options->engines, script);
+    }
+    else
+        s_report (self, "error: %s\n", error? error: "cannot write the Slurm batch script");
+    free (error);
+    free (script);
+    free (output);
+    free (connfile);
+    return id > 0? 0: -1;
+}
+
 //  Copies the engine connection file to host, once a host. 0 or -1.
 static int
 s_copy_to (s_cluster_t *self, const char *host)
@@ -957,7 +1039,8 @@ s_start (s_options_t *options)
     self->sigfd = signalfd (-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
 
     self->mpi = options->launcher && !strcmp (options->launcher, "mpi");
-    self->count = 2 + (self->mpi? 1: (size_t) options->engines);
+    bool slurm = options->launcher && !strcmp (options->launcher, "slurm");
+    self->count = 2 + (slurm? 0: self->mpi? 1: (size_t) options->engines);
     self->children = calloc (self->count, sizeof *self->children);
     snprintf (self->children [0].name, sizeof self->children [0].name, "hub");
     snprintf (self->children [1].name, sizeof self->children [1].name, "scheduler");
@@ -1071,6 +1154,8 @@ s_start (s_options_t *options)
             s_report (self, "error: cannot start %s: %s\n", argv [0], strerror (errno));
             goto stop;
         }
+    if (slurm && s_submit_slurm (self) != 0)
+        goto stop;
     if (s_wait_engines (self, started) != 0)
         goto stop;
     rc = s_supervise (self);
@@ -1199,6 +1284,8 @@ s_stop (s_options_t *options)
     }
     unlink (supervisor);
     free (supervisor);
+    //  A Slurm job of a supervisor that was killed.
+    s_cancel_slurm (profile, 0);
     char *pid_dir = zpar_profile_path (profile, "pid", NULL);
     DIR *dir = opendir (pid_dir);
     for (struct dirent *entry = dir? readdir (dir): NULL; entry; entry = readdir (dir))
@@ -1341,6 +1428,7 @@ main (int argc, char *argv [])
         .restart_limit = S_RESTART_LIMIT
     };
     options.plugins = calloc ((size_t) argc, sizeof (char *));
+    options.slurm_options = calloc ((size_t) argc, sizeof (char *));
     const char *why = NULL;
     static struct option long_options [] = {
         { "profile", required_argument, 0, 'p' },
@@ -1358,6 +1446,9 @@ main (int argc, char *argv [])
         { "db", required_argument, 0, 'D' },
         { "curve", no_argument, 0, 'K' },
         { "engines", required_argument, 0, 'E' },
+        { "partition", required_argument, 0, 'Q' },
+        { "time", required_argument, 0, 'T' },
+        { "slurm-option", required_argument, 0, 'O' },
         { "hosts", required_argument, 0, 'H' },
         { "no-curve", no_argument, 0, 'k' },
         { "db-max-records", required_argument, 0, 'N' },
@@ -1385,13 +1476,17 @@ main (int argc, char *argv [])
                 options.engines_given = true;
                 break;
             case 'E':
-                if (strcmp (optarg, "local") != 0 && strcmp (optarg, "ssh") != 0 && strcmp (optarg, "mpi") != 0) {
-                    why = "--engines is local, ssh or mpi";
+                if (strcmp (optarg, "local") != 0 && strcmp (optarg, "ssh") != 0 && strcmp (optarg, "mpi") != 0
+                &&  strcmp (optarg, "slurm") != 0) {
+                    why = "--engines is local, ssh, mpi or slurm";
                     goto usage;
                 }
                 options.launcher = optarg;
                 break;
             case 'H': options.hosts_path = optarg; break;
+            case 'Q': options.partition = optarg; break;
+            case 'T': options.time_limit = optarg; break;
+            case 'O': options.slurm_options [options.nslurm_options++] = optarg; break;
             case 'p':
                 if (!zpar_profile_name_valid (optarg)) {
                     why = "a profile name is letters, digits, '_', '-' and '.'";
@@ -1408,6 +1503,7 @@ main (int argc, char *argv [])
                 if (!path) {
                     fprintf (stderr, "ipcluster: cannot find plugin %s: %s\n", optarg, strerror (errno));
                     free (options.plugins);
+                    free (options.slurm_options);
                     free (options.db);
                     return 2;
                 }
@@ -1513,7 +1609,16 @@ main (int argc, char *argv [])
         why = "--hosts goes with --engines ssh";
         goto usage;
     }
-    if (add && (options.launcher && !strcmp (options.launcher, "mpi"))) {
+    bool slurm = options.launcher && !strcmp (options.launcher, "slurm");
+    if ((options.partition || options.time_limit || options.nslurm_options) && !slurm) {
+        why = "--partition, --time and --slurm-option go with --engines slurm";
+        goto usage;
+    }
+    if (slurm && options.engines < 1) {
+        why = "--engines slurm needs -n 1 or more";
+        goto usage;
+    }
+    if (add && (options.launcher && (!strcmp (options.launcher, "mpi") || slurm))) {
         why = "engines adds engines here (local) or through ssh";
         goto usage;
     }
@@ -1540,6 +1645,7 @@ main (int argc, char *argv [])
             fprintf (stderr, "ipcluster: %s\n", error);
             free (error);
             free (options.plugins);
+            free (options.slurm_options);
             free (options.db);
             return 2;
         }
@@ -1564,6 +1670,7 @@ main (int argc, char *argv [])
     for (size_t i = 0; i < options.nplugins; i++)
         free ((char *) options.plugins [i]);
     free (options.plugins);
+    free (options.slurm_options);
     free (options.db);
     zpar_hosts_free (&options.hosts, options.nhosts);
     return rc;
@@ -1574,6 +1681,7 @@ usage:
     for (size_t i = 0; i < options.nplugins; i++)
         free ((char *) options.plugins [i]);
     free (options.plugins);
+    free (options.slurm_options);
     free (options.db);
     s_usage (stderr);
     return 2;

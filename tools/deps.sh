@@ -20,6 +20,9 @@ command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 # Engines as an MPI job.
 command -v mpiexec >/dev/null 2>&1 || need="$need openmpi-bin"
+# Engines as a Slurm job, tested on a one-node Slurm cluster.
+[ -x /usr/sbin/slurmctld ] || need="$need slurm-wlm"
+[ -x /usr/sbin/munged ] || need="$need munge"
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 # make fuzz: clang with libFuzzer's runtime.

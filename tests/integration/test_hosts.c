@@ -4,7 +4,9 @@
     only inside them; a hostname each in a UTS namespace), each
     running Debian's sshd with keys made in the test's folder; all of it
     is taken down at the end (needs root and sshd: skipped without them).
-    MPI: OpenMPI's mpiexec on this host.                                 */
+    MPI: OpenMPI's mpiexec on this host. Slurm: a one-node cluster of
+    Debian's slurm-wlm and munge, started by tests/slurm/up.sh in the
+    test's folder and stopped by tests/slurm/down.sh.                    */
 
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -73,10 +75,18 @@ s_down (void)
     s_made = 0;
 }
 
+static char s_slurm_dir [1100];     //  a one-node Slurm cluster to stop, or ""
+
 static void
 s_fini (void)
 {
-    //  The cluster first (its engines live in the namespaces), then them.
+    //  Slurm first (its pid files are in the test's folder, which the
+    //  clean-up removes; the job's engines end with it), then the cluster
+    //  (its engines may live in the namespaces), then the namespaces.
+    if (*s_slurm_dir) {
+        zt_runf (NULL, NULL, "%s/tests/slurm/down.sh %s", getenv ("ZPAR_SOURCE"), s_slurm_dir);
+        *s_slurm_dir = 0;
+    }
     zt_cleanup ();
     s_down ();
 }
@@ -366,4 +376,60 @@ Test (hosts, ipcluster_engines_adds_engines_to_a_running_cluster)
     cr_assert_eq (zt_runf (NULL, &err, "%s engines --profile %s", zt_build_path ("bin/ipcluster"),
                            ZT_PROFILE), 2);
     free (err);
+}
+
+Test (hosts, slurm_runs_the_engines_as_one_job_that_stop_cancels)
+{
+    if (geteuid () != 0 || access ("/usr/sbin/slurmctld", X_OK) != 0 || access ("/usr/sbin/munged", X_OK) != 0)
+        cr_skip_test ("needs root and Debian's slurm-wlm and munge");
+    snprintf (s_slurm_dir, sizeof s_slurm_dir, "%s/slurm", getenv ("ZPAR_DIR"));
+    int port = 20000 + (getpid () % 10000) * 2;
+    char *err = NULL;
+    cr_assert_eq (zt_runf (NULL, &err, "%s/tests/slurm/up.sh %s %d %d", getenv ("ZPAR_SOURCE"),
+                           s_slurm_dir, port, port + 1), 0, "%s", err);
+    free (err);
+    char conf [1200];
+    snprintf (conf, sizeof conf, "%s/slurm.conf", s_slurm_dir);
+    setenv ("SLURM_CONF", conf, 1);
+
+    zt_cluster_start (3, "--engines slurm --time 10");
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+    json_t *error = NULL;
+    json_t *infos = zpar_view_apply_sync (all, "engine_info", NULL, &error);
+    cr_assert_eq (json_array_size (infos), 3);
+    int ranks = 0;
+    size_t i;
+    json_t *info;
+    json_array_foreach (infos, i, info)
+        ranks |= 1 << json_integer_value (json_object_get (info, "mpi_rank"));
+    cr_assert_eq (ranks, 7, "Slurm ranks 0, 1 and 2, once each");
+    json_decref (infos);
+    zpar_view_destroy (&all);
+    char *out = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "squeue -h -o %%j"), 0);
+    cr_assert (strstr (out, "zpar-test"), "no job in squeue: %s", out);
+    free (out);
+
+    json_t *engines = zpar_client_engines (client);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+    json_t *engine;
+    json_array_foreach (engines, i, engine) {
+        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
+        cr_assert (zt_wait_gone (pid, 15000), "engine pid %d still runs", (int) pid);
+    }
+    json_decref (engines);
+    //  Cancelled: gone from the queue once its steps ended.
+    for (int64_t deadline = zpar_mono_ms () + 15000; ; zclock_sleep (100)) {
+        cr_assert_eq (zt_runf (&out, NULL, "squeue -h -o %%j"), 0);
+        bool gone = !strstr (out, "zpar-test");
+        if (!gone && zpar_mono_ms () >= deadline)
+            cr_assert_fail ("the job was not cancelled: %s", out);
+        free (out);
+        if (gone)
+            break;
+    }
+    unsetenv ("SLURM_CONF");
 }
