@@ -12,6 +12,11 @@
 #include <zpar/zpar.h>
 
 #include "zpar_hosts.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include "zpar_launch.h"
 #include "zpar_slurm.h"
 
@@ -131,7 +136,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: ipcluster start [-n N] [--profile NAME] [--daemonize] [--ip ADDR]\n"
+        "usage: ipcluster start [-n N] [--profile NAME] [--daemonize] [--ip ADDR|auto]\n"
         "                       [--load LIB.so]... [--hb-period MS] [--hb-liveness N]\n"
         "                       [--hwm N] [--scheme NAME] [--poison-limit N]\n"
         "                       [--restart-limit N] [--max-message-size BYTES] [--timeout S]\n"
@@ -1405,6 +1410,23 @@ s_status (s_options_t *options)
     return running? 0: 1;
 }
 
+//  The first IPv4 address of an interface that is up and not loopback.
+static int
+s_public_address (char *out, size_t size)
+{
+    struct ifaddrs *list = NULL;
+    if (getifaddrs (&list) != 0)
+        return -1;
+    int rc = -1;
+    for (struct ifaddrs *entry = list; entry && rc != 0; entry = entry->ifa_next)
+        if (entry->ifa_addr && entry->ifa_addr->sa_family == AF_INET
+        &&  (entry->ifa_flags & IFF_UP) && !(entry->ifa_flags & IFF_LOOPBACK)
+        &&  inet_ntop (AF_INET, &((struct sockaddr_in *) entry->ifa_addr)->sin_addr, out, (socklen_t) size))
+            rc = 0;
+    freeifaddrs (list);
+    return rc;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -1495,7 +1517,18 @@ main (int argc, char *argv [])
                 options.profile_name = optarg;
                 break;
             case 'd': options.daemonize = true; break;
-            case 'i': options.ip = optarg; break;
+            case 'i':
+                options.ip = optarg;
+                if (!strcmp (optarg, "auto")) {
+                    //  This host's first address other hosts may reach.
+                    static char found [INET_ADDRSTRLEN];
+                    if (s_public_address (found, sizeof found) != 0) {
+                        why = "--ip auto found no address but loopback on this host";
+                        goto usage;
+                    }
+                    options.ip = found;
+                }
+                break;
             case 'l': {
                 //  Engines run in the profile's folder tree, not here: pass
                 //  an absolute path.

@@ -8,10 +8,15 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zpar/zpar.h>
 
 #include "zpar_connfile.h"
+#include "zpar_net.h"
 #include "zpar_test.h"
 #include "zpar_util.h"
 
@@ -140,6 +145,23 @@ Test (curve, a_wrong_or_missing_server_key_is_refused_and_counted)
     cr_assert_null (client);
     cr_assert (strstr (zpar_last_error (), "has no curve_serverkey"), "%s", zpar_last_error ());
     cr_assert_gt (s_handshakes (), before, "the hub did not count the refused handshakes");
+    //  Not ZMTP at all: bytes on the registration port.
+    long long counted = s_handshakes ();
+    zpar_connfile_t *file = s_client_file ();
+    char host [64];
+    int port = zpar_endpoint_port (file->registration);
+    snprintf (host, sizeof host, "%s", file->registration + 6);
+    *strrchr (host, ':') = 0;
+    zpar_connfile_destroy (&file);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    inet_pton (AF_INET, host, &address.sin_addr);
+    cr_assert_eq (connect (fd, (struct sockaddr *) &address, sizeof address), 0);
+    const char garbage [] = "GET / HTTP/1.0\r\n\r\n and more bytes that are no greeting at all...";
+    cr_assert_gt (write (fd, garbage, sizeof garbage), 0);
+    for (int64_t deadline = zpar_mono_ms () + 5000; s_handshakes () <= counted; zclock_sleep (50))
+        cr_assert (zpar_mono_ms () < deadline, "a connection that is no ZMTP was not counted");
+    close (fd);
     //  And the cluster goes on for those with the right key.
     s_hostnames (1);
     free (wrong);

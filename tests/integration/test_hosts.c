@@ -199,6 +199,28 @@ s_hostnames (zpar_client_t *client)
     return names;
 }
 
+//  A load-balanced map over the engines: every answer right, and more
+//  than one engine did the work.
+static void
+s_balanced_map (zpar_client_t *client)
+{
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    json_t *inputs = json_array ();
+    for (int i = 0; i < 24; i++)
+        json_array_append_new (inputs, json_pack ("[f]", 0.02));
+    zpar_result_t *result = zpar_view_map_async (balanced, "sleep", inputs, 1);
+    cr_assert_not_null (result, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_result_wait (result, 20000), 0);
+    cr_assert (zpar_result_successful (result));
+    int engines = 0;
+    for (size_t i = 0; i < zpar_result_size (result); i++)
+        engines |= 1 << (zpar_result_engine_id (result, i) & 15);
+    cr_assert (engines & (engines - 1), "one engine did all the work");
+    zpar_result_destroy (&result);
+    json_decref (inputs);
+    zpar_view_destroy (&balanced);
+}
+
 static size_t
 s_count (json_t *names, const char *name)
 {
@@ -329,6 +351,7 @@ Test (hosts, mpi_starts_the_engines_as_one_job_and_they_know_their_ranks)
     cr_assert_eq (ranks, 7, "ranks 0, 1 and 2, once each");
     json_decref (infos);
     zpar_view_destroy (&all);
+    s_balanced_map (client);
     //  One mpiexec supervised; stopping it stops every engine.
     cr_assert_gt (zt_pid_of ("mpiexec"), 0);
     json_t *engines = zpar_client_engines (client);
@@ -407,6 +430,7 @@ Test (hosts, slurm_runs_the_engines_as_one_job_that_stop_cancels)
     cr_assert_eq (ranks, 7, "Slurm ranks 0, 1 and 2, once each");
     json_decref (infos);
     zpar_view_destroy (&all);
+    s_balanced_map (client);
     char *out = NULL;
     cr_assert_eq (zt_runf (&out, NULL, "squeue -h -o %%j"), 0);
     cr_assert (strstr (out, "zpar-test"), "no job in squeue: %s", out);
@@ -432,4 +456,32 @@ Test (hosts, slurm_runs_the_engines_as_one_job_that_stop_cancels)
             break;
     }
     unsetenv ("SLURM_CONF");
+}
+
+Test (hosts, ip_auto_binds_the_address_of_the_host)
+{
+    s_up ();
+    //  On host a, whose one address besides loopback is its veth's.
+    char *out = NULL, *err = NULL;
+    int rc = zt_runf (&out, &err, "ip netns exec %s %s start -n 1 --daemonize --profile %s --hb-period %d "
+                      "--ip auto", s_hosts [0].ns, zt_build_path ("bin/ipcluster"), ZT_PROFILE, ZT_HB_PERIOD_MS);
+    cr_assert_eq (rc, 0, "%s%s", out, err);
+    free (out);
+    free (err);
+    char *path = zt_profile_path ("security/zpar-client.json");
+    zpar_connfile_t *conn = zpar_connfile_load (path, NULL);
+    free (path);
+    cr_assert_not_null (conn);
+    cr_assert_str_eq (conn->location, s_hosts [0].ip);
+    cr_assert_not_null (conn->curve_serverkey, "no CurveZMQ off loopback");
+    zpar_connfile_destroy (&conn);
+    //  Reached from here, through the bridge.
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_client_wait_for_engines (client, 1, 10000), 0, "%s", zpar_last_error ());
+    json_t *names = s_hostnames (client);
+    cr_assert_eq (json_array_size (names), 1);
+    json_decref (names);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
 }
