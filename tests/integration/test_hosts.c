@@ -124,6 +124,11 @@ s_up (void)
     if (geteuid () != 0 || access ("/usr/sbin/sshd", X_OK) != 0
     ||  zt_run ("command -v ip ssh ssh-keygen unshare", NULL, NULL) != 0)
         cr_skip_test ("needs root, ip, unshare, ssh and Debian's openssh-server");
+    //  Root in a container may still not be allowed network namespaces.
+    char probe [64];
+    snprintf (probe, sizeof probe, "ztprobe%d", (int) getpid ());
+    if (zt_runf (NULL, NULL, "ip netns add %s && ip netns del %s", probe, probe) != 0)
+        cr_skip_test ("this machine does not let root make network namespaces");
     //  A network number no other run uses now (its bridge would exist).
     int net = 20 + getpid () % 200;
     char bridge [32];
