@@ -32,6 +32,12 @@ int zpar_cli_purge (zpar_client_t *client, char **ids, int count,
 //  zpar resubmit ID...: prints the new msg_ids.
 int zpar_cli_resubmit (zpar_client_t *client, char **ids, int count, bool as_json);
 
+//  zpar push JSON_OBJECT: the names on every engine of targets.
+int zpar_cli_push (zpar_client_t *client, const char *targets, json_t *values, bool as_json);
+
+//  zpar pull NAME...: each engine's values ({engine id: value} with --json).
+int zpar_cli_pull (zpar_client_t *client, const char *targets, char **names, int count, bool as_json);
+
 //  zpar queue: per engine queue, running, completed, failed; unassigned.
 int zpar_cli_queue (zpar_client_t *client, bool as_json);
 

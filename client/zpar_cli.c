@@ -37,6 +37,10 @@ s_usage (FILE *out)
         "                                  failure); a progress bar on a terminal's stderr\n"
         "  abort MSG_ID...                 tasks that have not started fail with TaskAborted\n"
         "                                  when they reach an engine (zpar_result_msg_ids)\n"
+        "  push JSON_OBJECT [--targets LIST]\n"
+        "                                  store each name of the object on the engines\n"
+        "  pull NAME... [--targets LIST]   each engine's value of the names ({id: value}\n"
+        "                                  with --json)\n"
         "  shutdown                        stop every engine, the schedulers and the hub\n"
         "\n"
         "task records (the hub keeps one per task handed to an engine):\n"
@@ -459,6 +463,7 @@ main (int argc, char *argv [])
     bool is_abort = streq (command, "abort");
     bool is_db = streq (command, "db"), is_top = streq (command, "top");
     bool is_purge = streq (command, "purge");
+    bool is_push = streq (command, "push"), is_pull = streq (command, "pull");
     //  Commands that name tasks by msg_id.
     bool by_ids = is_abort || is_purge || streq (command, "result") || streq (command, "resubmit");
     bool filters = records.status || records.fn || records.client || records.since || records.until
@@ -466,7 +471,8 @@ main (int argc, char *argv [])
     char date [48];
     static char unknown [128];
     if (!streq (command, "status") && !streq (command, "engines") && !is_apply && !is_map
-    &&  !by_ids && !streq (command, "shutdown") && !is_db && !is_top && !streq (command, "queue")) {
+    &&  !by_ids && !streq (command, "shutdown") && !is_db && !is_top && !streq (command, "queue")
+    &&  !is_push && !is_pull) {
         snprintf (unknown, sizeof unknown, "no such command: %s", command);
         why = zpar_utf8_clean (unknown);
     }
@@ -509,11 +515,17 @@ main (int argc, char *argv [])
     if (is_apply && left > 2)
         why = "apply takes one ARGS_JSON: give several arguments as one JSON list, e.g. '[1, 2]'";
     else
-    if (!is_apply && !is_map && !by_ids && left)
+    if (is_push && left != 1)
+        why = "push takes one JSON object of names and values";
+    else
+    if (is_pull && left < 1)
+        why = "pull needs the names to pull";
+    else
+    if (!is_apply && !is_map && !by_ids && !is_push && !is_pull && left)
         why = "this command takes no arguments";
     else
-    if (targets && !is_apply && !is_map)
-        why = "--targets goes with apply and map";
+    if (targets && !is_apply && !is_map && !is_push && !is_pull)
+        why = "--targets goes with apply, map, push and pull";
     else
     if (balanced && !is_apply)
         why = "--balanced goes with apply";
@@ -535,6 +547,18 @@ main (int argc, char *argv [])
         }
         args = json_is_array (parsed)? parsed: json_pack ("[o]", parsed);
     }
+    //  What push stores, checked the same way.
+    json_t *pushed = NULL;
+    if (is_push) {
+        json_error_t error;
+        pushed = json_loads (argv [optind], 0, &error);
+        if (!json_is_object (pushed)) {
+            fprintf (stderr, "zpar: push takes a JSON object of names and values%s%s\n",
+                     pushed? "": ": ", pushed? "": error.text);
+            json_decref (pushed);
+            return 2;
+        }
+    }
     //  The inputs of map, read before connecting for the same reason.
     json_t *inputs = NULL;
     if (is_map) {
@@ -547,6 +571,7 @@ main (int argc, char *argv [])
         fprintf (stderr, "zpar: %s\n", zpar_last_error ());
         json_decref (args);
         json_decref (inputs);
+        json_decref (pushed);
         return 1;
     }
     int rc;
@@ -596,6 +621,12 @@ main (int argc, char *argv [])
     else
     if (is_top)
         rc = zpar_cli_top (client, profile, &records, as_json);
+    else
+    if (is_push)
+        rc = zpar_cli_push (client, targets? targets: ZPAR_ALL, pushed, as_json);
+    else
+    if (is_pull)
+        rc = zpar_cli_pull (client, targets? targets: ZPAR_ALL, argv + optind, left, as_json);
     else {
         rc = zpar_client_shutdown (client) == 0? 0: 1;
         if (rc)
@@ -608,6 +639,7 @@ main (int argc, char *argv [])
     }
     json_decref (args);
     json_decref (inputs);
+    json_decref (pushed);
     zpar_client_destroy (&client);
     return rc;
 

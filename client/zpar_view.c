@@ -475,3 +475,120 @@ zpar_view_apply_sync (zpar_view_t *self, const char *fn, json_t *args, json_t **
     zpar_result_t *result = zpar_view_apply_async (self, fn, args);
     return s_sync (result, error);
 }
+
+//  -- the engines' namespaces ----------------------------------------------
+
+//  Namespaces are per engine: a balanced view has none to name.
+static bool
+s_direct (zpar_view_t *self, const char *what, json_t **error)
+{
+    if (!self->balanced)
+        return true;
+    zpar_fail ("%s needs a direct view: each engine has its own namespace", what);
+    if (error)
+        *error = zpar_error_new (ZPAR_E_VALUE, -1, "%s", zpar_last_error ());
+    return false;
+}
+
+int
+zpar_view_push (zpar_view_t *self, json_t *values, json_t **error)
+{
+    if (error)
+        *error = NULL;
+    if (!s_direct (self, "push", error))
+        return -1;
+    if (!json_is_object (values)) {
+        zpar_fail ("push needs an object of names and values");
+        if (error)
+            *error = zpar_error_new (ZPAR_E_VALUE, -1, "%s", zpar_last_error ());
+        return -1;
+    }
+    json_t *args = json_pack ("[O]", values);
+    json_t *done = zpar_view_apply_sync (self, "push", args, error);
+    json_decref (args);
+    int rc = done? 0: -1;
+    json_decref (done);
+    return rc;
+}
+
+json_t *
+zpar_view_pull (zpar_view_t *self, json_t *names, json_t **error)
+{
+    if (error)
+        *error = NULL;
+    if (!s_direct (self, "pull", error))
+        return NULL;
+    json_t *args = json_pack ("[O]", names);
+    json_t *values = zpar_view_apply_sync (self, "pull", args, error);
+    json_decref (args);
+    return values;
+}
+
+int
+zpar_view_scatter (zpar_view_t *self, const char *name, json_t *values, json_t **error)
+{
+    if (error)
+        *error = NULL;
+    if (!s_direct (self, "scatter", error))
+        return -1;
+    json_t *ids = json_is_array (values) && name? zpar_view_targets (self): NULL;
+    size_t engines = json_array_size (ids), total = json_array_size (values);
+    if (!engines) {
+        zpar_fail (ids? "scatter has no engine to send to": "scatter needs a name and a JSON array");
+        if (error)
+            *error = zpar_error_new (ZPAR_E_VALUE, -1, "%s", zpar_last_error ());
+        json_decref (ids);
+        return -1;
+    }
+    //  Even shares in order: the first total % engines engines one more.
+    zpar_result_t **results = calloc (engines, sizeof *results);
+    size_t from = 0;
+    for (size_t k = 0; k < engines; k++) {
+        size_t share = total / engines + (k < total % engines);
+        json_t *chunk = json_array ();
+        for (size_t i = from; i < from + share; i++)
+            json_array_append (chunk, json_array_get (values, i));
+        from += share;
+        int id = (int) json_integer_value (json_array_get (ids, k));
+        zpar_view_t *one = zpar_client_direct_ids (self->client, &id, 1);
+        json_t *args = json_pack ("[{s:o}]", name, chunk);
+        results [k] = one? zpar_view_apply_async (one, "push", args): NULL;
+        json_decref (args);
+        zpar_view_destroy (&one);
+    }
+    int rc = 0;
+    for (size_t k = 0; k < engines; k++) {
+        json_t *failure = NULL;
+        json_t *done = s_sync (results [k], rc == 0? &failure: NULL);
+        if (!done && rc == 0 && error)
+            *error = failure;
+        else
+            json_decref (failure);
+        rc |= done? 0: -1;
+        json_decref (done);
+    }
+    free (results);
+    json_decref (ids);
+    return rc;
+}
+
+json_t *
+zpar_view_gather (zpar_view_t *self, const char *name, json_t **error)
+{
+    json_t *name_value = json_string (name? name: "");
+    json_t *parts = zpar_view_pull (self, name_value, error);
+    json_decref (name_value);
+    if (!parts)
+        return NULL;
+    //  Back in engine order; a value that is no list counts as one item.
+    json_t *joined = json_array ();
+    size_t i;
+    json_t *part;
+    json_array_foreach (parts, i, part)
+        if (json_is_array (part))
+            json_array_extend (joined, part);
+        else
+            json_array_append (joined, part);
+    json_decref (parts);
+    return joined;
+}

@@ -187,6 +187,29 @@ zpar_result_t *zpar_view_apply_kw_async (zpar_view_t *self, const char *fn,
 //  in *error (caller owns).
 json_t *zpar_view_apply_sync (zpar_view_t *self, const char *fn, json_t *args, json_t **error);
 
+//  -- the engines' namespaces (direct views only) ------------------------------
+//  Each engine keeps a namespace, a JSON object that lives as long as the
+//  engine; functions read and write it (zpar_call_namespace in plugin.h).
+//  On failure these return NULL or -1 and, when error is not NULL, store
+//  the error object in *error (caller owns).
+
+//  Stores every name of values (a JSON object, borrowed) on each engine.
+int zpar_view_push (zpar_view_t *self, json_t *values, json_t **error);
+
+//  The value of names (a string) or the values (a list of names) on each
+//  engine, as an array in target order (caller owns). A name an engine
+//  does not have is a KeyError.
+json_t *zpar_view_pull (zpar_view_t *self, json_t *names, json_t **error);
+
+//  Splits values (a JSON array, borrowed) into one contiguous share per
+//  engine, in order (the first ones get one more when it does not divide
+//  evenly), and stores each share under name on its engine.
+int zpar_view_scatter (zpar_view_t *self, const char *name, json_t *values, json_t **error);
+
+//  The shares of name joined back in engine order (caller owns): the
+//  inverse of scatter.
+json_t *zpar_view_gather (zpar_view_t *self, const char *name, json_t **error);
+
 //  Calls fn once per input without waiting: inputs is a JSON array of
 //  argument lists ([[1], [2], [3]], borrowed). The result has one item per
 //  input, in input order. A balanced view sends chunksize inputs per task

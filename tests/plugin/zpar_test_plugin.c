@@ -4,7 +4,9 @@
         abort()      SIGABRT, as a failed assertion would
         exit(code)   the process exits with code
     and one that prints, for the tests of task records:
-        say(out, err)  out to stdout, err to stderr; returns null          */
+        say(out, err)  out to stdout, err to stderr; returns null
+    and one that works in the engine's namespace:
+        double_all(name, out)  out = name's numbers, each twice          */
 
 #include <zpar/plugin.h>
 
@@ -50,10 +52,30 @@ s_say (zpar_call_t *call)
     return 0;
 }
 
+static int
+s_double_all (zpar_call_t *call)
+{
+    const char *name = json_string_value (zpar_call_arg (call, 0));
+    const char *out = json_string_value (zpar_call_arg (call, 1));
+    json_t *space = zpar_call_namespace (call);
+    json_t *numbers = name? json_object_get (space, name): NULL;
+    if (!out || !json_is_array (numbers))
+        return zpar_call_fail (call, "KeyError", "no list named %s here", name? name: "(none)");
+    json_t *doubled = json_array ();
+    size_t i;
+    json_t *number;
+    json_array_foreach (numbers, i, number)
+        json_array_append_new (doubled, json_real (2 * json_number_value (number)));
+    json_object_set_new (space, out, doubled);
+    zpar_call_return (call, json_integer ((json_int_t) i));
+    return 0;
+}
+
 ZPAR_PLUGIN (zpar_registry_t *registry)
 {
     zpar_registry_add (registry, "segfault", s_segfault, "segfault() kills this engine with SIGSEGV");
     zpar_registry_add (registry, "abort", s_abort, "abort() kills this engine with SIGABRT");
     zpar_registry_add (registry, "exit", s_exit, "exit(code) ends this engine with code");
     zpar_registry_add (registry, "say", s_say, "say(out, err) prints out to stdout and err to stderr");
+    zpar_registry_add (registry, "double_all", s_double_all, "double_all(name, out): out = name's numbers doubled");
 }

@@ -1,0 +1,111 @@
+/*  The engines' namespaces from the client: push, pull, scatter and
+    gather, a plugin function working on what was pushed, and zpar push
+    and pull on the command line.                                        */
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zpar/zpar.h>
+
+#include "zpar_test.h"
+#include "zpar_util.h"
+
+TestSuite (namespace, .init = (void (*) (void)) zt_fresh_dir, .fini = zt_cleanup, .timeout = 60);
+
+static zpar_client_t *
+s_client (size_t engines)
+{
+    zpar_client_t *client = zpar_client_new (ZT_PROFILE);
+    cr_assert_not_null (client, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_client_wait_for_engines (client, engines, 10000), 0);
+    return client;
+}
+
+Test (namespace, push_pull_scatter_gather_round_trip)
+{
+    char extra [512];
+    snprintf (extra, sizeof extra, "--load %s", zt_build_path ("tests/libzpar_test_plugin.so"));
+    zt_cluster_start (3, extra);
+    zpar_client_t *client = s_client (3);
+    zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+    json_t *error = NULL;
+
+    json_t *values = zt_json ("{\"a\": 5, \"b\": {\"nested\": [true, null, \"x\"]}}");
+    cr_assert_eq (zpar_view_push (all, values, &error), 0);
+    json_t *name_b = json_string ("b");
+    json_t *pulled = zpar_view_pull (all, name_b, &error);
+    json_decref (name_b);
+    cr_assert_not_null (pulled);
+    cr_assert_eq (json_array_size (pulled), 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert (json_equal (json_array_get (pulled, i), json_object_get (values, "b")));
+    json_decref (pulled);
+    json_decref (values);
+
+    //  Ten items over three engines: 4, 3 and 3, in order.
+    json_t *items = zt_json ("[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]");
+    cr_assert_eq (zpar_view_scatter (all, "part", items, &error), 0);
+    json_t *names = json_string ("part");
+    pulled = zpar_view_pull (all, names, &error);
+    cr_assert_eq (json_array_size (json_array_get (pulled, 0)), 4);
+    cr_assert_eq (json_array_size (json_array_get (pulled, 1)), 3);
+    cr_assert_eq (json_integer_value (json_array_get (json_array_get (pulled, 1), 0)), 4);
+    json_decref (pulled);
+    json_t *joined = zpar_view_gather (all, "part", &error);
+    cr_assert (json_equal (joined, items), "gather did not give scatter's input back");
+    json_decref (joined);
+
+    //  A function works on what was scattered; the result is pulled back.
+    json_t *args = zt_json ("[\"part\", \"twice\"]");
+    json_t *counts = zpar_view_apply_sync (all, "double_all", args, &error);
+    cr_assert_not_null (counts);
+    json_decref (counts);
+    json_decref (args);
+    json_t *twice = zpar_view_gather (all, "twice", &error);
+    cr_assert_eq (json_array_size (twice), 10);
+    for (size_t i = 0; i < 10; i++)
+        cr_assert_eq (json_number_value (json_array_get (twice, i)), 2.0 * (double) i);
+    json_decref (twice);
+
+    //  A name an engine lacks, and a view without namespaces.
+    json_t *missing = json_string ("nowhere");
+    cr_assert_null (zpar_view_pull (all, missing, &error));
+    cr_assert (strstr (json_string_value (json_object_get (error, "evalue")), "no name 'nowhere'"));
+    json_decref (error);
+    error = NULL;
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    cr_assert_eq (zpar_view_scatter (balanced, "part", items, &error), -1);
+    cr_assert (strstr (json_string_value (json_object_get (error, "evalue")), "direct view"));
+    json_decref (error);
+    json_decref (missing);
+    json_decref (names);
+    json_decref (items);
+    zpar_view_destroy (&balanced);
+    zpar_view_destroy (&all);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (namespace, zpar_push_and_pull_on_the_command_line)
+{
+    zt_cluster_start (2, NULL);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq (zt_runf (&out, NULL, "%s --profile %s push '{\"k\": [1, 2]}' --targets 1",
+                           zt_build_path ("bin/zpar"), ZT_PROFILE), 0);
+    cr_assert (strstr (out, "pushed 1 name to 1 engine"), "%s", out);
+    free (out);
+    cr_assert_eq (zt_runf (&out, NULL, "%s --profile %s --json pull k --targets 1", zt_build_path ("bin/zpar"),
+                           ZT_PROFILE), 0);
+    json_t *pulled = zt_json (out), *expected = zt_json ("[1, 2]");
+    cr_assert (json_equal (json_object_get (pulled, "1"), expected), "%s", out);
+    json_decref (expected);
+    json_decref (pulled);
+    free (out);
+    //  Engine 0 never had it: a KeyError, exit 1.
+    cr_assert_eq (zt_runf (NULL, &err, "%s --profile %s pull k", zt_build_path ("bin/zpar"), ZT_PROFILE), 1);
+    cr_assert (strstr (err, "KeyError"), "%s", err);
+    free (err);
+    cr_assert_eq (zt_runf (NULL, &err, "%s --profile %s push '[1]'", zt_build_path ("bin/zpar"), ZT_PROFILE), 2);
+    free (err);
+    zt_cluster_stop ();
+}
