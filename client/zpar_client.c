@@ -797,6 +797,10 @@ s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
         is_reply = false;
     if (is_reply && part && content && !part->done) {
         zpar_result_t *result = part->result;
+        if (zpar_msg_buffers (reply)) {
+            zmsg_destroy (&part->buffers);
+            part->buffers = zpar_msg_take_buffers (reply);
+        }
         size_t index = (size_t) (part - result->parts);
         zframe_t *metadata = zpar_msg_frame (reply, ZPAR_FRAME_METADATA);
         long long engine_id;

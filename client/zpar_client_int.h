@@ -42,6 +42,7 @@ typedef struct {
     json_t *metadata;           //  parsed when first asked for, with "submitted" added
     char *out;                  //  what it printed (stdout and stderr), from the metadata
     char submitted [40];        //  the request's date
+    zmsg_t *buffers;            //  binary buffers of the reply, or NULL
 } zpar_part_t;
 
 struct _zpar_result_t {

@@ -40,6 +40,7 @@ zpar_result_destroy (zpar_result_t **self_p)
         free (part->engine_uuid);
         free (part->out);
         free (part->metadata_text);
+        zmsg_destroy (&part->buffers);
         free (part->content);
         json_decref (part->flags);
         json_decref (part->metadata);
@@ -326,4 +327,29 @@ zpar_result_stdout (zpar_result_t *self, size_t index)
     if (part)
         s_part_metadata (part);
     return part && part->out? part->out: "";
+}
+
+size_t
+zpar_result_buffers (zpar_result_t *self, size_t index)
+{
+    if (!self || index >= self->size)
+        return 0;
+    zpar_part_t *part = &self->parts [self->items [index].part];
+    return part->buffers? zmsg_size (part->buffers): 0;
+}
+
+const void *
+zpar_result_buffer (zpar_result_t *self, size_t index, size_t buffer, size_t *size)
+{
+    if (!self || index >= self->size)
+        return NULL;
+    zpar_part_t *part = &self->parts [self->items [index].part];
+    zframe_t *frame = part->buffers? zmsg_first (part->buffers): NULL;
+    for (size_t i = 0; frame && i < buffer; i++)
+        frame = zmsg_next (part->buffers);
+    if (!frame)
+        return NULL;
+    if (size)
+        *size = zframe_size (frame);
+    return zframe_data (frame);
 }

@@ -326,16 +326,34 @@ s_send_part (zpar_view_t *self, zpar_result_t *result, size_t index, int engine,
 zpar_result_t *
 zpar_view_apply_kw_async (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs)
 {
+    return zpar_view_apply_buffers_async (self, fn, args, kwargs, NULL, 0);
+}
+
+zpar_result_t *
+zpar_view_apply_buffers_async (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs,
+                               const zpar_buffer_t *buffers, size_t nbuffers)
+{
     if ((args && !json_is_array (args)) || (kwargs && !json_is_object (kwargs)))
         return zpar_fail ("apply needs args as a JSON array and kwargs as a JSON object");
+    //  What no scheduler would take is refused here, saying why.
+    size_t bytes = 0;
+    for (size_t b = 0; b < nbuffers; b++)
+        bytes += buffers [b].size;
+    if (bytes + 4096 > (size_t) self->client->max_size)
+        return zpar_fail ("the buffers are %zu bytes, over the cluster's message limit of %lld bytes "
+                          "(ipcluster start --max-message-size)", bytes, (long long) self->client->max_size);
     json_t *ids = s_prepare (self, fn);
     if (!ids)
         return NULL;
     size_t count = self->balanced? 1: json_array_size (ids);
     zpar_result_t *result = zpar_result_new (self->client, count, count, self->balanced);
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
+        zpar_msg_t *msg = s_apply_request (self, fn, args, NULL, kwargs);
+        for (size_t b = 0; b < nbuffers; b++)
+            zpar_msg_add_buffer (msg, buffers [b].data, buffers [b].size);
         s_send_part (self, result, i, self->balanced? -1: (int) json_integer_value (json_array_get (ids, i)),
-                     s_apply_request (self, fn, args, NULL, kwargs));
+                     msg);
+    }
     json_decref (ids);
     return result;
 }

@@ -834,6 +834,14 @@ zpar_msg_buffer (zpar_msg_t *self, size_t index)
     return s_nth (self->buffers, index);
 }
 
+zmsg_t *
+zpar_msg_take_buffers (zpar_msg_t *self)
+{
+    zmsg_t *taken = self->buffers;
+    self->buffers = zmsg_new ();
+    return taken;
+}
+
 void
 zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size)
 {

@@ -121,6 +121,10 @@ size_t zpar_msg_buffers (zpar_msg_t *self);
 zframe_t *zpar_msg_buffer (zpar_msg_t *self, size_t index);
 void zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size);
 
+//  The buffers, taken out of the message (caller owns the zmsg; the
+//  message keeps none).
+zmsg_t *zpar_msg_take_buffers (zpar_msg_t *self);
+
 //  A top-level string member of the JSON object text (size bytes), read as
 //  the shortcuts above read a frame: 0 with it in out, or -1 when absent,
 //  not plain text, or the text is not an object the parser would take.

@@ -180,6 +180,22 @@ zpar_result_t *zpar_view_apply_async (zpar_view_t *self, const char *fn, json_t 
 zpar_result_t *zpar_view_apply_kw_async (zpar_view_t *self, const char *fn,
                                          json_t *args, json_t *kwargs);
 
+//  A binary buffer sent with a call (its bytes are copied into the
+//  message when the call is made).
+typedef struct {
+    const void *data;
+    size_t size;
+} zpar_buffer_t;
+
+//  Same with binary buffers, sent as frames of their own (not in JSON):
+//  the function reads them with zpar_call_buffer, without copies, and
+//  returns its own with zpar_call_return_buffer (zpar_result_buffer
+//  below). Buffers over the cluster's message limit are refused with an
+//  error saying so. kwargs may be NULL.
+zpar_result_t *zpar_view_apply_buffers_async (zpar_view_t *self, const char *fn, json_t *args,
+                                              json_t *kwargs, const zpar_buffer_t *buffers,
+                                              size_t nbuffers);
+
 //  Calls and waits. A balanced view returns the value; a direct view
 //  returns an array of values in target order. On failure returns NULL
 //  and, when error is not NULL, stores the error object ({ename, evalue,
@@ -311,6 +327,11 @@ json_t *zpar_result_msg_ids (zpar_result_t *self);
 //  msg_id of its task, its task's metadata (engine_id, submitted, started,
 //  completed, ...) and what its task printed.
 json_t *zpar_result_item (zpar_result_t *self, size_t index);
+
+//  The binary buffers the answer of item index came with: how many, and
+//  each one's bytes (valid as long as the result; NULL past the last).
+size_t zpar_result_buffers (zpar_result_t *self, size_t index);
+const void *zpar_result_buffer (zpar_result_t *self, size_t index, size_t buffer, size_t *size);
 json_t *zpar_result_item_error (zpar_result_t *self, size_t index);
 int zpar_result_engine_id (zpar_result_t *self, size_t index);
 const char *zpar_result_msg_id (zpar_result_t *self, size_t index);

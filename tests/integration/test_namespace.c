@@ -1,6 +1,7 @@
-/*  The engines' namespaces from the client: push, pull, scatter and
-    gather, a plugin function working on what was pushed, and zpar push
-    and pull on the command line.                                        */
+/*  Data between the client and engines: the engines' namespaces (push,
+    pull, scatter, gather, a plugin function working on what was pushed,
+    zpar push and pull), and binary buffers with a call, up to 100 MiB,
+    or refused over the cluster's limit.                                 */
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -107,5 +108,62 @@ Test (namespace, zpar_push_and_pull_on_the_command_line)
     free (err);
     cr_assert_eq (zt_runf (NULL, &err, "%s --profile %s push '[1]'", zt_build_path ("bin/zpar"), ZT_PROFILE), 2);
     free (err);
+    zt_cluster_stop ();
+}
+
+Test (namespace, a_100_mib_buffer_goes_and_comes_back_the_same)
+{
+    char extra [600];
+    snprintf (extra, sizeof extra, "--max-message-size %d --load %s", 200 * 1024 * 1024,
+              zt_build_path ("tests/libzpar_test_plugin.so"));
+    zt_cluster_start (1, extra);
+    zpar_client_t *client = s_client (1);
+    zpar_view_t *one = zpar_client_direct (client, "0");
+    size_t size = 100 * 1024 * 1024;
+    uint8_t *bytes = malloc (size);
+    for (size_t i = 0; i < size; i++)
+        bytes [i] = (uint8_t) (i * 2654435761u >> 13);
+    zpar_buffer_t buffers [] = { { bytes, size }, { "small", 5 } };
+    zpar_result_t *result = zpar_view_apply_buffers_async (one, "echo_buffers", NULL, NULL, buffers, 2);
+    cr_assert_not_null (result, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_result_wait (result, 30000), 0);
+    cr_assert (zpar_result_successful (result));
+    cr_assert_eq (json_integer_value (zpar_result_item (result, 0)), (json_int_t) (size + 5));
+    cr_assert_eq (zpar_result_buffers (result, 0), 2);
+    size_t back_size = 0;
+    const void *back = zpar_result_buffer (result, 0, 0, &back_size);
+    cr_assert_eq (back_size, size);
+    cr_assert (memcmp (back, bytes, size) == 0, "the bytes came back changed");
+    back = zpar_result_buffer (result, 0, 1, &back_size);
+    cr_assert (back_size == 5 && memcmp (back, "small", 5) == 0);
+    cr_assert_null (zpar_result_buffer (result, 0, 2, NULL));
+    zpar_result_destroy (&result);
+    free (bytes);
+    zpar_view_destroy (&one);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (namespace, a_buffer_over_the_limit_is_refused_with_a_reason)
+{
+    char extra [600];
+    snprintf (extra, sizeof extra, "--max-message-size 1048576 --load %s",
+              zt_build_path ("tests/libzpar_test_plugin.so"));
+    zt_cluster_start (1, extra);
+    zpar_client_t *client = s_client (1);
+    zpar_view_t *one = zpar_client_direct (client, "0");
+    size_t size = 2 * 1024 * 1024;
+    char *bytes = calloc (1, size);
+    zpar_buffer_t buffer = { bytes, size };
+    cr_assert_null (zpar_view_apply_buffers_async (one, "echo_buffers", NULL, NULL, &buffer, 1));
+    cr_assert (strstr (zpar_last_error (), "over the cluster's message limit of 1048576"), "%s", zpar_last_error ());
+    free (bytes);
+    //  And the cluster carries on.
+    json_t *error = NULL;
+    json_t *hosts = zpar_view_apply_sync (one, "hostname", NULL, &error);
+    cr_assert_not_null (hosts);
+    json_decref (hosts);
+    zpar_view_destroy (&one);
+    zpar_client_destroy (&client);
     zt_cluster_stop ();
 }

@@ -6,7 +6,9 @@
     and one that prints, for the tests of task records:
         say(out, err)  out to stdout, err to stderr; returns null
     and one that works in the engine's namespace:
-        double_all(name, out)  out = name's numbers, each twice          */
+        double_all(name, out)  out = name's numbers, each twice
+    and one that sends binary buffers back:
+        echo_buffers()   every buffer it got, back; returns their bytes     */
 
 #include <zpar/plugin.h>
 
@@ -71,6 +73,20 @@ s_double_all (zpar_call_t *call)
     return 0;
 }
 
+static int
+s_echo_buffers (zpar_call_t *call)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < zpar_call_buffers (call); i++) {
+        size_t size;
+        const void *data = zpar_call_buffer (call, i, &size);
+        zpar_call_return_buffer (call, data, size);
+        total += size;
+    }
+    zpar_call_return (call, json_integer ((json_int_t) total));
+    return 0;
+}
+
 ZPAR_PLUGIN (zpar_registry_t *registry)
 {
     zpar_registry_add (registry, "segfault", s_segfault, "segfault() kills this engine with SIGSEGV");
@@ -78,4 +94,5 @@ ZPAR_PLUGIN (zpar_registry_t *registry)
     zpar_registry_add (registry, "exit", s_exit, "exit(code) ends this engine with code");
     zpar_registry_add (registry, "say", s_say, "say(out, err) prints out to stdout and err to stderr");
     zpar_registry_add (registry, "double_all", s_double_all, "double_all(name, out): out = name's numbers doubled");
+    zpar_registry_add (registry, "echo_buffers", s_echo_buffers, "echo_buffers() sends every buffer back");
 }
