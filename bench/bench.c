@@ -306,3 +306,143 @@ bench_cluster_start (bench_cluster_t *self, int engines, const char *const *opti
     }
     return 0;
 }
+
+//  -- raw ZeroMQ: a broker and an echo worker ------------------------------
+
+//  Sends parts [0], [1] swapped, then the rest; closes every part.
+static void
+s_send_swapped (void *sock, zmq_msg_t *parts, int count)
+{
+    int order [BENCH_MAX_PARTS];
+    for (int i = 0; i < count; i++)
+        order [i] = i < 2? 1 - i: i;
+    int i = 0;
+    for (; i < count; i++)
+        if (zmq_msg_send (&parts [order [i]], sock, i < count - 1? ZMQ_SNDMORE: 0) < 0)
+            break;                  //  unroutable (ROUTER_MANDATORY): drop
+    for (; i < count; i++)
+        zmq_msg_close (&parts [order [i]]);
+}
+
+//  Broker: front ROUTER for the client, back ROUTER for the echo worker.
+//  Writes "front back\n" to fd, then "R" once the worker said hello.
+static void
+s_broker (int fd)
+{
+    bench_child_setup ();
+    void *ctx = zmq_ctx_new ();
+    void *front = bench_socket (ctx, ZMQ_ROUTER), *back = bench_socket (ctx, ZMQ_ROUTER);
+    char front_ep [256], back_ep [256], line [600];
+    size_t size = sizeof front_ep;
+    if (zmq_bind (front, "tcp://127.0.0.1:*") != 0
+    ||  zmq_getsockopt (front, ZMQ_LAST_ENDPOINT, front_ep, &size) != 0)
+        _exit (1);
+    size = sizeof back_ep;
+    if (zmq_bind (back, "tcp://127.0.0.1:*") != 0
+    ||  zmq_getsockopt (back, ZMQ_LAST_ENDPOINT, back_ep, &size) != 0)
+        _exit (1);
+    int len = snprintf (line, sizeof line, "%s %s\n", front_ep, back_ep);
+    if (write (fd, line, (size_t) len) != len)
+        _exit (1);
+    zmq_pollitem_t items [] = { { front, 0, ZMQ_POLLIN, 0 }, { back, 0, ZMQ_POLLIN, 0 } };
+    zmq_msg_t parts [BENCH_MAX_PARTS];
+    int count;
+    while (zmq_poll (items, 2, -1) >= 0) {
+        //  client: [client] [engine] ... -> engine: [engine] [client] ...
+        if (items [0].revents & ZMQ_POLLIN && bench_recv_parts (front, parts, &count) == 0) {
+            if (count > 2)
+                s_send_swapped (back, parts, count);
+            else
+                while (count > 0)
+                    zmq_msg_close (&parts [--count]);
+        }
+        //  engine: [engine] [client] ... -> client: [client] [engine] ...;
+        //  [engine] [hello] is swallowed and reported to the parent.
+        if (items [1].revents & ZMQ_POLLIN && bench_recv_parts (back, parts, &count) == 0) {
+            if (count > 2)
+                s_send_swapped (front, parts, count);
+            else {
+                if (count == 2 && write (fd, "R", 1) != 1)
+                    _exit (1);
+                while (count > 0)
+                    zmq_msg_close (&parts [--count]);
+            }
+        }
+    }
+    _exit (0);
+}
+
+//  Echo worker: DEALER "engine"; sends back [client] [frames...] as it came.
+static void
+s_echo (const char *endpoint)
+{
+    bench_child_setup ();
+    void *ctx = zmq_ctx_new ();
+    void *sock = bench_socket (ctx, ZMQ_DEALER);
+    zmq_setsockopt (sock, ZMQ_ROUTING_ID, "engine", 6);
+    if (zmq_connect (sock, endpoint) != 0 || zmq_send (sock, "hello", 5, 0) != 5)
+        _exit (1);
+    zmq_msg_t parts [BENCH_MAX_PARTS];
+    int count;
+    while (bench_recv_parts (sock, parts, &count) == 0)
+        for (int i = 0; i < count; i++)
+            zmq_msg_send (&parts [i], sock, i < count - 1? ZMQ_SNDMORE: 0);
+    _exit (0);
+}
+
+
+
+void
+bench_raw_stop (bench_raw_t *self)
+{
+    if (self->sock)
+        zmq_close (self->sock);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    self->sock = self->ctx = NULL;
+    bench_stop_child (&self->echo);
+    bench_stop_child (&self->broker);
+    if (self->fd >= 0)
+        close (self->fd);
+    self->fd = -1;
+}
+
+//  Must run before any ZeroMQ context exists in this process: the
+//  children fork from it.
+int
+bench_raw_start (bench_raw_t *self)
+{
+    int fds [2];
+    char line [600], ready;
+    *self = (bench_raw_t) { .fd = -1 };
+    if (pipe2 (fds, O_CLOEXEC) != 0)
+        return -1;
+    self->fd = fds [0];
+    self->broker = fork ();
+    if (self->broker == 0) {
+        close (fds [0]);
+        s_broker (fds [1]);
+    }
+    close (fds [1]);
+    char *back = NULL;
+    if (self->broker < 0 || bench_read (self->fd, line, sizeof line - 1, true) != 0
+    ||  !(back = strchr (line, ' '))) {
+        fprintf (stderr, "bench: the raw broker did not start\n");
+        return -1;
+    }
+    *back++ = 0;
+    self->echo = fork ();
+    if (self->echo == 0) {
+        close (self->fd);
+        s_echo (back);
+    }
+    if (self->echo < 0 || bench_read (self->fd, &ready, 1, false) != 0) {
+        fprintf (stderr, "bench: the raw echo worker did not connect\n");
+        return -1;
+    }
+    self->ctx = zmq_ctx_new ();
+    self->sock = bench_socket (self->ctx, ZMQ_DEALER);
+    int timeout = BENCH_TIMEOUT_MS;
+    zmq_setsockopt (self->sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    return zmq_connect (self->sock, line);
+}

@@ -46,6 +46,21 @@ void bench_stop_child (pid_t *pid);
 //  A header frame of the size of an apply_request's.
 extern const char bench_header [];
 
+//  The raw one-call setup: a broker (ROUTER for clients, ROUTER for the
+//  worker, [client] [engine] swapped as zpar's mux does) and an echo
+//  worker with identity "engine", children of this process, and this
+//  process's DEALER to the broker (receive timeout BENCH_TIMEOUT_MS).
+typedef struct {
+    pid_t broker, echo;
+    int fd;
+    void *ctx, *sock;
+} bench_raw_t;
+
+//  Starts it; must run before any ZeroMQ context exists in this process
+//  (the children fork from it). 0 or -1.
+int bench_raw_start (bench_raw_t *self);
+void bench_raw_stop (bench_raw_t *self);
+
 //  -- a zpar cluster ----------------------------------------------------------
 
 typedef struct {

@@ -90,87 +90,6 @@ s_stats (int64_t *samples, long n, int64_t elapsed)
 
 //  -- raw ZeroMQ reference --------------------------------------------------
 
-//  Sends parts [0], [1] swapped, then the rest; closes every part.
-static void
-s_send_swapped (void *sock, zmq_msg_t *parts, int count)
-{
-    int order [BENCH_MAX_PARTS];
-    for (int i = 0; i < count; i++)
-        order [i] = i < 2? 1 - i: i;
-    int i = 0;
-    for (; i < count; i++)
-        if (zmq_msg_send (&parts [order [i]], sock, i < count - 1? ZMQ_SNDMORE: 0) < 0)
-            break;                  //  unroutable (ROUTER_MANDATORY): drop
-    for (; i < count; i++)
-        zmq_msg_close (&parts [order [i]]);
-}
-
-//  Broker: front ROUTER for the client, back ROUTER for the echo worker.
-//  Writes "front back\n" to fd, then "R" once the worker said hello.
-static void
-s_broker (int fd)
-{
-    bench_child_setup ();
-    void *ctx = zmq_ctx_new ();
-    void *front = bench_socket (ctx, ZMQ_ROUTER), *back = bench_socket (ctx, ZMQ_ROUTER);
-    char front_ep [256], back_ep [256], line [600];
-    size_t size = sizeof front_ep;
-    if (zmq_bind (front, "tcp://127.0.0.1:*") != 0
-    ||  zmq_getsockopt (front, ZMQ_LAST_ENDPOINT, front_ep, &size) != 0)
-        _exit (1);
-    size = sizeof back_ep;
-    if (zmq_bind (back, "tcp://127.0.0.1:*") != 0
-    ||  zmq_getsockopt (back, ZMQ_LAST_ENDPOINT, back_ep, &size) != 0)
-        _exit (1);
-    int len = snprintf (line, sizeof line, "%s %s\n", front_ep, back_ep);
-    if (write (fd, line, (size_t) len) != len)
-        _exit (1);
-    zmq_pollitem_t items [] = { { front, 0, ZMQ_POLLIN, 0 }, { back, 0, ZMQ_POLLIN, 0 } };
-    zmq_msg_t parts [BENCH_MAX_PARTS];
-    int count;
-    while (zmq_poll (items, 2, -1) >= 0) {
-        //  client: [client] [engine] ... -> engine: [engine] [client] ...
-        if (items [0].revents & ZMQ_POLLIN && bench_recv_parts (front, parts, &count) == 0) {
-            if (count > 2)
-                s_send_swapped (back, parts, count);
-            else
-                while (count > 0)
-                    zmq_msg_close (&parts [--count]);
-        }
-        //  engine: [engine] [client] ... -> client: [client] [engine] ...;
-        //  [engine] [hello] is swallowed and reported to the parent.
-        if (items [1].revents & ZMQ_POLLIN && bench_recv_parts (back, parts, &count) == 0) {
-            if (count > 2)
-                s_send_swapped (front, parts, count);
-            else {
-                if (count == 2 && write (fd, "R", 1) != 1)
-                    _exit (1);
-                while (count > 0)
-                    zmq_msg_close (&parts [--count]);
-            }
-        }
-    }
-    _exit (0);
-}
-
-//  Echo worker: DEALER "engine"; sends back [client] [frames...] as it came.
-static void
-s_echo (const char *endpoint)
-{
-    bench_child_setup ();
-    void *ctx = zmq_ctx_new ();
-    void *sock = bench_socket (ctx, ZMQ_DEALER);
-    zmq_setsockopt (sock, ZMQ_ROUTING_ID, "engine", 6);
-    if (zmq_connect (sock, endpoint) != 0 || zmq_send (sock, "hello", 5, 0) != 5)
-        _exit (1);
-    zmq_msg_t parts [BENCH_MAX_PARTS];
-    int count;
-    while (bench_recv_parts (sock, parts, &count) == 0)
-        for (int i = 0; i < count; i++)
-            zmq_msg_send (&parts [i], sock, i < count - 1? ZMQ_SNDMORE: 0);
-    _exit (0);
-}
-
 //  One round trip: the 7 frames out, the same 7 back. 0 when echoed intact.
 static int
 s_raw_call (void *sock, long i)
@@ -197,68 +116,6 @@ s_raw_call (void *sock, long i)
     while (count > 0)
         zmq_msg_close (&parts [--count]);
     return rc;
-}
-
-//  The raw setup: broker and echo children, and this process's DEALER.
-typedef struct {
-    pid_t broker, echo;
-    int fd;
-    void *ctx, *sock;
-} raw_t;
-
-static void
-s_raw_stop (raw_t *self)
-{
-    if (self->sock)
-        zmq_close (self->sock);
-    if (self->ctx)
-        zmq_ctx_term (self->ctx);
-    self->sock = self->ctx = NULL;
-    bench_stop_child (&self->echo);
-    bench_stop_child (&self->broker);
-    if (self->fd >= 0)
-        close (self->fd);
-    self->fd = -1;
-}
-
-//  Must run before any ZeroMQ context exists in this process: the
-//  children fork from it.
-static int
-s_raw_start (raw_t *self)
-{
-    int fds [2];
-    char line [600], ready;
-    *self = (raw_t) { .fd = -1 };
-    if (pipe2 (fds, O_CLOEXEC) != 0)
-        return -1;
-    self->fd = fds [0];
-    self->broker = fork ();
-    if (self->broker == 0) {
-        close (fds [0]);
-        s_broker (fds [1]);
-    }
-    close (fds [1]);
-    char *back = NULL;
-    if (self->broker < 0 || bench_read (self->fd, line, sizeof line - 1, true) != 0
-    ||  !(back = strchr (line, ' '))) {
-        fprintf (stderr, "latency: the raw broker did not start\n");
-        return -1;
-    }
-    *back++ = 0;
-    self->echo = fork ();
-    if (self->echo == 0) {
-        close (self->fd);
-        s_echo (back);
-    }
-    if (self->echo < 0 || bench_read (self->fd, &ready, 1, false) != 0) {
-        fprintf (stderr, "latency: the raw echo worker did not connect\n");
-        return -1;
-    }
-    self->ctx = zmq_ctx_new ();
-    self->sock = bench_socket (self->ctx, ZMQ_DEALER);
-    int timeout = BENCH_TIMEOUT_MS;
-    zmq_setsockopt (self->sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    return zmq_connect (self->sock, line);
 }
 
 //  -- zpar ----------------------------------------------------------------
@@ -321,7 +178,7 @@ typedef struct {
 } series_t;
 
 static int
-s_measure_block (int which, raw_t *raw, latency_zpar_t *zpar, series_t *series, long first, long calls)
+s_measure_block (int which, bench_raw_t *raw, latency_zpar_t *zpar, series_t *series, long first, long calls)
 {
     pid_t pids [MAX_PROCS] = { 0 };
     int count = which == 0? 3: 4;
@@ -357,7 +214,7 @@ s_measure_block (int which, raw_t *raw, latency_zpar_t *zpar, series_t *series, 
 static int
 s_measure (long calls, stats_t *raw_stats, stats_t *zpar_stats)
 {
-    raw_t raw = { .fd = -1 };
+    bench_raw_t raw = { .fd = -1 };
     latency_zpar_t zpar = { .cluster = { .made = false } };
     series_t series [2] = {
         { .samples = calloc ((size_t) calls, sizeof (int64_t)) },
@@ -366,7 +223,7 @@ s_measure (long calls, stats_t *raw_stats, stats_t *zpar_stats)
     int rc = -1;
     //  Raw first: its children fork from a process with no ZeroMQ context.
     if (!series [0].samples || !series [1].samples
-    ||  s_raw_start (&raw) != 0 || s_zpar_start (&zpar) != 0)
+    ||  bench_raw_start (&raw) != 0 || s_zpar_start (&zpar) != 0)
         goto done;
     for (long i = 0; i < WARMUP; i++)
         if (bench_interrupted || s_raw_call (raw.sock, i) != 0 || s_zpar_call (&zpar, i) != 0) {
@@ -395,7 +252,7 @@ s_measure (long calls, stats_t *raw_stats, stats_t *zpar_stats)
     rc = 0;
 done:
     s_zpar_stop (&zpar);
-    s_raw_stop (&raw);
+    bench_raw_stop (&raw);
     free (series [0].samples);
     free (series [1].samples);
     return rc;
