@@ -51,19 +51,20 @@ zpar_cli_pull (zpar_client_t *client, const char *targets, char **names, int cou
     json_t *asked = count == 1? json_string (names [0]): json_array ();
     for (int i = 0; count > 1 && i < count; i++)
         json_array_append_new (asked, json_string (names [i]));
-    json_t *ids = zpar_view_targets (view), *error = NULL;
-    json_t *values = zpar_view_pull (view, asked, &error);
+    //  Each value labelled with the engine that answered it.
+    json_t *args = json_pack ("[O]", asked);
+    zpar_result_t *result = zpar_view_apply_async (view, "pull", args);
     int rc = 0;
-    if (!values)
-        rc = s_failed (error);
+    if (!result || zpar_result_wait (result, -1) != 0 || !zpar_result_successful (result))
+        rc = s_failed (result && zpar_result_error (result)? json_incref (zpar_result_error (result))
+                                                             : json_pack ("{s:s, s:s}", "ename", "Error",
+                                                                          "evalue", zpar_last_error ()));
     else {
-        //  {engine id: value} (a list of values for several names).
         json_t *by_engine = json_object ();
-        size_t i;
-        json_t *value;
-        json_array_foreach (values, i, value) {
+        for (size_t i = 0; i < zpar_result_size (result); i++) {
             char id [24];
-            snprintf (id, sizeof id, "%lld", json_integer_value (json_array_get (ids, i)));
+            snprintf (id, sizeof id, "%d", zpar_result_engine_id (result, i));
+            json_t *value = zpar_result_item (result, i);
             json_object_set (by_engine, id, value);
             if (!as_json) {
                 char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -78,8 +79,8 @@ zpar_cli_pull (zpar_client_t *client, const char *targets, char **names, int cou
         }
         json_decref (by_engine);
     }
-    json_decref (values);
-    json_decref (ids);
+    zpar_result_destroy (&result);
+    json_decref (args);
     json_decref (asked);
     zpar_view_destroy (&view);
     return rc;

@@ -731,7 +731,8 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     //  The request's content as it goes (text: what the caller changes
     //  afterwards does not change it), for zpar_view_resubmit.
     zframe_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
-    if (content && streq (zpar_msg_type (msg), "apply_request")
+    part->sent_buffers = zpar_msg_buffers (msg) > 0;
+    if (content && !part->sent_buffers && streq (zpar_msg_type (msg), "apply_request")
     &&  (part->content = malloc (zframe_size (content) + 1))) {
         memcpy (part->content, zframe_data (content), zframe_size (content));
         part->content_size = zframe_size (content);
@@ -739,7 +740,7 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     //  A balanced task with retries left runs again if its scheduler is
     //  lost (s_resend_lost): its flags are kept for that.
     json_t *metadata = route? NULL: zpar_msg_metadata (msg);
-    if (json_integer_value (json_object_get (metadata, "retries")) > 0)
+    if (json_integer_value (json_object_get (metadata, "retries")) > 0 && !part->sent_buffers)
         part->flags = json_deep_copy (metadata);
     if (size > (size_t) self->max_size) {
         //  The scheduler would refuse it and the call would never end.

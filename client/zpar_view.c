@@ -335,13 +335,15 @@ zpar_view_apply_buffers_async (zpar_view_t *self, const char *fn, json_t *args, 
 {
     if ((args && !json_is_array (args)) || (kwargs && !json_is_object (kwargs)))
         return zpar_fail ("apply needs args as a JSON array and kwargs as a JSON object");
-    //  What no scheduler would take is refused here, saying why.
-    size_t bytes = 0;
-    for (size_t b = 0; b < nbuffers; b++)
+    //  What no scheduler would take is refused here, saying why (the
+    //  whole message is measured again when it goes).
+    size_t bytes = 0, limit = (size_t) self->client->max_size;
+    for (size_t b = 0; b < nbuffers; b++) {
+        if (buffers [b].size > limit - bytes)
+            return zpar_fail ("the buffers are over the cluster's message limit of %zu bytes "
+                              "(ipcluster start --max-message-size)", limit);
         bytes += buffers [b].size;
-    if (bytes + 4096 > (size_t) self->client->max_size)
-        return zpar_fail ("the buffers are %zu bytes, over the cluster's message limit of %lld bytes "
-                          "(ipcluster start --max-message-size)", bytes, (long long) self->client->max_size);
+    }
     json_t *ids = s_prepare (self, fn);
     if (!ids)
         return NULL;
@@ -351,6 +353,17 @@ zpar_view_apply_buffers_async (zpar_view_t *self, const char *fn, json_t *args, 
         zpar_msg_t *msg = s_apply_request (self, fn, args, NULL, kwargs);
         for (size_t b = 0; b < nbuffers; b++)
             zpar_msg_add_buffer (msg, buffers [b].data, buffers [b].size);
+        //  Said in the metadata: the hub's record of the task has no
+        //  buffers, so it cannot be resubmitted from there.
+        if (nbuffers) {
+            json_t *metadata = json_deep_copy (zpar_msg_metadata (msg));
+            if (!json_is_object (metadata)) {
+                json_decref (metadata);
+                metadata = json_object ();
+            }
+            json_object_set_new (metadata, "buffers", json_integer ((json_int_t) nbuffers));
+            zpar_msg_set_metadata (msg, metadata);
+        }
         s_send_part (self, result, i, self->balanced? -1: (int) json_integer_value (json_array_get (ids, i)),
                      msg);
     }
@@ -446,6 +459,10 @@ zpar_view_resubmit (zpar_view_t *self, zpar_result_t *result)
     if (!result || !result->client)
         return zpar_fail ("resubmit needs a result of a live client");
     for (size_t i = 0; i < result->nparts; i++)
+        if (result->parts [i].sent_buffers)
+            return zpar_fail ("call %zu of the result had binary buffers, which are not kept: "
+                              "make the call again", i);
+        else
         if (!result->parts [i].content)
             return zpar_fail ("call %zu of the result was never sent: nothing to send again", i);
     json_t *ids = s_prepare (self, "resubmit");
@@ -536,6 +553,12 @@ zpar_view_pull (zpar_view_t *self, json_t *names, json_t **error)
         *error = NULL;
     if (!s_direct (self, "pull", error))
         return NULL;
+    if (!json_is_string (names) && !json_is_array (names)) {
+        zpar_fail ("pull needs a name or a list of names");
+        if (error)
+            *error = zpar_error_new (ZPAR_E_VALUE, -1, "%s", zpar_last_error ());
+        return NULL;
+    }
     json_t *args = json_pack ("[O]", names);
     json_t *values = zpar_view_apply_sync (self, "pull", args, error);
     json_decref (args);
@@ -549,10 +572,12 @@ zpar_view_scatter (zpar_view_t *self, const char *name, json_t *values, json_t *
         *error = NULL;
     if (!s_direct (self, "scatter", error))
         return -1;
-    json_t *ids = json_is_array (values) && name? zpar_view_targets (self): NULL;
+    //  Every target checked before any is written to.
+    json_t *ids = json_is_array (values) && name? s_prepare (self, "push"): NULL;
     size_t engines = json_array_size (ids), total = json_array_size (values);
     if (!engines) {
-        zpar_fail (ids? "scatter has no engine to send to": "scatter needs a name and a JSON array");
+        if (!json_is_array (values) || !name)
+            zpar_fail ("scatter needs a name and a JSON array");
         if (error)
             *error = zpar_error_new (ZPAR_E_VALUE, -1, "%s", zpar_last_error ());
         json_decref (ids);

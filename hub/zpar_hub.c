@@ -1012,6 +1012,15 @@ s_resubmit_request (s_hub_t *self, zpar_msg_t *request)
     json_t *record;
     json_array_foreach (records, i, record) {
         json_t *content = json_object_get (json_object_get (record, "request"), "content");
+        json_t *sent = json_object_get (json_object_get (json_object_get (record, "request"), "metadata"),
+                                        "buffers");
+        if (json_integer_value (sent) > 0) {
+            s_hub_reply (self, request, "resubmit_reply", s_error (ZPAR_E_VALUE,
+                         "task %s was sent with binary buffers, which the hub does not keep: it cannot "
+                         "be resubmitted", json_string_value (json_object_get (record, "msg_id"))));
+            json_decref (records);
+            return;
+        }
         if (!json_is_object (content) || json_object_get (content, "args_cut")) {
             s_hub_reply (self, request, "resubmit_reply", s_error (ZPAR_E_VALUE,
                          "the arguments of task %s were over %d bytes and not kept: it cannot be "

@@ -191,7 +191,10 @@ typedef struct {
 //  the function reads them with zpar_call_buffer, without copies, and
 //  returns its own with zpar_call_return_buffer (zpar_result_buffer
 //  below). Buffers over the cluster's message limit are refused with an
-//  error saying so. kwargs may be NULL.
+//  error saying so. kwargs may be NULL. A direct view sends (and copies)
+//  them once per engine. Such a call is never sent again: not by
+//  retries after a lost scheduler (it fails with SchedulerError), nor by
+//  zpar_view_resubmit or the hub's resubmit (the buffers are not kept).
 zpar_result_t *zpar_view_apply_buffers_async (zpar_view_t *self, const char *fn, json_t *args,
                                               json_t *kwargs, const zpar_buffer_t *buffers,
                                               size_t nbuffers);
@@ -223,7 +226,8 @@ json_t *zpar_view_pull (zpar_view_t *self, json_t *names, json_t **error);
 int zpar_view_scatter (zpar_view_t *self, const char *name, json_t *values, json_t **error);
 
 //  The shares of name joined back in engine order (caller owns): the
-//  inverse of scatter.
+//  inverse of scatter. A share that is a list is joined item by item; any
+//  other value counts as one item.
 json_t *zpar_view_gather (zpar_view_t *self, const char *name, json_t **error);
 
 //  Calls fn once per input without waiting: inputs is a JSON array of
@@ -327,16 +331,17 @@ json_t *zpar_result_msg_ids (zpar_result_t *self);
 //  msg_id of its task, its task's metadata (engine_id, submitted, started,
 //  completed, ...) and what its task printed.
 json_t *zpar_result_item (zpar_result_t *self, size_t index);
-
-//  The binary buffers the answer of item index came with: how many, and
-//  each one's bytes (valid as long as the result; NULL past the last).
-size_t zpar_result_buffers (zpar_result_t *self, size_t index);
-const void *zpar_result_buffer (zpar_result_t *self, size_t index, size_t buffer, size_t *size);
 json_t *zpar_result_item_error (zpar_result_t *self, size_t index);
 int zpar_result_engine_id (zpar_result_t *self, size_t index);
 const char *zpar_result_msg_id (zpar_result_t *self, size_t index);
 json_t *zpar_result_metadata (zpar_result_t *self, size_t index);
 const char *zpar_result_stdout (zpar_result_t *self, size_t index);
+
+//  The binary buffers the answer of item index came with: how many, and
+//  each one's bytes (valid as long as the result; NULL past the last).
+//  Answers fetched from the hub (zpar_client_fetch) carry none.
+size_t zpar_result_buffers (zpar_result_t *self, size_t index);
+const void *zpar_result_buffer (zpar_result_t *self, size_t index, size_t buffer, size_t *size);
 
 //  Destroys the result; answers that arrive later are dropped.
 void zpar_result_destroy (zpar_result_t **self_p);

@@ -137,6 +137,11 @@ Test (namespace, a_100_mib_buffer_goes_and_comes_back_the_same)
     back = zpar_result_buffer (result, 0, 1, &back_size);
     cr_assert (back_size == 5 && memcmp (back, "small", 5) == 0);
     cr_assert_null (zpar_result_buffer (result, 0, 2, NULL));
+    //  Not kept, so not sent again.
+    zpar_view_t *balanced = zpar_client_balanced (client);
+    cr_assert_null (zpar_view_resubmit (balanced, result));
+    cr_assert (strstr (zpar_last_error (), "binary buffers"), "%s", zpar_last_error ());
+    zpar_view_destroy (&balanced);
     zpar_result_destroy (&result);
     free (bytes);
     zpar_view_destroy (&one);
@@ -164,6 +169,49 @@ Test (namespace, a_buffer_over_the_limit_is_refused_with_a_reason)
     cr_assert_not_null (hosts);
     json_decref (hosts);
     zpar_view_destroy (&one);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}
+
+Test (namespace, buffers_reach_every_engine_of_a_view_and_the_balanced_one)
+{
+    char extra [600];
+    snprintf (extra, sizeof extra, "--load %s", zt_build_path ("tests/libzpar_test_plugin.so"));
+    zt_cluster_start (3, extra);
+    zpar_client_t *client = s_client (3);
+    zpar_buffer_t buffer = { "\x00\x01binary\xff", 9 };
+    zpar_view_t *views [] = { zpar_client_direct (client, ZPAR_ALL), zpar_client_balanced (client) };
+    for (int v = 0; v < 2; v++) {
+        zpar_result_t *result = zpar_view_apply_buffers_async (views [v], "echo_buffers", NULL, NULL, &buffer, 1);
+        cr_assert_not_null (result, "%s", zpar_last_error ());
+        cr_assert_eq (zpar_result_wait (result, 10000), 0);
+        cr_assert_eq (zpar_result_size (result), v? 1: 3);
+        for (size_t i = 0; i < zpar_result_size (result); i++) {
+            size_t size = 0;
+            const void *back = zpar_result_buffer (result, i, 0, &size);
+            cr_assert (back && size == 9 && memcmp (back, buffer.data, 9) == 0, "item %zu", i);
+        }
+        if (v == 1) {
+            //  The hub's record says so, and the hub will not resubmit it.
+            json_t *ids = zpar_result_msg_ids (result), *query = json_pack ("{s:O}", "msg_ids", ids);
+            for (int64_t deadline = zpar_mono_ms () + 5000; ; zclock_sleep (20)) {
+                json_t *found = zpar_client_db (client, query, NULL, 0, false);
+                bool recorded = json_array_size (found) == 1
+                             && !streq (json_string_value (json_object_get (json_array_get (found, 0), "status")),
+                                        "pending");
+                json_decref (found);
+                if (recorded)
+                    break;
+                cr_assert (zpar_mono_ms () < deadline, "no record of the call");
+            }
+            cr_assert_null (zpar_client_resubmit (client, ids));
+            cr_assert (strstr (zpar_last_error (), "binary buffers"), "%s", zpar_last_error ());
+            json_decref (query);
+            json_decref (ids);
+        }
+        zpar_result_destroy (&result);
+        zpar_view_destroy (&views [v]);
+    }
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
