@@ -89,6 +89,8 @@ s_fini (void)
     }
     zt_cleanup ();
     s_down ();
+    //  Taking the namespaces down ran commands, which made a folder again.
+    zt_cleanup ();
 }
 
 TestSuite (hosts, .init = (void (*) (void)) zt_fresh_dir, .fini = s_fini, .timeout = 90);
