@@ -309,6 +309,26 @@ bench_cluster_start (bench_cluster_t *self, int engines, const char *const *opti
 
 //  -- raw ZeroMQ: a broker and an echo worker ------------------------------
 
+void
+bench_broker_bind (void *ctx, int fd, void **front_p, void **back_p)
+{
+    void *front = bench_socket (ctx, ZMQ_ROUTER), *back = bench_socket (ctx, ZMQ_ROUTER);
+    char front_ep [256], back_ep [256], line [600];
+    size_t size = sizeof front_ep;
+    if (zmq_bind (front, "tcp://127.0.0.1:*") != 0
+    ||  zmq_getsockopt (front, ZMQ_LAST_ENDPOINT, front_ep, &size) != 0)
+        _exit (1);
+    size = sizeof back_ep;
+    if (zmq_bind (back, "tcp://127.0.0.1:*") != 0
+    ||  zmq_getsockopt (back, ZMQ_LAST_ENDPOINT, back_ep, &size) != 0)
+        _exit (1);
+    int len = snprintf (line, sizeof line, "%s %s\n", front_ep, back_ep);
+    if (write (fd, line, (size_t) len) != len)
+        _exit (1);
+    *front_p = front;
+    *back_p = back;
+}
+
 //  Sends parts [0], [1] swapped, then the rest; closes every part.
 static void
 s_send_swapped (void *sock, zmq_msg_t *parts, int count)
@@ -331,19 +351,8 @@ s_broker (int fd)
 {
     bench_child_setup ();
     void *ctx = zmq_ctx_new ();
-    void *front = bench_socket (ctx, ZMQ_ROUTER), *back = bench_socket (ctx, ZMQ_ROUTER);
-    char front_ep [256], back_ep [256], line [600];
-    size_t size = sizeof front_ep;
-    if (zmq_bind (front, "tcp://127.0.0.1:*") != 0
-    ||  zmq_getsockopt (front, ZMQ_LAST_ENDPOINT, front_ep, &size) != 0)
-        _exit (1);
-    size = sizeof back_ep;
-    if (zmq_bind (back, "tcp://127.0.0.1:*") != 0
-    ||  zmq_getsockopt (back, ZMQ_LAST_ENDPOINT, back_ep, &size) != 0)
-        _exit (1);
-    int len = snprintf (line, sizeof line, "%s %s\n", front_ep, back_ep);
-    if (write (fd, line, (size_t) len) != len)
-        _exit (1);
+    void *front, *back;
+    bench_broker_bind (ctx, fd, &front, &back);
     zmq_pollitem_t items [] = { { front, 0, ZMQ_POLLIN, 0 }, { back, 0, ZMQ_POLLIN, 0 } };
     zmq_msg_t parts [BENCH_MAX_PARTS];
     int count;

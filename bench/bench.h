@@ -56,6 +56,11 @@ typedef struct {
     void *ctx, *sock;
 } bench_raw_t;
 
+//  In a broker child: a ROUTER for clients and one for workers, each on
+//  an ephemeral port of 127.0.0.1, their endpoints written to fd as
+//  "front back\n". Exits the child when it cannot.
+void bench_broker_bind (void *ctx, int fd, void **front, void **back);
+
 //  Starts it; must run before any ZeroMQ context exists in this process
 //  (the children fork from it). 0 or -1.
 int bench_raw_start (bench_raw_t *self);

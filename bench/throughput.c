@@ -41,19 +41,8 @@ s_broker (int fd)
 {
     bench_child_setup ();
     void *ctx = zmq_ctx_new ();
-    void *front = bench_socket (ctx, ZMQ_ROUTER), *back = bench_socket (ctx, ZMQ_ROUTER);
-    char front_ep [256], back_ep [256], line [600];
-    size_t size = sizeof front_ep;
-    if (zmq_bind (front, "tcp://127.0.0.1:*") != 0
-    ||  zmq_getsockopt (front, ZMQ_LAST_ENDPOINT, front_ep, &size) != 0)
-        _exit (1);
-    size = sizeof back_ep;
-    if (zmq_bind (back, "tcp://127.0.0.1:*") != 0
-    ||  zmq_getsockopt (back, ZMQ_LAST_ENDPOINT, back_ep, &size) != 0)
-        _exit (1);
-    int len = snprintf (line, sizeof line, "%s %s\n", front_ep, back_ep);
-    if (write (fd, line, (size_t) len) != len)
-        _exit (1);
+    void *front, *back;
+    bench_broker_bind (ctx, fd, &front, &back);
     char workers [WORKERS][8];
     int load [WORKERS] = { 0 }, known = 0;
     zmq_pollitem_t items [] = { { back, 0, ZMQ_POLLIN, 0 }, { front, 0, ZMQ_POLLIN, 0 } };

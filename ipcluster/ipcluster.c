@@ -1186,18 +1186,26 @@ stop:
     return rc;
 }
 
+//  The profile of a running cluster, or NULL after saying why.
+static zpar_profile_t *
+s_profile (s_options_t *options)
+{
+    char *error = NULL;
+    zpar_profile_t *profile = zpar_profile_new (options->profile_name, false, &error);
+    if (!profile)
+        fprintf (stderr, "ipcluster: %s\n", error);
+    free (error);
+    return profile;
+}
+
 //  ipcluster engines: asks the supervisor of a running cluster for more
 //  engines (a request file and SIGUSR1) and waits until they registered.
 static int
 s_engines (s_options_t *options)
 {
-    char *error = NULL;
-    zpar_profile_t *profile = zpar_profile_new (options->profile_name, false, &error);
-    if (!profile) {
-        fprintf (stderr, "ipcluster: %s\n", error);
-        free (error);
+    zpar_profile_t *profile = s_profile (options);
+    if (!profile)
         return 1;
-    }
     int rc = 1;
     char *supervisor = zpar_profile_path (profile, "pid", "ipcluster.pid");
     char *connfile = zpar_profile_path (profile, "security", ZPAR_CONNFILE_CLIENT);
@@ -1264,13 +1272,9 @@ done:
 static int
 s_stop (s_options_t *options)
 {
-    char *error = NULL;
-    zpar_profile_t *profile = zpar_profile_new (options->profile_name, false, &error);
-    if (!profile) {
-        fprintf (stderr, "ipcluster: %s\n", error);
-        free (error);
+    zpar_profile_t *profile = s_profile (options);
+    if (!profile)
         return 1;
-    }
     int stopped = 0;
     char *supervisor = zpar_profile_path (profile, "pid", "ipcluster.pid");
     pid_t pid;

@@ -206,6 +206,20 @@ s_hostnames (zpar_client_t *client)
     return names;
 }
 
+//  Waits until every engine of a list the hub gave (taken) has ended.
+static void
+s_engines_gone (json_t *engines)
+{
+    size_t i;
+    json_t *engine;
+    json_array_foreach (engines, i, engine) {
+        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
+        cr_assert (zt_wait_gone (pid, 15000), "engine pid %d on %s still runs", (int) pid,
+                   json_string_value (json_object_get (engine, "host")));
+    }
+    json_decref (engines);
+}
+
 //  A load-balanced map over the engines: every answer right, and more
 //  than one engine did the work.
 static void
@@ -304,14 +318,7 @@ Test (hosts, ssh_starts_engines_on_other_hosts_and_stops_them_there)
     json_t *engines = zpar_client_engines (client);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
-    size_t i;
-    json_t *engine;
-    json_array_foreach (engines, i, engine) {
-        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
-        cr_assert (zt_wait_gone (pid, 10000), "engine pid %d on %s still runs", (int) pid,
-                   json_string_value (json_object_get (engine, "host")));
-    }
-    json_decref (engines);
+    s_engines_gone (engines);
 }
 
 Test (hosts, a_bad_hosts_file_is_a_usage_error)
@@ -364,12 +371,7 @@ Test (hosts, mpi_starts_the_engines_as_one_job_and_they_know_their_ranks)
     json_t *engines = zpar_client_engines (client);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
-    json_t *engine;
-    json_array_foreach (engines, i, engine) {
-        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
-        cr_assert (zt_wait_gone (pid, 10000), "engine pid %d still runs", (int) pid);
-    }
-    json_decref (engines);
+    s_engines_gone (engines);
 }
 
 Test (hosts, ipcluster_engines_adds_engines_to_a_running_cluster)
@@ -391,13 +393,7 @@ Test (hosts, ipcluster_engines_adds_engines_to_a_running_cluster)
     json_t *engines = zpar_client_engines (client);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
-    size_t i;
-    json_t *engine;
-    json_array_foreach (engines, i, engine) {
-        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
-        cr_assert (zt_wait_gone (pid, 10000), "engine pid %d still runs", (int) pid);
-    }
-    json_decref (engines);
+    s_engines_gone (engines);
     //  Without a cluster, or without saying how many: refused.
     cr_assert_eq (zt_runf (NULL, &err, "%s engines -n 1 --profile %s", zt_build_path ("bin/ipcluster"),
                            ZT_PROFILE), 1);
@@ -446,12 +442,7 @@ Test (hosts, slurm_runs_the_engines_as_one_job_that_stop_cancels)
     json_t *engines = zpar_client_engines (client);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
-    json_t *engine;
-    json_array_foreach (engines, i, engine) {
-        pid_t pid = (pid_t) json_integer_value (json_object_get (engine, "pid"));
-        cr_assert (zt_wait_gone (pid, 15000), "engine pid %d still runs", (int) pid);
-    }
-    json_decref (engines);
+    s_engines_gone (engines);
     //  Cancelled: gone from the queue once its steps ended.
     for (int64_t deadline = zpar_mono_ms () + 15000; ; zclock_sleep (100)) {
         cr_assert_eq (zt_runf (&out, NULL, "squeue -h -o %%j"), 0);
