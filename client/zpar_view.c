@@ -635,3 +635,31 @@ zpar_view_gather (zpar_view_t *self, const char *name, json_t **error)
     json_decref (parts);
     return joined;
 }
+
+int
+zpar_view_push_bytes (zpar_view_t *self, const char *name, const void *data, size_t size, json_t **error)
+{
+    if (error)
+        *error = NULL;
+    if (!s_direct (self, "push_bytes", error))
+        return -1;
+    json_t *args = json_pack ("[s]", name? name: "");
+    zpar_buffer_t buffer = { data, size };
+    zpar_result_t *result = zpar_view_apply_buffers_async (self, "push_bytes", args, NULL, &buffer, 1);
+    json_decref (args);
+    json_t *done = s_sync (result, error);
+    int rc = done? 0: -1;
+    json_decref (done);
+    return rc;
+}
+
+zpar_result_t *
+zpar_view_pull_bytes (zpar_view_t *self, const char *name)
+{
+    if (!s_direct (self, "pull_bytes", NULL))
+        return NULL;
+    json_t *args = json_pack ("[s]", name? name: "");
+    zpar_result_t *result = zpar_view_apply_async (self, "pull_bytes", args);
+    json_decref (args);
+    return result;
+}

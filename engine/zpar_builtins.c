@@ -174,6 +174,36 @@ s_pull (zpar_call_t *call)
     return 0;
 }
 
+//  push_bytes(name) stores the call's buffer under name, as bytes.
+static int
+s_push_bytes (zpar_call_t *call)
+{
+    const char *name = json_string_value (zpar_call_arg (call, 0));
+    size_t size = 0;
+    const void *data = zpar_call_buffers (call) == 1? zpar_call_buffer (call, 0, &size): NULL;
+    if (!name || !data)
+        return zpar_call_fail (call, "ValueError", "push_bytes needs a name and one buffer");
+    if (zpar_call_set_bytes (call, name, data, size) != 0)
+        return zpar_call_fail (call, "MemoryError", "cannot keep %zu bytes", size);
+    zpar_call_return (call, json_integer ((json_int_t) size));
+    return 0;
+}
+
+//  pull_bytes(name) -> the bytes stored under name, as the reply's buffer.
+static int
+s_pull_bytes (zpar_call_t *call)
+{
+    const char *name = json_string_value (zpar_call_arg (call, 0));
+    size_t size = 0;
+    const void *data = zpar_call_get_bytes (call, name, &size);
+    if (!data)
+        return zpar_call_fail (call, "KeyError", "no bytes named '%s' on engine %d", name? name: "",
+                               zpar_call_engine_id (call));
+    zpar_call_return_buffer (call, data, size);
+    zpar_call_return (call, json_integer ((json_int_t) size));
+    return 0;
+}
+
 void
 zpar_builtins_register (zpar_registry_t *registry)
 {
@@ -185,4 +215,6 @@ zpar_builtins_register (zpar_registry_t *registry)
     zpar_registry_add (registry, "engine_info", s_engine_info, "engine_info() -> id, uuid, host, pid, functions, mpi_rank");
     zpar_registry_add (registry, "push", s_push, "push({name: value}) stores values on the engine");
     zpar_registry_add (registry, "pull", s_pull, "pull(name | [names]) -> stored values");
+    zpar_registry_add (registry, "push_bytes", s_push_bytes, "push_bytes(name) + a buffer: stores the bytes");
+    zpar_registry_add (registry, "pull_bytes", s_pull_bytes, "pull_bytes(name) -> the stored bytes, as a buffer");
 }

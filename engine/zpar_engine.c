@@ -44,6 +44,7 @@ typedef struct {
     zactor_t *heart;
     zpar_registry_t *registry;
     json_t *namespace;
+    zhashx_t *bytes;            //  binary values of the namespace: name -> zchunk_t
     zpar_engine_info_t info;
     zpar_drops_t drops;
     zpar_msg_t *current;        //  the request being run (parent of its output)
@@ -80,6 +81,7 @@ s_engine_destroy (s_engine_t *self)
     zsock_destroy (&self->iopub);
     zpar_registry_destroy (&self->registry);
     json_decref (self->namespace);
+    zhashx_destroy (&self->bytes);
     zpar_connfile_destroy (&self->conn);
     zpar_sign_destroy (&self->signer);
     zhashx_destroy (&self->aborted);
@@ -126,12 +128,14 @@ zpar_engine_run (const zpar_engine_options_t *options)
     //  A supervisor names its engines, so that it can say which one ended.
     self->uuid = options->uuid? strdup (options->uuid): zpar_new_uuid ();
     self->namespace = json_object ();
+    self->bytes = zhashx_new ();
+    zhashx_set_destructor (self->bytes, (zhashx_destructor_fn *) zchunk_destroy);
     self->aborted = zhashx_new ();
     self->aborted_order = zlistx_new ();
     zlistx_set_destructor (self->aborted_order, (czmq_destructor *) zstr_free);
     self->info = (zpar_engine_info_t) {
         .id = -1, .uuid = self->uuid, .host = zpar_hostname (), .pid = getpid (),
-        .registry = self->registry, .namespace = self->namespace,
+        .registry = self->registry, .namespace = self->namespace, .bytes = self->bytes,
         .print = s_engine_print, .print_context = self
     };
     self->reg = zpar_connect (ZMQ_DEALER, self->conn->registration, NULL, self->max_size);
@@ -602,6 +606,7 @@ s_engine_handle_control (s_engine_t *self, zmsg_t *raw)
     else
     if (streq (type, "clear_request")) {
         json_object_clear (self->namespace);
+        zhashx_purge (self->bytes);
         s_engine_reply (self, self->control, request, "clear_reply",
                         json_pack ("{s:s}", "status", "ok"), now, NULL);
     }

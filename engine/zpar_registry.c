@@ -243,6 +243,27 @@ zpar_call_out_buffer (zpar_call_t *self, size_t index, size_t *size)
 json_t *zpar_call_args (zpar_call_t *call)   { return call->args; }
 json_t *zpar_call_kwargs (zpar_call_t *call) { return call->kwargs; }
 json_t *zpar_call_namespace (zpar_call_t *call) { return call->engine->namespace; }
+
+const void *
+zpar_call_get_bytes (zpar_call_t *call, const char *name, size_t *size)
+{
+    zchunk_t *chunk = call->engine->bytes && name? zhashx_lookup (call->engine->bytes, name): NULL;
+    if (size)
+        *size = chunk? zchunk_size (chunk): 0;
+    return chunk? zchunk_data (chunk): NULL;
+}
+
+int
+zpar_call_set_bytes (zpar_call_t *call, const char *name, const void *data, size_t size)
+{
+    if (!call->engine->bytes || !name || (!data && size))
+        return -1;
+    zchunk_t *chunk = zchunk_new (data, size);
+    if (!chunk)
+        return -1;
+    zhashx_update (call->engine->bytes, name, chunk);
+    return 0;
+}
 zpar_engine_info_t *zpar_call_engine_info (zpar_call_t *call) { return call->engine; }
 int zpar_call_engine_id (zpar_call_t *call)  { return call->engine->id; }
 size_t zpar_call_buffers (zpar_call_t *call) { return call->nin; }

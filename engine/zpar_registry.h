@@ -5,6 +5,8 @@
 #define ZPAR_REGISTRY_H_INCLUDED
 
 #include <zpar/plugin.h>
+
+#include <czmq.h>
 #include <stdbool.h>
 
 zpar_registry_t *zpar_registry_new (void);
@@ -34,6 +36,7 @@ typedef struct {
     int pid;
     zpar_registry_t *registry;
     json_t *namespace;          //  engine-wide, owned by the engine
+    zhashx_t *bytes;            //  its binary values: name -> zchunk_t, owned by the engine
     zpar_print_fn *print;
     void *print_context;
 } zpar_engine_info_t;

@@ -81,6 +81,13 @@ const void *zpar_call_buffer (zpar_call_t *call, size_t index, size_t *size);
 //  shared by every call on it (push and pull work on it). Borrowed.
 json_t *zpar_call_namespace (zpar_call_t *call);
 
+//  Binary values of the namespace, by name, beside the JSON ones (push
+//  and pull them with zpar_view_push_bytes and zpar_view_pull_bytes).
+//  get: the bytes (valid until the name is set again or the namespace is
+//  cleared) and their size, or NULL; set: stores a copy. 0 or -1.
+const void *zpar_call_get_bytes (zpar_call_t *call, const char *name, size_t *size);
+int zpar_call_set_bytes (zpar_call_t *call, const char *name, const void *data, size_t size);
+
 //  The id the hub gave this engine.
 int zpar_call_engine_id (zpar_call_t *call);
 

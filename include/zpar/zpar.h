@@ -225,6 +225,16 @@ json_t *zpar_view_pull (zpar_view_t *self, json_t *names, json_t **error);
 //  evenly), and stores each share under name on its engine.
 int zpar_view_scatter (zpar_view_t *self, const char *name, json_t *values, json_t **error);
 
+//  Stores size bytes under name on each engine, as a binary value (a
+//  frame of its own, not JSON; functions read it with zpar_call_get_bytes).
+int zpar_view_push_bytes (zpar_view_t *self, const char *name, const void *data, size_t size,
+                          json_t **error);
+
+//  Each engine's bytes under name, without waiting: the result has one
+//  item per engine, each answer's buffer 0 holding the bytes
+//  (zpar_result_buffer) and its value their size. NULL on a balanced view.
+zpar_result_t *zpar_view_pull_bytes (zpar_view_t *self, const char *name);
+
 //  The shares of name joined back in engine order (caller owns): the
 //  inverse of scatter. A share that is a list is joined item by item; any
 //  other value counts as one item.

@@ -215,3 +215,44 @@ Test (namespace, buffers_reach_every_engine_of_a_view_and_the_balanced_one)
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
+
+Test (namespace, binary_values_push_work_and_pull_back)
+{
+    char extra [600];
+    snprintf (extra, sizeof extra, "--load %s", zt_build_path ("tests/libzpar_test_plugin.so"));
+    zt_cluster_start (2, extra);
+    zpar_client_t *client = s_client (2);
+    zpar_view_t *all = zpar_client_direct (client, ZPAR_ALL);
+    unsigned char blob [1000];
+    for (size_t i = 0; i < sizeof blob; i++)
+        blob [i] = (unsigned char) (i * 7);
+    json_t *error = NULL;
+    cr_assert_eq (zpar_view_push_bytes (all, "blob", blob, sizeof blob, &error), 0);
+    json_t *args = zt_json ("[\"blob\", \"inverted\"]");
+    json_t *sizes = zpar_view_apply_sync (all, "invert_bytes", args, &error);
+    cr_assert_not_null (sizes);
+    json_decref (sizes);
+    json_decref (args);
+    zpar_result_t *result = zpar_view_pull_bytes (all, "inverted");
+    cr_assert_not_null (result, "%s", zpar_last_error ());
+    cr_assert_eq (zpar_result_wait (result, 10000), 0);
+    cr_assert_eq (zpar_result_size (result), 2);
+    for (size_t e = 0; e < 2; e++) {
+        size_t size = 0;
+        const unsigned char *back = zpar_result_buffer (result, e, 0, &size);
+        cr_assert (back && size == sizeof blob, "engine item %zu", e);
+        for (size_t i = 0; i < size; i++)
+            cr_assert_eq (back [i], (unsigned char) ~blob [i]);
+    }
+    zpar_result_destroy (&result);
+    //  A name never pushed: a KeyError from each engine.
+    result = zpar_view_pull_bytes (all, "nothing");
+    cr_assert_eq (zpar_result_wait (result, 10000), 0);
+    cr_assert (!zpar_result_successful (result));
+    cr_assert (strstr (json_string_value (json_object_get (zpar_result_item_error (result, 0), "ename")),
+                       "KeyError"));
+    zpar_result_destroy (&result);
+    zpar_view_destroy (&all);
+    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+}

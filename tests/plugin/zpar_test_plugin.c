@@ -7,8 +7,9 @@
         say(out, err)  out to stdout, err to stderr; returns null
     and one that works in the engine's namespace:
         double_all(name, out)  out = name's numbers, each twice
-    and one that sends binary buffers back:
-        echo_buffers()   every buffer it got, back; returns their bytes     */
+    and ones that send binary buffers back, or work on binary values:
+        echo_buffers()        every buffer it got, back; returns their bytes
+        invert_bytes(name, out)  out = name's bytes, each inverted       */
 
 #include <zpar/plugin.h>
 
@@ -87,6 +88,24 @@ s_echo_buffers (zpar_call_t *call)
     return 0;
 }
 
+static int
+s_invert_bytes (zpar_call_t *call)
+{
+    const char *name = json_string_value (zpar_call_arg (call, 0));
+    const char *out = json_string_value (zpar_call_arg (call, 1));
+    size_t size = 0;
+    const unsigned char *bytes = zpar_call_get_bytes (call, name, &size);
+    if (!bytes || !out)
+        return zpar_call_fail (call, "KeyError", "no bytes named %s here", name? name: "(none)");
+    unsigned char *inverted = malloc (size? size: 1);
+    for (size_t i = 0; i < size; i++)
+        inverted [i] = (unsigned char) ~bytes [i];
+    int rc = zpar_call_set_bytes (call, out, inverted, size);
+    free (inverted);
+    zpar_call_return (call, json_integer ((json_int_t) size));
+    return rc;
+}
+
 ZPAR_PLUGIN (zpar_registry_t *registry)
 {
     zpar_registry_add (registry, "segfault", s_segfault, "segfault() kills this engine with SIGSEGV");
@@ -95,4 +114,5 @@ ZPAR_PLUGIN (zpar_registry_t *registry)
     zpar_registry_add (registry, "say", s_say, "say(out, err) prints out to stdout and err to stderr");
     zpar_registry_add (registry, "double_all", s_double_all, "double_all(name, out): out = name's numbers doubled");
     zpar_registry_add (registry, "echo_buffers", s_echo_buffers, "echo_buffers() sends every buffer back");
+    zpar_registry_add (registry, "invert_bytes", s_invert_bytes, "invert_bytes(name, out): out = name's bytes inverted");
 }
