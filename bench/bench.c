@@ -381,14 +381,15 @@ s_broker (int fd)
     _exit (0);
 }
 
-//  Echo worker: DEALER "engine"; sends back [client] [frames...] as it came.
-static void
-s_echo (const char *endpoint)
+//  An echo worker: a DEALER with identity (size bytes) that says hello,
+//  then sends back every message as it came, until it is stopped.
+void
+bench_echo_worker (const char *endpoint, const void *identity, size_t size)
 {
     bench_child_setup ();
     void *ctx = zmq_ctx_new ();
     void *sock = bench_socket (ctx, ZMQ_DEALER);
-    zmq_setsockopt (sock, ZMQ_ROUTING_ID, "engine", 6);
+    zmq_setsockopt (sock, ZMQ_ROUTING_ID, identity, size);
     if (zmq_connect (sock, endpoint) != 0 || zmq_send (sock, "hello", 5, 0) != 5)
         _exit (1);
     zmq_msg_t parts [BENCH_MAX_PARTS];
@@ -443,7 +444,7 @@ bench_raw_start (bench_raw_t *self)
     self->echo = fork ();
     if (self->echo == 0) {
         close (self->fd);
-        s_echo (back);
+        bench_echo_worker (back, "engine", 6);
     }
     if (self->echo < 0 || bench_read (self->fd, &ready, 1, false) != 0) {
         fprintf (stderr, "bench: the raw echo worker did not connect\n");

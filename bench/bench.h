@@ -61,6 +61,10 @@ typedef struct {
 //  "front back\n". Exits the child when it cannot.
 void bench_broker_bind (void *ctx, int fd, void **front, void **back);
 
+//  In a worker child: a DEALER with identity (size bytes) connected to
+//  endpoint, that says hello, then echoes every message until stopped.
+void bench_echo_worker (const char *endpoint, const void *identity, size_t size);
+
 //  Starts it; must run before any ZeroMQ context exists in this process
 //  (the children fork from it). 0 or -1.
 int bench_raw_start (bench_raw_t *self);

@@ -86,22 +86,6 @@ s_broker (int fd)
     _exit (0);
 }
 
-static void
-s_worker (const char *endpoint, char name)
-{
-    bench_child_setup ();
-    void *ctx = zmq_ctx_new ();
-    void *sock = bench_socket (ctx, ZMQ_DEALER);
-    zmq_setsockopt (sock, ZMQ_ROUTING_ID, &name, 1);
-    if (zmq_connect (sock, endpoint) != 0 || zmq_send (sock, "hello", 5, 0) != 5)
-        _exit (1);
-    zmq_msg_t parts [BENCH_MAX_PARTS];
-    int count;
-    while (bench_recv_parts (sock, parts, &count) == 0)
-        for (int i = 0; i < count; i++)
-            zmq_msg_send (&parts [i], sock, i < count - 1? ZMQ_SNDMORE: 0);
-    _exit (0);
-}
 
 //  Seconds for tasks round trips through the raw balancer, or -1.
 static double
@@ -129,7 +113,8 @@ s_raw (long tasks, double *cpu)
     for (int w = 0; w < WORKERS; w++)
         if ((workers [w] = fork ()) == 0) {
             close (fds [0]);
-            s_worker (back, (char) ('a' + w));
+            char name = (char) ('a' + w);
+            bench_echo_worker (back, &name, 1);
         }
     if (bench_read (fds [0], &ready, 1, false) != 0) {
         fprintf (stderr, "throughput: the raw workers did not connect\n");
