@@ -210,7 +210,7 @@ zpar_client_new_from_file (const char *connfile)
 void
 zpar_client_find_schedulers (zpar_client_t *self)
 {
-    if (self->mux && self->task && self->control)
+    if (self->mux && self->task && self->control && self->broadcast)
         return;
     //  The schedulers had not registered when this client connected (a
     //  cluster starting, or a hub that took over): ask again.
@@ -222,6 +222,8 @@ zpar_client_find_schedulers (zpar_client_t *self)
         self->task = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_TASK);
     if (!self->control)
         self->control = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_CONTROL);
+    if (!self->broadcast)
+        self->broadcast = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_BROADCAST);
     zpar_msg_destroy (&reply);
 }
 
@@ -294,6 +296,7 @@ s_client_new (const char *connfile, int timeout_ms)
     self->mux = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_MUX);
     self->task = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_TASK);
     self->control = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_CONTROL);
+    self->broadcast = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_BROADCAST);
     zpar_msg_destroy (&reply);
     if (!self->notification)
         goto err;
@@ -352,7 +355,7 @@ zpar_client_destroy (zpar_client_t **self_p)
     //  Requests sent are the cluster's to run, even when their client goes
     //  at once (map_async, then exit): what is still queued here leaves
     //  first, for a while.
-    zsock_t *senders [] = { self->mux, self->task, self->control };
+    zsock_t *senders [] = { self->mux, self->task, self->control, self->broadcast };
     for (size_t i = 0; i < sizeof senders / sizeof *senders; i++)
         if (senders [i])
             zsock_set_linger (senders [i], S_FLUSH_MS);
@@ -361,6 +364,7 @@ zpar_client_destroy (zpar_client_t **self_p)
     zsock_destroy (&self->mux);
     zsock_destroy (&self->task);
     zsock_destroy (&self->control);
+    zsock_destroy (&self->broadcast);
     zsock_destroy (&self->notification);
     zhashx_destroy (&self->engines);
     zhashx_destroy (&self->calls);
@@ -831,6 +835,106 @@ s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
     zpar_msg_destroy (&reply);
 }
 
+int
+zpar_client_send_broadcast (zpar_client_t *self, zpar_msg_t **msg_p, zpar_result_t *result, json_t *ids)
+{
+    int rc = zpar_client_send (self, self->broadcast, NULL, msg_p, result, 0);
+    zpar_part_t *first = &result->parts [0];
+    for (size_t i = 0; i < result->nparts; i++) {
+        zpar_part_t *part = &result->parts [i];
+        int id = (int) json_integer_value (json_array_get (ids, i));
+        const char *uuid = zpar_client_uuid (self, id);
+        part->engine_id = id;
+        part->broadcast = true;
+        //  Direct: the part fails at once if its engine leaves.
+        part->direct = true;
+        free (part->engine_uuid);
+        part->engine_uuid = uuid? strdup (uuid): NULL;
+        if (i > 0 && first->msg_id) {
+            part->msg_id = strdup (first->msg_id);
+            memcpy (part->submitted, first->submitted, sizeof part->submitted);
+        }
+        if (rc != 0 && i > 0) {
+            const char *why = json_string_value (json_object_get (result->items [0].error, "evalue"));
+            zpar_result_fail (result, i, zpar_error_new (ZPAR_E_VALUE, id, "%s", why? why: "could not send"));
+        }
+    }
+    return rc;
+}
+
+//  The broadcast scheduler's one reply for all the parts of a call:
+//  content.replies, each {index, engine_id, content, metadata, buffers},
+//  the buffers after the JSON, reply after reply.
+static void
+s_handle_broadcast (zpar_client_t *self, zmsg_t *raw)
+{
+    zpar_drop_t reason;
+    zpar_msg_t *reply = zpar_msg_decode_frames (&raw, self->signer, self->max_size, "broadcast", &reason);
+    if (!reply) {
+        zpar_drops_add (&self->drops, reason, "broadcast");
+        return;
+    }
+    const char *parent = zpar_msg_parent_id (reply);
+    zpar_part_t *first = parent? zhashx_lookup (self->calls, parent): NULL;
+    json_t *content = zpar_msg_content (reply);
+    const char *type = zpar_msg_type (reply);
+    if (!first || !first->broadcast || !content || !type || !streq (type, "broadcast_reply")) {
+        zpar_msg_destroy (&reply);
+        return;
+    }
+    zpar_result_t *result = first->result;
+    const char *status = json_string_value (json_object_get (content, "status"));
+    json_t *replies = json_object_get (content, "replies");
+    zmsg_t *buffers = zpar_msg_take_buffers (reply);
+    size_t i;
+    json_t *entry;
+    json_array_foreach (replies, i, entry) {
+        json_int_t index = json_integer_value (json_object_get (entry, "index"));
+        json_t *answer = json_object_get (entry, "content");
+        zmsg_t *own = NULL;
+        for (json_int_t n = json_integer_value (json_object_get (entry, "buffers")); n > 0; n--) {
+            zframe_t *frame = zmsg_pop (buffers);
+            if (!own)
+                own = zmsg_new ();
+            if (frame)
+                zmsg_append (own, &frame);
+        }
+        if (index < 0 || (size_t) index >= result->nparts || result->parts [index].done || !answer) {
+            zmsg_destroy (&own);
+            continue;
+        }
+        zpar_part_t *part = &result->parts [index];
+        part->buffers = own;
+        char *text = json_dumps (json_object_get (entry, "metadata"), JSON_COMPACT);
+        zframe_t *metadata = text? zframe_new (text, strlen (text)): NULL;
+        free (text);
+        const char *answer_status = json_string_value (json_object_get (answer, "status"));
+        if (answer_status && streq (answer_status, "ok")) {
+            json_t *value = json_object_get (answer, "result");
+            zpar_result_settle (result, (size_t) index, json_incref (value? value: json_null ()),
+                                NULL, NULL, metadata);
+        }
+        else {
+            const char *ename = json_string_value (json_object_get (answer, "ename"));
+            const char *evalue = json_string_value (json_object_get (answer, "evalue"));
+            zpar_result_settle (result, (size_t) index, NULL,
+                zpar_error_new (ename? ename: "Error", part->engine_id, "%s", evalue? evalue: "(no message)"),
+                NULL, metadata);
+        }
+        zframe_destroy (&metadata);
+    }
+    zmsg_destroy (&buffers);
+    //  Refused as a whole, or (never by this scheduler) a part left out.
+    const char *ename = json_string_value (json_object_get (content, "ename"));
+    const char *evalue = json_string_value (json_object_get (content, "evalue"));
+    for (size_t p = 0; p < result->nparts; p++)
+        if (!result->parts [p].done)
+            zpar_result_fail (result, p, zpar_error_new (ename? ename: ZPAR_E_SCHEDULER, result->parts [p].engine_id,
+                              "%s", evalue? evalue: status && streq (status, "ok")
+                              ? "the broadcast reply has no answer from this engine": "(no message)"));
+    zpar_msg_destroy (&reply);
+}
+
 //  Balanced calls with retries left that were inside a scheduler that is
 //  lost go to its successor (through the same socket) as new tasks, one
 //  retry fewer; the other calls waiting for an answer fail with why.
@@ -964,6 +1068,9 @@ zpar_client_pump (zpar_client_t *self, int timeout_ms)
     else
     if (which == self->control)
         s_handle_reply (self, raw, "control");
+    else
+    if (which && which == self->broadcast)
+        s_handle_broadcast (self, raw);
     else
     if (which == self->notification)
         s_handle_notification (self, raw);

@@ -27,7 +27,8 @@ typedef struct {
 typedef struct {
     zpar_result_t *result;
     char *msg_id;
-    bool direct;                //  sent through mux to engine_uuid
+    bool direct;                //  sent through mux to engine_uuid (or broadcast)
+    bool broadcast;             //  one of a broadcast's parts, all under one msg_id
     bool chunk;
     char *engine_uuid;
     int engine_id;
@@ -65,7 +66,7 @@ struct _zpar_client_t {
     char *session;
     int64_t max_size;
     int timeout_ms;
-    zsock_t *hub, *mux, *task, *control, *notification;
+    zsock_t *hub, *mux, *task, *control, *broadcast, *notification;
     zsock_t *hub_watch;         //  handshake failures with the hub (PAIR)
     zpar_poller_t *poller;
     zhashx_t *engines;          //  "id" -> uuid
@@ -100,6 +101,11 @@ const char *zpar_client_uuid (zpar_client_t *self, int id);
 //  mux/control, NULL for task. When it cannot be sent, the part is failed.
 int zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
                       zpar_msg_t **msg_p, zpar_result_t *result, size_t index);
+
+//  Sends msg once, through the broadcast scheduler, for every part of
+//  result: part i to engine ids [i]. Takes msg.
+int zpar_client_send_broadcast (zpar_client_t *self, zpar_msg_t **msg_p, zpar_result_t *result,
+                                json_t *ids);
 
 //  Answers part index: with a value, or for a chunk a list of values and
 //  errors {"i": error} for the inputs that failed; or error for all its

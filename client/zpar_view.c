@@ -10,6 +10,7 @@ struct _zpar_view_t {
     zpar_client_t *client;
     bool balanced;
     bool all;                   //  resolve to every engine at each call
+    bool broadcast;             //  apply: one message for all, through the broadcast role
     int *ids;
     size_t count;
     json_t *flags;              //  balanced: metadata for every task
@@ -107,6 +108,15 @@ zpar_client_direct (zpar_client_t *client, const char *targets)
 bad:
     free (ids);
     return zpar_fail ("bad target list \"%s\": use \"all\" or ids such as 0,2 or 1-3", targets);
+}
+
+zpar_view_t *
+zpar_client_broadcast (zpar_client_t *client, const char *targets)
+{
+    zpar_view_t *self = zpar_client_direct (client, targets);
+    if (self)
+        self->broadcast = true;
+    return self;
 }
 
 json_t *
@@ -323,6 +333,31 @@ s_send_part (zpar_view_t *self, zpar_result_t *result, size_t index, int engine,
         zpar_client_send (client, client->mux, zpar_client_uuid (client, engine), &msg, result, index);
 }
 
+//  One request for every engine of ids (taken), through the broadcast
+//  scheduler: its metadata names them, and one reply answers them all.
+static zpar_result_t *
+s_broadcast (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs,
+             const zpar_buffer_t *buffers, size_t nbuffers, json_t *ids)
+{
+    zpar_client_t *client = self->client;
+    if (!client->broadcast) {
+        json_decref (ids);
+        return zpar_fail ("the cluster's broadcast scheduler is not registered (is zpar-scheduler running?)");
+    }
+    size_t count = json_array_size (ids);
+    zpar_result_t *result = zpar_result_new (client, count, count, false);
+    zpar_msg_t *msg = s_apply_request (self, fn, args, NULL, kwargs);
+    for (size_t b = 0; b < nbuffers; b++)
+        zpar_msg_add_buffer (msg, buffers [b].data, buffers [b].size);
+    json_t *metadata = json_pack ("{s:O}", "targets", ids);
+    if (nbuffers)
+        json_object_set_new (metadata, "buffers", json_integer ((json_int_t) nbuffers));
+    zpar_msg_set_metadata (msg, metadata);
+    zpar_client_send_broadcast (client, &msg, result, ids);
+    json_decref (ids);
+    return result;
+}
+
 zpar_result_t *
 zpar_view_apply_kw_async (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs)
 {
@@ -347,6 +382,8 @@ zpar_view_apply_buffers_async (zpar_view_t *self, const char *fn, json_t *args, 
     json_t *ids = s_prepare (self, fn);
     if (!ids)
         return NULL;
+    if (self->broadcast)
+        return s_broadcast (self, fn, args, kwargs, buffers, nbuffers, ids);
     size_t count = self->balanced? 1: json_array_size (ids);
     zpar_result_t *result = zpar_result_new (self->client, count, count, self->balanced);
     for (size_t i = 0; i < count; i++) {

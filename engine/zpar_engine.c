@@ -41,6 +41,7 @@ typedef struct {
     char *uuid;
     int64_t max_size;
     zsock_t *reg, *mux, *task, *control, *iopub;
+    zsock_t *broadcast;         //  to this engine's broadcast leaf, if the cluster has one
     zactor_t *heart;
     zpar_registry_t *registry;
     json_t *namespace;
@@ -77,6 +78,7 @@ s_engine_destroy (s_engine_t *self)
     zsock_destroy (&self->reg);
     zsock_destroy (&self->mux);
     zsock_destroy (&self->task);
+    zsock_destroy (&self->broadcast);
     zsock_destroy (&self->control);
     zsock_destroy (&self->iopub);
     zpar_registry_destroy (&self->registry);
@@ -173,6 +175,8 @@ zpar_engine_run (const zpar_engine_options_t *options)
     //  order, so an abort or shutdown overtakes queued work. The hub's
     //  socket only answers requests, which wait for their replies.
     zpar_poller_t *poller = zpar_poller_new (self->control, self->mux, self->task, self->heart, NULL);
+    if (self->broadcast)
+        zpar_poller_add (poller, self->broadcast);
     //  A signal stops the engine after the running call, even with work
     //  still queued.
     while (!self->stop && !zsys_interrupted) {
@@ -186,6 +190,9 @@ zpar_engine_run (const zpar_engine_options_t *options)
         else
         if (which == self->task)
             s_engine_handle_work (self, self->task, raw, "task");
+        else
+        if (which && which == self->broadcast)
+            s_engine_handle_work (self, self->broadcast, raw, "broadcast");
         else
         if (which == self->heart) {
             char *event = zmsg_popstr (raw);
@@ -226,6 +233,22 @@ s_endpoint (json_t *endpoints, const char *name)
     return value? strdup (value): NULL;
 }
 
+//  The broadcast role's leaf for engine id: its list's entry id % count.
+static char *
+s_leaf_endpoint (json_t *endpoints, int id)
+{
+    const char *list = json_string_value (json_object_get (endpoints, ZPAR_ROLE_BROADCAST));
+    if (!list || !*list)
+        return NULL;
+    int count = 1;
+    for (const char *c = list; *c; c++)
+        count += *c == ' ';
+    const char *start = list;
+    for (int skip = id % count; skip > 0; skip--)
+        start = strchr (start, ' ') + 1;
+    return strndup (start, strcspn (start, " "));
+}
+
 static int
 s_engine_register (s_engine_t *self)
 {
@@ -262,6 +285,12 @@ s_engine_register (s_engine_t *self)
                 self->control = zpar_connect (ZMQ_DEALER, control, self->uuid, self->max_size);
                 self->iopub = zpar_connect (ZMQ_PUB, iopub, NULL, self->max_size);
                 rc = self->mux && self->task && self->control && self->iopub? 0: -1;
+                char *leaf = s_leaf_endpoint (endpoints, self->info.id);
+                if (leaf)
+                    self->broadcast = zpar_connect (ZMQ_DEALER, leaf, self->uuid, self->max_size);
+                if (leaf && !self->broadcast)
+                    rc = -1;
+                free (leaf);
             }
             else
                 zpar_error ("the hub's registration reply lacks endpoints");
@@ -300,9 +329,9 @@ s_engine_register (s_engine_t *self)
 static int
 s_engine_hello (s_engine_t *self)
 {
-    zsock_t *socks [] = { self->mux, self->task, self->control };
+    zsock_t *socks [] = { self->mux, self->task, self->control, self->broadcast };
     int64_t deadline = zpar_mono_ms () + (int64_t) self->options->registration_timeout_s * 1000;
-    for (size_t i = 0; i < sizeof socks / sizeof *socks; i++) {
+    for (size_t i = 0; i < sizeof socks / sizeof *socks && socks [i]; i++) {
         zpar_msg_t *reply = NULL;
         while (!reply && !zsys_interrupted && zpar_mono_ms () < deadline)
             reply = s_engine_request (self, socks [i], "engine_hello",

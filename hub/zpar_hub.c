@@ -11,9 +11,9 @@
 #include "zpar_net.h"
 #include "zpar_util.h"
 
-#define S_ROLES 4
+#define S_ROLES 5
 static const char *s_role_names [S_ROLES] = {
-    ZPAR_ROLE_MUX, ZPAR_ROLE_TASK, ZPAR_ROLE_CONTROL, ZPAR_ROLE_IOPUB
+    ZPAR_ROLE_MUX, ZPAR_ROLE_TASK, ZPAR_ROLE_CONTROL, ZPAR_ROLE_IOPUB, ZPAR_ROLE_BROADCAST
 };
 
 //  Longest uuid or host name the hub stores; longer ones are malformed.
@@ -612,7 +612,7 @@ s_scheduler_registration (s_hub_t *self, zpar_msg_t *request)
     if (index < 0 || !client_ep || !engine_ep) {
         zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "registration");
         s_hub_reply (self, request, "scheduler_reply", s_error (ZPAR_E_VALUE,
-                     "scheduler_registration needs role (mux, task, control, iopub), "
+                     "scheduler_registration needs role (mux, task, control, iopub, broadcast), "
                      "client_endpoint and engine_endpoint"));
         return;
     }

@@ -94,6 +94,7 @@ typedef struct {
     const char **plugins;
     size_t nplugins;
     long hb_period, hb_liveness, max_size, timeout_s, hwm, poison_limit, restart_limit;
+    long broadcast_depth;
     const char *scheme;
     char *db;                   //  --db, with an absolute path (owned)
     int curve;                  //  --curve 1, --no-curve 0, else -1: when not on loopback
@@ -144,6 +145,7 @@ s_usage (FILE *out)
         "                       [--db-max-bytes BYTES] [--curve | --no-curve]\n"
         "                       [--engines local|ssh|mpi|slurm] [--hosts FILE]\n"
         "                       [--partition P] [--time T] [--slurm-option OPT]...\n"
+        "                       [--broadcast-depth N]\n"
         "       ipcluster engines [-n N | --engines ssh --hosts FILE] [--profile NAME]\n"
         "                         [--timeout S]\n"
         "       ipcluster stop [--profile NAME]\n"
@@ -162,6 +164,8 @@ s_usage (FILE *out)
         "         cancels it), with --partition, --time and any #SBATCH --slurm-option\n"
         "         --curve encrypts every link with CurveZMQ (the default when --ip is\n"
         "         not a loopback address; --no-curve turns it off)\n"
+        "         --broadcast-depth N: levels of broadcast nodes below the root\n"
+        "         (0-4, default 1), each halving the engines one thread serves\n"
         "engines  adds engines to the cluster running in the profile (here, or on\n"
         "         the hosts of FILE), supervised by its ipcluster, and waits until\n"
         "         they registered\n"
@@ -1061,12 +1065,13 @@ s_start (s_options_t *options)
             self->children [i++].host = options->hosts [h].host;
 
     char hub_path [4096], sched_path [4096], engine_path [4096];
-    char period [24], liveness [24], max_size [24], hwm [24], poison [24];
+    char period [24], liveness [24], max_size [24], hwm [24], poison [24], depth [24];
     snprintf (period, sizeof period, "%ld", options->hb_period);
     snprintf (liveness, sizeof liveness, "%ld", options->hb_liveness);
     snprintf (max_size, sizeof max_size, "%ld", options->max_size);
     snprintf (hwm, sizeof hwm, "%ld", options->hwm);
     snprintf (poison, sizeof poison, "%ld", options->poison_limit);
+    snprintf (depth, sizeof depth, "%ld", options->broadcast_depth);
     const char *name = zpar_profile_name (profile);
     char *argv [64 + 2 * options->nplugins], *hub_argv [32], *sched_argv [32];
     self->daemon_argv [0] = hub_argv;
@@ -1120,6 +1125,8 @@ s_start (s_options_t *options)
     s_add_arg (argv, &argc, options->scheme);
     s_add_arg (argv, &argc, "--poison-limit");
     s_add_arg (argv, &argc, poison);
+    s_add_arg (argv, &argc, "--broadcast-depth");
+    s_add_arg (argv, &argc, depth);
     s_add_arg (argv, &argc, "--ready-fd");
     s_add_arg (argv, &argc, "3");
     memcpy (sched_argv, argv, (argc - 1) * sizeof *argv);
@@ -1451,7 +1458,7 @@ main (int argc, char *argv [])
         .engines = cpus > 0? cpus: 1, .ip = "127.0.0.1", .hb_period = ZPAR_HB_PERIOD_MS, .curve = -1,
         .hb_liveness = ZPAR_HB_LIVENESS, .max_size = ZPAR_MAX_MESSAGE_SIZE,
         .timeout_s = ZPAR_START_TIMEOUT_S, .hwm = 1, .scheme = "leastload", .poison_limit = 3,
-        .restart_limit = S_RESTART_LIMIT
+        .restart_limit = S_RESTART_LIMIT, .broadcast_depth = 1
     };
     options.plugins = calloc ((size_t) argc, sizeof (char *));
     options.slurm_options = calloc ((size_t) argc, sizeof (char *));
@@ -1480,6 +1487,7 @@ main (int argc, char *argv [])
         { "db-max-records", required_argument, 0, 'N' },
         { "db-max-bytes", required_argument, 0, 'B' },
         { "json", no_argument, 0, 'j' },
+        { "broadcast-depth", required_argument, 0, 'b' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -1579,6 +1587,11 @@ main (int argc, char *argv [])
                 break;
             case 'x':
                 if (zpar_parse_option ("--poison-limit", optarg, 0, 1000000, &options.poison_limit) != 0)
+                    goto usage;
+                break;
+            case 'b':
+                if (zpar_parse_option ("--broadcast-depth", optarg, 0, ZPAR_BCAST_DEPTH_MAX,
+                                       &options.broadcast_depth) != 0)
                     goto usage;
                 break;
             case 'r':

@@ -15,9 +15,9 @@
 
 #include <getopt.h>
 
-#define S_ROLES 4
+#define S_ROLES 5
 static const char *s_roles [S_ROLES] = {
-    ZPAR_ROLE_MUX, ZPAR_ROLE_TASK, ZPAR_ROLE_CONTROL, ZPAR_ROLE_IOPUB
+    ZPAR_ROLE_MUX, ZPAR_ROLE_TASK, ZPAR_ROLE_CONTROL, ZPAR_ROLE_IOPUB, ZPAR_ROLE_BROADCAST
 };
 
 //  Registration with the hub: each attempt waits this long, and the
@@ -35,6 +35,10 @@ static const char *s_roles [S_ROLES] = {
 //  exact, as IPython Parallel's default does.
 #define S_DEFAULT_HWM 1
 #define S_DEFAULT_POISON_LIMIT 3
+
+//  Levels of broadcast nodes below the root: 2^depth leaves share the
+//  engines.
+#define S_DEFAULT_BCAST_DEPTH 1
 
 //  A file beside the connection file the scheduler reads (caller frees):
 //  where it writes its ports (one started again after a crash takes them
@@ -89,16 +93,18 @@ s_usage (FILE *out)
     fprintf (out,
         "usage: zpar-scheduler [--profile NAME | --file CONNFILE] [--ip ADDR] [--hwm N]\n"
         "                      [--scheme NAME] [--poison-limit N] [--max-message-size BYTES]\n"
-        "                      [--ready-fd FD]\n"
+        "                      [--broadcast-depth N] [--ready-fd FD]\n"
         "\n"
-        "Runs the mux, task, control and iopub roles of a zpar cluster.\n"
+        "Runs the mux, task, control, iopub and broadcast roles of a zpar cluster.\n"
         "  --ip ADDR     address to bind (default: the connection file's location)\n"
         "  --hwm N       tasks in flight per engine on the task role (default %d, 0 = no limit)\n"
         "  --scheme NAME how the task role picks an engine: " ZPAR_SCHEME_NAMES "\n"
         "                (default leastload)\n"
         "  --poison-limit N  engines that may die running one task before it is\n"
-        "                sent to no other, even with retries left (default %d, 0 = no limit)\n",
-        S_DEFAULT_HWM, S_DEFAULT_POISON_LIMIT);
+        "                sent to no other, even with retries left (default %d, 0 = no limit)\n"
+        "  --broadcast-depth N  levels of broadcast nodes below the root, each\n"
+        "                halving the engines a thread serves (0-%d, default %d)\n",
+        S_DEFAULT_HWM, S_DEFAULT_POISON_LIMIT, ZPAR_BCAST_DEPTH_MAX, S_DEFAULT_BCAST_DEPTH);
 }
 
 int
@@ -106,6 +112,7 @@ main (int argc, char *argv [])
 {
     const char *profile_name = NULL, *file = NULL, *ip = NULL;
     long ready_fd = -1, hwm = S_DEFAULT_HWM, max_size = 0, poison_limit = S_DEFAULT_POISON_LIMIT;
+    long depth = S_DEFAULT_BCAST_DEPTH;
     zpar_scheme_t scheme = ZPAR_SCHEME_LEASTLOAD;
     static struct option options [] = {
         { "profile", required_argument, 0, 'p' },
@@ -116,6 +123,7 @@ main (int argc, char *argv [])
         { "poison-limit", required_argument, 0, 'P' },
         { "max-message-size", required_argument, 0, 'M' },
         { "ready-fd", required_argument, 0, 'R' },
+        { "broadcast-depth", required_argument, 0, 'D' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -141,6 +149,10 @@ main (int argc, char *argv [])
                 break;
             case 'M':
                 if (zpar_parse_option ("--max-message-size", optarg, 1024, INT32_MAX, &max_size) != 0)
+                    goto usage;
+                break;
+            case 'D':
+                if (zpar_parse_option ("--broadcast-depth", optarg, 0, ZPAR_BCAST_DEPTH_MAX, &depth) != 0)
                     goto usage;
                 break;
             case 'R':
@@ -205,9 +217,13 @@ main (int argc, char *argv [])
             .max_message_size = max_size, .hwm = (int) hwm, .scheme = (int) scheme,
             .poison_limit = (int) poison_limit,
             .client_port = s_port (ports_left, s_roles [i], 0),
-            .engine_port = s_port (ports_left, s_roles [i], 1)
+            .engine_port = s_port (ports_left, s_roles [i], 1),
+            .depth = (int) depth
         };
-        actors [i] = zactor_new (zpar_sched_actor, &config);
+        for (int leaf = 0; leaf < (1 << depth); leaf++)
+            config.leaf_ports [leaf] = s_port (ports_left, s_roles [i], 1 + (size_t) leaf);
+        bool broadcast = streq (s_roles [i], ZPAR_ROLE_BROADCAST);
+        actors [i] = zactor_new (broadcast? zpar_bcast_actor: zpar_sched_actor, &config);
         zstr_send (actors [i], "ENDPOINTS");
         char *client_ep = NULL, *engine_ep = NULL;
         zstr_recvx (actors [i], &client_ep, &engine_ep, NULL);
@@ -216,8 +232,15 @@ main (int argc, char *argv [])
             zstr_free (&engine_ep);
             goto done;
         }
-        json_object_set_new (ports, s_roles [i], json_pack ("[i, i]", zpar_endpoint_port (client_ep),
-                                                            zpar_endpoint_port (engine_ep)));
+        //  [client, engine], or for broadcast [client, leaf, leaf...]
+        json_t *role_ports = json_pack ("[i]", zpar_endpoint_port (client_ep));
+        for (char *ep = engine_ep, *end; *ep; ep = *end? end + 1: end) {
+            end = strchrnul (ep, ' ');
+            char one [300];
+            snprintf (one, sizeof one, "%.*s", (int) (end - ep), ep);
+            json_array_append_new (role_ports, json_integer (zpar_endpoint_port (one)));
+        }
+        json_object_set_new (ports, s_roles [i], role_ports);
         registrations [i] = json_pack ("{s:s, s:s, s:s, s:i}", "role", s_roles [i],
             "client_endpoint", client_ep, "engine_endpoint", engine_ep, "pid", (int) getpid ());
         //  The first time only: the scheduler it replaces is lost, and so
@@ -255,7 +278,7 @@ main (int argc, char *argv [])
     if (ports_path && zpar_json_save (record, ports_path) != 0)
         zpar_warn ("cannot write %s: %s", ports_path, strerror (errno));
     json_decref (record);
-    zpar_info ("serving roles mux, task, control, iopub (pid %d)", (int) getpid ());
+    zpar_info ("serving roles mux, task, control, iopub, broadcast (pid %d)", (int) getpid ());
     if (ready_fd >= 0) {
         if (write ((int) ready_fd, "ready\n", 6) != 6)
             zpar_warn ("could not report readiness");

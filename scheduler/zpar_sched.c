@@ -224,17 +224,25 @@ s_stats_changed (zpar_role_t *self)
                              || s_unassigned (self) != self->unassigned_reported);
 }
 
+void
+zpar_sched_report (zsock_t *monitor, zpar_sign_t *signer, const char *session, const char *role,
+                   const zpar_drops_t *drops, size_t unassigned)
+{
+    zpar_msg_t *msg = zpar_msg_new ("scheduler_stats", session);
+    zpar_msg_set_content (msg, json_pack ("{s:s, s:o, s:I}", "role", role,
+                                          "dropped", zpar_drops_json (drops),
+                                          "unassigned", (json_int_t) unassigned));
+    zpar_msg_add_route (msg, ZPAR_MON_STATS, strlen (ZPAR_MON_STATS));
+    zpar_msg_add_route (msg, role, strlen (role));
+    zpar_msg_send (&msg, monitor, signer);
+}
+
 static void
 s_sched_stats (zpar_role_t *self)
 {
-    zpar_msg_t *msg = zpar_msg_new ("scheduler_stats", self->session);
     self->unassigned_reported = s_unassigned (self);
-    zpar_msg_set_content (msg, json_pack ("{s:s, s:o, s:I}", "role", self->config.role,
-                                          "dropped", zpar_drops_json (&self->drops),
-                                          "unassigned", (json_int_t) self->unassigned_reported));
-    zpar_msg_add_route (msg, ZPAR_MON_STATS, strlen (ZPAR_MON_STATS));
-    zpar_msg_add_route (msg, self->config.role, strlen (self->config.role));
-    zpar_msg_send (&msg, self->monitor, self->signer);
+    zpar_sched_report (self->monitor, self->signer, self->session, self->config.role,
+                       &self->drops, self->unassigned_reported);
     self->drops_reported = zpar_drops_total (&self->drops);
     self->stats_at = zpar_mono_ms () + S_STATS_INTERVAL_MS;
 }

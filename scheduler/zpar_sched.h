@@ -19,6 +19,8 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "zpar_proto.h"
+
 typedef struct {
     const char *role;           //  "mux", "task", "control" or "iopub"
     const char *ip;
@@ -32,9 +34,17 @@ typedef struct {
     //  those of the one before, which engines and clients still dial; when
     //  one is taken, it binds an ephemeral port instead.
     int client_port, engine_port;
+    //  broadcast: levels of nodes below the root (0: the root is the only
+    //  leaf), and the port each leaf binds (0: ephemeral).
+    int depth;
+    int leaf_ports [1 << ZPAR_BCAST_DEPTH_MAX];
 } zpar_sched_config_t;
 
 //  zactor_new (zpar_sched_actor, &config); config is copied before it returns.
 void zpar_sched_actor (zsock_t *pipe, void *config);
+
+//  The broadcast role (zpar_bcast.c): the same pipe commands; its engine
+//  endpoint is the list of its leaves' (see ZPAR_ROLE_BROADCAST).
+void zpar_bcast_actor (zsock_t *pipe, void *config);
 
 #endif

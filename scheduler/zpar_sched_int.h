@@ -52,6 +52,11 @@ int zpar_role_send (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t
 //  and is still the caller's.
 int zpar_role_send_or_keep (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark);
 
+//  Tells the hub (on monitor) a role's counters: messages dropped, tasks
+//  not handed to an engine.
+void zpar_sched_report (zsock_t *monitor, zpar_sign_t *signer, const char *session, const char *role,
+                        const zpar_drops_t *drops, size_t unassigned);
+
 //  Answers a request with an error, routed [client] [engine_uuid].
 void zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
                      const char *engine_uuid, int engine_id,

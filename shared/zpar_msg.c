@@ -843,6 +843,16 @@ zpar_msg_take_buffers (zpar_msg_t *self)
 }
 
 void
+zpar_msg_append_buffers (zpar_msg_t *self, zmsg_t **buffers_p)
+{
+    zframe_t *frame;
+    while (*buffers_p && (frame = zmsg_pop (*buffers_p)))
+        zmsg_append (self->buffers, &frame);
+    zmsg_destroy (buffers_p);
+    self->changed = true;
+}
+
+void
 zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size)
 {
     zmsg_addmem (self->buffers, data, size);

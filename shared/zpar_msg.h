@@ -120,6 +120,8 @@ void zpar_msg_clear_routes (zpar_msg_t *self);
 size_t zpar_msg_buffers (zpar_msg_t *self);
 zframe_t *zpar_msg_buffer (zpar_msg_t *self, size_t index);
 void zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size);
+//  Moves the frames of *buffers_p (destroyed) after the buffers, uncopied.
+void zpar_msg_append_buffers (zpar_msg_t *self, zmsg_t **buffers_p);
 
 //  The buffers, taken out of the message (caller owns the zmsg; the
 //  message keeps none).

@@ -66,6 +66,11 @@ typedef enum {
 #define ZPAR_ROLE_TASK      "task"
 #define ZPAR_ROLE_CONTROL   "control"
 #define ZPAR_ROLE_IOPUB     "iopub"
+#define ZPAR_ROLE_BROADCAST "broadcast"
+
+//  The broadcast role's engine endpoint is the list of its leaves, one
+//  space between two; engine id i connects to leaf i % leaves.
+#define ZPAR_BCAST_DEPTH_MAX 4
 
 //  Monitor topics: the schedulers copy what they route to the hub.
 #define ZPAR_MON_IN         "in"        //  request handed to an engine

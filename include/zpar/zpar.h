@@ -160,6 +160,16 @@ zpar_view_t *zpar_client_direct (zpar_client_t *self, const char *targets);
 //  A direct view of count engine ids.
 zpar_view_t *zpar_client_direct_ids (zpar_client_t *self, const int *ids, size_t count);
 
+//  A broadcast view of targets (as zpar_client_direct): an apply (and
+//  push, pull, gather) goes as one message to the broadcast scheduler,
+//  which fans it out to the engines through a tree of nodes and answers
+//  with one reply for all of them, so that calling hundreds of engines
+//  costs the client one message each way. Results are the same as a
+//  direct view's, in target order. map and scatter, which give each
+//  engine other arguments, go engine by engine as on a direct view.
+//  Broadcast calls leave no task records in the hub.
+zpar_view_t *zpar_client_broadcast (zpar_client_t *self, const char *targets);
+
 //  A load-balanced view: each call goes to an engine chosen by the scheduler's scheme.
 zpar_view_t *zpar_client_balanced (zpar_client_t *self);
 

@@ -1,0 +1,822 @@
+/*  zpar_bcast.c - the broadcast role: one request for many engines goes
+    down a tree of nodes, one thread each, and one reply per request comes
+    back up, gathered on the way.
+
+    The root takes clients' requests and splits each one's targets between
+    its two children, and they between theirs. A leaf binds a ROUTER of its
+    own for engines (engine id i connects to leaf i % leaves), sends the
+    request to each of its targets and gathers their replies. A node
+    answers its parent once every part it sent down has answered, so the
+    client sends one message and gets one broadcast_reply: the engines'
+    replies in the order of its targets. With depth d there are 2^d
+    leaves, and no thread talks to more than 1/2^d of the engines.
+
+    Between nodes (actor pipes inside the process, not signed again):
+        down  REQ token targets DELIM signature header parent metadata content [buffers]
+              targets: [[index, engine id, uuid], ...]
+        up    REP token entries [buffers]
+              entries: [{index, engine_id, content, metadata, buffers: n}, ...]
+        up    DROPS counters   (messages the node dropped since it last said)
+    A request's frames go down as the client signed them and are shared,
+    not copied (ZFRAME_REUSE): every engine checks the client's signature,
+    and buffers cost nothing per engine.
+
+    Broadcast calls leave no task records in the hub: one msg_id answered
+    by many engines is not one task.                                      */
+
+#include "zpar_sched_int.h"
+
+#include "zpar_log.h"
+#include "zpar_net.h"
+#include "zpar_util.h"
+
+#define S_CHILDREN 2
+#define S_STATS_INTERVAL_MS 100
+
+//  Where a node stands in the tree.
+typedef struct {
+    const zpar_sched_config_t *config;
+    int level;                  //  levels below it; 0: a leaf
+    int first, count;           //  its leaves: first .. first + count - 1
+    int leaves;                 //  in the whole tree
+} s_place_t;
+
+typedef struct {
+    int index;                  //  in the client's targets
+    int id;
+} s_target_t;
+
+//  A request in progress at one node.
+typedef struct {
+    char token [24];            //  its key at this node
+    char up_token [24];         //  its key at the parent (not at the root)
+    zpar_msg_t *request;        //  root: the client's, answered at the end
+    size_t waiting;             //  parts sent down (leaf: engines) not answered
+    json_t *entries;            //  answers gathered, in arrival order
+    zmsg_t *buffers;            //  their buffers, entry after entry
+    zhashx_t *awaiting;         //  leaf: engine uuid -> s_target_t
+} s_job_t;
+
+typedef struct {
+    zsock_t *pipe;
+    s_place_t place;
+    zpar_sched_config_t own;    //  root: the config, its strings owned
+    bool root;
+    zpar_sign_t *signer;        //  root and leaves: they check what they hear
+    char *session;
+    zsock_t *front;             //  root: clients
+    zsock_t *back;              //  leaf: engines
+    char *front_ep, *back_ep;   //  back_ep: the leaves' endpoints below, joined
+    zactor_t *children [S_CHILDREN];
+    zsock_t *notification, *monitor;
+    zpar_poller_t *poller;
+    zhashx_t *engines;          //  root: engine id ("%d") -> uuid
+    zhashx_t *jobs;             //  token -> s_job_t
+    uint64_t tokens;
+    zpar_drops_t drops;
+    uint64_t reported [ZPAR_DROP_COUNT];
+    int64_t stats_at;
+    bool terminated;
+} s_node_t;
+
+static void s_node_actor (zsock_t *pipe, void *args);
+
+//  -- jobs ------------------------------------------------------------------
+
+static void
+s_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static void
+s_job_free (void **item)
+{
+    s_job_t *job = *item;
+    zpar_msg_destroy (&job->request);
+    json_decref (job->entries);
+    zmsg_destroy (&job->buffers);
+    zhashx_destroy (&job->awaiting);
+    free (job);
+    *item = NULL;
+}
+
+static s_job_t *
+s_job_new (s_node_t *self)
+{
+    s_job_t *job = calloc (1, sizeof *job);
+    snprintf (job->token, sizeof job->token, "%llx", (unsigned long long) ++self->tokens);
+    job->entries = json_array ();
+    job->buffers = zmsg_new ();
+    zhashx_insert (self->jobs, job->token, job);
+    return job;
+}
+
+//  An answer that no engine gave: the engine is unknown, unreachable or gone.
+static void
+s_job_error (s_job_t *job, int index, int id, const char *ename, const char *format, ...)
+{
+    char evalue [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (evalue, sizeof evalue, format, args);
+    va_end (args);
+    json_array_append_new (job->entries, json_pack ("{s:i, s:i, s:{s:s, s:s, s:s, s:[], s:i}, s:{s:i}, s:i}",
+        "index", index, "engine_id", id,
+        "content", "status", "error", "ename", ename, "evalue", zpar_utf8_clean (evalue),
+        "traceback", "engine_id", id, "metadata", "engine_id", id, "buffers", 0));
+}
+
+//  -- sending ---------------------------------------------------------------
+
+//  Sends the frames of body after what was sent already, leaving body as
+//  it was: the frames' bytes are shared, not copied.
+static int
+s_send_body (void *sock, zmsg_t *body)
+{
+    int rc = 0;
+    size_t left = zmsg_size (body);
+    for (zframe_t *frame = zmsg_first (body); frame && rc == 0; frame = zmsg_next (body))
+        rc = zframe_send (&frame, sock, ZFRAME_REUSE | (--left? ZFRAME_MORE: 0));
+    return rc;
+}
+
+//  The leaf (an index into the tree's leaves) where engine id connects.
+static int
+s_leaf_of (s_node_t *self, int id)
+{
+    return id % self->place.leaves;
+}
+
+static void s_node_answer (s_node_t *self, s_job_t *job);
+
+//  Leaf: the request to each target engine, [uuid] [token] body.
+static void
+s_leaf_send (s_node_t *self, s_job_t *job, json_t *targets, zmsg_t *body)
+{
+    job->awaiting = zhashx_new ();
+    zhashx_set_destructor (job->awaiting, s_free);
+    size_t i;
+    json_t *target;
+    json_array_foreach (targets, i, target) {
+        int index = (int) json_integer_value (json_array_get (target, 0));
+        int id = (int) json_integer_value (json_array_get (target, 1));
+        const char *uuid = json_string_value (json_array_get (target, 2));
+        zframe_t *route = zframe_new (uuid, strlen (uuid));
+        //  ROUTER_MANDATORY: nothing leaves for an engine not connected here.
+        if (zframe_send (&route, self->back, ZFRAME_MORE) != 0) {
+            zframe_destroy (&route);
+            s_job_error (job, index, id, ZPAR_E_ENGINE,
+                         "engine %d is not connected to the broadcast scheduler", id);
+            continue;
+        }
+        zframe_t *token = zframe_new (job->token, strlen (job->token));
+        zframe_send (&token, self->back, ZFRAME_MORE);
+        s_send_body (self->back, body);
+        s_target_t *waiting = malloc (sizeof *waiting);
+        waiting->index = index;
+        waiting->id = id;
+        zhashx_insert (job->awaiting, uuid, waiting);
+        job->waiting++;
+    }
+    if (!job->waiting)
+        s_node_answer (self, job);
+}
+
+//  Sends job's request on down the tree (or, at a leaf, to its engines).
+//  targets: [[index, id, uuid], ...]; takes it.
+static void
+s_node_down (s_node_t *self, s_job_t *job, json_t *targets, zmsg_t *body)
+{
+    if (self->place.level == 0) {
+        s_leaf_send (self, job, targets, body);
+        json_decref (targets);
+        return;
+    }
+    json_t *split [S_CHILDREN] = { NULL };
+    int half = self->place.count / S_CHILDREN;
+    size_t i;
+    json_t *target;
+    json_array_foreach (targets, i, target) {
+        int leaf = s_leaf_of (self, (int) json_integer_value (json_array_get (target, 1)));
+        int child = (leaf - self->place.first) / half;
+        if (!split [child])
+            split [child] = json_array ();
+        json_array_append (split [child], target);
+    }
+    json_decref (targets);
+    for (int child = 0; child < S_CHILDREN; child++) {
+        if (!split [child])
+            continue;
+        char *text = json_dumps (split [child], JSON_COMPACT);
+        json_decref (split [child]);
+        zstr_sendm (self->children [child], "REQ");
+        zstr_sendm (self->children [child], job->token);
+        zstr_sendm (self->children [child], text);
+        free (text);
+        s_send_body (self->children [child], body);
+        job->waiting++;
+    }
+    if (!job->waiting)
+        s_node_answer (self, job);
+}
+
+//  -- answers -----------------------------------------------------------------
+
+typedef struct {
+    int index;
+    json_t *entry;
+    zframe_t **frames;
+    size_t count;
+} s_sorted_t;
+
+static int
+s_by_index (const void *a, const void *b)
+{
+    return ((const s_sorted_t *) a)->index - ((const s_sorted_t *) b)->index;
+}
+
+//  The root's one reply: every entry in the order of the client's
+//  targets, their buffers after the JSON in the same order.
+static void
+s_root_reply (s_node_t *self, s_job_t *job)
+{
+    size_t count = json_array_size (job->entries), frames = zmsg_size (job->buffers);
+    s_sorted_t *sorted = calloc (count + 1, sizeof *sorted);
+    zframe_t **flat = calloc (frames + 1, sizeof *flat);
+    for (size_t f = 0; f < frames; f++)
+        flat [f] = zmsg_pop (job->buffers);
+    size_t next = 0;
+    for (size_t i = 0; i < count; i++) {
+        json_t *entry = json_array_get (job->entries, i);
+        size_t n = (size_t) json_integer_value (json_object_get (entry, "buffers"));
+        if (n > frames - next)
+            n = frames - next;
+        sorted [i] = (s_sorted_t) { (int) json_integer_value (json_object_get (entry, "index")),
+                                    entry, flat + next, n };
+        next += n;
+    }
+    qsort (sorted, count, sizeof *sorted, s_by_index);
+    json_t *replies = json_array ();
+    zmsg_t *buffers = zmsg_new ();
+    for (size_t i = 0; i < count; i++) {
+        json_array_append (replies, sorted [i].entry);
+        for (size_t f = 0; f < sorted [i].count; f++) {
+            zmsg_append (buffers, &sorted [i].frames [f]);
+        }
+    }
+    for (size_t f = 0; f < frames; f++)
+        zframe_destroy (&flat [f]);
+    free (flat);
+    free (sorted);
+    zpar_msg_t *reply = zpar_msg_new_reply (job->request, "broadcast_reply", self->session);
+    zpar_msg_set_content (reply, json_pack ("{s:s, s:o}", "status", "ok", "replies", replies));
+    zpar_msg_append_buffers (reply, &buffers);
+    size_t size = zpar_msg_size (reply, self->signer);
+    if (size > (size_t) self->own.max_message_size) {
+        zpar_msg_destroy (&reply);
+        reply = zpar_msg_new_reply (job->request, "broadcast_reply", self->session);
+        char evalue [300];
+        snprintf (evalue, sizeof evalue, "the %zu replies come to %zu bytes, over the cluster's "
+                  "limit of %lld (ipcluster start --max-message-size)", count, size,
+                  (long long) self->own.max_message_size);
+        zpar_msg_set_content (reply, json_pack ("{s:s, s:s, s:s, s:[]}", "status", "error",
+                              "ename", ZPAR_E_VALUE, "evalue", evalue, "traceback"));
+    }
+    if (zpar_msg_send (&reply, self->front, self->signer) != 0)
+        zpar_debug ("client gone before its broadcast reply");
+}
+
+//  Every part answered: up to the parent, or at the root to the client.
+static void
+s_node_answer (s_node_t *self, s_job_t *job)
+{
+    if (self->root)
+        s_root_reply (self, job);
+    else {
+        char *text = json_dumps (job->entries, JSON_COMPACT);
+        zmsg_t *up = zmsg_new ();
+        zmsg_addstr (up, "REP");
+        zmsg_addstr (up, job->up_token);
+        zmsg_addstr (up, text);
+        free (text);
+        zframe_t *frame;
+        while ((frame = zmsg_pop (job->buffers)))
+            zmsg_append (up, &frame);
+        zmsg_send (&up, self->pipe);
+    }
+    zhashx_delete (self->jobs, job->token);
+}
+
+//  A child's answer: its entries join the job's.
+static void
+s_node_child_answer (s_node_t *self, zmsg_t *msg)
+{
+    char *token = zmsg_popstr (msg);
+    char *text = zmsg_popstr (msg);
+    s_job_t *job = token? zhashx_lookup (self->jobs, token): NULL;
+    json_t *entries = text? json_loads (text, 0, NULL): NULL;
+    if (job && json_is_array (entries)) {
+        size_t i;
+        json_t *entry;
+        json_array_foreach (entries, i, entry) {
+            json_array_append (job->entries, entry);
+            for (json_int_t n = json_integer_value (json_object_get (entry, "buffers")); n > 0; n--) {
+                zframe_t *frame = zmsg_pop (msg);
+                if (frame)
+                    zmsg_append (job->buffers, &frame);
+            }
+        }
+        if (--job->waiting == 0)
+            s_node_answer (self, job);
+    }
+    json_decref (entries);
+    zstr_free (&token);
+    zstr_free (&text);
+}
+
+//  -- the root's requests ------------------------------------------------------
+
+//  An answer for the whole request: it is not one the role takes.
+static void
+s_root_refuse (s_node_t *self, zpar_msg_t *request, const char *evalue)
+{
+    zpar_msg_t *reply = zpar_msg_new_reply (request, "broadcast_reply", self->session);
+    zpar_msg_set_content (reply, json_pack ("{s:s, s:s, s:s, s:[]}", "status", "error",
+                          "ename", ZPAR_E_VALUE, "evalue", evalue, "traceback"));
+    zpar_msg_send (&reply, self->front, self->signer);
+}
+
+//  The engine ids a request names, each once; NULL when they are fine.
+static const char *
+s_targets_fault (json_t *targets)
+{
+    if (!json_is_array (targets) || json_array_size (targets) == 0)
+        return "a broadcast needs targets: a list of engine ids";
+    zhashx_t *seen = zhashx_new ();
+    const char *fault = NULL;
+    size_t i;
+    json_t *id;
+    json_array_foreach (targets, i, id) {
+        char key [24];
+        if (!json_is_integer (id) || json_integer_value (id) < 0 || json_integer_value (id) > INT32_MAX) {
+            fault = "targets must be engine ids (integers >= 0)";
+            break;
+        }
+        snprintf (key, sizeof key, "%lld", (long long) json_integer_value (id));
+        if (zhashx_insert (seen, key, "") != 0) {
+            fault = "targets name an engine twice";
+            break;
+        }
+    }
+    zhashx_destroy (&seen);
+    return fault;
+}
+
+//  From a client: [client] DELIM ... with the engine ids in metadata.targets.
+static void
+s_root_request (s_node_t *self, zmsg_t *raw)
+{
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, (size_t) self->own.max_message_size,
+                                       "front", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "client socket");
+        return;
+    }
+    json_t *targets = json_object_get (zpar_msg_metadata (msg), "targets");
+    const char *fault = zpar_msg_routes (msg) != 1? "": !streq (zpar_msg_type (msg), "apply_request")
+                      ? "the broadcast scheduler takes apply_request only": s_targets_fault (targets);
+    if (fault) {
+        if (*fault)
+            s_root_refuse (self, msg, fault);
+        else
+            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "client socket");
+        zpar_msg_destroy (&msg);
+        return;
+    }
+    s_job_t *job = s_job_new (self);
+    //  What goes down: the request as signed, buffers taken, not copied.
+    zmsg_t *body = zmsg_new ();
+    zmsg_addstr (body, ZPAR_DELIM);
+    zmsg_addstr (body, zpar_msg_signature (msg));
+    zframe_t *frame;
+    for (int i = ZPAR_FRAME_HEADER; i <= ZPAR_FRAME_CONTENT; i++) {
+        frame = zframe_dup (zpar_msg_frame (msg, i));
+        zmsg_append (body, &frame);
+    }
+    zmsg_t *buffers = zpar_msg_take_buffers (msg);
+    while ((frame = zmsg_pop (buffers)))
+        zmsg_append (body, &frame);
+    zmsg_destroy (&buffers);
+    json_t *down = json_array ();
+    size_t i;
+    json_t *id;
+    json_array_foreach (targets, i, id) {
+        char key [24];
+        snprintf (key, sizeof key, "%lld", (long long) json_integer_value (id));
+        const char *uuid = zhashx_lookup (self->engines, key);
+        if (uuid)
+            json_array_append_new (down, json_pack ("[i, i, s]", (int) i, (int) json_integer_value (id), uuid));
+        else
+            s_job_error (job, (int) i, (int) json_integer_value (id), ZPAR_E_ENGINE,
+                         "no engine %s is registered", key);
+    }
+    job->request = msg;
+    s_node_down (self, job, down, body);
+    zmsg_destroy (&body);
+}
+
+//  -- a node's parent, children and engines ------------------------------------
+
+//  From the parent (not the root): REQ token targets body.
+static void
+s_node_request (s_node_t *self, zmsg_t *msg)
+{
+    char *token = zmsg_popstr (msg);
+    char *text = zmsg_popstr (msg);
+    json_t *targets = text? json_loads (text, 0, NULL): NULL;
+    if (token && json_is_array (targets)) {
+        s_job_t *job = s_job_new (self);
+        snprintf (job->up_token, sizeof job->up_token, "%s", token);
+        s_node_down (self, job, targets, msg);
+    }
+    else
+        json_decref (targets);
+    zstr_free (&token);
+    zstr_free (&text);
+}
+
+//  Leaf: an engine's hello or reply, [uuid] DELIM ... or [uuid] [token] DELIM ...
+static void
+s_leaf_engine (s_node_t *self, zmsg_t *raw)
+{
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode_frames (&raw, self->signer, (size_t) self->own.max_message_size,
+                                              "back", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "engine socket");
+        return;
+    }
+    char *uuid = zframe_strdup (zpar_msg_route (msg, 0));
+    const char *type = zpar_msg_type (msg);
+    if (zpar_msg_routes (msg) == 1 && type && streq (type, "engine_hello")) {
+        zpar_msg_t *reply = zpar_msg_new_reply (msg, "engine_hello_reply", self->session);
+        zpar_msg_set_content (reply, json_pack ("{s:s, s:s}", "status", "ok", "role", ZPAR_ROLE_BROADCAST));
+        zpar_msg_send (&reply, self->back, self->signer);
+    }
+    else {
+        char *token = zpar_msg_routes (msg) == 2? zframe_strdup (zpar_msg_route (msg, 1)): NULL;
+        s_job_t *job = token? zhashx_lookup (self->jobs, token): NULL;
+        s_target_t *target = job? zhashx_lookup (job->awaiting, uuid): NULL;
+        json_t *content = target? zpar_msg_content (msg): NULL;
+        if (!content)
+            //  Not asked for, asked twice, or not JSON.
+            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "engine socket");
+        else {
+            json_t *metadata = zpar_msg_metadata (msg);
+            zmsg_t *buffers = zpar_msg_take_buffers (msg);
+            json_array_append_new (job->entries, json_pack ("{s:i, s:i, s:O, s:o, s:i}",
+                "index", target->index, "engine_id", target->id, "content", content,
+                "metadata", metadata? json_incref (metadata): json_object (),
+                "buffers", (int) zmsg_size (buffers)));
+            zframe_t *frame;
+            while ((frame = zmsg_pop (buffers)))
+                zmsg_append (job->buffers, &frame);
+            zmsg_destroy (&buffers);
+            zhashx_delete (job->awaiting, uuid);
+            if (--job->waiting == 0)
+                s_node_answer (self, job);
+        }
+        free (token);
+    }
+    free (uuid);
+    zpar_msg_destroy (&msg);
+}
+
+//  Leaf: an engine left; what it was asked fails with why.
+static void
+s_leaf_engine_gone (s_node_t *self, const char *uuid, const char *why)
+{
+    zlistx_t *done = zlistx_new ();
+    for (s_job_t *job = zhashx_first (self->jobs); job; job = zhashx_next (self->jobs)) {
+        s_target_t *target = zhashx_lookup (job->awaiting, uuid);
+        if (!target)
+            continue;
+        s_job_error (job, target->index, target->id, ZPAR_E_ENGINE, "engine %d died (%s)", target->id, why);
+        zhashx_delete (job->awaiting, uuid);
+        if (--job->waiting == 0)
+            zlistx_add_end (done, job);
+    }
+    for (s_job_t *job = zlistx_first (done); job; job = zlistx_next (done))
+        s_node_answer (self, job);
+    zlistx_destroy (&done);
+}
+
+static void
+s_node_notification (s_node_t *self, zmsg_t *raw)
+{
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, (size_t) self->own.max_message_size,
+                                       "notification", &reason);
+    if (!msg) {
+        zpar_drops_add (&self->drops, reason, "notification");
+        return;
+    }
+    const char *type = zpar_msg_type (msg);
+    json_t *content = zpar_msg_content (msg);
+    const char *uuid = json_string_value (json_object_get (content, "uuid"));
+    json_t *id = json_object_get (content, "id");
+    bool up = streq (type, "registration_notification"), down = streq (type, "unregistration_notification");
+    if (uuid && json_is_integer (id) && (up || down)) {
+        char key [24];
+        snprintf (key, sizeof key, "%lld", (long long) json_integer_value (id));
+        if (self->root && up)
+            zhashx_update (self->engines, key, (void *) uuid);
+        if (self->root && down)
+            zhashx_delete (self->engines, key);
+        if (self->place.level == 0 && down) {
+            const char *why = json_string_value (json_object_get (content, "reason"));
+            s_leaf_engine_gone (self, uuid, why? why: "unregistered");
+        }
+    }
+    zpar_msg_destroy (&msg);
+}
+
+//  Counters: the root tells the hub, a node below tells its parent what
+//  it dropped since it last said.
+static void
+s_node_stats (s_node_t *self)
+{
+    self->stats_at = zpar_mono_ms () + S_STATS_INTERVAL_MS;
+    if (self->root) {
+        if (self->monitor)
+            zpar_sched_report (self->monitor, self->signer, self->session, ZPAR_ROLE_BROADCAST, &self->drops, 0);
+    }
+    else {
+        zpar_drops_t since;
+        memset (&since, 0, sizeof since);
+        for (int i = 0; i < ZPAR_DROP_COUNT; i++)
+            since.count [i] = self->drops.count [i] - self->reported [i];
+        json_t *counters = zpar_drops_json (&since);
+        char *text = json_dumps (counters, JSON_COMPACT);
+        json_decref (counters);
+        zsock_send (self->pipe, "ss", "DROPS", text);
+        free (text);
+    }
+    memcpy (self->reported, self->drops.count, sizeof self->reported);
+}
+
+static bool
+s_stats_changed (s_node_t *self)
+{
+    return memcmp (self->reported, self->drops.count, sizeof self->reported) != 0;
+}
+
+//  -- the node's life ---------------------------------------------------------
+
+static void
+s_node_destroy (s_node_t **self_p)
+{
+    s_node_t *self = *self_p;
+    if (!self)
+        return;
+    //  Children first: they use the config the root owns.
+    for (int child = 0; child < S_CHILDREN; child++)
+        zactor_destroy (&self->children [child]);
+    zpar_poller_destroy (&self->poller);
+    zhashx_destroy (&self->jobs);
+    zhashx_destroy (&self->engines);
+    zsock_destroy (&self->front);
+    zsock_destroy (&self->back);
+    zsock_destroy (&self->notification);
+    zsock_destroy (&self->monitor);
+    zpar_sign_destroy (&self->signer);
+    free (self->session);
+    free (self->front_ep);
+    free (self->back_ep);
+    if (self->root) {
+        free ((char *) self->own.role);
+        free ((char *) self->own.ip);
+        free ((char *) self->own.key);
+    }
+    free (self);
+    *self_p = NULL;
+}
+
+static s_node_t *
+s_node_new (zsock_t *pipe, const s_place_t *place, bool root)
+{
+    s_node_t *self = calloc (1, sizeof *self);
+    self->pipe = pipe;
+    self->root = root;
+    self->own = *place->config;
+    if (root) {
+        self->own.role = strdup (place->config->role);
+        self->own.ip = strdup (place->config->ip);
+        self->own.key = strdup (place->config->key);
+    }
+    self->place = *place;
+    self->place.config = root? &self->own: place->config;
+    self->jobs = zhashx_new ();
+    zhashx_set_destructor (self->jobs, s_job_free);
+    self->session = zpar_new_uuid ();
+    self->poller = zpar_poller_new (pipe, NULL);
+    zpar_poller_set_fair (self->poller, true);
+    bool ok = true;
+    if (root || place->level == 0)
+        ok = (self->signer = zpar_sign_new (self->own.key, ZPAR_REPLAY_HISTORY)) != NULL;
+    if (ok && root) {
+        self->engines = zhashx_new ();
+        zhashx_set_duplicator (self->engines, (zhashx_duplicator_fn *) strdup);
+        zhashx_set_destructor (self->engines, s_free);
+        self->front = zpar_bind_at (ZMQ_ROUTER, self->own.ip, self->own.client_port,
+                                    self->own.max_message_size, &self->front_ep);
+        if (!self->front)
+            self->front = zpar_bind (ZMQ_ROUTER, self->own.ip, self->own.max_message_size, &self->front_ep);
+        ok = self->front && zpar_poller_add (self->poller, self->front) == 0;
+    }
+    if (ok && place->level == 0) {
+        int port = self->own.leaf_ports [place->first];
+        self->back = port? zpar_bind_at (ZMQ_ROUTER, self->own.ip, port, self->own.max_message_size,
+                                         &self->back_ep): NULL;
+        if (!self->back)
+            self->back = zpar_bind (ZMQ_ROUTER, self->own.ip, self->own.max_message_size, &self->back_ep);
+        ok = self->back && zpar_poller_add (self->poller, self->back) == 0;
+    }
+    if (ok && place->level > 0) {
+        //  Two children, each with half the leaves; their endpoints, joined.
+        self->back_ep = strdup ("");
+        for (int child = 0; ok && child < S_CHILDREN; child++) {
+            s_place_t below = { self->place.config, place->level - 1,
+                                place->first + child * place->count / S_CHILDREN,
+                                place->count / S_CHILDREN, place->leaves };
+            self->children [child] = zactor_new (s_node_actor, &below);
+            char *endpoints = NULL;
+            zstr_send (self->children [child], "ENDPOINTS");
+            endpoints = zstr_recv (self->children [child]);
+            ok = endpoints && *endpoints && zpar_poller_add (self->poller, self->children [child]) == 0;
+            char *joined = NULL;
+            if (ok && asprintf (&joined, "%s%s%s", self->back_ep, *self->back_ep? " ": "", endpoints) > 0) {
+                free (self->back_ep);
+                self->back_ep = joined;
+            }
+            zstr_free (&endpoints);
+        }
+    }
+    if (!ok) {
+        zpar_error ("broadcast: cannot bind on %s: %s", self->own.ip, zmq_strerror (zmq_errno ()));
+        s_node_destroy (&self);
+    }
+    return self;
+}
+
+static void
+s_node_pipe (s_node_t *self, zmsg_t *msg)
+{
+    char *command = zmsg_popstr (msg);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "ENDPOINTS")) {
+        if (self->root)
+            zstr_sendx (self->pipe, self->front_ep, self->back_ep, NULL);
+        else
+            zstr_send (self->pipe, self->back_ep);
+    }
+    else
+    if (streq (command, "CONNECT")) {
+        char *notification = zmsg_popstr (msg);
+        char *monitor = zmsg_popstr (msg);
+        char *engines = zmsg_popstr (msg);
+        //  The root knows engines by id, leaves hear of those that leave.
+        if (notification && *notification && self->signer) {
+            self->notification = zpar_connect (ZMQ_SUB, notification, NULL, self->own.max_message_size);
+            if (self->notification)
+                zpar_poller_add (self->poller, self->notification);
+        }
+        if (self->root && monitor && *monitor)
+            self->monitor = zpar_connect (ZMQ_PUB, monitor, NULL, 0);
+        json_t *table = self->root && engines? json_loads (engines, 0, NULL): NULL;
+        const char *id;
+        json_t *uuid;
+        json_object_foreach (table, id, uuid)
+            if (json_is_string (uuid))
+                zhashx_update (self->engines, id, (void *) json_string_value (uuid));
+        json_decref (table);
+        for (int child = 0; child < S_CHILDREN; child++)
+            if (self->children [child])
+                zstr_sendx (self->children [child], "CONNECT", notification? notification: "", "", "{}", NULL);
+        zstr_free (&notification);
+        zstr_free (&monitor);
+        zstr_free (&engines);
+    }
+    else
+    if (streq (command, "REQ") && !self->root)
+        s_node_request (self, msg);
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_node_child (s_node_t *self, zmsg_t *msg)
+{
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, "REP"))
+        s_node_child_answer (self, msg);
+    else
+    if (command && streq (command, "DROPS")) {
+        char *text = zmsg_popstr (msg);
+        json_t *counters = text? json_loads (text, 0, NULL): NULL;
+        zpar_drops_merge_json (&self->drops, counters);
+        json_decref (counters);
+        zstr_free (&text);
+    }
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_node_run (s_node_t *self)
+{
+    while (!self->terminated) {
+        int wait = -1;
+        if (s_stats_changed (self)) {
+            int64_t left = self->stats_at - zpar_mono_ms ();
+            wait = left > 0? (int) left: 0;
+        }
+        void *which;
+        zmsg_t *msg = zpar_poller_recv (self->poller, wait, &which);
+        if (which == self->pipe)
+            s_node_pipe (self, msg);
+        else
+        if (which && which == self->front)
+            s_root_request (self, msg);
+        else
+        if (which && which == self->back)
+            s_leaf_engine (self, msg);
+        else
+        if (which && which == self->notification)
+            s_node_notification (self, msg);
+        else
+        if (which)
+            s_node_child (self, msg);
+        else
+        if (zpar_poller_terminated (self->poller))
+            break;
+        //  A handler may have sent on any of them (see zpar_poller.h).
+        void *socks [] = { self->pipe, self->front, self->back, self->children [0], self->children [1] };
+        for (size_t i = 0; i < sizeof socks / sizeof *socks; i++)
+            if (socks [i])
+                zpar_poller_touch (self->poller, socks [i]);
+        if (s_stats_changed (self) && zpar_mono_ms () >= self->stats_at)
+            s_node_stats (self);
+    }
+}
+
+static void
+s_node_actor (zsock_t *pipe, void *args)
+{
+    zpar_log_set_thread_name ("scheduler broadcast node");
+    s_node_t *self = s_node_new (pipe, args, false);
+    zsock_signal (pipe, 0);
+    if (self)
+        s_node_run (self);
+    else {
+        //  The parent asks for endpoints first ("" says it failed), then
+        //  ends this thread.
+        for (int i = 0; i < 2; i++) {
+            char *command = zstr_recv (pipe);
+            if (command && streq (command, "ENDPOINTS"))
+                zstr_send (pipe, "");
+            zstr_free (&command);
+        }
+    }
+    s_node_destroy (&self);
+}
+
+void
+zpar_bcast_actor (zsock_t *pipe, void *args)
+{
+    const zpar_sched_config_t *config = args;
+    zpar_log_set_thread_name ("scheduler broadcast");
+    //  Requests go down while answers come up: pipes that never block
+    //  cannot hold each other up.
+    zsys_set_pipehwm (0);
+    int depth = config->depth < 0? 0: config->depth > ZPAR_BCAST_DEPTH_MAX? ZPAR_BCAST_DEPTH_MAX: config->depth;
+    s_place_t place = { config, depth, 0, 1 << depth, 1 << depth };
+    s_node_t *self = s_node_new (pipe, &place, true);
+    zsock_signal (pipe, 0);
+    if (!self) {
+        char *command = zstr_recv (pipe);
+        if (command && streq (command, "ENDPOINTS"))
+            zstr_sendx (pipe, "", "", NULL);
+        zstr_free (&command);
+        return;
+    }
+    s_node_run (self);
+    if (s_stats_changed (self))
+        s_node_stats (self);
+    s_node_destroy (&self);
+}
