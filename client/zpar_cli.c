@@ -25,10 +25,11 @@ s_usage (FILE *out)
         "commands:\n"
         "  status                          the hub, the schedulers, engine count, dropped messages\n"
         "  engines                         one line per engine: id, host, pid, state, counts\n"
-        "  apply FN [ARGS_JSON] [--targets LIST | --balanced]\n"
+        "  apply FN [ARGS_JSON] [--targets LIST | --balanced] [--broadcast]\n"
         "                                  call FN on engines; ARGS_JSON is the JSON list of\n"
         "                                  arguments (a single value is the one argument);\n"
-        "                                  LIST is \"all\" (default) or ids such as 0,2 or 1-3\n"
+        "                                  LIST is \"all\" (default) or ids such as 0,2 or 1-3;\n"
+        "                                  --broadcast sends one message for all of them\n"
         "  map FN FILE.jsonl [--chunksize N] [--retries N] [--timeout S] [--targets LIST]\n"
         "                                  call FN once per line of FILE (- for stdin), each\n"
         "                                  line a JSON list of arguments, load-balanced over\n"
@@ -194,9 +195,10 @@ s_engines (zpar_client_t *client, bool as_json)
 
 static int
 s_apply (zpar_client_t *client, const char *fn, json_t *args, const char *targets,
-         bool balanced, bool as_json)
+         bool balanced, bool broadcast, bool as_json)
 {
-    zpar_view_t *view = balanced? zpar_client_balanced (client): zpar_client_direct (client, targets);
+    zpar_view_t *view = balanced? zpar_client_balanced (client)
+                      : broadcast? zpar_client_broadcast (client, targets): zpar_client_direct (client, targets);
     json_t *ids = zpar_client_ids (client);
     if (balanced && !json_array_size (ids))
         fprintf (stderr, "zpar: no engines are registered yet; the call waits for one (Ctrl-C gives up)\n");
@@ -359,7 +361,7 @@ int
 main (int argc, char *argv [])
 {
     const char *profile = NULL, *targets = NULL, *why = NULL;
-    bool as_json = false, balanced = false;
+    bool as_json = false, balanced = false, broadcast = false;
     long timeout = 0, chunksize = 0, retries = -1;
     zpar_cli_records_t records = { .engine = -1 };
     double task_timeout = 0;
@@ -372,6 +374,7 @@ main (int argc, char *argv [])
         { "retries", required_argument, 0, 'r' },
         { "targets", required_argument, 0, 'T' },
         { "balanced", no_argument, 0, 'b' },
+        { "broadcast", no_argument, 0, 'B' },
         { "status", required_argument, 0, 1 },
         { "engine", required_argument, 0, 2 },
         { "fn", required_argument, 0, 3 },
@@ -394,6 +397,7 @@ main (int argc, char *argv [])
             case 'j': as_json = true; break;
             case 'T': targets = optarg; break;
             case 'b': balanced = true; break;
+            case 'B': broadcast = true; break;
             case 't':
                 if (zpar_parse_option ("--hub-timeout", optarg, 1, 3600000, &timeout) != 0)
                     goto usage;
@@ -527,11 +531,14 @@ main (int argc, char *argv [])
     if (targets && !is_apply && !is_map && !is_push && !is_pull)
         why = "--targets goes with apply, map, push and pull";
     else
-    if (balanced && !is_apply)
-        why = "--balanced goes with apply";
+    if ((balanced || broadcast) && !is_apply)
+        why = "--balanced and --broadcast go with apply";
     else
     if (targets && balanced)
         why = "--targets or --balanced, not both";
+    else
+    if (broadcast && balanced)
+        why = "--broadcast or --balanced, not both";
     if (why)
         goto usage;
 
@@ -582,7 +589,7 @@ main (int argc, char *argv [])
         rc = s_engines (client, as_json);
     else
     if (is_apply)
-        rc = s_apply (client, argv [optind], args, targets? targets: ZPAR_ALL, balanced, as_json);
+        rc = s_apply (client, argv [optind], args, targets? targets: ZPAR_ALL, balanced, broadcast, as_json);
     else
     if (is_map)
         rc = s_map (client, argv [optind], inputs, targets, (size_t) chunksize, (int) retries,

@@ -135,6 +135,7 @@ main (int argc, char *argv [])
     zpar_log_set_name ("hub");
     if (setpriority (PRIO_PROCESS, 0, S_HUB_NICENESS) != 0)
         zpar_warn ("could not lower the hub's priority: %s", strerror (errno));
+    zpar_raise_fd_limit ();
     if (zpar_init () != 0) {
         zpar_error ("cannot initialise libsodium");
         return 1;

@@ -1713,6 +1713,7 @@ main (int argc, char *argv [])
             goto usage;
         }
     }
+    zpar_raise_fd_limit ();
     if (zpar_init () != 0)
         return 1;
     int rc = start? s_start (&options): add? s_engines (&options)

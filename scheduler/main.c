@@ -170,6 +170,7 @@ main (int argc, char *argv [])
         goto usage;
 
     zpar_log_set_name ("scheduler");
+    zpar_raise_fd_limit ();
     if (zpar_init () != 0)
         return 1;
     char *error = NULL;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -297,4 +298,15 @@ int
 zpar_init (void)
 {
     return sodium_init () < 0? -1: 0;
+}
+
+void
+zpar_raise_fd_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        //  Refused, the daemon still serves as many engines as it can.
+        limit.rlim_cur = limit.rlim_max;
+        (void) setrlimit (RLIMIT_NOFILE, &limit);
+    }
 }

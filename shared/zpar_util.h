@@ -68,4 +68,9 @@ const char *zpar_hostname (void);
 //  Library start-up: initialises libsodium once. Returns -1 on failure.
 int zpar_init (void);
 
+//  Daemons: open files up to the hard limit. The hub and the scheduler
+//  keep a connection per engine and role, over a thousand for a few
+//  hundred engines, past the usual soft limit of 1024.
+void zpar_raise_fd_limit (void);
+
 #endif

@@ -302,15 +302,19 @@ Test (hostile, every_bound_socket_drops_and_counts_bad_input)
     s_send (monitor, batch);
     zchunk_destroy (&blob);
 
-    //  Scheduler: both ROUTERs of mux, task and control, and iopub's SUB.
-    const char *roles [] = { "mux", "task", "control" };
+    //  Scheduler: both ROUTERs of mux, task, control and broadcast (the
+    //  root's, and its first leaf's), and iopub's SUB.
+    const char *roles [] = { "mux", "task", "control", "broadcast" };
     int sent_to_scheduler = 0;
-    zsock_t *dealers [6];
-    for (int i = 0; i < 3; i++) {
+    zsock_t *dealers [8];
+    for (int i = 0; i < 4; i++) {
         json_t *role = s_role (status, roles [i]);
         cr_assert_not_null (role, "no %s role in status", roles [i]);
+        const char *engine_side = json_string_value (json_object_get (role, "engine_endpoint"));
+        char first [300];
+        snprintf (first, sizeof first, "%.*s", (int) strcspn (engine_side, " "), engine_side);
         dealers [2 * i] = zsock_new_dealer (json_string_value (json_object_get (role, "client_endpoint")));
-        dealers [2 * i + 1] = zsock_new_dealer (json_string_value (json_object_get (role, "engine_endpoint")));
+        dealers [2 * i + 1] = zsock_new_dealer (first);
         s_send (dealers [2 * i], s_forged (forged));
         s_send (dealers [2 * i + 1], s_forged (forged));
         sent_to_scheduler += 2;
@@ -329,8 +333,8 @@ Test (hostile, every_bound_socket_drops_and_counts_bad_input)
     while (zpar_mono_ms () < deadline) {
         status = s_hub_status ();
         in_scheduler = 0;
-        for (int i = 0; i < 4; i++) {
-            const char *role = i < 3? roles [i]: "iopub";
+        for (int i = 0; i < 5; i++) {
+            const char *role = i < 4? roles [i]: "iopub";
             in_scheduler += json_integer_value (json_object_get (
                 json_object_get (s_role (status, role), "dropped"), "bad_signature"));
         }
@@ -352,7 +356,7 @@ Test (hostile, every_bound_socket_drops_and_counts_bad_input)
 
     //  And the cluster still works.
     s_assert_cluster_works ();
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 8; i++)
         zsock_destroy (&dealers [i]);
     zsock_destroy (&pong);
     zsock_destroy (&monitor);
