@@ -57,7 +57,7 @@ LIBSO   := $(BUILD)/lib/libzpar.so
 BINS    := $(addprefix $(BUILD)/bin/,zpar-hub zpar-scheduler zpar-engine ipcluster zpar)
 EXAMPLES := $(addprefix $(BUILD)/examples/,hello map_async work_queue pool_scaling) \
             $(BUILD)/examples/libzpar_example_plugin.so
-BENCHES := $(BUILD)/bench/latency $(BUILD)/bench/throughput $(BUILD)/bench/soak $(BUILD)/bench/buffers
+BENCHES := $(BUILD)/bench/latency $(BUILD)/bench/throughput $(BUILD)/bench/soak $(BUILD)/bench/buffers $(BUILD)/bench/scale
 TESTS   := $(BUILD)/tests/zpar-tests
 FUZZERS := $(BUILD)/tests/fuzz_wire
 TEST_PLUGIN := $(BUILD)/tests/libzpar_test_plugin.so

@@ -51,19 +51,28 @@ bench_now_ns (void)
 double
 bench_cpu_us (pid_t pid)
 {
-    char path [64], line [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", pid? (int) pid: (int) getpid ());
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return 0;
-    char *fields = fgets (line, sizeof line, file)? strrchr (line, ')'): NULL;
-    fclose (file);
-    unsigned long long utime = 0, stime = 0;
-    //  Fields 14 and 15, counted after the command name.
-    if (!fields || sscanf (fields + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                           &utime, &stime) != 2)
-        return 0;
-    return (double) (utime + stime) * 1e6 / (double) sysconf (_SC_CLK_TCK);
+    //  Each thread's time on a CPU in ns (schedstat): finer than the
+    //  clock ticks of /proc/PID/stat, which a short row would round away.
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/task", pid? (int) pid: (int) getpid ());
+    DIR *tasks = opendir (path);
+    double total_ns = 0;
+    struct dirent *task;
+    while (tasks && (task = readdir (tasks))) {
+        if (task->d_name [0] == '.')
+            continue;
+        char stat_path [600];
+        snprintf (stat_path, sizeof stat_path, "%s/%s/schedstat", path, task->d_name);
+        FILE *file = fopen (stat_path, "r");
+        unsigned long long ns = 0;
+        if (file && fscanf (file, "%llu", &ns) == 1)
+            total_ns += (double) ns;
+        if (file)
+            fclose (file);
+    }
+    if (tasks)
+        closedir (tasks);
+    return total_ns / 1e3;
 }
 
 

@@ -23,7 +23,7 @@ void bench_catch_signals (void);
 
 int64_t bench_now_ns (void);
 
-//  User + system CPU of pid (0: this process), all threads, in µs.
+//  CPU time of pid (0: this process), all threads, in µs (schedstat).
 double bench_cpu_us (pid_t pid);
 
 //  -- raw ZeroMQ ------------------------------------------------------------

@@ -878,11 +878,22 @@ s_handle_broadcast (zpar_client_t *self, zmsg_t *raw)
     zpar_part_t *first = parent? zhashx_lookup (self->calls, parent): NULL;
     json_t *content = zpar_msg_content (reply);
     const char *type = zpar_msg_type (reply);
-    if (!first || !first->broadcast || !content || !type || !streq (type, "broadcast_reply")) {
+    if (!first || !first->broadcast || !type || !streq (type, "broadcast_reply")) {
         zpar_msg_destroy (&reply);
         return;
     }
     zpar_result_t *result = first->result;
+    if (!content) {
+        //  An engine's answer goes in as it came: one that is not JSON
+        //  spoils the whole reply, which must still end the call.
+        zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "broadcast");
+        for (size_t p = 0; p < result->nparts; p++)
+            if (!result->parts [p].done)
+                zpar_result_fail (result, p, zpar_error_new (ZPAR_E_SCHEDULER, result->parts [p].engine_id,
+                                  "the broadcast reply is not valid JSON"));
+        zpar_msg_destroy (&reply);
+        return;
+    }
     const char *status = json_string_value (json_object_get (content, "status"));
     json_t *replies = json_object_get (content, "replies");
     zmsg_t *buffers = zpar_msg_take_buffers (reply);

@@ -14,12 +14,17 @@
     Between nodes (actor pipes inside the process, not signed again):
         down  REQ token targets DELIM signature header parent metadata content [buffers]
               targets: [[index, engine id, uuid], ...]
-        up    REP token entries [buffers]
-              entries: [{index, engine_id, content, metadata, buffers: n}, ...]
+        up    REP token (place entry [buffers])...
+              place: "index buffers"; entry: {"index", "engine_id",
+              "buffers", "content", "metadata"} as JSON text
         up    DROPS counters   (messages the node dropped since it last said)
     A request's frames go down as the client signed them and are shared,
     not copied (ZFRAME_REUSE): every engine checks the client's signature,
-    and buffers cost nothing per engine.
+    and buffers cost nothing per engine. Answers come up as text: a leaf
+    writes each entry around the engine's content and metadata frames as
+    they came (checked by their signature, never parsed), the nodes above
+    pass the frames on, and the root writes the reply's content around
+    them. Nothing is parsed or encoded again on the way.
 
     Broadcast calls leave no task records in the hub: one msg_id answered
     by many engines is not one task.                                      */
@@ -46,14 +51,21 @@ typedef struct {
     int id;
 } s_target_t;
 
+//  One engine's answer, on its way to the client.
+typedef struct {
+    int index;                  //  in the client's targets
+    zframe_t *text;             //  the entry, JSON text
+    zmsg_t *buffers;            //  the engine's reply buffers
+} s_entry_t;
+
 //  A request in progress at one node.
 typedef struct {
     char token [24];            //  its key at this node
     char up_token [24];         //  its key at the parent (not at the root)
     zpar_msg_t *request;        //  root: the client's, answered at the end
     size_t waiting;             //  parts sent down (leaf: engines) not answered
-    json_t *entries;            //  answers gathered, in arrival order
-    zmsg_t *buffers;            //  their buffers, entry after entry
+    s_entry_t *entries;         //  answers gathered, in arrival order
+    size_t count, capacity;
     zhashx_t *awaiting;         //  leaf: engine uuid -> s_target_t
 } s_job_t;
 
@@ -95,8 +107,11 @@ s_job_free (void **item)
 {
     s_job_t *job = *item;
     zpar_msg_destroy (&job->request);
-    json_decref (job->entries);
-    zmsg_destroy (&job->buffers);
+    for (size_t i = 0; i < job->count; i++) {
+        zframe_destroy (&job->entries [i].text);
+        zmsg_destroy (&job->entries [i].buffers);
+    }
+    free (job->entries);
     zhashx_destroy (&job->awaiting);
     free (job);
     *item = NULL;
@@ -107,10 +122,19 @@ s_job_new (s_node_t *self)
 {
     s_job_t *job = calloc (1, sizeof *job);
     snprintf (job->token, sizeof job->token, "%llx", (unsigned long long) ++self->tokens);
-    job->entries = json_array ();
-    job->buffers = zmsg_new ();
     zhashx_insert (self->jobs, job->token, job);
     return job;
+}
+
+//  Adds an answer to job; takes text and buffers (NULL: none).
+static void
+s_job_add (s_job_t *job, int index, zframe_t *text, zmsg_t *buffers)
+{
+    if (job->count == job->capacity) {
+        job->capacity = job->capacity? 2 * job->capacity: 16;
+        job->entries = realloc (job->entries, job->capacity * sizeof *job->entries);
+    }
+    job->entries [job->count++] = (s_entry_t) { index, text, buffers };
 }
 
 //  An answer that no engine gave: the engine is unknown, unreachable or gone.
@@ -122,10 +146,14 @@ s_job_error (s_job_t *job, int index, int id, const char *ename, const char *for
     va_start (args, format);
     vsnprintf (evalue, sizeof evalue, format, args);
     va_end (args);
-    json_array_append_new (job->entries, json_pack ("{s:i, s:i, s:{s:s, s:s, s:s, s:[], s:i}, s:{s:i}, s:i}",
-        "index", index, "engine_id", id,
+    json_t *entry = json_pack ("{s:i, s:i, s:i, s:{s:s, s:s, s:s, s:[], s:i}, s:{s:i}}",
+        "index", index, "engine_id", id, "buffers", 0,
         "content", "status", "error", "ename", ename, "evalue", zpar_utf8_clean (evalue),
-        "traceback", "engine_id", id, "metadata", "engine_id", id, "buffers", 0));
+        "traceback", "engine_id", id, "metadata", "engine_id", id);
+    char *text = json_dumps (entry, JSON_COMPACT);
+    json_decref (entry);
+    s_job_add (job, index, zframe_new (text, strlen (text)), NULL);
+    free (text);
 }
 
 //  -- sending ---------------------------------------------------------------
@@ -224,17 +252,10 @@ s_node_down (s_node_t *self, s_job_t *job, json_t *targets, zmsg_t *body)
 
 //  -- answers -----------------------------------------------------------------
 
-typedef struct {
-    int index;
-    json_t *entry;
-    zframe_t **frames;
-    size_t count;
-} s_sorted_t;
-
 static int
 s_by_index (const void *a, const void *b)
 {
-    return ((const s_sorted_t *) a)->index - ((const s_sorted_t *) b)->index;
+    return ((const s_entry_t *) a)->index - ((const s_entry_t *) b)->index;
 }
 
 //  The root's one reply: every entry in the order of the client's
@@ -242,44 +263,35 @@ s_by_index (const void *a, const void *b)
 static void
 s_root_reply (s_node_t *self, s_job_t *job)
 {
-    size_t count = json_array_size (job->entries), frames = zmsg_size (job->buffers);
-    s_sorted_t *sorted = calloc (count + 1, sizeof *sorted);
-    zframe_t **flat = calloc (frames + 1, sizeof *flat);
-    for (size_t f = 0; f < frames; f++)
-        flat [f] = zmsg_pop (job->buffers);
-    size_t next = 0;
-    for (size_t i = 0; i < count; i++) {
-        json_t *entry = json_array_get (job->entries, i);
-        size_t n = (size_t) json_integer_value (json_object_get (entry, "buffers"));
-        if (n > frames - next)
-            n = frames - next;
-        sorted [i] = (s_sorted_t) { (int) json_integer_value (json_object_get (entry, "index")),
-                                    entry, flat + next, n };
-        next += n;
-    }
-    qsort (sorted, count, sizeof *sorted, s_by_index);
-    json_t *replies = json_array ();
+    qsort (job->entries, job->count, sizeof *job->entries, s_by_index);
+    size_t size = 64;
+    for (size_t i = 0; i < job->count; i++)
+        size += zframe_size (job->entries [i].text) + 1;
+    char *content = malloc (size), *at = content;
+    at += sprintf (at, "{\"status\":\"ok\",\"replies\":[");
     zmsg_t *buffers = zmsg_new ();
-    for (size_t i = 0; i < count; i++) {
-        json_array_append (replies, sorted [i].entry);
-        for (size_t f = 0; f < sorted [i].count; f++) {
-            zmsg_append (buffers, &sorted [i].frames [f]);
-        }
+    for (size_t i = 0; i < job->count; i++) {
+        s_entry_t *entry = &job->entries [i];
+        if (i)
+            *at++ = ',';
+        memcpy (at, zframe_data (entry->text), zframe_size (entry->text));
+        at += zframe_size (entry->text);
+        zframe_t *frame;
+        while (entry->buffers && (frame = zmsg_pop (entry->buffers)))
+            zmsg_append (buffers, &frame);
     }
-    for (size_t f = 0; f < frames; f++)
-        zframe_destroy (&flat [f]);
-    free (flat);
-    free (sorted);
+    at += sprintf (at, "]}");
     zpar_msg_t *reply = zpar_msg_new_reply (job->request, "broadcast_reply", self->session);
-    zpar_msg_set_content (reply, json_pack ("{s:s, s:o}", "status", "ok", "replies", replies));
+    zpar_msg_set_text (reply, ZPAR_FRAME_CONTENT, content, (size_t) (at - content));
+    free (content);
     zpar_msg_append_buffers (reply, &buffers);
-    size_t size = zpar_msg_size (reply, self->signer);
+    size = zpar_msg_size (reply, self->signer);
     if (size > (size_t) self->own.max_message_size) {
         zpar_msg_destroy (&reply);
         reply = zpar_msg_new_reply (job->request, "broadcast_reply", self->session);
         char evalue [300];
         snprintf (evalue, sizeof evalue, "the %zu replies come to %zu bytes, over the cluster's "
-                  "limit of %lld (ipcluster start --max-message-size)", count, size,
+                  "limit of %lld (ipcluster start --max-message-size)", job->count, size,
                   (long long) self->own.max_message_size);
         zpar_msg_set_content (reply, json_pack ("{s:s, s:s, s:s, s:[]}", "status", "error",
                               "ename", ZPAR_E_VALUE, "evalue", evalue, "traceback"));
@@ -295,45 +307,51 @@ s_node_answer (s_node_t *self, s_job_t *job)
     if (self->root)
         s_root_reply (self, job);
     else {
-        char *text = json_dumps (job->entries, JSON_COMPACT);
         zmsg_t *up = zmsg_new ();
         zmsg_addstr (up, "REP");
         zmsg_addstr (up, job->up_token);
-        zmsg_addstr (up, text);
-        free (text);
-        zframe_t *frame;
-        while ((frame = zmsg_pop (job->buffers)))
-            zmsg_append (up, &frame);
+        for (size_t i = 0; i < job->count; i++) {
+            s_entry_t *entry = &job->entries [i];
+            zmsg_addstrf (up, "%d %zu", entry->index, entry->buffers? zmsg_size (entry->buffers): 0);
+            zmsg_append (up, &entry->text);
+            zframe_t *frame;
+            while (entry->buffers && (frame = zmsg_pop (entry->buffers)))
+                zmsg_append (up, &frame);
+        }
         zmsg_send (&up, self->pipe);
     }
     zhashx_delete (self->jobs, job->token);
 }
 
-//  A child's answer: its entries join the job's.
+//  A child's answer: its entries join the job's, frames as they are.
 static void
 s_node_child_answer (s_node_t *self, zmsg_t *msg)
 {
     char *token = zmsg_popstr (msg);
-    char *text = zmsg_popstr (msg);
     s_job_t *job = token? zhashx_lookup (self->jobs, token): NULL;
-    json_t *entries = text? json_loads (text, 0, NULL): NULL;
-    if (job && json_is_array (entries)) {
-        size_t i;
-        json_t *entry;
-        json_array_foreach (entries, i, entry) {
-            json_array_append (job->entries, entry);
-            for (json_int_t n = json_integer_value (json_object_get (entry, "buffers")); n > 0; n--) {
+    zstr_free (&token);
+    if (!job)
+        return;
+    char *place;
+    while ((place = zmsg_popstr (msg))) {
+        int index = 0;
+        size_t buffers = 0;
+        zframe_t *text = zmsg_pop (msg);
+        if (sscanf (place, "%d %zu", &index, &buffers) == 2 && text) {
+            zmsg_t *own = buffers? zmsg_new (): NULL;
+            for (; buffers > 0; buffers--) {
                 zframe_t *frame = zmsg_pop (msg);
                 if (frame)
-                    zmsg_append (job->buffers, &frame);
+                    zmsg_append (own, &frame);
             }
+            s_job_add (job, index, text, own);
         }
-        if (--job->waiting == 0)
-            s_node_answer (self, job);
+        else
+            zframe_destroy (&text);
+        zstr_free (&place);
     }
-    json_decref (entries);
-    zstr_free (&token);
-    zstr_free (&text);
+    if (--job->waiting == 0)
+        s_node_answer (self, job);
 }
 
 //  -- the root's requests ------------------------------------------------------
@@ -470,21 +488,33 @@ s_leaf_engine (s_node_t *self, zmsg_t *raw)
         char *token = zpar_msg_routes (msg) == 2? zframe_strdup (zpar_msg_route (msg, 1)): NULL;
         s_job_t *job = token? zhashx_lookup (self->jobs, token): NULL;
         s_target_t *target = job? zhashx_lookup (job->awaiting, uuid): NULL;
-        json_t *content = target? zpar_msg_content (msg): NULL;
-        if (!content)
-            //  Not asked for, asked twice, or not JSON.
+        zframe_t *content = target? zpar_msg_frame (msg, ZPAR_FRAME_CONTENT): NULL;
+        zframe_t *metadata = target? zpar_msg_frame (msg, ZPAR_FRAME_METADATA): NULL;
+        if (!content || !metadata)
+            //  Not asked for, or asked twice.
             zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "engine socket");
         else {
-            json_t *metadata = zpar_msg_metadata (msg);
+            //  The engine's JSON frames go in as they came: signed by a
+            //  holder of the key, the same bytes the client would parse.
             zmsg_t *buffers = zpar_msg_take_buffers (msg);
-            json_array_append_new (job->entries, json_pack ("{s:i, s:i, s:O, s:o, s:i}",
-                "index", target->index, "engine_id", target->id, "content", content,
-                "metadata", metadata? json_incref (metadata): json_object (),
-                "buffers", (int) zmsg_size (buffers)));
-            zframe_t *frame;
-            while ((frame = zmsg_pop (buffers)))
-                zmsg_append (job->buffers, &frame);
-            zmsg_destroy (&buffers);
+            char head [96];
+            int length = snprintf (head, sizeof head, "{\"index\":%d,\"engine_id\":%d,\"buffers\":%zu,\"content\":",
+                                   target->index, target->id, zmsg_size (buffers));
+            size_t size = (size_t) length + zframe_size (content) + 12 + zframe_size (metadata) + 1;
+            zframe_t *text = zframe_new (NULL, size);
+            char *at = (char *) zframe_data (text);
+            memcpy (at, head, (size_t) length);
+            at += length;
+            memcpy (at, zframe_data (content), zframe_size (content));
+            at += zframe_size (content);
+            memcpy (at, ",\"metadata\":", 12);
+            at += 12;
+            memcpy (at, zframe_data (metadata), zframe_size (metadata));
+            at += zframe_size (metadata);
+            *at = '}';
+            if (!zmsg_size (buffers))
+                zmsg_destroy (&buffers);
+            s_job_add (job, target->index, text, buffers);
             zhashx_delete (job->awaiting, uuid);
             if (--job->waiting == 0)
                 s_node_answer (self, job);
