@@ -34,11 +34,16 @@ s_by_value (const void *a, const void *b)
 
 //  Median milliseconds of rounds apply_sync ("echo", [1]) on view, each
 //  checked for count answers; -1 on failure. The CPU the client and the
-//  scheduler spent per call goes to cpu [0] and cpu [1] (ms).
+//  scheduler spent per call goes to cpu [0] and cpu [1] (ms), what an
+//  engine spent (the average of the cluster's first ones) to cpu [2] (µs).
 static double
-s_median_ms (zpar_view_t *view, size_t count, long rounds, pid_t scheduler, double cpu [2])
+s_median_ms (zpar_view_t *view, size_t count, long rounds, bench_cluster_t *cluster, double cpu [3])
 {
-    double client_from = bench_cpu_us (0), scheduler_from = bench_cpu_us (scheduler);
+    pid_t scheduler = cluster->pids [0];
+    size_t sampled = count < BENCH_MAX_ENGINES? count: BENCH_MAX_ENGINES;
+    double client_from = bench_cpu_us (0), scheduler_from = bench_cpu_us (scheduler), engines_from = 0;
+    for (size_t i = 0; i < sampled; i++)
+        engines_from += bench_cpu_us (cluster->pids [2 + i]);
     double *times = calloc ((size_t) rounds, sizeof *times);
     json_t *args = json_pack ("[i]", 1);
     long done = 0;
@@ -58,6 +63,10 @@ s_median_ms (zpar_view_t *view, size_t count, long rounds, pid_t scheduler, doub
     json_decref (args);
     cpu [0] = (bench_cpu_us (0) - client_from) / 1e3 / (double) rounds;
     cpu [1] = (bench_cpu_us (scheduler) - scheduler_from) / 1e3 / (double) rounds;
+    double engines_to = 0;
+    for (size_t i = 0; i < sampled; i++)
+        engines_to += bench_cpu_us (cluster->pids [2 + i]);
+    cpu [2] = (engines_to - engines_from) / (double) sampled / (double) rounds;
     double median = -1;
     if (done == rounds) {
         qsort (times, (size_t) rounds, sizeof *times, s_by_value);
@@ -99,15 +108,15 @@ s_row (int engines, long rounds)
     int rc = bench_cluster_start (&cluster, engines, NULL);
     double start_s = (bench_now_ns () - start) / 1e9;
     double broadcast_ms = -1, mux_ms = -1, rss = 0, pss = 0, uss = 0, hub_pct = -1;
-    double broadcast_cpu [2] = { 0 }, mux_cpu [2] = { 0 }, warm [2];
+    double broadcast_cpu [3] = { 0 }, mux_cpu [3] = { 0 }, warm [3];
     if (rc == 0) {
         zpar_view_t *all = zpar_client_broadcast (cluster.client, ZPAR_ALL);
         zpar_view_t *direct = zpar_client_direct (cluster.client, ZPAR_ALL);
         //  A warm-up call each: connections made, pages touched.
-        s_median_ms (all, (size_t) engines, 1, cluster.pids [0], warm);
-        s_median_ms (direct, (size_t) engines, 1, cluster.pids [0], warm);
-        broadcast_ms = s_median_ms (all, (size_t) engines, rounds, cluster.pids [0], broadcast_cpu);
-        mux_ms = s_median_ms (direct, (size_t) engines, rounds, cluster.pids [0], mux_cpu);
+        s_median_ms (all, (size_t) engines, 1, &cluster, warm);
+        s_median_ms (direct, (size_t) engines, 1, &cluster, warm);
+        broadcast_ms = s_median_ms (all, (size_t) engines, rounds, &cluster, broadcast_cpu);
+        mux_ms = s_median_ms (direct, (size_t) engines, rounds, &cluster, mux_cpu);
         zpar_view_destroy (&all);
         zpar_view_destroy (&direct);
         //  Idle: the hub only sends and hears heartbeats.
@@ -139,9 +148,9 @@ s_row (int engines, long rounds)
         fprintf (stderr, "scale: the %d-engine cluster failed\n", engines);
         return -1;
     }
-    printf ("%7d %7.2f %6.2f  %9.2f %5.2f %5.2f  %9.2f %5.2f %5.2f  %6.1f %5.1f %5.1f %6.2f%%\n",
-            engines, start_s, stop_s, broadcast_ms, broadcast_cpu [0], broadcast_cpu [1],
-            mux_ms, mux_cpu [0], mux_cpu [1], rss / 1024, pss / 1024, uss / 1024, hub_pct);
+    printf ("%7d %7.2f %6.2f  %9.2f %5.2f %5.2f %4.0f  %9.2f %5.2f %5.2f %4.0f  %5.1f %5.1f %5.1f %6.2f%%\n",
+            engines, start_s, stop_s, broadcast_ms, broadcast_cpu [0], broadcast_cpu [1], broadcast_cpu [2],
+            mux_ms, mux_cpu [0], mux_cpu [1], mux_cpu [2], rss / 1024, pss / 1024, uss / 1024, hub_pct);
     fflush (stdout);
     return 0;
 }
@@ -168,10 +177,10 @@ main (int argc, char *argv [])
     printf ("command: %s -e %s -r %ld\n", argv [0], counts, rounds);
     printf ("CPUs: %ld online; call: echo(1) on every engine, median of %ld\n\n",
             sysconf (_SC_NPROCESSORS_ONLN), rounds);
-    printf ("%7s %7s %6s  %-21s  %-21s  %-18s %7s\n", "", "", "", "broadcast, ms/call", "mux, ms/call",
+    printf ("%7s %7s %6s  %-26s  %-26s  %-17s %7s\n", "", "", "", "broadcast, ms/call", "mux, ms/call",
             "idle engine, MiB", "hub");
-    printf ("%7s %7s %6s  %9s %5s %5s  %9s %5s %5s  %6s %5s %5s %7s\n", "engines", "start s", "stop s",
-            "median", "cli", "sch", "median", "cli", "sch", "RSS", "PSS", "USS", "idle");
+    printf ("%7s %7s %6s  %9s %5s %5s %4s  %9s %5s %5s %4s  %5s %5s %5s %7s\n", "engines", "start s", "stop s",
+            "median", "cli", "sch", "eng", "median", "cli", "sch", "eng", "RSS", "PSS", "USS", "idle");
     int rc = 0;
     char *list = strdup (counts), *save = NULL;
     for (char *item = strtok_r (list, ",", &save); item && !bench_interrupted; item = strtok_r (NULL, ",", &save)) {
@@ -185,7 +194,8 @@ main (int argc, char *argv [])
             rc = 1;
     }
     free (list);
-    printf ("\ncli, sch: CPU time of the client and of the scheduler per call.\n"
+    printf ("\ncli, sch: CPU time of the client and of the scheduler per call (ms);\n"
+            "eng: CPU time of one engine per call (µs, the first 16 engines' average).\n"
             "hub idle: the hub's CPU (%% of a core) with every engine idle, heartbeating.\n"
             "RSS counts the shared libraries' pages in every engine; PSS shares them\n"
             "out among the engines that map them, USS is what the engine alone holds.\n");
