@@ -370,6 +370,55 @@ s_error_content (const char *ename, const char *evalue, int engine_id)
 
 //  Reply to request with content and status; timestamps go in metadata.
 static void
+s_frame_free (void *data, void *hint)
+{
+    (void) data;
+    zframe_t *frame = hint;
+    zframe_destroy (&frame);
+}
+
+//  The buffers call returned go into reply as they are, none copied: the
+//  ones it made or was given, and the request's own sent back (taken out
+//  of request, each freed once sent; one sent back twice is copied once).
+static void
+s_engine_out_buffers (zpar_msg_t *reply, zpar_msg_t *request, zpar_call_t *call)
+{
+    size_t count = call? zpar_call_out_buffers (call): 0;
+    zmsg_t *inputs = NULL;
+    size_t ninputs = 0;
+    zframe_t **frames = NULL;
+    for (size_t i = 0; i < count; i++) {
+        void *data, *hint;
+        size_t size;
+        zpar_free_fn *free_fn;
+        int input;
+        zpar_call_take_out_buffer (call, i, &data, &size, &free_fn, &hint, &input);
+        if (input < 0) {
+            zpar_msg_give_buffer (reply, data, size, free_fn, hint);
+            continue;
+        }
+        if (!inputs) {
+            inputs = zpar_msg_take_buffers (request);
+            ninputs = zmsg_size (inputs);
+            frames = calloc (ninputs + 1, sizeof *frames);
+            for (size_t k = 0; k < ninputs; k++)
+                frames [k] = zmsg_pop (inputs);
+        }
+        if ((size_t) input < ninputs && frames [input]) {
+            zpar_msg_give_buffer (reply, zframe_data (frames [input]), zframe_size (frames [input]),
+                                  s_frame_free, frames [input]);
+            frames [input] = NULL;
+        }
+        else
+            zpar_msg_add_buffer (reply, data, size);
+    }
+    for (size_t k = 0; k < ninputs; k++)
+        zframe_destroy (&frames [k]);
+    free (frames);
+    zmsg_destroy (&inputs);
+}
+
+static void
 s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char *msg_type,
                 json_t *content, int64_t started_us, zpar_call_t *call)
 {
@@ -403,11 +452,7 @@ s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
         zpar_msg_set_metadata (reply, metadata);
     }
     zpar_msg_set_content (reply, content);
-    for (size_t i = 0; call && i < zpar_call_out_buffers (call); i++) {
-        size_t size;
-        const void *data = zpar_call_out_buffer (call, i, &size);
-        zpar_msg_add_buffer (reply, data, size);
-    }
+    s_engine_out_buffers (reply, request, call);
     size_t size = zpar_msg_size (reply, self->signer);
     if (size > (size_t) self->max_size) {
         //  The scheduler would refuse it and the caller would wait forever.

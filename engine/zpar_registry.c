@@ -25,6 +25,9 @@ struct _zpar_registry_t {
 typedef struct {
     void *data;
     size_t size;
+    zpar_free_fn *free_fn;      //  out: how data goes, NULL for an input's
+    void *hint;
+    int input;                  //  out: the request's buffer sent back, or -1
 } s_buffer_t;
 
 struct _zpar_call_t {
@@ -170,8 +173,16 @@ static void
 s_free_buffers (s_buffer_t *buffers, size_t count)
 {
     for (size_t i = 0; i < count; i++)
-        free (buffers [i].data);
+        if (buffers [i].free_fn)
+            buffers [i].free_fn (buffers [i].data, buffers [i].hint);
     free (buffers);
+}
+
+static void
+s_free_plain (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
 }
 
 void
@@ -191,22 +202,20 @@ zpar_call_destroy (zpar_call_t **self_p)
 }
 
 static int
-s_append (s_buffer_t **buffers, size_t *count, void *data, size_t size)
+s_append (s_buffer_t **buffers, size_t *count, s_buffer_t buffer)
 {
     s_buffer_t *grown = realloc (*buffers, (*count + 1) * sizeof *grown);
     if (!grown)
         return -1;
     *buffers = grown;
-    grown [*count].data = data;
-    grown [*count].size = size;
-    (*count)++;
+    grown [(*count)++] = buffer;
     return 0;
 }
 
 void
 zpar_call_add_buffer (zpar_call_t *self, const void *data, size_t size)
 {
-    s_append (&self->in, &self->nin, (void *) data, size);
+    s_append (&self->in, &self->nin, (s_buffer_t) { (void *) data, size, NULL, NULL, -1 });
 }
 
 int
@@ -229,13 +238,17 @@ json_t *zpar_call_result (zpar_call_t *self) { return self->result; }
 json_t *zpar_call_error (zpar_call_t *self)  { return self->error; }
 size_t zpar_call_out_buffers (zpar_call_t *self) { return self->nout; }
 
-const void *
-zpar_call_out_buffer (zpar_call_t *self, size_t index, size_t *size)
+void
+zpar_call_take_out_buffer (zpar_call_t *self, size_t index, void **data, size_t *size,
+                           zpar_free_fn **free_fn, void **hint, int *input)
 {
-    if (index >= self->nout)
-        return NULL;
-    *size = self->out [index].size;
-    return self->out [index].data;
+    s_buffer_t *buffer = &self->out [index];
+    *data = buffer->data;
+    *size = buffer->size;
+    *free_fn = buffer->free_fn;
+    *hint = buffer->hint;
+    *input = buffer->input;
+    buffer->free_fn = NULL;             //  the caller's now
 }
 
 //  -- the plugin API ------------------------------------------------------
@@ -320,8 +333,24 @@ zpar_call_return_buffer (zpar_call_t *call, const void *data, size_t size)
     if (!copy)
         return;
     memcpy (copy, data, size);
-    if (s_append (&call->out, &call->nout, copy, size) != 0)
-        free (copy);
+    zpar_call_give_buffer (call, copy, size, s_free_plain, NULL);
+}
+
+void
+zpar_call_give_buffer (zpar_call_t *call, void *data, size_t size, zpar_free_fn *free_fn, void *hint)
+{
+    s_buffer_t buffer = { data, size, free_fn? free_fn: s_free_plain, hint, -1 };
+    if (s_append (&call->out, &call->nout, buffer) != 0)
+        buffer.free_fn (data, hint);
+}
+
+int
+zpar_call_return_input (zpar_call_t *call, size_t index)
+{
+    if (index >= call->nin)
+        return -1;
+    s_buffer_t buffer = { call->in [index].data, call->in [index].size, NULL, NULL, (int) index };
+    return s_append (&call->out, &call->nout, buffer);
 }
 
 int

@@ -61,8 +61,12 @@ json_t *zpar_call_error (zpar_call_t *self);
 //  The engine a call runs on (for built-ins such as engine_info).
 zpar_engine_info_t *zpar_call_engine_info (zpar_call_t *call);
 
-//  Buffers the function returned.
+//  Buffers the function returned, handed over one at a time: the bytes,
+//  how to free them (free_fn (data, hint)), or for one of the request's
+//  own buffers sent back, its index in input (>= 0) and free_fn NULL. The
+//  call frees nothing it handed over.
 size_t zpar_call_out_buffers (zpar_call_t *self);
-const void *zpar_call_out_buffer (zpar_call_t *self, size_t index, size_t *size);
+void zpar_call_take_out_buffer (zpar_call_t *self, size_t index, void **data, size_t *size,
+                                zpar_free_fn **free_fn, void **hint, int *input);
 
 #endif

@@ -15,6 +15,15 @@ typedef struct {
     char text [96];
 } s_found_t;
 
+//  A buffer the message was given rather than copied: it leaves as a
+//  ZeroMQ message over the same bytes, freed by free_fn once sent.
+typedef struct {
+    void *data;
+    size_t size;
+    zmq_free_fn *free_fn;
+    void *hint;
+} s_given_t;
+
 struct _zpar_msg_t {
     zmsg_t *routes;                     //  identity frames before the delimiter
     zframe_t *raw [ZPAR_JSON_FRAMES];   //  JSON frames as bytes (NULL until encoded)
@@ -22,6 +31,8 @@ struct _zpar_msg_t {
     bool parsed [ZPAR_JSON_FRAMES];     //  a parse was tried on raw
     bool changed;                       //  a JSON frame was set: re-encode and re-sign
     zmsg_t *buffers;
+    s_given_t *given;                   //  after the buffers
+    size_t ngiven;
     char signature [ZPAR_SIGNATURE_LEN + 1];
     s_found_t id, type, date, parent_id, status;   //  see s_lookup
 };
@@ -173,6 +184,9 @@ zpar_msg_destroy (zpar_msg_t **self_p)
         zframe_destroy (&self->raw [i]);
         json_decref (self->json [i]);
     }
+    for (size_t i = 0; i < self->ngiven; i++)
+        self->given [i].free_fn (self->given [i].data, self->given [i].hint);
+    free (self->given);
     free (self);
     *self_p = NULL;
 }
@@ -187,6 +201,8 @@ zpar_msg_dup (zpar_msg_t *self)
     zmsg_destroy (&copy->buffers);
     copy->routes = zmsg_dup (self->routes);
     copy->buffers = zmsg_dup (self->buffers);
+    for (size_t i = 0; i < self->ngiven; i++)
+        zmsg_addmem (copy->buffers, self->given [i].data, self->given [i].size);
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
         copy->raw [i] = self->raw [i]? zframe_dup (self->raw [i]): NULL;
         copy->json [i] = self->json [i]? json_deep_copy (self->json [i]): NULL;
@@ -211,9 +227,10 @@ s_is_delimiter (zframe_t *frame)
 #define S_SIGNED_INLINE 16      //  buffers signed without allocating
 
 static int
-s_sign_frames (zpar_sign_t *signer, zframe_t *json [], zframe_t *buffers [], size_t count,
-               char *signature, zframe_t *received)
+s_sign_frames (zpar_sign_t *signer, zframe_t *json [], zframe_t *frames [], size_t nframes,
+               const s_given_t *given, size_t ngiven, char *signature, zframe_t *received)
 {
+    size_t count = nframes + ngiven;
     const void *parts_inline [ZPAR_JSON_FRAMES + 2 * S_SIGNED_INLINE], **parts = parts_inline;
     size_t sizes_inline [ZPAR_JSON_FRAMES + 2 * S_SIGNED_INLINE], *sizes = sizes_inline;
     uint8_t lengths_inline [S_SIGNED_INLINE][8], (*lengths) [8] = lengths_inline;
@@ -228,13 +245,14 @@ s_sign_frames (zpar_sign_t *signer, zframe_t *json [], zframe_t *buffers [], siz
         sizes [n] = zframe_size (json [i]);
     }
     for (size_t b = 0; b < count; b++) {
-        uint64_t size = zframe_size (buffers [b]);
+        const void *data = b < nframes? zframe_data (frames [b]): given [b - nframes].data;
+        uint64_t size = b < nframes? zframe_size (frames [b]): given [b - nframes].size;
         for (int k = 0; k < 8; k++)
             lengths [b][k] = (uint8_t) (size >> (56 - 8 * k));
         parts [n] = lengths [b];
         sizes [n++] = 8;
-        parts [n] = zframe_data (buffers [b]);
-        sizes [n++] = zframe_size (buffers [b]);
+        parts [n] = data;
+        sizes [n++] = (size_t) size;
     }
     int rc = 0;
     if (signature)
@@ -325,7 +343,7 @@ zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
     //  The buffers, if any, are the frames after these: signed too.
     zframe_t *inline_buffers [S_SIGNED_INLINE], **buffers;
     size_t count = s_rest (raw, zmsg_next (raw), inline_buffers, &buffers);
-    int verified = s_sign_frames (signer, frames, buffers, count, NULL, signature);
+    int verified = s_sign_frames (signer, frames, buffers, count, NULL, 0, NULL, signature);
     if (buffers != inline_buffers)
         free (buffers);
     if (verified != 0) {
@@ -691,7 +709,7 @@ s_seal (zpar_msg_t *self, zpar_sign_t *signer)
         }
     zframe_t *inline_buffers [S_SIGNED_INLINE], **buffers;
     size_t count = s_rest (self->buffers, zmsg_first (self->buffers), inline_buffers, &buffers);
-    s_sign_frames (signer, self->raw, buffers, count, self->signature, NULL);
+    s_sign_frames (signer, self->raw, buffers, count, self->given, self->ngiven, self->signature, NULL);
     if (buffers != inline_buffers)
         free (buffers);
     self->changed = false;
@@ -703,6 +721,8 @@ zpar_msg_size (zpar_msg_t *self, zpar_sign_t *signer)
     s_seal (self, signer);
     size_t size = zmsg_content_size (self->routes) + zmsg_content_size (self->buffers)
                 + sizeof ZPAR_DELIM - 1 + ZPAR_SIGNATURE_LEN;
+    for (size_t i = 0; i < self->ngiven; i++)
+        size += self->given [i].size;
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
         size += zframe_size (self->raw [i]);
     return size;
@@ -720,6 +740,8 @@ zpar_msg_encode (zpar_msg_t *self, zpar_sign_t *signer, bool routes, bool buffer
     for (zframe_t *frame = buffers? zmsg_first (self->buffers): NULL; frame;
          frame = zmsg_next (self->buffers))
         zmsg_addmem (raw, zframe_data (frame), zframe_size (frame));
+    for (size_t i = 0; buffers && i < self->ngiven; i++)
+        zmsg_addmem (raw, self->given [i].data, self->given [i].size);
     return raw;
 }
 
@@ -733,7 +755,7 @@ zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
     //  send timeout must not be waited out once per frame); what was not
     //  sent goes with the message.
     void *handle = zsock_resolve (sock);
-    size_t buffers = zmsg_size (self->buffers);
+    size_t buffers = zmsg_size (self->buffers) + self->ngiven;
     int rc = 0;
     zframe_t *frame;
     bool first = true;
@@ -754,9 +776,22 @@ zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
     for (int i = 0; rc == 0 && i < ZPAR_JSON_FRAMES; i++)
         rc = zframe_send (&self->raw [i], sock, i < ZPAR_JSON_FRAMES - 1 || buffers? ZFRAME_MORE: 0);
     while (rc == 0 && (frame = zmsg_pop (self->buffers))) {
-        rc = zframe_send (&frame, sock, zmsg_size (self->buffers)? ZFRAME_MORE: 0);
+        rc = zframe_send (&frame, sock, zmsg_size (self->buffers) || self->ngiven? ZFRAME_MORE: 0);
         zframe_destroy (&frame);
     }
+    //  Given buffers leave as they are: ZeroMQ frees them once sent.
+    size_t sent = 0;
+    for (; rc == 0 && sent < self->ngiven; sent++) {
+        s_given_t *given = &self->given [sent];
+        zmq_msg_t part;
+        zmq_msg_init_data (&part, given->data, given->size, given->free_fn, given->hint);
+        if (zmq_msg_send (&part, handle, sent + 1 < self->ngiven? ZMQ_SNDMORE: 0) < 0) {
+            zmq_msg_close (&part);          //  frees it
+            rc = -1;
+        }
+    }
+    memmove (self->given, self->given + sent, (self->ngiven - sent) * sizeof *self->given);
+    self->ngiven -= sent;
     zpar_msg_destroy (self_p);
     return rc;
 }
@@ -840,6 +875,19 @@ zpar_msg_take_buffers (zpar_msg_t *self)
     zmsg_t *taken = self->buffers;
     self->buffers = zmsg_new ();
     return taken;
+}
+
+void
+zpar_msg_give_buffer (zpar_msg_t *self, void *data, size_t size, zmq_free_fn *free_fn, void *hint)
+{
+    s_given_t *grown = realloc (self->given, (self->ngiven + 1) * sizeof *grown);
+    if (!grown) {
+        free_fn (data, hint);
+        return;
+    }
+    self->given = grown;
+    self->given [self->ngiven++] = (s_given_t) { data, size, free_fn, hint };
+    self->changed = true;
 }
 
 void

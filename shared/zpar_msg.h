@@ -120,6 +120,11 @@ void zpar_msg_clear_routes (zpar_msg_t *self);
 size_t zpar_msg_buffers (zpar_msg_t *self);
 zframe_t *zpar_msg_buffer (zpar_msg_t *self, size_t index);
 void zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size);
+//  Adds a buffer without copying it: it goes after the others as a ZeroMQ
+//  message over data, and free_fn (data, hint) runs once ZeroMQ is done
+//  with it, in whatever thread that is (or when the message is destroyed
+//  unsent). Only for sending: not among zpar_msg_buffer's frames.
+void zpar_msg_give_buffer (zpar_msg_t *self, void *data, size_t size, zmq_free_fn *free_fn, void *hint);
 //  Moves the frames of *buffers_p (destroyed) after the buffers, uncopied.
 void zpar_msg_append_buffers (zpar_msg_t *self, zmsg_t **buffers_p);
 

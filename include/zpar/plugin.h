@@ -97,6 +97,20 @@ void zpar_call_return (zpar_call_t *call, json_t *value);
 //  Adds a binary buffer to the reply (copied).
 void zpar_call_return_buffer (zpar_call_t *call, const void *data, size_t size);
 
+//  How the engine frees a buffer it was given, once it was sent: the same
+//  shape as ZeroMQ's zmq_free_fn.
+typedef void (zpar_free_fn) (void *data, void *hint);
+
+//  Adds a binary buffer to the reply without copying it: data is the
+//  engine's from now on, sent as it is, and freed with free_fn (data,
+//  hint) once ZeroMQ is done with it (maybe in another thread); free_fn
+//  NULL means free (data).
+void zpar_call_give_buffer (zpar_call_t *call, void *data, size_t size, zpar_free_fn *free_fn, void *hint);
+
+//  Sends the call's own buffer index back with the reply, without copying
+//  it (an echo). 0, or -1 when the call has no such buffer.
+int zpar_call_return_input (zpar_call_t *call, size_t index);
+
 //  Sets the error the caller will see: ename (e.g. "ValueError") and a
 //  sentence. Returns -1, so a function can `return zpar_call_fail (...)`.
 int zpar_call_fail (zpar_call_t *call, const char *ename, const char *format, ...)

@@ -137,6 +137,20 @@ Test (namespace, a_100_mib_buffer_goes_and_comes_back_the_same)
     back = zpar_result_buffer (result, 0, 1, &back_size);
     cr_assert (back_size == 5 && memcmp (back, "small", 5) == 0);
     cr_assert_null (zpar_result_buffer (result, 0, 2, NULL));
+    //  A buffer the function made and gave to the reply, uncopied.
+    json_t *args = zt_json ("[104857600, 90]");
+    zpar_result_t *made = zpar_view_apply_async (one, "fill_bytes", args);
+    json_decref (args);
+    cr_assert_eq (zpar_result_wait (made, 30000), 0);
+    cr_assert (zpar_result_successful (made));
+    cr_assert_eq (zpar_result_buffers (made, 0), 1);
+    const uint8_t *filled = zpar_result_buffer (made, 0, 0, &back_size);
+    cr_assert_eq (back_size, size);
+    size_t wrong = 0;
+    for (size_t i = 0; i < size; i++)
+        wrong += filled [i] != 90;
+    cr_assert_eq (wrong, 0, "%zu bytes of the given buffer came back changed", wrong);
+    zpar_result_destroy (&made);
     //  Not kept, so not sent again.
     zpar_view_t *balanced = zpar_client_balanced (client);
     cr_assert_null (zpar_view_resubmit (balanced, result));

@@ -8,13 +8,15 @@
     and one that works in the engine's namespace:
         double_all(name, out)  out = name's numbers, each twice
     and ones that send binary buffers back, or work on binary values:
-        echo_buffers()        every buffer it got, back; returns their bytes
+        echo_buffers()        every buffer it got, back (not copied); returns their bytes
+        fill_bytes(n, byte)   n bytes of byte, given to the reply (not copied)
         invert_bytes(name, out)  out = name's bytes, each inverted       */
 
 #include <zpar/plugin.h>
 
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int
@@ -80,11 +82,26 @@ s_echo_buffers (zpar_call_t *call)
     size_t total = 0;
     for (size_t i = 0; i < zpar_call_buffers (call); i++) {
         size_t size;
-        const void *data = zpar_call_buffer (call, i, &size);
-        zpar_call_return_buffer (call, data, size);
+        zpar_call_buffer (call, i, &size);
+        zpar_call_return_input (call, i);
         total += size;
     }
     zpar_call_return (call, json_integer ((json_int_t) total));
+    return 0;
+}
+
+static int
+s_fill_bytes (zpar_call_t *call)
+{
+    long long count, byte;
+    if (zpar_call_arg_int (call, 0, &count) != 0 || zpar_call_arg_int (call, 1, &byte) != 0)
+        return -1;
+    if (count < 0 || count > (1LL << 30))
+        return zpar_call_fail (call, "ValueError", "fill_bytes takes 0 to 2^30 bytes");
+    unsigned char *bytes = malloc ((size_t) count + 1);
+    memset (bytes, (int) byte, (size_t) count);
+    zpar_call_give_buffer (call, bytes, (size_t) count, NULL, NULL);
+    zpar_call_return (call, json_integer (count));
     return 0;
 }
 
@@ -114,5 +131,6 @@ ZPAR_PLUGIN (zpar_registry_t *registry)
     zpar_registry_add (registry, "say", s_say, "say(out, err) prints out to stdout and err to stderr");
     zpar_registry_add (registry, "double_all", s_double_all, "double_all(name, out): out = name's numbers doubled");
     zpar_registry_add (registry, "echo_buffers", s_echo_buffers, "echo_buffers() sends every buffer back");
+    zpar_registry_add (registry, "fill_bytes", s_fill_bytes, "fill_bytes(n, byte): n bytes of byte, as a buffer");
     zpar_registry_add (registry, "invert_bytes", s_invert_bytes, "invert_bytes(name, out): out = name's bytes inverted");
 }
