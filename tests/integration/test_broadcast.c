@@ -107,7 +107,7 @@ s_raw_call (s_raw_t *raw, const char *type, const char *fn, json_t *metadata)
 
 Test (broadcast, sixty_four_engines_answer_in_one_reply_per_request, .timeout = 180)
 {
-    zt_cluster_start (64, "--broadcast-depth 2");
+    zt_cluster_start (64, "--broadcast-depth 2 --hb-period 500 --hb-liveness 10");
     zpar_client_t *client = s_client (64);
     int ids [64];
     for (int i = 0; i < 64; i++)
@@ -260,7 +260,10 @@ Test (broadcast, buffers_and_namespaces_travel_through_the_tree)
 
 Test (broadcast, a_cluster_of_256_engines_starts_answers_and_stops, .timeout = 300)
 {
-    zt_cluster_start (256, "--timeout 240");
+    //  Heartbeats as a real cluster has them: 256 engines starting at once
+    //  on a small machine (slower still under a sanitizer) may leave one
+    //  silent for longer than the suite's fast 100 ms heartbeat allows.
+    zt_cluster_start (256, "--timeout 240 --hb-period 1000 --hb-liveness 10");
     zpar_client_t *client = s_client (256);
     int ids [256];
     for (int i = 0; i < 256; i++)
