@@ -805,6 +805,8 @@ s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
         if (zpar_msg_buffers (reply)) {
             zmsg_destroy (&part->buffers);
             part->buffers = zpar_msg_take_buffers (reply);
+            json_decref (part->buffer_counts);
+            part->buffer_counts = json_incref (json_object_get (content, "buffer_counts"));
         }
         size_t index = (size_t) (part - result->parts);
         zframe_t *metadata = zpar_msg_frame (reply, ZPAR_FRAME_METADATA);

@@ -44,6 +44,7 @@ typedef struct {
     char *out;                  //  what it printed (stdout and stderr), from the metadata
     char submitted [40];        //  the request's date
     zmsg_t *buffers;            //  binary buffers of the reply, or NULL
+    json_t *buffer_counts;      //  a chunk's: how many of them each input has
     bool sent_buffers;          //  the request had some: not kept, so never sent again
 } zpar_part_t;
 

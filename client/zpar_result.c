@@ -41,6 +41,7 @@ zpar_result_destroy (zpar_result_t **self_p)
         free (part->out);
         free (part->metadata_text);
         zmsg_destroy (&part->buffers);
+        json_decref (part->buffer_counts);
         free (part->content);
         json_decref (part->flags);
         json_decref (part->metadata);
@@ -335,6 +336,9 @@ zpar_result_buffers (zpar_result_t *self, size_t index)
     if (!self || index >= self->size)
         return 0;
     zpar_part_t *part = &self->parts [self->items [index].part];
+    if (part->chunk)
+        //  A map's input: its own share of the chunk's buffers.
+        return (size_t) json_integer_value (json_array_get (part->buffer_counts, index - part->first));
     return part->buffers? zmsg_size (part->buffers): 0;
 }
 
@@ -344,6 +348,11 @@ zpar_result_buffer (zpar_result_t *self, size_t index, size_t buffer, size_t *si
     if (!self || index >= self->size)
         return NULL;
     zpar_part_t *part = &self->parts [self->items [index].part];
+    if (buffer >= zpar_result_buffers (self, index))
+        return NULL;
+    //  A map's input: its buffers come after those of the inputs before it.
+    for (size_t before = part->first; part->chunk && before < index; before++)
+        buffer += (size_t) json_integer_value (json_array_get (part->buffer_counts, before - part->first));
     zframe_t *frame = part->buffers? zmsg_first (part->buffers): NULL;
     for (size_t i = 0; frame && i < buffer; i++)
         frame = zmsg_next (part->buffers);

@@ -358,6 +358,29 @@ s_broadcast (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs,
     return result;
 }
 
+//  A map's buffers, one an input: with the chunk's request, each input's
+//  count in its content, and in its metadata how many in all (the hub's
+//  record has none, so it cannot be resubmitted from there).
+static void
+s_chunk_buffers (zpar_msg_t *msg, const zpar_buffer_t *buffers, size_t count)
+{
+    json_t *shares = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        zpar_msg_add_buffer (msg, buffers [i].data, buffers [i].size);
+        json_array_append_new (shares, json_integer (1));
+    }
+    json_t *content = json_deep_copy (zpar_msg_content (msg));
+    json_object_set_new (content, "chunk_buffers", shares);
+    zpar_msg_set_content (msg, content);
+    json_t *metadata = json_deep_copy (zpar_msg_metadata (msg));
+    if (!json_is_object (metadata)) {
+        json_decref (metadata);
+        metadata = json_object ();
+    }
+    json_object_set_new (metadata, "buffers", json_integer ((json_int_t) count));
+    zpar_msg_set_metadata (msg, metadata);
+}
+
 zpar_result_t *
 zpar_view_apply_kw_async (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs)
 {
@@ -411,6 +434,13 @@ zpar_view_apply_buffers_async (zpar_view_t *self, const char *fn, json_t *args, 
 zpar_result_t *
 zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t chunksize)
 {
+    return zpar_view_map_buffers_async (self, fn, inputs, NULL, chunksize);
+}
+
+zpar_result_t *
+zpar_view_map_buffers_async (zpar_view_t *self, const char *fn, json_t *inputs,
+                             const zpar_buffer_t *buffers, size_t chunksize)
+{
     if (!json_is_array (inputs))
         return zpar_fail ("map needs its inputs as a JSON array of argument lists");
     size_t i, size = json_array_size (inputs);
@@ -459,6 +489,8 @@ zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs, size_t c
         int engine = self->balanced? -1
                    : (int) json_integer_value (json_array_get (ids, engines * p / nparts));
         zpar_msg_t *msg = s_apply_request (self, fn, NULL, chunk, NULL);
+        if (buffers)
+            s_chunk_buffers (msg, buffers + part->first, part->count);
         zpar_msg_size (msg, self->client->signer);          //  signs it
         engine_of [batched] = engine;
         batch [batched++] = msg;

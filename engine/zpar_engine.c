@@ -477,11 +477,42 @@ s_engine_chunk (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
                 zpar_fn_t *fn, json_t *chunk, json_t *kwargs, int64_t started)
 {
     json_t *results = json_array (), *errors = json_object (), *first = NULL;
-    size_t i;
+    //  A map with buffers: "chunk_buffers" says how many of the request's
+    //  buffers each input has, in order. What each call returns goes into
+    //  the reply the same way, counted in "buffer_counts". A stand-in call
+    //  holds all of it, so that it leaves uncopied (s_engine_out_buffers).
+    zpar_call_t *all = zpar_call_new (&self->info, NULL, NULL);
+    for (size_t b = 0; b < zpar_msg_buffers (request); b++) {
+        zframe_t *frame = zpar_msg_buffer (request, b);
+        zpar_call_add_buffer (all, zframe_data (frame), zframe_size (frame));
+    }
+    json_t *shares = json_object_get (zpar_msg_content (request), "chunk_buffers");
+    json_t *counts = json_array ();
+    bool returned = false;
+    size_t i, next = 0;
     json_t *args;
     json_array_foreach (chunk, i, args) {
         zpar_call_t *call = zpar_call_new (&self->info, args, kwargs);
+        size_t share = (size_t) json_integer_value (json_array_get (shares, i)), from = next;
+        for (; next < from + share && next < zpar_msg_buffers (request); next++) {
+            zframe_t *frame = zpar_msg_buffer (request, next);
+            zpar_call_add_buffer (call, zframe_data (frame), zframe_size (frame));
+        }
         zpar_call_run (call, name, fn);
+        size_t out = zpar_call_out_buffers (call);
+        for (size_t b = 0; b < out; b++) {
+            void *data, *hint;
+            size_t size;
+            zpar_free_fn *free_fn;
+            int input;
+            zpar_call_take_out_buffer (call, b, &data, &size, &free_fn, &hint, &input);
+            if (input >= 0)
+                zpar_call_return_input (all, from + (size_t) input);
+            else
+                zpar_call_give_buffer (all, data, size, free_fn, hint);
+        }
+        json_array_append_new (counts, json_integer ((json_int_t) out));
+        returned |= out > 0;
         json_t *error = zpar_call_error (call);
         json_array_append (results, error? json_null (): zpar_call_result (call));
         if (error) {
@@ -499,11 +530,12 @@ s_engine_chunk (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
         : json_pack ("{s:s}", "status", "ok");
     json_object_set_new (reply, "results", results);
     json_object_set_new (reply, "errors", errors);
+    if (returned)
+        json_object_set (reply, "buffer_counts", counts);
+    json_decref (counts);
     json_decref (first);
-    //  A stand-in call carries the chunk's output to the reply.
-    zpar_call_t *none = zpar_call_new (&self->info, NULL, NULL);
-    s_engine_reply (self, sock, request, "apply_reply", reply, started, none);
-    zpar_call_destroy (&none);
+    s_engine_reply (self, sock, request, "apply_reply", reply, started, all);
+    zpar_call_destroy (&all);
 }
 
 //  A task with a walltime: the heart thread ends this engine when the

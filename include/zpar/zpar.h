@@ -260,6 +260,14 @@ json_t *zpar_view_gather (zpar_view_t *self, const char *name, json_t **error);
 zpar_result_t *zpar_view_map_async (zpar_view_t *self, const char *fn, json_t *inputs,
                                     size_t chunksize);
 
+//  Same, with one binary buffer an input: input i's call gets buffers [i]
+//  (zpar_call_buffer (call, 0)), sent as a frame of its own, and what each
+//  call returns (zpar_call_return_buffer) comes back as that item's
+//  (zpar_result_buffer (result, i, ...)). buffers has as many entries as
+//  inputs; the bytes are copied into the requests before this returns.
+zpar_result_t *zpar_view_map_buffers_async (zpar_view_t *self, const char *fn, json_t *inputs,
+                                            const zpar_buffer_t *buffers, size_t chunksize);
+
 //  Same, and waits: an array of values in input order (caller owns), or
 //  NULL and the error in *error as zpar_view_apply_sync.
 json_t *zpar_view_map_sync (zpar_view_t *self, const char *fn, json_t *inputs, size_t chunksize,

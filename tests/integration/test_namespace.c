@@ -226,6 +226,44 @@ Test (namespace, buffers_reach_every_engine_of_a_view_and_the_balanced_one)
         zpar_result_destroy (&result);
         zpar_view_destroy (&views [v]);
     }
+
+    //  A map with a buffer an input: each call gets its own, and each
+    //  item its own back, balanced in chunks and direct in shares.
+    enum { INPUTS = 7 };
+    char *bytes [INPUTS];
+    zpar_buffer_t inputs_bytes [INPUTS];
+    json_t *inputs = json_array ();
+    for (size_t i = 0; i < INPUTS; i++) {
+        size_t size = 1000 * i + 1;
+        bytes [i] = malloc (size);
+        memset (bytes [i], (int) ('a' + i), size);
+        inputs_bytes [i] = (zpar_buffer_t) { bytes [i], size };
+        json_array_append_new (inputs, json_array ());
+    }
+    zpar_view_t *pools [] = { zpar_client_balanced (client), zpar_client_direct (client, ZPAR_ALL) };
+    size_t chunks [] = { 3, 0 };
+    for (int v = 0; v < 2; v++) {
+        zpar_result_t *result = zpar_view_map_buffers_async (pools [v], "echo_buffers", inputs, inputs_bytes,
+                                                             chunks [v]);
+        cr_assert_not_null (result, "%s", zpar_last_error ());
+        cr_assert_eq (zpar_result_wait (result, 10000), 0);
+        cr_assert (zpar_result_successful (result));
+        for (size_t i = 0; i < INPUTS; i++) {
+            cr_assert_eq (json_integer_value (zpar_result_item (result, i)), (json_int_t) inputs_bytes [i].size);
+            cr_assert_eq (zpar_result_buffers (result, i), 1, "item %zu has %zu buffers", i,
+                          zpar_result_buffers (result, i));
+            size_t size = 0;
+            const void *back = zpar_result_buffer (result, i, 0, &size);
+            cr_assert (back && size == inputs_bytes [i].size && memcmp (back, bytes [i], size) == 0,
+                       "item %zu came back with other bytes", i);
+            cr_assert_null (zpar_result_buffer (result, i, 1, NULL));
+        }
+        zpar_result_destroy (&result);
+        zpar_view_destroy (&pools [v]);
+    }
+    json_decref (inputs);
+    for (size_t i = 0; i < INPUTS; i++)
+        free (bytes [i]);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
 }
