@@ -282,7 +282,9 @@ Test (restarts, a_hub_started_again_by_hand_takes_over_and_refuses_old_messages)
     //  on the network would keep them.
     zmsg_t *captured = s_status_request (signer, 0);
     zmsg_t *sent = zmsg_dup (captured);
-    cr_assert_not_null (s_answer (raw_hub, &sent, signer), "the first hub did not answer");
+    zpar_msg_t *first_answer = s_answer (raw_hub, &sent, signer);
+    cr_assert_not_null (first_answer, "the first hub did not answer");
+    zpar_msg_destroy (&first_answer);
 
     kill (hub, SIGKILL);
     int status;
