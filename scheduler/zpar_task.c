@@ -35,6 +35,7 @@
 #include "zpar_sched_int.h"
 
 #include "zpar_log.h"
+#include "zpar_table.h"
 #include "zpar_util.h"
 
 #define S_OUTCOMES_MAX 100000
@@ -118,12 +119,12 @@ struct _zpar_task_t {
     zpar_role_t *role;
     zhashx_t *workers;          //  uuid -> s_worker_t
     zhashx_t *announced;        //  engine ids the hub announced ("%d")
-    zhashx_t *known;            //  msg_id -> s_job_t (owned), in any state
+    zpar_table_t *known;        //  msg_id -> s_job_t (owned), in any state
     zlistx_t *plain;            //  ready s_job_t any engine may take, by number
     zlistx_t *restricted;       //  the other ready s_job_t, by number
     int64_t last_number, first_number;
-    zhashx_t *running;          //  msg_id -> s_job_t
-    zhashx_t *outcomes;         //  msg_id -> s_outcome_t (owned)
+    zpar_table_t *running;      //  msg_id -> s_job_t
+    zpar_table_t *outcomes;     //  msg_id -> s_outcome_t (owned)
     s_outcome_t **outcome_ring; //  S_OUTCOMES_MAX, oldest at outcome_next once full
     size_t outcome_next, outcome_count;
     zhashx_t *dependents;       //  msg_id -> zlistx_t of s_link_t
@@ -227,19 +228,11 @@ zpar_task_new (zpar_role_t *role)
     zhashx_set_destructor (self->workers, s_worker_free);
     self->announced = zhashx_new ();
     //  Jobs and outcomes are filed under their own msg_id: no key copies.
-    self->known = zhashx_new ();
-    zhashx_set_destructor (self->known, s_job_free);
-    zhashx_set_key_duplicator (self->known, NULL);
-    zhashx_set_key_destructor (self->known, NULL);
+    self->known = zpar_table_new (s_job_free);
     self->plain = zlistx_new ();
     self->restricted = zlistx_new ();
-    self->running = zhashx_new ();
-    zhashx_set_key_duplicator (self->running, NULL);
-    zhashx_set_key_destructor (self->running, NULL);
-    self->outcomes = zhashx_new ();
-    zhashx_set_destructor (self->outcomes, s_free);
-    zhashx_set_key_duplicator (self->outcomes, NULL);
-    zhashx_set_key_destructor (self->outcomes, NULL);
+    self->running = zpar_table_new (NULL);
+    self->outcomes = zpar_table_new (s_free);
     self->outcome_ring = calloc (S_OUTCOMES_MAX, sizeof *self->outcome_ring);
     self->dependents = zhashx_new ();
     zhashx_set_destructor (self->dependents, s_list_free);
@@ -259,12 +252,12 @@ zpar_task_destroy (zpar_task_t **self_p)
     zpar_task_t *self = *self_p;
     zlistx_destroy (&self->plain);
     zlistx_destroy (&self->restricted);
-    zhashx_destroy (&self->running);
+    zpar_table_destroy (&self->running);
     zhashx_destroy (&self->timers);
     zhashx_destroy (&self->workers);
-    zhashx_destroy (&self->known);
+    zpar_table_destroy (&self->known);
     zhashx_destroy (&self->announced);
-    zhashx_destroy (&self->outcomes);
+    zpar_table_destroy (&self->outcomes);
     free (self->outcome_ring);
     zhashx_destroy (&self->dependents);
     zlistx_destroy (&self->settled);
@@ -569,7 +562,7 @@ s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
     job->state = S_RUNNING;
     job->worker = strdup (worker->uuid);
     job->deadline = 0;                  //  it started: its timeout is met
-    zhashx_insert (self->running, job->msg_id, job);
+    zpar_table_insert (self->running, job->msg_id, job);
     if (job->walltime_ms) {
         //  The engine ends itself a second after this (see zpar_heart.c),
         //  so the task's answer is TaskTimeout, not the engine's death.
@@ -629,11 +622,11 @@ s_task_sweep (zpar_task_t *self)
 static void
 s_task_remember (zpar_task_t *self, const char *msg_id, bool ok, const char *engine)
 {
-    if (zhashx_lookup (self->outcomes, msg_id))
+    if (zpar_table_lookup (self->outcomes, msg_id))
         return;
     if (self->outcome_count == S_OUTCOMES_MAX) {
         s_outcome_t *oldest = self->outcome_ring [self->outcome_next];
-        zhashx_delete (self->outcomes, oldest->msg_id);     //  frees it
+        zpar_table_delete (self->outcomes, oldest->msg_id);     //  frees it
     }
     else
         self->outcome_count++;
@@ -645,7 +638,7 @@ s_task_remember (zpar_task_t *self, const char *msg_id, bool ok, const char *eng
     outcome->ok = ok;
     outcome->msg_id = outcome->text;
     outcome->engine = outcome->text + id_size;
-    zhashx_insert (self->outcomes, outcome->msg_id, outcome);
+    zpar_table_insert (self->outcomes, outcome->msg_id, outcome);
     self->outcome_ring [self->outcome_next] = outcome;
     self->outcome_next = (self->outcome_next + 1) % S_OUTCOMES_MAX;
 }
@@ -657,7 +650,7 @@ s_task_end (zpar_task_t *self, s_job_t *job, bool ok, const char *engine)
 {
     s_task_remember (self, job->msg_id, ok, engine);
     //  Most tasks have no one waiting on them.
-    if (zhashx_lookup (self->dependents, job->msg_id)) {
+    if (zhashx_size (self->dependents) && zhashx_lookup (self->dependents, job->msg_id)) {
         s_settled_t *settled = calloc (1, sizeof *settled);
         settled->msg_id = strdup (job->msg_id);
         settled->engine = strdup (engine? engine: "");
@@ -668,9 +661,9 @@ s_task_end (zpar_task_t *self, s_job_t *job, bool ok, const char *engine)
         s_task_dequeue (self, job);
     else
     if (job->state == S_RUNNING)
-        zhashx_delete (self->running, job->msg_id);
+        zpar_table_delete (self->running, job->msg_id);
     s_timer_remove (job);
-    zhashx_delete (self->known, job->msg_id);
+    zpar_table_delete (self->known, job->msg_id);
 }
 
 //  Answers the job's client with an error and ends the job.
@@ -743,7 +736,7 @@ s_task_settle (zpar_task_t *self)
     while ((settled = zlistx_detach (self->settled, NULL))) {
         zlistx_t *links = zhashx_lookup (self->dependents, settled->msg_id);
         for (s_link_t *link = links? zlistx_first (links): NULL; link; link = zlistx_next (links)) {
-            s_job_t *job = zhashx_lookup (self->known, link->msg_id);
+            s_job_t *job = zpar_table_lookup (self->known, link->msg_id);
             if (job && job->state == S_BLOCKED) {
                 s_dep_count (job, link->follow, settled->ok, settled->engine);
                 s_task_decide (self, job);
@@ -855,11 +848,11 @@ s_task_link (zpar_task_t *self, s_job_t *job)
         json_t *value;
         json_array_foreach (dep->ids, i, value) {
             const char *id = json_string_value (value);
-            s_outcome_t *outcome = zhashx_lookup (self->outcomes, id);
+            s_outcome_t *outcome = zpar_table_lookup (self->outcomes, id);
             if (outcome)
                 s_dep_count (job, follow, outcome->ok, outcome->engine);
             else
-            if (zhashx_lookup (self->known, id) && !streq (id, job->msg_id)) {
+            if (zpar_table_lookup (self->known, id) && !streq (id, job->msg_id)) {
                 zlistx_t *links = zhashx_lookup (self->dependents, id);
                 if (!links) {
                     links = zlistx_new ();
@@ -882,7 +875,7 @@ s_task_link (zpar_task_t *self, s_job_t *job)
 static bool
 s_task_knows (zpar_task_t *self, const char *msg_id)
 {
-    return zhashx_lookup (self->known, msg_id) || zhashx_lookup (self->outcomes, msg_id);
+    return zpar_table_lookup (self->known, msg_id) || zpar_table_lookup (self->outcomes, msg_id);
 }
 
 void
@@ -902,7 +895,7 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
     job->client = zframe_dup (zpar_msg_route (msg, 0));
     job->msg_id = strdup (zpar_msg_id (msg));
     job->state = S_BLOCKED;
-    zhashx_insert (self->known, job->msg_id, job);
+    zpar_table_insert (self->known, job->msg_id, job);
 
     //  Most tasks carry no flags: "{}" needs no parse.
     zframe_t *raw = zpar_msg_frame (msg, ZPAR_FRAME_METADATA);
@@ -964,7 +957,7 @@ zpar_task_engine_up (zpar_task_t *self, const char *uuid, int id, bool registere
 static void
 s_task_retry (zpar_task_t *self, s_job_t *job, const char *engine)
 {
-    zhashx_delete (self->running, job->msg_id);
+    zpar_table_delete (self->running, job->msg_id);
     s_add_string (&job->failed_on, engine);
     free (job->worker);
     job->worker = NULL;
@@ -980,7 +973,7 @@ zpar_task_verdict_t
 zpar_task_reply (zpar_task_t *self, zpar_msg_t *reply, const char *engine)
 {
     const char *parent = zpar_msg_parent_id (reply);
-    s_job_t *job = parent? zhashx_lookup (self->running, parent): NULL;
+    s_job_t *job = parent? zpar_table_lookup (self->running, parent): NULL;
     if (!job || !streq (job->worker, engine)) {
         //  Already answered (its engine was declared dead): the client
         //  has its answer and must not get a second one.
@@ -1016,7 +1009,7 @@ zpar_task_engine_down (zpar_task_t *self, const char *uuid, const char *why)
     //  Forgotten first, so that no retry goes back to it.
     zhashx_delete (self->workers, uuid);
     zlistx_t *lost = zlistx_new ();
-    for (s_job_t *job = zhashx_first (self->running); job; job = zhashx_next (self->running))
+    for (s_job_t *job = zpar_table_first (self->running); job; job = zpar_table_next (self->running))
         if (streq (job->worker, uuid))
             zlistx_add_end (lost, job);
     int limit = self->role->config.poison_limit;
@@ -1101,5 +1094,5 @@ zpar_task_tick (zpar_task_t *self, int64_t now)
 size_t
 zpar_task_unassigned (zpar_task_t *self)
 {
-    return zhashx_size (self->known) - zhashx_size (self->running);
+    return zpar_table_size (self->known) - zpar_table_size (self->running);
 }
