@@ -252,7 +252,7 @@ s_client_new (const char *connfile, int timeout_ms)
     //  The table keeps its own copies of the uuids.
     zhashx_set_duplicator (self->engines, (zhashx_duplicator_fn *) strdup);
     zhashx_set_destructor (self->engines, (zhashx_destructor_fn *) zstr_free);
-    self->calls = zhashx_new ();
+    self->calls = zpar_table_new (NULL);
     self->results = zlistx_new ();
     self->poller = zpar_poller_new (NULL);
     //  A cluster with CurveZMQ: this client's sockets with a keypair of
@@ -367,7 +367,7 @@ zpar_client_destroy (zpar_client_t **self_p)
     zsock_destroy (&self->broadcast);
     zsock_destroy (&self->notification);
     zhashx_destroy (&self->engines);
-    zhashx_destroy (&self->calls);
+    zpar_table_destroy (&self->calls);
     zpar_sign_destroy (&self->signer);
     zpar_connfile_destroy (&self->conn);
     if (self->curve)
@@ -730,7 +730,7 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     zpar_msg_clear_routes (msg);
     if (route)
         zpar_msg_add_route (msg, route, strlen (route));
-    zhashx_insert (self->calls, part->msg_id, part);
+    zpar_table_insert (self->calls, part->msg_id, part);
     size_t size = zpar_msg_size (msg, self->signer);
     //  The request's content as it goes (text: what the caller changes
     //  afterwards does not change it), for zpar_view_resubmit.
@@ -792,7 +792,7 @@ s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
     }
     const char *parent = zpar_msg_parent_id (reply);
     const char *type = zpar_msg_type (reply);
-    zpar_part_t *part = parent? zhashx_lookup (self->calls, parent): NULL;
+    zpar_part_t *part = parent? zpar_table_lookup (self->calls, parent): NULL;
     json_t *content = zpar_msg_content (reply);
     //  An answer is a *_reply; to a direct call, from the engine asked
     //  (the scheduler puts the engine's uuid in front).
@@ -877,7 +877,7 @@ s_handle_broadcast (zpar_client_t *self, zmsg_t *raw)
         return;
     }
     const char *parent = zpar_msg_parent_id (reply);
-    zpar_part_t *first = parent? zhashx_lookup (self->calls, parent): NULL;
+    zpar_part_t *first = parent? zpar_table_lookup (self->calls, parent): NULL;
     json_t *content = zpar_msg_content (reply);
     const char *type = zpar_msg_type (reply);
     if (!first || !first->broadcast || !type || !streq (type, "broadcast_reply")) {
@@ -971,7 +971,7 @@ s_resend_lost (zpar_client_t *self, const char *why)
             zpar_msg_t *msg = zpar_msg_new ("apply_request", self->session);
             zpar_msg_set_text (msg, ZPAR_FRAME_CONTENT, part->content, part->content_size);
             zpar_msg_set_metadata (msg, flags);
-            zhashx_delete (self->calls, part->msg_id);
+            zpar_table_delete (self->calls, part->msg_id);
             free (part->msg_id);
             part->msg_id = NULL;
             free (part->content);

@@ -12,6 +12,7 @@
 #include "zpar_msg.h"
 #include "zpar_poller.h"
 #include "zpar_request.h"
+#include "zpar_table.h"
 
 //  One value a result waits for: one call, or one input of a map.
 typedef struct {
@@ -77,7 +78,7 @@ struct _zpar_client_t {
     int64_t refresh_at;         //  ask for the engine table then (monotonic ms), 0: no
     int64_t lost_scheduler;     //  pid of the scheduler whose loss was handled
     zsock_t *stalled;           //  the socket whose last send timed out, if any
-    zhashx_t *calls;            //  msg_id -> zpar_part_t of a live result
+    zpar_table_t *calls;        //  msg_id (the part's own) -> zpar_part_t of a live result
     zlistx_t *results;          //  live results, detached on destroy
     zpar_drops_t drops;
     bool shut_down;             //  the hub announced shutdown

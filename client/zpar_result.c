@@ -35,7 +35,7 @@ zpar_result_destroy (zpar_result_t **self_p)
     for (size_t i = 0; i < self->nparts; i++) {
         zpar_part_t *part = &self->parts [i];
         if (client && part->msg_id)
-            zhashx_delete (client->calls, part->msg_id);
+            zpar_table_delete (client->calls, part->msg_id);
         free (part->msg_id);
         free (part->engine_uuid);
         free (part->out);

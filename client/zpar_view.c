@@ -358,6 +358,29 @@ s_broadcast (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs,
     return result;
 }
 
+//  A map's request for a chunk of inputs, its content written as text:
+//  a map sends many, and building each as a JSON object to encode it
+//  costs more than the call's whole trip through the scheduler. fn_json
+//  is fn as a JSON string; takes chunk.
+static zpar_msg_t *
+s_chunk_request (zpar_view_t *view, const char *fn, const char *fn_json, json_t *chunk)
+{
+    char *inputs = fn_json? json_dumps (chunk, JSON_COMPACT): NULL;
+    if (!inputs)
+        return s_apply_request (view, fn, NULL, chunk, NULL);
+    json_decref (chunk);
+    zpar_msg_t *msg = zpar_msg_new ("apply_request", view->client->session);
+    size_t size = strlen (fn_json) + strlen (inputs) + 32;
+    char *content = malloc (size);
+    int length = snprintf (content, size, "{\"fn\":%s,\"chunk\":%s,\"kwargs\":{}}", fn_json, inputs);
+    zpar_msg_set_text (msg, ZPAR_FRAME_CONTENT, content, (size_t) length);
+    free (content);
+    free (inputs);
+    if (view->balanced && json_object_size (view->flags))
+        zpar_msg_set_metadata (msg, json_deep_copy (view->flags));
+    return msg;
+}
+
 //  A map's buffers, one an input: with the chunk's request, each input's
 //  count in its content, and in its metadata how many in all (the hub's
 //  record has none, so it cannot be resubmitted from there).
@@ -478,6 +501,9 @@ zpar_view_map_buffers_async (zpar_view_t *self, const char *fn, json_t *inputs,
     //  wakes once for many instead of once for each.
     zpar_msg_t *batch [S_SEND_BATCH];
     int engine_of [S_SEND_BATCH];
+    json_t *name = json_string (fn);
+    char *fn_json = json_dumps (name, JSON_ENCODE_ANY);
+    json_decref (name);
     size_t batched = 0;
     for (size_t p = 0; p < nparts; p++) {
         zpar_part_t *part = &result->parts [p];
@@ -488,7 +514,7 @@ zpar_view_map_buffers_async (zpar_view_t *self, const char *fn, json_t *inputs,
         //  without a chunksize).
         int engine = self->balanced? -1
                    : (int) json_integer_value (json_array_get (ids, engines * p / nparts));
-        zpar_msg_t *msg = s_apply_request (self, fn, NULL, chunk, NULL);
+        zpar_msg_t *msg = s_chunk_request (self, fn, fn_json, chunk);
         if (buffers)
             s_chunk_buffers (msg, buffers + part->first, part->count);
         zpar_msg_size (msg, self->client->signer);          //  signs it
@@ -500,6 +526,7 @@ zpar_view_map_buffers_async (zpar_view_t *self, const char *fn, json_t *inputs,
             batched = 0;
         }
     }
+    free (fn_json);
     json_decref (ids);
     return result;
 }
