@@ -4,7 +4,8 @@
 #   make demo       install what is missing, start a 4-engine cluster, say hello, stop
 #   make test       install what is missing, build, run the Criterion suite
 #   make check-asan the suite under AddressSanitizer + UBSan (build-asan/)
-#   make bench      build the benchmarks; run them from build/bench/
+#   make bench      build the benchmarks and run zpar beside raw ZeroMQ, IPython
+#                   Parallel and Dask (installs those when missing)
 #   make fuzz       install clang if missing, fuzz the wire readers for
 #                   FUZZ_TIME seconds (default 60), growing tests/fuzz/corpus
 #   make install PREFIX=DIR
@@ -180,7 +181,12 @@ check-asan: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	  $(MAKE) --no-print-directory BUILD=build-asan test-run
 
-bench: $(BENCHES)
+# The benchmarks, then zpar beside raw ZeroMQ, IPython Parallel and Dask
+# (installed from Debian when missing) in one run: docs/performance.md.
+bench:
+	@tools/deps.sh bench
+	@$(MAKE) --no-print-directory all $(BENCHES)
+	/usr/bin/python3 bench/compare.py $(BUILD)
 
 install: $(BINS) $(LIBA) $(LIBSO)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/zpar

@@ -25,6 +25,12 @@ command -v mpiexec >/dev/null 2>&1 || need="$need openmpi-bin"
 [ -x /usr/sbin/munged ] || need="$need munge"
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
+# make bench: the systems zpar is measured against, from Debian.
+if [ "$1" = "bench" ]; then
+    [ -x /usr/bin/python3 ] || need="$need python3"
+    /usr/bin/python3 -c 'import ipyparallel' >/dev/null 2>&1 || need="$need python3-ipyparallel"
+    /usr/bin/python3 -c 'import distributed' >/dev/null 2>&1 || need="$need python3-distributed"
+fi
 # make fuzz: clang with libFuzzer's runtime.
 if [ "$1" = "fuzz" ]; then
     command -v clang >/dev/null 2>&1 || need="$need clang"
