@@ -38,11 +38,24 @@ def note (system, workload, value):
     print (f"  {system:8} {workload:28} {value:.4g}", file=sys.stderr, flush=True)
 
 
-def run (args, env=None):
-    out = subprocess.run (args, capture_output=True, text=True, env=env, timeout=1800)
-    if out.returncode != 0:
-        raise RuntimeError (f"{' '.join (args)} failed: {out.stderr.strip ()[-300:]}")
-    return out.stdout
+def run (args, env=None, stdin=None):
+    """stdout of args; an interruption reaches the program as SIGINT, so
+    that a benchmark stops what it started before it goes."""
+    child = subprocess.Popen (args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.PIPE if stdin is not None else None, text=True, env=env)
+    try:
+        out, err = child.communicate (stdin)
+    except BaseException:
+        child.send_signal (signal.SIGINT)
+        try:
+            child.wait (30)
+        except subprocess.TimeoutExpired:
+            child.kill ()
+            child.wait ()
+        raise
+    if child.returncode != 0:
+        raise RuntimeError (f"{' '.join (args)} failed: {err.strip ()[-300:]}")
+    return out
 
 
 def memory_mib (pid):
@@ -81,6 +94,15 @@ def descendants (pid):
     return found [::-1]
 
 
+def running (pid):
+    """pid is a live process (not a zombie)."""
+    try:
+        with open (f"/proc/{pid}/stat") as stat:
+            return stat.read ().rsplit (")", 1)[1].split ()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def stop_pids (pids):
     for sig in (signal.SIGTERM, signal.SIGKILL):
         alive = []
@@ -92,8 +114,7 @@ def stop_pids (pids):
                 pass
         deadline = time.monotonic () + 5
         while alive and time.monotonic () < deadline:
-            alive = [pid for pid in alive if os.path.exists (f"/proc/{pid}") and
-                     open (f"/proc/{pid}/stat").read ().rsplit (")", 1)[1].split ()[0] != "Z"]
+            alive = [pid for pid in alive if running (pid)]
             time.sleep (0.05)
         for pid in pids:
             try:
@@ -120,6 +141,33 @@ def identity (value):
 
 
 # -- zpar and raw ZeroMQ --------------------------------------------------------
+
+def zpar_pids (zpar_dir):
+    """The daemons a profile's pid files name that still run as started
+    (a pid file holds the pid and the process's start time)."""
+    piddir = f"{zpar_dir}/profile_default/pid"
+    pids = {}
+    for name in os.listdir (piddir) if os.path.isdir (piddir) else []:
+        try:
+            fields = open (f"{piddir}/{name}").read ().split ()
+            pid, started = int (fields [0]), fields [1] if len (fields) > 1 else None
+            with open (f"/proc/{pid}/stat") as stat:
+                now = stat.read ().rsplit (")", 1)[1].split () [19]
+            if started is None or started == now:
+                pids [name] = pid
+        except (OSError, ValueError, IndexError):
+            pass
+    return pids
+
+
+def zpar_stop (zpar_dir, env):
+    """ipcluster stop, then by pid whatever is left, before the pid files go."""
+    try:
+        subprocess.run ([f"{build}/bin/ipcluster", "stop"], env=env, capture_output=True, timeout=60)
+    finally:
+        stop_pids (list (zpar_pids (zpar_dir).values ()))
+        subprocess.run (["rm", "-rf", zpar_dir])
+
 
 def zpar_and_raw ():
     out = run ([f"{build}/bench/latency", "-n", "2000" if quick else "10000"])
@@ -150,23 +198,26 @@ def zpar_and_raw ():
         start = time.monotonic ()
         try:
             run ([f"{build}/bin/ipcluster", "start", "-n", str (engines), "--daemonize"], env)
+            # Ready as a client sees it, as for the others: connected, every engine listed.
+            listed = run ([f"{build}/bin/zpar", "engines", "--json"], env)
+            assert listed.count ('"uuid"') == engines, "zpar engines did not list them all"
             note ("zpar", f"start {engines} engines (s)", time.monotonic () - start)
             if engines == 4:
+                # Measured after work, as the others are.
+                run ([f"{build}/bin/zpar", "map", "echo", "-"], env, "".join (f"[{i}]\n" for i in range (2000)))
                 time.sleep (1)
-                piddir = f"{zpar_dir}/profile_default/pid"
-                pids = [int (open (f"{piddir}/{name}").read ().split () [0])
-                        for name in os.listdir (piddir) if name.startswith ("engine-")]
-                note_memory ("zpar", pids)
+                note_memory ("zpar", [pid for name, pid in zpar_pids (zpar_dir).items ()
+                                      if name.startswith ("engine-")])
         finally:
-            subprocess.run ([f"{build}/bin/ipcluster", "stop"], env=env, capture_output=True)
-            subprocess.run (["rm", "-rf", zpar_dir])
+            zpar_stop (zpar_dir, env)
 
 
 # -- IPython Parallel ---------------------------------------------------------
 
 def ipython ():
     import ipyparallel as ipp
-    for engines in (4,) if quick else (4, 64):
+    # 2 engines for the balanced tasks, as zpar's and raw ZeroMQ's rows.
+    for engines in (2, 4) if quick else (2, 4, 64):
         profile = tempfile.mkdtemp (prefix="ipp-compare-")
         cluster = ipp.Cluster (n=engines, profile_dir=profile, log_level=40)
         try:
@@ -174,7 +225,10 @@ def ipython ():
             cluster.start_cluster_sync ()
             client = cluster.connect_client_sync ()
             client.wait_for_engines (engines, timeout=600)
-            note ("ipython", f"start {engines} engines (s)", time.monotonic () - start)
+            if engines == 2:
+                ipython_balanced (client)
+            else:
+                note ("ipython", f"start {engines} engines (s)", time.monotonic () - start)
             if engines == 4:
                 ipython_workloads (ipp, client)
             client.close ()
@@ -195,13 +249,6 @@ def ipython_workloads (ipp, client):
         one.apply_sync (noop)
         times.append (time.perf_counter () - begin)
     note_rtt ("ipython", times)
-    tasks = 500 if quick else 2000
-    balanced = client.load_balanced_view ()
-    begin = time.perf_counter ()
-    pending = [balanced.apply_async (noop) for _ in range (tasks)]
-    for result in pending:
-        result.get ()
-    note ("ipython", "load-balanced tasks/s", tasks / (time.perf_counter () - begin))
     begin = time.perf_counter ()
     for _ in range (BUSY_CALLS):
         python_busy_wait (BUSY_N)
@@ -220,7 +267,17 @@ def ipython_workloads (ipp, client):
         back = one.apply_sync (identity, data)
         times.append (time.perf_counter () - begin)
         assert len (back) == MIB_100
-    note ("ipython", "100 MiB round trip (s)", statistics.median (times))
+    note ("ipython", "100 MiB round trip (s)", statistics.mean (times))
+
+
+def ipython_balanced (client):
+    tasks = 500 if quick else 2000
+    balanced = client.load_balanced_view ()
+    begin = time.perf_counter ()
+    pending = [balanced.apply_async (noop) for _ in range (tasks)]
+    for result in pending:
+        result.get ()
+    note ("ipython", "load-balanced tasks/s", tasks / (time.perf_counter () - begin))
 
 
 def note_rtt (system, times):
@@ -233,7 +290,7 @@ def note_rtt (system, times):
 
 def dask ():
     from distributed import Client, LocalCluster
-    for engines in (4,) if quick else (4, 64):
+    for engines in (2, 4) if quick else (2, 4, 64):
         cluster = client = None
         try:
             start = time.monotonic ()
@@ -241,7 +298,13 @@ def dask ():
                                     dashboard_address=None, silence_logs=50)
             client = Client (cluster)
             client.wait_for_workers (engines, timeout=600)
-            note ("dask", f"start {engines} engines (s)", time.monotonic () - start)
+            if engines == 2:
+                tasks = 2000 if quick else 10000
+                begin = time.perf_counter ()
+                client.gather (client.map (identity, range (tasks), pure=False))
+                note ("dask", "load-balanced tasks/s", tasks / (time.perf_counter () - begin))
+            else:
+                note ("dask", f"start {engines} engines (s)", time.monotonic () - start)
             if engines == 4:
                 dask_workloads (client)
         finally:
@@ -260,10 +323,6 @@ def dask_workloads (client):
         client.submit (noop, pure=False).result ()
         times.append (time.perf_counter () - begin)
     note_rtt ("dask", times)
-    tasks = 2000 if quick else 10000
-    begin = time.perf_counter ()
-    client.gather (client.map (identity, range (tasks), pure=False))
-    note ("dask", "load-balanced tasks/s", tasks / (time.perf_counter () - begin))
     begin = time.perf_counter ()
     for _ in range (BUSY_CALLS):
         python_busy_wait (BUSY_N)
@@ -283,7 +342,7 @@ def dask_workloads (client):
         back = client.submit (identity, data, pure=False).result ()
         times.append (time.perf_counter () - begin)
         assert len (back) == MIB_100
-    note ("dask", "100 MiB round trip (s)", statistics.median (times))
+    note ("dask", "100 MiB round trip (s)", statistics.mean (times))
 
 
 # -- the table ----------------------------------------------------------------------

@@ -208,9 +208,20 @@ zpar_client_new_from_file (const char *connfile)
 }
 
 void
+zpar_client_find_broadcast (zpar_client_t *self)
+{
+    if (self->broadcast)
+        return;
+    zpar_msg_t *reply = s_hub_request (self, "connection_request", json_object ());
+    json_t *endpoints = reply? json_object_get (zpar_msg_content (reply), "endpoints"): NULL;
+    self->broadcast = s_connect (self, ZMQ_DEALER, endpoints, ZPAR_ROLE_BROADCAST);
+    zpar_msg_destroy (&reply);
+}
+
+void
 zpar_client_find_schedulers (zpar_client_t *self)
 {
-    if (self->mux && self->task && self->control && self->broadcast)
+    if (self->mux && self->task && self->control)
         return;
     //  The schedulers had not registered when this client connected (a
     //  cluster starting, or a hub that took over): ask again.
@@ -905,14 +916,16 @@ s_handle_broadcast (zpar_client_t *self, zmsg_t *raw)
         json_int_t index = json_integer_value (json_object_get (entry, "index"));
         json_t *answer = json_object_get (entry, "content");
         zmsg_t *own = NULL;
-        for (json_int_t n = json_integer_value (json_object_get (entry, "buffers")); n > 0; n--) {
-            zframe_t *frame = zmsg_pop (buffers);
+        zframe_t *frame;
+        for (json_int_t n = json_integer_value (json_object_get (entry, "buffers"));
+             n > 0 && (frame = zmsg_pop (buffers)); n--) {
             if (!own)
                 own = zmsg_new ();
-            if (frame)
-                zmsg_append (own, &frame);
+            zmsg_append (own, &frame);
         }
-        if (index < 0 || (size_t) index >= result->nparts || result->parts [index].done || !answer) {
+        //  Each answer to its own part only: the engine asked.
+        if (index < 0 || (size_t) index >= result->nparts || result->parts [index].done || !answer
+        ||  json_integer_value (json_object_get (entry, "engine_id")) != result->parts [index].engine_id) {
             zmsg_destroy (&own);
             continue;
         }

@@ -88,6 +88,10 @@ struct _zpar_client_t {
 //  connected, if they have now.
 void zpar_client_find_schedulers (zpar_client_t *self);
 
+//  Connects to the broadcast scheduler if that was not done yet and it has
+//  registered by now.
+void zpar_client_find_broadcast (zpar_client_t *self);
+
 //  Sets zpar_last_error; returns NULL so callers can `return zpar_fail (...)`.
 void *zpar_fail (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
 

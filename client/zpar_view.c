@@ -340,6 +340,7 @@ s_broadcast (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs,
              const zpar_buffer_t *buffers, size_t nbuffers, json_t *ids)
 {
     zpar_client_t *client = self->client;
+    zpar_client_find_broadcast (client);
     if (!client->broadcast) {
         json_decref (ids);
         return zpar_fail ("the cluster's broadcast scheduler is not registered (is zpar-scheduler running?)");

@@ -370,6 +370,13 @@ s_error_content (const char *ename, const char *evalue, int engine_id)
 
 //  Reply to request with content and status; timestamps go in metadata.
 static void
+s_copy_free (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
+}
+
+static void
 s_frame_free (void *data, void *hint)
 {
     (void) data;
@@ -379,7 +386,8 @@ s_frame_free (void *data, void *hint)
 
 //  The buffers call returned go into reply as they are, none copied: the
 //  ones it made or was given, and the request's own sent back (taken out
-//  of request, each freed once sent; one sent back twice is copied once).
+//  of request, each freed once sent; one sent back twice is copied), all
+//  in the order the function returned them.
 static void
 s_engine_out_buffers (zpar_msg_t *reply, zpar_msg_t *request, zpar_call_t *call)
 {
@@ -409,8 +417,14 @@ s_engine_out_buffers (zpar_msg_t *reply, zpar_msg_t *request, zpar_call_t *call)
                                   s_frame_free, frames [input]);
             frames [input] = NULL;
         }
-        else
-            zpar_msg_add_buffer (reply, data, size);
+        else {
+            //  Sent back twice: a copy, in its place among the others.
+            void *copy = malloc (size? size: 1);
+            if (copy) {
+                memcpy (copy, data, size);
+                zpar_msg_give_buffer (reply, copy, size, s_copy_free, NULL);
+            }
+        }
     }
     for (size_t k = 0; k < ninputs; k++)
         zframe_destroy (&frames [k]);

@@ -38,6 +38,14 @@
 #define S_CHILDREN 2
 #define S_STATS_INTERVAL_MS 100
 
+//  Most engines one request may name: more than a cluster runs, few
+//  enough that a request's answers stay within reason.
+#define S_TARGETS_MAX 65536
+
+//  Engines a leaf remembers as gone (their departure may reach it before
+//  a request for them that the root sent earlier).
+#define S_GONE_MAX 4096
+
 //  Where a node stands in the tree.
 typedef struct {
     const zpar_sched_config_t *config;
@@ -83,6 +91,8 @@ typedef struct {
     zsock_t *notification, *monitor;
     zpar_poller_t *poller;
     zhashx_t *engines;          //  root: engine id ("%d") -> uuid
+    zhashx_t *gone;             //  leaf: uuids of engines the hub said left -> why
+    zlistx_t *gone_order;       //  oldest first, to forget them
     zhashx_t *jobs;             //  token -> s_job_t
     uint64_t tokens;
     zpar_drops_t drops;
@@ -191,6 +201,14 @@ s_leaf_send (s_node_t *self, s_job_t *job, json_t *targets, zmsg_t *body)
         int index = (int) json_integer_value (json_array_get (target, 0));
         int id = (int) json_integer_value (json_array_get (target, 1));
         const char *uuid = json_string_value (json_array_get (target, 2));
+        const char *why = uuid? zhashx_lookup (self->gone, uuid): NULL;
+        if (!uuid || why || zhashx_lookup (job->awaiting, uuid)) {
+            //  Left already (the root had not heard yet), or named twice
+            //  (the root's table lagged behind a replacement): asked once.
+            s_job_error (job, index, id, ZPAR_E_ENGINE, why? "engine %d died (%s)"
+                         : "engine %d is not connected to the broadcast scheduler%s", id, why? why: "");
+            continue;
+        }
         zframe_t *route = zframe_new (uuid, strlen (uuid));
         //  ROUTER_MANDATORY: nothing leaves for an engine not connected here.
         if (zframe_send (&route, self->back, ZFRAME_MORE) != 0) {
@@ -372,6 +390,8 @@ s_targets_fault (json_t *targets)
 {
     if (!json_is_array (targets) || json_array_size (targets) == 0)
         return "a broadcast needs targets: a list of engine ids";
+    if (json_array_size (targets) > S_TARGETS_MAX)
+        return "a broadcast names at most 65536 engines";
     zhashx_t *seen = zhashx_new ();
     const char *fault = NULL;
     size_t i;
@@ -490,8 +510,11 @@ s_leaf_engine (s_node_t *self, zmsg_t *raw)
         s_target_t *target = job? zhashx_lookup (job->awaiting, uuid): NULL;
         zframe_t *content = target? zpar_msg_frame (msg, ZPAR_FRAME_CONTENT): NULL;
         zframe_t *metadata = target? zpar_msg_frame (msg, ZPAR_FRAME_METADATA): NULL;
+        if (!job || !target)
+            //  Late: its engine was taken for dead, or its job ended.
+            zpar_debug ("broadcast: a reply from %s that no request waits for", uuid);
+        else
         if (!content || !metadata)
-            //  Not asked for, or asked twice.
             zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, "engine socket");
         else {
             //  The engine's JSON frames go in as they came: signed by a
@@ -523,6 +546,21 @@ s_leaf_engine (s_node_t *self, zmsg_t *raw)
     }
     free (uuid);
     zpar_msg_destroy (&msg);
+}
+
+//  Leaf: an engine the hub said left, for requests that come after.
+static void
+s_leaf_remember_gone (s_node_t *self, const char *uuid, const char *why)
+{
+    if (zhashx_lookup (self->gone, uuid))
+        return;
+    if (zlistx_size (self->gone_order) >= S_GONE_MAX) {
+        char *oldest = zlistx_first (self->gone_order);
+        zhashx_delete (self->gone, oldest);
+        zlistx_delete (self->gone_order, zlistx_cursor (self->gone_order));
+    }
+    zhashx_insert (self->gone, uuid, (void *) why);
+    zlistx_add_end (self->gone_order, strdup (uuid));
 }
 
 //  Leaf: an engine left; what it was asked fails with why.
@@ -568,7 +606,17 @@ s_node_notification (s_node_t *self, zmsg_t *raw)
             zhashx_delete (self->engines, key);
         if (self->place.level == 0 && down) {
             const char *why = json_string_value (json_object_get (content, "reason"));
+            s_leaf_remember_gone (self, uuid, why? why: "unregistered");
             s_leaf_engine_gone (self, uuid, why? why: "unregistered");
+        }
+        if (self->place.level == 0 && up && zhashx_lookup (self->gone, uuid)) {
+            //  Back (a hub that took over knows it again).
+            zhashx_delete (self->gone, uuid);
+            for (char *old = zlistx_first (self->gone_order); old; old = zlistx_next (self->gone_order))
+                if (streq (old, uuid)) {
+                    zlistx_delete (self->gone_order, zlistx_cursor (self->gone_order));
+                    break;
+                }
         }
     }
     zpar_msg_destroy (&msg);
@@ -618,6 +666,8 @@ s_node_destroy (s_node_t **self_p)
     zpar_poller_destroy (&self->poller);
     zhashx_destroy (&self->jobs);
     zhashx_destroy (&self->engines);
+    zhashx_destroy (&self->gone);
+    zlistx_destroy (&self->gone_order);
     zsock_destroy (&self->front);
     zsock_destroy (&self->back);
     zsock_destroy (&self->notification);
@@ -668,6 +718,11 @@ s_node_new (zsock_t *pipe, const s_place_t *place, bool root)
         ok = self->front && zpar_poller_add (self->poller, self->front) == 0;
     }
     if (ok && place->level == 0) {
+        self->gone = zhashx_new ();
+        zhashx_set_duplicator (self->gone, (zhashx_duplicator_fn *) strdup);
+        zhashx_set_destructor (self->gone, s_free);
+        self->gone_order = zlistx_new ();
+        zlistx_set_destructor (self->gone_order, s_free);
         int port = self->own.leaf_ports [place->first];
         self->back = port? zpar_bind_at (ZMQ_ROUTER, self->own.ip, port, self->own.max_message_size,
                                          &self->back_ep): NULL;
@@ -832,11 +887,14 @@ zpar_bcast_actor (zsock_t *pipe, void *args)
     const zpar_sched_config_t *config = args;
     zpar_log_set_thread_name ("scheduler broadcast");
     //  Requests go down while answers come up: pipes that never block
-    //  cannot hold each other up.
+    //  cannot hold each other up. (The setting is the process's: it goes
+    //  back once the tree's pipes are made.)
+    size_t pipehwm = zsys_pipehwm ();
     zsys_set_pipehwm (0);
     int depth = config->depth < 0? 0: config->depth > ZPAR_BCAST_DEPTH_MAX? ZPAR_BCAST_DEPTH_MAX: config->depth;
     s_place_t place = { config, depth, 0, 1 << depth, 1 << depth };
     s_node_t *self = s_node_new (pipe, &place, true);
+    zsys_set_pipehwm (pipehwm);
     zsock_signal (pipe, 0);
     if (!self) {
         char *command = zstr_recv (pipe);

@@ -784,7 +784,11 @@ zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
     for (; rc == 0 && sent < self->ngiven; sent++) {
         s_given_t *given = &self->given [sent];
         zmq_msg_t part;
-        zmq_msg_init_data (&part, given->data, given->size, given->free_fn, given->hint);
+        if (zmq_msg_init_data (&part, given->data, given->size, given->free_fn, given->hint) != 0) {
+            given->free_fn (given->data, given->hint);
+            rc = -1;
+        }
+        else
         if (zmq_msg_send (&part, handle, sent + 1 < self->ngiven? ZMQ_SNDMORE: 0) < 0) {
             zmq_msg_close (&part);          //  frees it
             rc = -1;

@@ -165,7 +165,8 @@ zpar_view_t *zpar_client_direct_ids (zpar_client_t *self, const int *ids, size_t
 //  which fans it out to the engines through a tree of nodes and answers
 //  with one reply for all of them, so that calling hundreds of engines
 //  costs the client one message each way. Results are the same as a
-//  direct view's, in target order. map and scatter, which give each
+//  direct view's, in target order, but arrive together, once the slowest
+//  engine answered (or failed: an engine that dies fails its own part). map and scatter, which give each
 //  engine other arguments, go engine by engine as on a direct view.
 //  Broadcast calls leave no task records in the hub.
 zpar_view_t *zpar_client_broadcast (zpar_client_t *self, const char *targets);
