@@ -794,8 +794,10 @@ zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
             rc = -1;
         }
     }
-    memmove (self->given, self->given + sent, (self->ngiven - sent) * sizeof *self->given);
-    self->ngiven -= sent;
+    if (sent) {
+        memmove (self->given, self->given + sent, (self->ngiven - sent) * sizeof *self->given);
+        self->ngiven -= sent;
+    }
     zpar_msg_destroy (self_p);
     return rc;
 }
