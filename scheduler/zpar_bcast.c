@@ -585,17 +585,14 @@ s_leaf_engine_gone (s_node_t *self, const char *uuid, const char *why)
 static void
 s_node_notification (s_node_t *self, zmsg_t *raw)
 {
-    zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, (size_t) self->own.max_message_size,
-                                       "notification", &reason);
-    if (!msg) {
-        zpar_drops_add (&self->drops, reason, "notification");
+    const char *uuid;
+    json_t *id;
+    zpar_msg_t *msg = zpar_sched_notification (raw, self->signer, self->own.max_message_size,
+                                               &self->drops, &uuid, &id);
+    if (!msg)
         return;
-    }
     const char *type = zpar_msg_type (msg);
     json_t *content = zpar_msg_content (msg);
-    const char *uuid = json_string_value (json_object_get (content, "uuid"));
-    json_t *id = json_object_get (content, "id");
     bool up = streq (type, "registration_notification"), down = streq (type, "unregistration_notification");
     if (uuid && json_is_integer (id) && (up || down)) {
         char key [24];

@@ -522,20 +522,33 @@ s_sched_handle_back (zpar_role_t *self, zmsg_t *raw)
     free (uuid);
 }
 
+zpar_msg_t *
+zpar_sched_notification (zmsg_t *raw, zpar_sign_t *signer, int64_t max_size, zpar_drops_t *drops,
+                         const char **uuid, json_t **id)
+{
+    zpar_drop_t reason;
+    zpar_msg_t *msg = zpar_msg_decode (&raw, signer, (size_t) max_size, "notification", &reason);
+    if (!msg) {
+        zpar_drops_add (drops, reason, "notification");
+        return NULL;
+    }
+    json_t *content = zpar_msg_content (msg);
+    *uuid = json_string_value (json_object_get (content, "uuid"));
+    *id = json_object_get (content, "id");
+    return msg;
+}
+
 static void
 s_sched_handle_notification (zpar_role_t *self, zmsg_t *raw)
 {
-    zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->config.max_message_size,
-                                       "notification", &reason);
-    if (!msg) {
-        zpar_drops_add (&self->drops, reason, "notification");
+    const char *uuid;
+    json_t *id;
+    zpar_msg_t *msg = zpar_sched_notification (raw, self->signer, self->config.max_message_size,
+                                               &self->drops, &uuid, &id);
+    if (!msg)
         return;
-    }
     const char *type = zpar_msg_type (msg);
     json_t *content = zpar_msg_content (msg);
-    const char *uuid = json_string_value (json_object_get (content, "uuid"));
-    json_t *id = json_object_get (content, "id");
     //  An engine announced has said hello to a scheduler: to this one, or
     //  to the one before, and its connection comes back by itself (until
     //  then a send to it fails, and the task waits for another).

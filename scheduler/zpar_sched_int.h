@@ -57,6 +57,12 @@ int zpar_role_send_or_keep (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock
 void zpar_sched_report (zsock_t *monitor, zpar_sign_t *signer, const char *session, const char *role,
                         const zpar_drops_t *drops, size_t unassigned);
 
+//  A hub notification, decoded (takes raw): NULL, counted in drops, when
+//  it is not a signed message; else the message, with the engine it names
+//  in *uuid and *id (NULL when it names none; borrowed from the message).
+zpar_msg_t *zpar_sched_notification (zmsg_t *raw, zpar_sign_t *signer, int64_t max_size, zpar_drops_t *drops,
+                                     const char **uuid, json_t **id);
+
 //  Answers a request with an error, routed [client] [engine_uuid].
 void zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
                      const char *engine_uuid, int engine_id,
