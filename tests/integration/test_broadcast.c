@@ -243,6 +243,15 @@ Test (broadcast, buffers_and_namespaces_travel_through_the_tree)
     json_decref (expected);
     json_decref (joined);
 
+    //  A map on a broadcast view gives each engine its share, through mux.
+    json_t *inputs = zt_json ("[[1], [2], [3], [4], [5], [6]]");
+    json_t *mapped = zpar_view_map_sync (all, "echo", inputs, 0, &error);
+    json_t *wanted_map = zt_json ("[1, 2, 3, 4, 5, 6]");
+    cr_assert (json_equal (mapped, wanted_map), "a map on a broadcast view lost its order");
+    json_decref (wanted_map);
+    json_decref (mapped);
+    json_decref (inputs);
+
     //  And from the command line.
     char *out = NULL;
     cr_assert_eq (zt_runf (&out, NULL, "%s apply echo '[5]' --broadcast --targets 3,1 --json --profile %s",
