@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sys/resource.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -132,6 +133,24 @@ typedef struct {
     char failure [1024];        //  why start-up failed, told once all stopped
     int stop_signal;            //  the signal that asked the cluster to stop
 } s_cluster_t;
+
+//  The scheduler keeps a connection an engine for each of its roles, about
+//  five open files an engine (the hub three). The daemons raise their limit
+//  to the hard one; past that, engines would fail to connect one by one,
+//  so the start is refused at once, saying why.
+static bool
+s_too_many_files (long engines)
+{
+    struct rlimit limit;
+    unsigned long long needed = 5ULL * (unsigned long long) engines + 64;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY
+    ||  needed <= (unsigned long long) limit.rlim_cur)
+        return false;
+    fprintf (stderr, "ipcluster: %ld engines need about %llu open files in the scheduler, over the "
+             "limit of %llu here; raise it (ulimit -Hn) or start fewer engines\n", engines, needed,
+             (unsigned long long) limit.rlim_cur);
+    return true;
+}
 
 static void
 s_usage (FILE *out)
@@ -1714,8 +1733,15 @@ main (int argc, char *argv [])
         }
     }
     zpar_raise_fd_limit ();
-    if (zpar_init () != 0)
+    if (zpar_init () != 0 || (start && s_too_many_files (options.engines))) {
+        zpar_hosts_free (&options.hosts, options.nhosts);
+        for (size_t i = 0; i < options.nplugins; i++)
+            free ((char *) options.plugins [i]);
+        free (options.plugins);
+        free (options.slurm_options);
+        free (options.db);
         return 1;
+    }
     int rc = start? s_start (&options): add? s_engines (&options)
            : !strcmp (command, "stop")? s_stop (&options): s_status (&options);
     for (size_t i = 0; i < options.nplugins; i++)

@@ -267,6 +267,18 @@ Test (broadcast, buffers_and_namespaces_travel_through_the_tree)
     zt_cluster_stop ();
 }
 
+Test (broadcast, more_engines_than_open_files_allow_are_refused_before_anything_starts)
+{
+    char *err = NULL;
+    int rc = zt_runf (NULL, &err, "ulimit -n 300 && exec %s start -n 100 --daemonize --profile %s",
+                      zt_build_path ("bin/ipcluster"), ZT_PROFILE);
+    cr_assert_eq (rc, 1, "ipcluster start exited %d: %s", rc, err);
+    cr_assert (strstr (err, "100 engines need about") && strstr (err, "ulimit -Hn"), "%s", err);
+    free (err);
+    pid_t pids [8];
+    cr_assert_eq (zt_cluster_pids (pids, 8), 0, "a refused start left processes");
+}
+
 Test (broadcast, a_cluster_of_256_engines_starts_answers_and_stops, .timeout = 300)
 {
     //  Heartbeats as a real cluster has them: 256 engines starting at once
