@@ -363,6 +363,7 @@ zpar_client_destroy (zpar_client_t **self_p)
         }
     zlistx_destroy (&self->results);
     zpar_poller_destroy (&self->poller);
+    zpar_parts_free (&self->received);
     //  Requests sent are the cluster's to run, even when their client goes
     //  at once (map_async, then exit): what is still queued here leaves
     //  first, for a while.
@@ -745,12 +746,12 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
     size_t size = zpar_msg_size (msg, self->signer);
     //  The request's content as it goes (text: what the caller changes
     //  afterwards does not change it), for zpar_view_resubmit.
-    zframe_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
+    zmq_msg_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
     part->sent_buffers = zpar_msg_buffers (msg) > 0;
     if (content && !part->sent_buffers && streq (zpar_msg_type (msg), "apply_request")
-    &&  (part->content = malloc (zframe_size (content) + 1))) {
-        memcpy (part->content, zframe_data (content), zframe_size (content));
-        part->content_size = zframe_size (content);
+    &&  (part->content = malloc (zmq_msg_size (content) + 1))) {
+        memcpy (part->content, zmq_msg_data (content), zmq_msg_size (content));
+        part->content_size = zmq_msg_size (content);
     }
     //  A balanced task with retries left runs again if its scheduler is
     //  lost (s_resend_lost): its flags are kept for that.
@@ -793,10 +794,10 @@ zpar_client_send (zpar_client_t *self, zsock_t *sock, const char *route,
 
 //  A reply from mux, task or control: [engine uuid] DELIM ...
 static void
-s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
+s_handle_reply (zpar_client_t *self, zpar_parts_t *raw, const char *where)
 {
     zpar_drop_t reason;
-    zpar_msg_t *reply = zpar_msg_decode_frames (&raw, self->signer, self->max_size, where, &reason);
+    zpar_msg_t *reply = zpar_msg_decode_parts_frames (raw, self->signer, self->max_size, where, &reason);
     if (!reply) {
         zpar_drops_add (&self->drops, reason, where);
         return;
@@ -809,18 +810,19 @@ s_handle_reply (zpar_client_t *self, zmsg_t *raw, const char *where)
     //  (the scheduler puts the engine's uuid in front).
     size_t type_length = type? strlen (type): 0;
     bool is_reply = type_length > 6 && streq (type + type_length - 6, "_reply");
-    if (is_reply && part && part->direct && !zframe_streq (zpar_msg_route (reply, 0), part->engine_uuid))
+    if (is_reply && part && part->direct && !(zpar_msg_routes (reply) && part->engine_uuid
+                                                 && zpar_part_streq (zpar_msg_route (reply, 0), part->engine_uuid)))
         is_reply = false;
     if (is_reply && part && content && !part->done) {
         zpar_result_t *result = part->result;
         if (zpar_msg_buffers (reply)) {
-            zmsg_destroy (&part->buffers);
-            part->buffers = zpar_msg_take_buffers (reply);
+            zpar_parts_clear (&part->buffers);
+            zpar_msg_take_buffers (reply, &part->buffers);
             json_decref (part->buffer_counts);
             part->buffer_counts = json_incref (json_object_get (content, "buffer_counts"));
         }
         size_t index = (size_t) (part - result->parts);
-        zframe_t *metadata = zpar_msg_frame (reply, ZPAR_FRAME_METADATA);
+        zmq_msg_t *metadata = zpar_msg_frame (reply, ZPAR_FRAME_METADATA);
         long long engine_id;
         if (zpar_msg_metadata_integer (reply, "engine_id", &engine_id) && engine_id >= INT_MIN
         &&  engine_id <= INT_MAX)
@@ -879,10 +881,10 @@ zpar_client_send_broadcast (zpar_client_t *self, zpar_msg_t **msg_p, zpar_result
 //  content.replies, each {index, engine_id, content, metadata, buffers},
 //  the buffers after the JSON, reply after reply.
 static void
-s_handle_broadcast (zpar_client_t *self, zmsg_t *raw)
+s_handle_broadcast (zpar_client_t *self, zpar_parts_t *raw)
 {
     zpar_drop_t reason;
-    zpar_msg_t *reply = zpar_msg_decode_frames (&raw, self->signer, self->max_size, "broadcast", &reason);
+    zpar_msg_t *reply = zpar_msg_decode_parts_frames (raw, self->signer, self->max_size, "broadcast", &reason);
     if (!reply) {
         zpar_drops_add (&self->drops, reason, "broadcast");
         return;
@@ -909,30 +911,31 @@ s_handle_broadcast (zpar_client_t *self, zmsg_t *raw)
     }
     const char *status = json_string_value (json_object_get (content, "status"));
     json_t *replies = json_object_get (content, "replies");
-    zmsg_t *buffers = zpar_msg_take_buffers (reply);
-    size_t i;
+    zpar_parts_t buffers = ZPAR_PARTS_EMPTY;
+    zpar_msg_take_buffers (reply, &buffers);
+    size_t next = 0, i;
     json_t *entry;
     json_array_foreach (replies, i, entry) {
         json_int_t index = json_integer_value (json_object_get (entry, "index"));
         json_t *answer = json_object_get (entry, "content");
-        zmsg_t *own = NULL;
-        zframe_t *frame;
+        size_t from = next;
         for (json_int_t n = json_integer_value (json_object_get (entry, "buffers"));
-             n > 0 && (frame = zmsg_pop (buffers)); n--) {
-            if (!own)
-                own = zmsg_new ();
-            zmsg_append (own, &frame);
-        }
+             n > 0 && next < buffers.count; n--)
+            next++;
         //  Each answer to its own part only: the engine asked.
         if (index < 0 || (size_t) index >= result->nparts || result->parts [index].done || !answer
-        ||  json_integer_value (json_object_get (entry, "engine_id")) != result->parts [index].engine_id) {
-            zmsg_destroy (&own);
+        ||  json_integer_value (json_object_get (entry, "engine_id")) != result->parts [index].engine_id)
             continue;
-        }
         zpar_part_t *part = &result->parts [index];
-        part->buffers = own;
+        zpar_parts_clear (&part->buffers);
+        for (size_t b = from; b < next; b++)
+            zpar_parts_add_move (&part->buffers, &buffers.part [b]);
         char *text = json_dumps (json_object_get (entry, "metadata"), JSON_COMPACT);
-        zframe_t *metadata = text? zframe_new (text, strlen (text)): NULL;
+        zmq_msg_t bytes, *metadata = NULL;
+        if (text && zmq_msg_init_size (&bytes, strlen (text)) == 0) {
+            memcpy (zmq_msg_data (&bytes), text, strlen (text));
+            metadata = &bytes;
+        }
         free (text);
         const char *answer_status = json_string_value (json_object_get (answer, "status"));
         if (answer_status && streq (answer_status, "ok")) {
@@ -947,9 +950,10 @@ s_handle_broadcast (zpar_client_t *self, zmsg_t *raw)
                 zpar_error_new (ename? ename: "Error", part->engine_id, "%s", evalue? evalue: "(no message)"),
                 NULL, metadata);
         }
-        zframe_destroy (&metadata);
+        if (metadata)
+            zmq_msg_close (metadata);
     }
-    zmsg_destroy (&buffers);
+    zpar_parts_free (&buffers);
     //  Refused as a whole, or (never by this scheduler) a part left out.
     const char *ename = json_string_value (json_object_get (content, "ename"));
     const char *evalue = json_string_value (json_object_get (content, "evalue"));
@@ -1010,10 +1014,10 @@ s_fail_calls (zpar_client_t *self, const char *uuid, int id, const char *ename, 
 }
 
 static void
-s_handle_notification (zpar_client_t *self, zmsg_t *raw)
+s_handle_notification (zpar_client_t *self, zpar_parts_t *raw)
 {
     zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode (&raw, self->signer, self->max_size, "notification", &reason);
+    zpar_msg_t *msg = zpar_msg_decode_parts (raw, self->signer, self->max_size, "notification", &reason);
     if (!msg) {
         zpar_drops_add (&self->drops, reason, "notification");
         return;
@@ -1080,8 +1084,8 @@ zpar_client_pump (zpar_client_t *self, int timeout_ms)
         if (timeout_ms < 0 || left < timeout_ms)
             timeout_ms = (int) left;
     }
-    void *which;
-    zmsg_t *raw = zpar_poller_recv (self->poller, timeout_ms, &which);
+    zpar_parts_t *raw = &self->received;
+    void *which = zpar_poller_wait (self->poller, timeout_ms, raw);
     //  A socket not made yet (a scheduler role not registered) is NULL,
     //  and so is which when nothing came.
     if (!which)

@@ -44,7 +44,7 @@ typedef struct {
     json_t *metadata;           //  parsed when first asked for, with "submitted" added
     char *out;                  //  what it printed (stdout and stderr), from the metadata
     char submitted [40];        //  the request's date
-    zmsg_t *buffers;            //  binary buffers of the reply, or NULL
+    zpar_parts_t buffers;       //  binary buffers of the reply
     json_t *buffer_counts;      //  a chunk's: how many of them each input has
     bool sent_buffers;          //  the request had some: not kept, so never sent again
 } zpar_part_t;
@@ -71,6 +71,7 @@ struct _zpar_client_t {
     zsock_t *hub, *mux, *task, *control, *broadcast, *notification;
     zsock_t *hub_watch;         //  handshake failures with the hub (PAIR)
     zpar_poller_t *poller;
+    zpar_parts_t received;      //  the message being handled (room kept)
     zhashx_t *engines;          //  "id" -> uuid
     uint64_t registry_version;
     char *hub_session;          //  the hub's; another one took over when it changes
@@ -118,7 +119,7 @@ int zpar_client_send_broadcast (zpar_client_t *self, zpar_msg_t **msg_p, zpar_re
 //  items. Takes value, error and errors; metadata is the reply's frame
 //  (copied, and parsed only if someone asks for it), or NULL.
 void zpar_result_settle (zpar_result_t *result, size_t index, json_t *value,
-                         json_t *error, json_t *errors, zframe_t *metadata);
+                         json_t *error, json_t *errors, zmq_msg_t *metadata);
 
 //  Fails every item of part index not answered yet; takes error.
 void zpar_result_fail (zpar_result_t *result, size_t index, json_t *error);

@@ -40,7 +40,7 @@ zpar_result_destroy (zpar_result_t **self_p)
         free (part->engine_uuid);
         free (part->out);
         free (part->metadata_text);
-        zmsg_destroy (&part->buffers);
+        zpar_parts_free (&part->buffers);
         json_decref (part->buffer_counts);
         free (part->content);
         json_decref (part->flags);
@@ -81,7 +81,7 @@ s_item_answer (zpar_result_t *self, size_t index, json_t *value, json_t *error)
 
 void
 zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *error,
-                    json_t *errors, zframe_t *metadata)
+                    json_t *errors, zmq_msg_t *metadata)
 {
     zpar_part_t *part = &self->parts [index];
     if (part->done) {
@@ -91,9 +91,9 @@ zpar_result_settle (zpar_result_t *self, size_t index, json_t *value, json_t *er
         return;
     }
     part->done = true;
-    if (metadata && (part->metadata_text = malloc (zframe_size (metadata) + 1))) {
-        memcpy (part->metadata_text, zframe_data (metadata), zframe_size (metadata));
-        part->metadata_size = zframe_size (metadata);
+    if (metadata && (part->metadata_text = malloc (zmq_msg_size (metadata) + 1))) {
+        memcpy (part->metadata_text, zmq_msg_data (metadata), zmq_msg_size (metadata));
+        part->metadata_size = zmq_msg_size (metadata);
     }
     for (size_t k = 0; k < part->count; k++) {
         size_t i = part->first + k;
@@ -339,7 +339,7 @@ zpar_result_buffers (zpar_result_t *self, size_t index)
     if (part->chunk)
         //  A map's input: its own share of the chunk's buffers.
         return (size_t) json_integer_value (json_array_get (part->buffer_counts, index - part->first));
-    return part->buffers? zmsg_size (part->buffers): 0;
+    return part->buffers.count;
 }
 
 const void *
@@ -353,12 +353,10 @@ zpar_result_buffer (zpar_result_t *self, size_t index, size_t buffer, size_t *si
     //  A map's input: its buffers come after those of the inputs before it.
     for (size_t before = part->first; part->chunk && before < index; before++)
         buffer += (size_t) json_integer_value (json_array_get (part->buffer_counts, before - part->first));
-    zframe_t *frame = part->buffers? zmsg_first (part->buffers): NULL;
-    for (size_t i = 0; frame && i < buffer; i++)
-        frame = zmsg_next (part->buffers);
-    if (!frame)
+    if (buffer >= part->buffers.count)
         return NULL;
+    zmq_msg_t *frame = &part->buffers.part [buffer];
     if (size)
-        *size = zframe_size (frame);
-    return zframe_data (frame);
+        *size = zmq_msg_size (frame);
+    return zmq_msg_data (frame);
 }

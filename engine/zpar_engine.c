@@ -62,8 +62,8 @@ typedef struct {
 
 static int s_engine_register (s_engine_t *self);
 static int s_engine_hello (s_engine_t *self);
-static void s_engine_handle_work (s_engine_t *self, zsock_t *sock, zmsg_t *raw, const char *where);
-static void s_engine_handle_control (s_engine_t *self, zmsg_t *raw);
+static void s_engine_handle_work (s_engine_t *self, zsock_t *sock, zpar_parts_t *raw, const char *where);
+static void s_engine_handle_control (s_engine_t *self, zpar_parts_t *raw);
 static void s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request);
 static void s_engine_goodbye (s_engine_t *self);
 static void s_engine_print (void *context, const char *name, const char *text);
@@ -179,22 +179,23 @@ zpar_engine_run (const zpar_engine_options_t *options)
         zpar_poller_add (poller, self->broadcast);
     //  A signal stops the engine after the running call, even with work
     //  still queued.
+    zpar_parts_t parts = ZPAR_PARTS_EMPTY;
     while (!self->stop && !zsys_interrupted) {
-        void *which;
-        zmsg_t *raw = zpar_poller_recv (poller, -1, &which);
+        void *which = zpar_poller_wait (poller, -1, &parts);
         if (which == self->control)
-            s_engine_handle_control (self, raw);
+            s_engine_handle_control (self, &parts);
         else
         if (which == self->mux)
-            s_engine_handle_work (self, self->mux, raw, "mux");
+            s_engine_handle_work (self, self->mux, &parts, "mux");
         else
         if (which == self->task)
-            s_engine_handle_work (self, self->task, raw, "task");
+            s_engine_handle_work (self, self->task, &parts, "task");
         else
         if (which && which == self->broadcast)
-            s_engine_handle_work (self, self->broadcast, raw, "broadcast");
+            s_engine_handle_work (self, self->broadcast, &parts, "broadcast");
         else
         if (which == self->heart) {
+            zmsg_t *raw = zpar_parts_to_zmsg (&parts);
             char *event = zmsg_popstr (raw);
             zmsg_destroy (&raw);
             if (event && streq (event, "LOST"))
@@ -208,6 +209,7 @@ zpar_engine_run (const zpar_engine_options_t *options)
         if (zpar_poller_terminated (poller))
             break;
     }
+    zpar_parts_free (&parts);
     zpar_poller_destroy (&poller);
     s_engine_goodbye (self);
     zpar_info ("engine %d stopping", self->info.id);
@@ -368,70 +370,29 @@ s_error_content (const char *ename, const char *evalue, int engine_id)
                       "evalue", zpar_utf8_clean (text), "traceback", "engine_id", engine_id);
 }
 
-//  Reply to request with content and status; timestamps go in metadata.
-static void
-s_copy_free (void *data, void *hint)
-{
-    (void) hint;
-    free (data);
-}
-
-static void
-s_frame_free (void *data, void *hint)
-{
-    (void) data;
-    zframe_t *frame = hint;
-    zframe_destroy (&frame);
-}
-
 //  The buffers call returned go into reply as they are, none copied: the
-//  ones it made or was given, and the request's own sent back (taken out
-//  of request, each freed once sent; one sent back twice is copied), all
+//  ones it made or was given, and the request's own sent back (shared
+//  with the request, so one sent back twice costs nothing either), all
 //  in the order the function returned them.
 static void
 s_engine_out_buffers (zpar_msg_t *reply, zpar_msg_t *request, zpar_call_t *call)
 {
     size_t count = call? zpar_call_out_buffers (call): 0;
-    zmsg_t *inputs = NULL;
-    size_t ninputs = 0;
-    zframe_t **frames = NULL;
     for (size_t i = 0; i < count; i++) {
         void *data, *hint;
         size_t size;
         zpar_free_fn *free_fn;
         int input;
         zpar_call_take_out_buffer (call, i, &data, &size, &free_fn, &hint, &input);
-        if (input < 0) {
+        if (input < 0)
             zpar_msg_give_buffer (reply, data, size, free_fn, hint);
-            continue;
-        }
-        if (!inputs) {
-            inputs = zpar_msg_take_buffers (request);
-            ninputs = zmsg_size (inputs);
-            frames = calloc (ninputs + 1, sizeof *frames);
-            for (size_t k = 0; k < ninputs; k++)
-                frames [k] = zmsg_pop (inputs);
-        }
-        if ((size_t) input < ninputs && frames [input]) {
-            zpar_msg_give_buffer (reply, zframe_data (frames [input]), zframe_size (frames [input]),
-                                  s_frame_free, frames [input]);
-            frames [input] = NULL;
-        }
-        else {
-            //  Sent back twice: a copy, in its place among the others.
-            void *copy = malloc (size? size: 1);
-            if (copy) {
-                memcpy (copy, data, size);
-                zpar_msg_give_buffer (reply, copy, size, s_copy_free, NULL);
-            }
-        }
+        else
+        if ((size_t) input < zpar_msg_buffers (request))
+            zpar_msg_share_buffer (reply, zpar_msg_buffer (request, (size_t) input));
     }
-    for (size_t k = 0; k < ninputs; k++)
-        zframe_destroy (&frames [k]);
-    free (frames);
-    zmsg_destroy (&inputs);
 }
 
+//  Reply to request with content and status; timestamps go in metadata.
 static void
 s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char *msg_type,
                 json_t *content, int64_t started_us, zpar_call_t *call)
@@ -497,8 +458,8 @@ s_engine_chunk (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
     //  holds all of it, so that it leaves uncopied (s_engine_out_buffers).
     zpar_call_t *all = zpar_call_new (&self->info, NULL, NULL);
     for (size_t b = 0; b < zpar_msg_buffers (request); b++) {
-        zframe_t *frame = zpar_msg_buffer (request, b);
-        zpar_call_add_buffer (all, zframe_data (frame), zframe_size (frame));
+        zmq_msg_t *frame = zpar_msg_buffer (request, b);
+        zpar_call_add_buffer (all, zmq_msg_data (frame), zmq_msg_size (frame));
     }
     json_t *shares = json_object_get (zpar_msg_content (request), "chunk_buffers");
     json_t *counts = json_array ();
@@ -509,8 +470,8 @@ s_engine_chunk (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
         zpar_call_t *call = zpar_call_new (&self->info, args, kwargs);
         size_t share = (size_t) json_integer_value (json_array_get (shares, i)), from = next;
         for (; next < from + share && next < zpar_msg_buffers (request); next++) {
-            zframe_t *frame = zpar_msg_buffer (request, next);
-            zpar_call_add_buffer (call, zframe_data (frame), zframe_size (frame));
+            zmq_msg_t *frame = zpar_msg_buffer (request, next);
+            zpar_call_add_buffer (call, zmq_msg_data (frame), zmq_msg_size (frame));
         }
         zpar_call_run (call, name, fn);
         size_t out = zpar_call_out_buffers (call);
@@ -558,8 +519,8 @@ s_engine_chunk (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
 static void
 s_engine_watch (s_engine_t *self, zpar_msg_t *request)
 {
-    zframe_t *frame = zpar_msg_frame (request, ZPAR_FRAME_METADATA);
-    if (!frame || !memmem (zframe_data (frame), zframe_size (frame), "walltime", 8))
+    zmq_msg_t *frame = zpar_msg_frame (request, ZPAR_FRAME_METADATA);
+    if (!frame || !memmem (zmq_msg_data (frame), zmq_msg_size (frame), "walltime", 8))
         return;                         //  most tasks: no parse
     json_t *walltime = json_object_get (zpar_msg_metadata (request), "walltime");
     if (!json_is_number (walltime) || !(json_number_value (walltime) > 0)
@@ -637,8 +598,8 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
     }
     zpar_call_t *call = zpar_call_new (&self->info, args, kwargs);
     for (size_t i = 0; i < zpar_msg_buffers (request); i++) {
-        zframe_t *frame = zpar_msg_buffer (request, i);
-        zpar_call_add_buffer (call, zframe_data (frame), zframe_size (frame));
+        zmq_msg_t *frame = zpar_msg_buffer (request, i);
+        zpar_call_add_buffer (call, zmq_msg_data (frame), zmq_msg_size (frame));
     }
     zpar_call_run (call, name, fn);
     self->current = NULL;
@@ -653,10 +614,10 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
 }
 
 static void
-s_engine_handle_work (s_engine_t *self, zsock_t *sock, zmsg_t *raw, const char *where)
+s_engine_handle_work (s_engine_t *self, zsock_t *sock, zpar_parts_t *raw, const char *where)
 {
     zpar_drop_t reason;
-    zpar_msg_t *request = zpar_msg_decode (&raw, self->signer, self->max_size, where, &reason);
+    zpar_msg_t *request = zpar_msg_decode_parts (raw, self->signer, self->max_size, where, &reason);
     if (!request) {
         zpar_drops_add (&self->drops, reason, where);
         return;
@@ -693,10 +654,10 @@ s_engine_abort (s_engine_t *self, json_t *msg_ids)
 }
 
 static void
-s_engine_handle_control (s_engine_t *self, zmsg_t *raw)
+s_engine_handle_control (s_engine_t *self, zpar_parts_t *raw)
 {
     zpar_drop_t reason;
-    zpar_msg_t *request = zpar_msg_decode (&raw, self->signer, self->max_size, "control", &reason);
+    zpar_msg_t *request = zpar_msg_decode_parts (raw, self->signer, self->max_size, "control", &reason);
     if (!request) {
         zpar_drops_add (&self->drops, reason, "control");
         return;

@@ -1450,8 +1450,8 @@ s_hub_monitor_stats (s_hub_t *self, zmsg_t **raw_p)
         zpar_drops_add (&self->drops, reason, "monitor");
         return;
     }
-    char *topic = zpar_msg_routes (msg) == 2? zframe_strdup (zpar_msg_route (msg, 0)): NULL;
-    char *role = topic? zframe_strdup (zpar_msg_route (msg, 1)): NULL;
+    char *topic = zpar_msg_routes (msg) == 2? zpar_part_strdup (zpar_msg_route (msg, 0)): NULL;
+    char *role = topic? zpar_part_strdup (zpar_msg_route (msg, 1)): NULL;
     int index = role? s_role_index (role): -1;
     json_t *dropped = json_object_get (zpar_msg_content (msg), "dropped");
     if (!topic || !streq (topic, ZPAR_MON_STATS) || !streq (zpar_msg_type (msg), "scheduler_stats"))

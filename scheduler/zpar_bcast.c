@@ -302,7 +302,10 @@ s_root_reply (s_node_t *self, s_job_t *job)
     zpar_msg_t *reply = zpar_msg_new_reply (job->request, "broadcast_reply", self->session);
     zpar_msg_set_text (reply, ZPAR_FRAME_CONTENT, content, (size_t) (at - content));
     free (content);
-    zpar_msg_append_buffers (reply, &buffers);
+    zpar_parts_t parts = ZPAR_PARTS_EMPTY;
+    zpar_parts_take_zmsg (&parts, &buffers);
+    zpar_msg_append_buffers (reply, &parts);
+    zpar_parts_free (&parts);
     size = zpar_msg_size (reply, self->signer);
     if (size > (size_t) self->own.max_message_size) {
         zpar_msg_destroy (&reply);
@@ -440,11 +443,12 @@ s_root_request (s_node_t *self, zmsg_t *raw)
     zmsg_addstr (body, ZPAR_DELIM);
     zmsg_addstr (body, zpar_msg_signature (msg));
     zframe_t *frame;
-    for (int i = ZPAR_FRAME_HEADER; i <= ZPAR_FRAME_CONTENT; i++) {
-        frame = zframe_dup (zpar_msg_frame (msg, i));
-        zmsg_append (body, &frame);
-    }
-    zmsg_t *buffers = zpar_msg_take_buffers (msg);
+    for (int i = ZPAR_FRAME_HEADER; i <= ZPAR_FRAME_CONTENT; i++)
+        zmsg_addmem (body, zmq_msg_data (zpar_msg_frame (msg, i)), zmq_msg_size (zpar_msg_frame (msg, i)));
+    zpar_parts_t parts = ZPAR_PARTS_EMPTY;
+    zpar_msg_take_buffers (msg, &parts);
+    zmsg_t *buffers = zpar_parts_to_zmsg (&parts);
+    zpar_parts_free (&parts);
     while ((frame = zmsg_pop (buffers)))
         zmsg_append (body, &frame);
     zmsg_destroy (&buffers);
@@ -497,7 +501,7 @@ s_leaf_engine (s_node_t *self, zmsg_t *raw)
         zpar_drops_add (&self->drops, reason, "engine socket");
         return;
     }
-    char *uuid = zframe_strdup (zpar_msg_route (msg, 0));
+    char *uuid = zpar_part_strdup (zpar_msg_route (msg, 0));
     const char *type = zpar_msg_type (msg);
     if (zpar_msg_routes (msg) == 1 && type && streq (type, "engine_hello")) {
         zpar_msg_t *reply = zpar_msg_new_reply (msg, "engine_hello_reply", self->session);
@@ -505,11 +509,11 @@ s_leaf_engine (s_node_t *self, zmsg_t *raw)
         zpar_msg_send (&reply, self->back, self->signer);
     }
     else {
-        char *token = zpar_msg_routes (msg) == 2? zframe_strdup (zpar_msg_route (msg, 1)): NULL;
+        char *token = zpar_msg_routes (msg) == 2? zpar_part_strdup (zpar_msg_route (msg, 1)): NULL;
         s_job_t *job = token? zhashx_lookup (self->jobs, token): NULL;
         s_target_t *target = job? zhashx_lookup (job->awaiting, uuid): NULL;
-        zframe_t *content = target? zpar_msg_frame (msg, ZPAR_FRAME_CONTENT): NULL;
-        zframe_t *metadata = target? zpar_msg_frame (msg, ZPAR_FRAME_METADATA): NULL;
+        zmq_msg_t *content = target? zpar_msg_frame (msg, ZPAR_FRAME_CONTENT): NULL;
+        zmq_msg_t *metadata = target? zpar_msg_frame (msg, ZPAR_FRAME_METADATA): NULL;
         if (!job || !target)
             //  Late: its engine was taken for dead, or its job ended.
             zpar_debug ("broadcast: a reply from %s that no request waits for", uuid);
@@ -519,21 +523,24 @@ s_leaf_engine (s_node_t *self, zmsg_t *raw)
         else {
             //  The engine's JSON frames go in as they came: signed by a
             //  holder of the key, the same bytes the client would parse.
-            zmsg_t *buffers = zpar_msg_take_buffers (msg);
+            zpar_parts_t parts = ZPAR_PARTS_EMPTY;
+            zpar_msg_take_buffers (msg, &parts);
+            zmsg_t *buffers = zpar_parts_to_zmsg (&parts);
+            zpar_parts_free (&parts);
             char head [96];
             int length = snprintf (head, sizeof head, "{\"index\":%d,\"engine_id\":%d,\"buffers\":%zu,\"content\":",
                                    target->index, target->id, zmsg_size (buffers));
-            size_t size = (size_t) length + zframe_size (content) + 12 + zframe_size (metadata) + 1;
+            size_t size = (size_t) length + zmq_msg_size (content) + 12 + zmq_msg_size (metadata) + 1;
             zframe_t *text = zframe_new (NULL, size);
             char *at = (char *) zframe_data (text);
             memcpy (at, head, (size_t) length);
             at += length;
-            memcpy (at, zframe_data (content), zframe_size (content));
-            at += zframe_size (content);
+            memcpy (at, zmq_msg_data (content), zmq_msg_size (content));
+            at += zmq_msg_size (content);
             memcpy (at, ",\"metadata\":", 12);
             at += 12;
-            memcpy (at, zframe_data (metadata), zframe_size (metadata));
-            at += zframe_size (metadata);
+            memcpy (at, zmq_msg_data (metadata), zmq_msg_size (metadata));
+            at += zmq_msg_size (metadata);
             *at = '}';
             if (!zmsg_size (buffers))
                 zmsg_destroy (&buffers);

@@ -31,8 +31,8 @@
 static zpar_role_t *s_sched_new (zsock_t *pipe, zpar_sched_config_t *config);
 static void s_sched_destroy (zpar_role_t **self_p);
 static void s_sched_handle_pipe (zpar_role_t *self, zmsg_t *raw);
-static void s_sched_handle_front (zpar_role_t *self, zmsg_t *raw);
-static void s_sched_handle_back (zpar_role_t *self, zmsg_t *raw);
+static void s_sched_handle_front (zpar_role_t *self, zpar_parts_t *raw);
+static void s_sched_handle_back (zpar_role_t *self, zpar_parts_t *raw);
 static void s_sched_handle_notification (zpar_role_t *self, zmsg_t *raw);
 static void s_sched_flush (zpar_role_t *self);
 static void s_sched_stats (zpar_role_t *self);
@@ -120,6 +120,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         zstr_free (&command);
         return;
     }
+    zpar_parts_t parts = ZPAR_PARTS_EMPTY;
     while (!self->terminated) {
         //  Wake for the next batch of monitor copies, counters or task
         //  timeout due.
@@ -131,20 +132,19 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         if (s_stats_changed (self) && self->stats_at < due)
             due = self->stats_at;
         int64_t wait = due == INT64_MAX? -1: due - zpar_mono_ms ();
-        void *which;
-        zmsg_t *raw = zpar_poller_recv (self->poller, wait < 0? (due == INT64_MAX? -1: 0): (int) wait,
-                                        &which);
+        void *which = zpar_poller_wait (self->poller, wait < 0? (due == INT64_MAX? -1: 0): (int) wait,
+                                        &parts);
         if (which == self->front)
-            s_sched_handle_front (self, raw);
+            s_sched_handle_front (self, &parts);
         else
         if (which == self->back)
-            s_sched_handle_back (self, raw);
+            s_sched_handle_back (self, &parts);
         else
         if (which == pipe)
-            s_sched_handle_pipe (self, raw);
+            s_sched_handle_pipe (self, zpar_parts_to_zmsg (&parts));
         else
         if (which && which == self->notification)
-            s_sched_handle_notification (self, raw);
+            s_sched_handle_notification (self, zpar_parts_to_zmsg (&parts));
         else
         if (zpar_poller_terminated (self->poller))
             break;
@@ -160,6 +160,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         if (s_stats_changed (self) && now >= self->stats_at)
             s_sched_stats (self);
     }
+    zpar_parts_free (&parts);
     s_sched_flush (self);
     s_sched_destroy (&self);
 }
@@ -292,8 +293,8 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
         return SIZE_MAX;
     //  A message changed here (a retry's new attempt) is encoded first.
     zpar_msg_size (msg, self->signer);
-    zframe_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
-    bool keep_content = zframe_size (content) <= ZPAR_MON_CONTENT_MAX;
+    zmq_msg_t *content = zpar_msg_frame (msg, ZPAR_FRAME_CONTENT);
+    bool keep_content = zmq_msg_size (content) <= ZPAR_MON_CONTENT_MAX;
     //  A request too big to copy still says which function it calls.
     char *stub = NULL;
     if (!keep_content && streq (topic, ZPAR_MON_IN)) {
@@ -302,11 +303,11 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
         stub = json_dumps (small, JSON_COMPACT);
         json_decref (small);
     }
-    size_t kept = keep_content? zframe_size (content): stub? strlen (stub): 0;
+    size_t kept = keep_content? zmq_msg_size (content): stub? strlen (stub): 0;
     size_t size = 4 * ZPAR_MON_ENTRY_PARTS + strlen (topic) + strlen (engine) + zframe_size (client)
                 + kept;
     for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++)
-        size += zframe_size (zpar_msg_frame (msg, i));
+        size += zmq_msg_size (zpar_msg_frame (msg, i));
     if (size > s_batch_limit (self)) {
         free (stub);
         return SIZE_MAX;
@@ -320,13 +321,13 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
     s_batch_put (self, engine, strlen (engine));
     s_batch_put (self, zframe_data (client), zframe_size (client));
     for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++) {
-        zframe_t *frame = zpar_msg_frame (msg, i);
-        s_batch_put (self, zframe_data (frame), zframe_size (frame));
+        zmq_msg_t *frame = zpar_msg_frame (msg, i);
+        s_batch_put (self, zmq_msg_data (frame), zmq_msg_size (frame));
     }
     if (stub)
         s_batch_put (self, stub, strlen (stub));
     else
-        s_batch_put (self, zframe_data (content), keep_content? zframe_size (content): 0);
+        s_batch_put (self, zmq_msg_data (content), keep_content? zmq_msg_size (content): 0);
     free (stub);
     self->batched++;
     return mark;
@@ -404,14 +405,14 @@ zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
 
 //  From a client. mux/control: [client] [engine] DELIM ...; task: [client] DELIM ...
 static void
-s_sched_handle_front (zpar_role_t *self, zmsg_t *raw)
+s_sched_handle_front (zpar_role_t *self, zpar_parts_t *raw)
 {
     //  The task role needs the msg_id; mux and control route by frames
     //  and leave the JSON to the engine.
     zpar_drop_t reason;
     zpar_msg_t *msg = self->kind == ZPAR_ROLE_KIND_TASK
-        ? zpar_msg_decode (&raw, self->signer, self->config.max_message_size, "front", &reason)
-        : zpar_msg_decode_frames (&raw, self->signer, self->config.max_message_size, "front", &reason);
+        ? zpar_msg_decode_parts (raw, self->signer, self->config.max_message_size, "front", &reason)
+        : zpar_msg_decode_parts_frames (raw, self->signer, self->config.max_message_size, "front", &reason);
     if (!msg) {
         zpar_drops_add (&self->drops, reason, "client socket");
         return;
@@ -433,7 +434,8 @@ s_sched_handle_front (zpar_role_t *self, zmsg_t *raw)
     zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
     size_t mark = zpar_role_monitor (self, ZPAR_MON_IN, uuid, client, msg);
     //  Keep the header's bytes for an error reply; parse only if one is due.
-    zframe_t *header = zframe_dup (zpar_msg_frame (msg, ZPAR_FRAME_HEADER));
+    zmq_msg_t *bytes = zpar_msg_frame (msg, ZPAR_FRAME_HEADER);
+    zframe_t *header = zframe_new (zmq_msg_data (bytes), zmq_msg_size (bytes));
     if (zpar_role_send (self, &msg, self->back, mark) != 0) {
         char evalue [400];
         snprintf (evalue, sizeof evalue, "engine %.64s is not connected to the %s scheduler",
@@ -450,11 +452,11 @@ s_sched_handle_front (zpar_role_t *self, zmsg_t *raw)
 
 //  From an engine: [engine] DELIM ... (hello, iopub) or [engine] [client] DELIM ... (reply).
 static void
-s_sched_handle_back (zpar_role_t *self, zmsg_t *raw)
+s_sched_handle_back (zpar_role_t *self, zpar_parts_t *raw)
 {
     zpar_drop_t reason;
-    zpar_msg_t *msg = zpar_msg_decode_frames (&raw, self->signer, self->config.max_message_size,
-                                              "back", &reason);
+    zpar_msg_t *msg = zpar_msg_decode_parts_frames (raw, self->signer, self->config.max_message_size,
+                                                    "back", &reason);
     if (!msg) {
         zpar_drops_add (&self->drops, reason, "engine socket");
         return;
@@ -469,7 +471,7 @@ s_sched_handle_back (zpar_role_t *self, zmsg_t *raw)
         json_t *content = zpar_msg_content (msg);
         const char *uuid = json_string_value (json_object_get (content, "uuid"));
         json_t *id = json_object_get (content, "id");
-        char *route = zframe_strdup (zpar_msg_route (msg, 0));
+        char *route = zpar_part_strdup (zpar_msg_route (msg, 0));
         if (uuid && json_is_integer (id) && streq (uuid, route)) {
             if (self->kind == ZPAR_ROLE_KIND_TASK) {
                 zpar_task_engine_up (self->task, uuid, (int) json_integer_value (id), false, true);

@@ -891,15 +891,16 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
     }
     s_job_t *job = calloc (1, sizeof *job);
     job->request = msg;
-    job->header = zframe_dup (zpar_msg_frame (msg, ZPAR_FRAME_HEADER));
-    job->client = zframe_dup (zpar_msg_route (msg, 0));
+    zmq_msg_t *header = zpar_msg_frame (msg, ZPAR_FRAME_HEADER), *client = zpar_msg_route (msg, 0);
+    job->header = zframe_new (zmq_msg_data (header), zmq_msg_size (header));
+    job->client = zframe_new (zmq_msg_data (client), zmq_msg_size (client));
     job->msg_id = strdup (zpar_msg_id (msg));
     job->state = S_BLOCKED;
     zpar_table_insert (self->known, job->msg_id, job);
 
     //  Most tasks carry no flags: "{}" needs no parse.
-    zframe_t *raw = zpar_msg_frame (msg, ZPAR_FRAME_METADATA);
-    if (!(raw && zframe_streq (raw, "{}"))) {
+    zmq_msg_t *raw = zpar_msg_frame (msg, ZPAR_FRAME_METADATA);
+    if (!(raw && zpar_part_streq (raw, "{}"))) {
         const char *bad = s_task_flags (job, zpar_msg_metadata (msg));
         if (bad) {
             s_task_fail (self, job, NULL, -1, ZPAR_E_VALUE, "%s", bad);

@@ -1,4 +1,8 @@
-/*  zpar_msg.c - Jupyter-framed messages: build, decode, sign, send.     */
+/*  zpar_msg.c - Jupyter-framed messages: build, decode, sign, send.
+
+    Every frame is a zmq_msg_t: received ones are moved in, not copied,
+    and sent as they are; a message copied for sending again shares its
+    frames' bytes (zmq_msg_copy).                                        */
 
 #include "zpar_msg.h"
 #include "zpar_util.h"
@@ -15,24 +19,14 @@ typedef struct {
     char text [96];
 } s_found_t;
 
-//  A buffer the message was given rather than copied: it leaves as a
-//  ZeroMQ message over the same bytes, freed by free_fn once sent.
-typedef struct {
-    void *data;
-    size_t size;
-    zmq_free_fn *free_fn;
-    void *hint;
-} s_given_t;
-
 struct _zpar_msg_t {
-    zmsg_t *routes;                     //  identity frames before the delimiter
-    zframe_t *raw [ZPAR_JSON_FRAMES];   //  JSON frames as bytes (NULL until encoded)
+    zpar_parts_t routes;                //  identity frames before the delimiter
+    zmq_msg_t raw [ZPAR_JSON_FRAMES];   //  JSON frames as bytes (valid when encoded)
+    bool encoded [ZPAR_JSON_FRAMES];
     json_t *json [ZPAR_JSON_FRAMES];    //  parsed or built objects (NULL until needed)
     bool parsed [ZPAR_JSON_FRAMES];     //  a parse was tried on raw
     bool changed;                       //  a JSON frame was set: re-encode and re-sign
-    zmsg_t *buffers;
-    s_given_t *given;                   //  after the buffers
-    size_t ngiven;
+    zpar_parts_t buffers;
     char signature [ZPAR_SIGNATURE_LEN + 1];
     s_found_t id, type, date, parent_id, status;   //  see s_lookup
 };
@@ -50,12 +44,26 @@ zpar_drop_name (zpar_drop_t reason)
 static zpar_msg_t *
 s_msg_alloc (void)
 {
-    zpar_msg_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->routes = zmsg_new ();
-    self->buffers = zmsg_new ();
-    return self;
+    return calloc (1, sizeof (zpar_msg_t));
+}
+
+//  JSON frame index as bytes (replacing what it held).
+static void
+s_raw_set (zpar_msg_t *self, int index, const void *data, size_t size)
+{
+    if (self->encoded [index])
+        zmq_msg_close (&self->raw [index]);
+    self->encoded [index] = zmq_msg_init_size (&self->raw [index], size) == 0;
+    if (self->encoded [index] && size)
+        memcpy (zmq_msg_data (&self->raw [index]), data, size);
+}
+
+static void
+s_raw_drop (zpar_msg_t *self, int index)
+{
+    if (self->encoded [index])
+        zmq_msg_close (&self->raw [index]);
+    self->encoded [index] = false;
 }
 
 //  Text that can stand between JSON quotes as it is: printable ASCII.
@@ -126,8 +134,7 @@ zpar_msg_new (const char *msg_type, const char *session)
         && s_put (&at, end, "\",\"date\":\"") && s_put (&at, end, date)
         && s_put (&at, end, "\",\"version\":\"" ZPAR_PROTOCOL_VERSION "\"}");
     if (fits && s_plain (msg_id) && s_plain (msg_type) && s_plain (session) && s_plain (username)) {
-        self->raw [HEADER] = zframe_new (header, (size_t) (at - header));
-        self->parsed [HEADER] = false;
+        s_raw_set (self, HEADER, header, (size_t) (at - header));
         //  What the header says is known: no scan needed.
         s_found_t *found [] = { &self->id, &self->type, &self->date };
         const char *text [] = { msg_id, msg_type, date };
@@ -146,7 +153,7 @@ zpar_msg_new (const char *msg_type, const char *session)
     }
     //  Empty objects until set: as text too.
     for (int i = PARENT; i <= CONTENT; i++)
-        self->raw [i] = zframe_new ("{}", 2);
+        s_raw_set (self, i, "{}", 2);
     self->changed = true;
     return self;
 }
@@ -155,20 +162,22 @@ zpar_msg_t *
 zpar_msg_new_reply (zpar_msg_t *request, const char *msg_type, const char *session)
 {
     zpar_msg_t *self = zpar_msg_new (msg_type, session);
-    //  The parent is the request's header: its bytes as they came, not
-    //  parsed, copied and encoded again.
-    if (request->raw [HEADER]) {
+    //  The parent is the request's header: its bytes as they came, shared,
+    //  not parsed, copied and encoded again.
+    if (request->encoded [HEADER]) {
         json_decref (self->json [PARENT]);
         self->json [PARENT] = NULL;
         self->parsed [PARENT] = false;
-        zframe_destroy (&self->raw [PARENT]);
-        self->raw [PARENT] = zframe_dup (request->raw [HEADER]);
+        s_raw_drop (self, PARENT);
+        zmq_msg_init (&self->raw [PARENT]);
+        self->encoded [PARENT] = zmq_msg_copy (&self->raw [PARENT], &request->raw [HEADER]) == 0;
     }
     else
     if (zpar_msg_header (request))
         zpar_msg_set_parent (self, json_deep_copy (zpar_msg_header (request)));
-    for (zframe_t *frame = zmsg_first (request->routes); frame; frame = zmsg_next (request->routes))
-        zpar_msg_add_route (self, zframe_data (frame), zframe_size (frame));
+    for (size_t i = 0; i < request->routes.count; i++)
+        zpar_msg_add_route (self, zmq_msg_data (&request->routes.part [i]),
+                            zmq_msg_size (&request->routes.part [i]));
     return self;
 }
 
@@ -178,17 +187,26 @@ zpar_msg_destroy (zpar_msg_t **self_p)
     if (!self_p || !*self_p)
         return;
     zpar_msg_t *self = *self_p;
-    zmsg_destroy (&self->routes);
-    zmsg_destroy (&self->buffers);
+    zpar_parts_free (&self->routes);
+    zpar_parts_free (&self->buffers);
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
-        zframe_destroy (&self->raw [i]);
+        s_raw_drop (self, i);
         json_decref (self->json [i]);
     }
-    for (size_t i = 0; i < self->ngiven; i++)
-        self->given [i].free_fn (self->given [i].data, self->given [i].hint);
-    free (self->given);
     free (self);
     *self_p = NULL;
+}
+
+//  Shares every part of from after those of to (no bytes copied).
+static int
+s_parts_share (zpar_parts_t *to, zpar_parts_t *from)
+{
+    for (size_t i = 0; i < from->count; i++) {
+        zmq_msg_t *part = zpar_parts_add (to);
+        if (!part || zmq_msg_copy (part, &from->part [i]) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 zpar_msg_t *
@@ -197,14 +215,13 @@ zpar_msg_dup (zpar_msg_t *self)
     zpar_msg_t *copy = s_msg_alloc ();
     if (!copy)
         return NULL;
-    zmsg_destroy (&copy->routes);
-    zmsg_destroy (&copy->buffers);
-    copy->routes = zmsg_dup (self->routes);
-    copy->buffers = zmsg_dup (self->buffers);
-    for (size_t i = 0; i < self->ngiven; i++)
-        zmsg_addmem (copy->buffers, self->given [i].data, self->given [i].size);
+    s_parts_share (&copy->routes, &self->routes);
+    s_parts_share (&copy->buffers, &self->buffers);
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
-        copy->raw [i] = self->raw [i]? zframe_dup (self->raw [i]): NULL;
+        if (self->encoded [i]) {
+            zmq_msg_init (&copy->raw [i]);
+            copy->encoded [i] = zmq_msg_copy (&copy->raw [i], &self->raw [i]) == 0;
+        }
         copy->json [i] = self->json [i]? json_deep_copy (self->json [i]): NULL;
         copy->parsed [i] = self->parsed [i];
     }
@@ -214,10 +231,10 @@ zpar_msg_dup (zpar_msg_t *self)
 }
 
 static bool
-s_is_delimiter (zframe_t *frame)
+s_is_delimiter (zmq_msg_t *part)
 {
-    return zframe_size (frame) == sizeof ZPAR_DELIM - 1
-        && memcmp (zframe_data (frame), ZPAR_DELIM, sizeof ZPAR_DELIM - 1) == 0;
+    return zmq_msg_size (part) == sizeof ZPAR_DELIM - 1
+        && memcmp (zmq_msg_data (part), ZPAR_DELIM, sizeof ZPAR_DELIM - 1) == 0;
 }
 
 //  What is signed: the four JSON frames, as Jupyter signs them, then each
@@ -227,10 +244,9 @@ s_is_delimiter (zframe_t *frame)
 #define S_SIGNED_INLINE 16      //  buffers signed without allocating
 
 static int
-s_sign_frames (zpar_sign_t *signer, zframe_t *json [], zframe_t *frames [], size_t nframes,
-               const s_given_t *given, size_t ngiven, char *signature, zframe_t *received)
+s_sign_frames (zpar_sign_t *signer, zmq_msg_t json [], zmq_msg_t buffers [], size_t count,
+               char *signature, const void *received, size_t received_size)
 {
-    size_t count = nframes + ngiven;
     const void *parts_inline [ZPAR_JSON_FRAMES + 2 * S_SIGNED_INLINE], **parts = parts_inline;
     size_t sizes_inline [ZPAR_JSON_FRAMES + 2 * S_SIGNED_INLINE], *sizes = sizes_inline;
     uint8_t lengths_inline [S_SIGNED_INLINE][8], (*lengths) [8] = lengths_inline;
@@ -238,28 +254,32 @@ s_sign_frames (zpar_sign_t *signer, zframe_t *json [], zframe_t *frames [], size
         parts = malloc ((ZPAR_JSON_FRAMES + 2 * count) * sizeof *parts);
         sizes = malloc ((ZPAR_JSON_FRAMES + 2 * count) * sizeof *sizes);
         lengths = malloc (count * sizeof *lengths);
+        if (!parts || !sizes || !lengths) {
+            free (parts);
+            free (sizes);
+            free (lengths);
+            return -1;
+        }
     }
     size_t n = 0;
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++, n++) {
-        parts [n] = zframe_data (json [i]);
-        sizes [n] = zframe_size (json [i]);
+        parts [n] = zmq_msg_data (&json [i]);
+        sizes [n] = zmq_msg_size (&json [i]);
     }
     for (size_t b = 0; b < count; b++) {
-        const void *data = b < nframes? zframe_data (frames [b]): given [b - nframes].data;
-        uint64_t size = b < nframes? zframe_size (frames [b]): given [b - nframes].size;
+        uint64_t size = zmq_msg_size (&buffers [b]);
         for (int k = 0; k < 8; k++)
             lengths [b][k] = (uint8_t) (size >> (56 - 8 * k));
         parts [n] = lengths [b];
         sizes [n++] = 8;
-        parts [n] = data;
+        parts [n] = zmq_msg_data (&buffers [b]);
         sizes [n++] = (size_t) size;
     }
     int rc = 0;
     if (signature)
         zpar_sign_parts (signer, parts, sizes, n, signature);
     else
-        rc = zpar_sign_verify (signer, parts, sizes, n,
-                               (const char *) zframe_data (received), zframe_size (received));
+        rc = zpar_sign_verify (signer, parts, sizes, n, received, received_size);
     if (parts != parts_inline) {
         free (parts);
         free (sizes);
@@ -268,31 +288,10 @@ s_sign_frames (zpar_sign_t *signer, zframe_t *json [], zframe_t *frames [], size
     return rc;
 }
 
-//  The frames of msg from its cursor on, in *frames (caller frees when it
-//  is not inline); returns how many.
-static size_t
-s_rest (zmsg_t *msg, zframe_t *first, zframe_t *inline_frames [], zframe_t ***frames)
-{
-    *frames = inline_frames;
-    size_t count = 0, capacity = S_SIGNED_INLINE;
-    for (zframe_t *frame = first; frame; frame = zmsg_next (msg)) {
-        if (count == capacity) {
-            capacity *= 2;
-            zframe_t **grown = malloc (capacity * sizeof *grown);
-            memcpy (grown, *frames, count * sizeof *grown);
-            if (*frames != inline_frames)
-                free (*frames);
-            *frames = grown;
-        }
-        (*frames) [count++] = frame;
-    }
-    return count;
-}
-
 static json_t *
-s_parse_object (zframe_t *frame)
+s_parse_object (zmq_msg_t *part)
 {
-    json_t *value = json_loadb ((const char *) zframe_data (frame), zframe_size (frame),
+    json_t *value = json_loadb ((const char *) zmq_msg_data (part), zmq_msg_size (part),
                                 JSON_REJECT_DUPLICATES, NULL);
     if (value && !json_is_object (value)) {
         json_decref (value);
@@ -301,11 +300,10 @@ s_parse_object (zframe_t *frame)
     return value;
 }
 
-zpar_msg_t *
-zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
-                 const char *scope, zpar_drop_t *reason)
+//  A decoded message whose header has no msg_id or msg_type is dropped.
+static zpar_msg_t *
+s_check_header (zpar_msg_t *self, zpar_drop_t *reason)
 {
-    zpar_msg_t *self = zpar_msg_decode_frames (raw_p, signer, max_size, scope, reason);
     if (self && (!zpar_msg_id (self) || !zpar_msg_type (self))) {
         zpar_msg_destroy (&self);
         if (reason)
@@ -315,66 +313,83 @@ zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
 }
 
 zpar_msg_t *
+zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
+                 const char *scope, zpar_drop_t *reason)
+{
+    return s_check_header (zpar_msg_decode_frames (raw_p, signer, max_size, scope, reason), reason);
+}
+
+zpar_msg_t *
+zpar_msg_decode_parts (zpar_parts_t *raw, zpar_sign_t *signer, size_t max_size,
+                       const char *scope, zpar_drop_t *reason)
+{
+    return s_check_header (zpar_msg_decode_parts_frames (raw, signer, max_size, scope, reason), reason);
+}
+
+zpar_msg_t *
 zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer, size_t max_size,
                         const char *scope, zpar_drop_t *reason)
 {
-    zmsg_t *raw = *raw_p;
-    *raw_p = NULL;
+    zpar_parts_t parts = ZPAR_PARTS_EMPTY;
+    int rc = zpar_parts_take_zmsg (&parts, raw_p);
+    zpar_msg_t *self = rc == 0? zpar_msg_decode_parts_frames (&parts, signer, max_size, scope, reason): NULL;
+    if (rc != 0 && reason)
+        *reason = ZPAR_DROP_MALFORMED;
+    zpar_parts_free (&parts);
+    return self;
+}
+
+zpar_msg_t *
+zpar_msg_decode_parts_frames (zpar_parts_t *raw, zpar_sign_t *signer, size_t max_size,
+                              const char *scope, zpar_drop_t *reason)
+{
     zpar_msg_t *self = NULL;
     zpar_drop_t why = ZPAR_DROP_MALFORMED;
 
-    if (max_size && zmsg_content_size (raw) > max_size) {
+    if (max_size && zpar_parts_bytes (raw) > max_size) {
         why = ZPAR_DROP_OVERSIZE;
         goto drop;
     }
     //  Find the delimiter; everything before it is routing.
     size_t routes = 0;
-    zframe_t *frame = zmsg_first (raw);
-    while (frame && !s_is_delimiter (frame)) {
+    while (routes < raw->count && !s_is_delimiter (&raw->part [routes]))
         routes++;
-        frame = zmsg_next (raw);
-    }
-    if (!frame || zmsg_size (raw) < routes + 2 + ZPAR_JSON_FRAMES)
+    if (routes == raw->count || raw->count < routes + 2 + ZPAR_JSON_FRAMES)
         goto drop;
-    zframe_t *signature = zmsg_next (raw);
-    zframe_t *frames [ZPAR_JSON_FRAMES];
-    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
-        frames [i] = zmsg_next (raw);
+    zmq_msg_t *signature = &raw->part [routes + 1];
+    zmq_msg_t *json = &raw->part [routes + 2];
     //  The buffers, if any, are the frames after these: signed too.
-    zframe_t *inline_buffers [S_SIGNED_INLINE], **buffers;
-    size_t count = s_rest (raw, zmsg_next (raw), inline_buffers, &buffers);
-    int verified = s_sign_frames (signer, frames, buffers, count, NULL, 0, NULL, signature);
-    if (buffers != inline_buffers)
-        free (buffers);
-    if (verified != 0) {
+    size_t first_buffer = routes + 2 + ZPAR_JSON_FRAMES;
+    if (s_sign_frames (signer, json, raw->part + first_buffer, raw->count - first_buffer, NULL,
+                       zmq_msg_data (signature), zmq_msg_size (signature)) != 0) {
         why = ZPAR_DROP_BAD_SIGNATURE;
         goto drop;
     }
-    if (zpar_sign_seen (signer, scope, (const char *) zframe_data (signature),
-                        zframe_size (signature))) {
+    if (zpar_sign_seen (signer, scope, (const char *) zmq_msg_data (signature),
+                        zmq_msg_size (signature))) {
         why = ZPAR_DROP_REPLAY;
         goto drop;
     }
     self = s_msg_alloc ();
     if (!self)
         goto drop;
-    for (size_t i = 0; i < routes; i++) {
-        zframe_t *route = zmsg_pop (raw);
-        zmsg_append (self->routes, &route);
+    for (size_t i = 0; i < routes; i++)
+        if (zpar_parts_add_move (&self->routes, &raw->part [i]) != 0)
+            goto drop;
+    memcpy (self->signature, zmq_msg_data (signature), ZPAR_SIGNATURE_LEN);
+    for (int i = 0; i < ZPAR_JSON_FRAMES; i++) {
+        zmq_msg_init (&self->raw [i]);
+        zmq_msg_move (&self->raw [i], &json [i]);
+        self->encoded [i] = true;
     }
-    zframe_t *delimiter = zmsg_pop (raw);
-    zframe_destroy (&delimiter);
-    signature = zmsg_pop (raw);
-    memcpy (self->signature, zframe_data (signature), ZPAR_SIGNATURE_LEN);
-    zframe_destroy (&signature);
-    for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
-        self->raw [i] = zmsg_pop (raw);
-    zmsg_destroy (&self->buffers);
-    self->buffers = raw;
+    for (size_t i = first_buffer; i < raw->count; i++)
+        if (zpar_parts_add_move (&self->buffers, &raw->part [i]) != 0)
+            goto drop;
+    zpar_parts_clear (raw);
     return self;
 
 drop:
-    zmsg_destroy (&raw);
+    zpar_parts_clear (raw);
     zpar_msg_destroy (&self);
     if (reason)
         *reason = why;
@@ -386,8 +401,8 @@ s_json (zpar_msg_t *self, int index)
 {
     if (!self->parsed [index]) {
         self->parsed [index] = true;
-        if (self->raw [index])
-            self->json [index] = s_parse_object (self->raw [index]);
+        if (self->encoded [index])
+            self->json [index] = s_parse_object (&self->raw [index]);
     }
     return self->json [index];
 }
@@ -403,7 +418,7 @@ s_set (zpar_msg_t *self, int index, json_t *value)
     json_decref (self->json [index]);
     self->json [index] = value? value: json_object ();
     self->parsed [index] = true;
-    zframe_destroy (&self->raw [index]);
+    s_raw_drop (self, index);
     self->changed = true;
 }
 
@@ -415,8 +430,7 @@ zpar_msg_set_text (zpar_msg_t *self, int index, const char *text, size_t size)
     json_decref (self->json [index]);
     self->json [index] = NULL;
     self->parsed [index] = false;
-    zframe_destroy (&self->raw [index]);
-    self->raw [index] = zframe_new (text, size);
+    s_raw_set (self, index, text, size);
     self->changed = true;
 }
 
@@ -637,16 +651,17 @@ zpar_json_scan_string (const void *text, size_t size, const char *key, char *out
     return s_scan (text, size, key, false, out, out_size);
 }
 
+
 //  A string member of JSON frame index: scanned from the bytes when the
 //  frame was not parsed yet, else from the parse.
 static const char *
 s_lookup (zpar_msg_t *self, int index, const char *key, s_found_t *found)
 {
-    if (!self->parsed [index] && self->raw [index]) {
+    if (!self->parsed [index] && self->encoded [index]) {
         if (!found->tried) {
             found->tried = true;
-            if (s_scan (zframe_data (self->raw [index]), zframe_size (self->raw [index]), key, false,
-                        found->text, sizeof found->text) == 0)
+            if (s_scan (zmq_msg_data (&self->raw [index]), zmq_msg_size (&self->raw [index]), key,
+                        false, found->text, sizeof found->text) == 0)
                 found->value = found->text;
         }
         if (found->value)
@@ -666,9 +681,9 @@ bool
 zpar_msg_metadata_integer (zpar_msg_t *self, const char *key, long long *value)
 {
     char text [32], *end;
-    if (!self->parsed [METADATA] && self->raw [METADATA]
-    &&  s_scan (zframe_data (self->raw [METADATA]), zframe_size (self->raw [METADATA]), key, true,
-                text, sizeof text) == 0) {
+    if (!self->parsed [METADATA] && self->encoded [METADATA]
+    &&  s_scan (zmq_msg_data (&self->raw [METADATA]), zmq_msg_size (&self->raw [METADATA]), key,
+                true, text, sizeof text) == 0) {
         errno = 0;
         long long number = strtoll (text, &end, 10);
         if (!*end && !errno) {
@@ -683,10 +698,10 @@ zpar_msg_metadata_integer (zpar_msg_t *self, const char *key, long long *value)
     return true;
 }
 
-zframe_t *
+zmq_msg_t *
 zpar_msg_frame (zpar_msg_t *self, int index)
 {
-    return index >= 0 && index < ZPAR_JSON_FRAMES? self->raw [index]: NULL;
+    return index >= 0 && index < ZPAR_JSON_FRAMES && self->encoded [index]? &self->raw [index]: NULL;
 }
 
 const char *
@@ -702,16 +717,20 @@ s_seal (zpar_msg_t *self, zpar_sign_t *signer)
     if (!self->changed)
         return;
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
-        if (!self->raw [i]) {
-            char *text = json_dumps (self->json [i], JSON_COMPACT);
-            self->raw [i] = text? zframe_new (text, strlen (text)): zframe_new ("{}", 2);
-            free (text);
+        if (!self->encoded [i]) {
+            //  Most frames fit the stack: one copy into the frame, no
+            //  string allocated for it.
+            char text [2048];
+            size_t size = self->json [i]? json_dumpb (self->json [i], text, sizeof text, JSON_COMPACT): 0;
+            if (size > sizeof text) {
+                char *long_text = json_dumps (self->json [i], JSON_COMPACT);
+                s_raw_set (self, i, long_text? long_text: "{}", long_text? strlen (long_text): 2);
+                free (long_text);
+            }
+            else
+                s_raw_set (self, i, size? text: "{}", size? size: 2);
         }
-    zframe_t *inline_buffers [S_SIGNED_INLINE], **buffers;
-    size_t count = s_rest (self->buffers, zmsg_first (self->buffers), inline_buffers, &buffers);
-    s_sign_frames (signer, self->raw, buffers, count, self->given, self->ngiven, self->signature, NULL);
-    if (buffers != inline_buffers)
-        free (buffers);
+    s_sign_frames (signer, self->raw, self->buffers.part, self->buffers.count, self->signature, NULL, 0);
     self->changed = false;
 }
 
@@ -719,12 +738,10 @@ size_t
 zpar_msg_size (zpar_msg_t *self, zpar_sign_t *signer)
 {
     s_seal (self, signer);
-    size_t size = zmsg_content_size (self->routes) + zmsg_content_size (self->buffers)
+    size_t size = zpar_parts_bytes (&self->routes) + zpar_parts_bytes (&self->buffers)
                 + sizeof ZPAR_DELIM - 1 + ZPAR_SIGNATURE_LEN;
-    for (size_t i = 0; i < self->ngiven; i++)
-        size += self->given [i].size;
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
-        size += zframe_size (self->raw [i]);
+        size += zmq_msg_size (&self->raw [i]);
     return size;
 }
 
@@ -732,72 +749,55 @@ zmsg_t *
 zpar_msg_encode (zpar_msg_t *self, zpar_sign_t *signer, bool routes, bool buffers)
 {
     s_seal (self, signer);
-    zmsg_t *raw = routes? zmsg_dup (self->routes): zmsg_new ();
+    zmsg_t *raw = zmsg_new ();
+    for (size_t i = 0; routes && i < self->routes.count; i++)
+        zmsg_addmem (raw, zmq_msg_data (&self->routes.part [i]), zmq_msg_size (&self->routes.part [i]));
     zmsg_addmem (raw, ZPAR_DELIM, sizeof ZPAR_DELIM - 1);
     zmsg_addmem (raw, self->signature, ZPAR_SIGNATURE_LEN);
     for (int i = 0; i < ZPAR_JSON_FRAMES; i++)
-        zmsg_addmem (raw, zframe_data (self->raw [i]), zframe_size (self->raw [i]));
-    for (zframe_t *frame = buffers? zmsg_first (self->buffers): NULL; frame;
-         frame = zmsg_next (self->buffers))
-        zmsg_addmem (raw, zframe_data (frame), zframe_size (frame));
-    for (size_t i = 0; buffers && i < self->ngiven; i++)
-        zmsg_addmem (raw, self->given [i].data, self->given [i].size);
+        zmsg_addmem (raw, zmq_msg_data (&self->raw [i]), zmq_msg_size (&self->raw [i]));
+    for (size_t i = 0; buffers && i < self->buffers.count; i++)
+        zmsg_addmem (raw, zmq_msg_data (&self->buffers.part [i]), zmq_msg_size (&self->buffers.part [i]));
     return raw;
 }
 
-int
-zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
+//  Sends the message from its route first on; a part that left is left
+//  empty. The first refusal ends it (as zmsg_send does: a send timeout
+//  must not be waited out once per frame).
+static int
+s_send (zpar_msg_t *self, void *handle, size_t first)
 {
-    zpar_msg_t *self = *self_p;
-    s_seal (self, signer);
-    //  Frame by frame, straight from the message: no payload is copied and
-    //  no list is built. The first refusal ends it (as zmsg_send does: a
-    //  send timeout must not be waited out once per frame); what was not
-    //  sent goes with the message.
-    void *handle = zsock_resolve (sock);
-    size_t buffers = zmsg_size (self->buffers) + self->ngiven;
     int rc = 0;
-    zframe_t *frame;
-    bool first = true;
-    while (rc == 0 && (frame = zmsg_pop (self->routes))) {
+    bool more_after_json = self->buffers.count > 0;
+    for (size_t i = first; rc == 0 && i < self->routes.count; i++) {
         //  A signal while the first frame waits for room is no failure.
-        while ((rc = zframe_send (&frame, sock, ZFRAME_MORE)) != 0 && first && errno == EINTR
-           &&  !zsys_interrupted)
+        while ((rc = zmq_msg_send (&self->routes.part [i], handle, ZMQ_SNDMORE) < 0? -1: 0) != 0
+           &&  i == first && errno == EINTR && !zsys_interrupted)
             ;
-        first = false;
-        zframe_destroy (&frame);        //  still ours if it failed
     }
+    bool routed = self->routes.count > first;
     while (rc == 0 && zmq_send (handle, ZPAR_DELIM, sizeof ZPAR_DELIM - 1, ZMQ_SNDMORE) < 0) {
-        if (!first || errno != EINTR || zsys_interrupted)
+        if (routed || errno != EINTR || zsys_interrupted)
             rc = -1;
     }
     if (rc == 0 && zmq_send (handle, self->signature, ZPAR_SIGNATURE_LEN, ZMQ_SNDMORE) < 0)
         rc = -1;
     for (int i = 0; rc == 0 && i < ZPAR_JSON_FRAMES; i++)
-        rc = zframe_send (&self->raw [i], sock, i < ZPAR_JSON_FRAMES - 1 || buffers? ZFRAME_MORE: 0);
-    while (rc == 0 && (frame = zmsg_pop (self->buffers))) {
-        rc = zframe_send (&frame, sock, zmsg_size (self->buffers) || self->ngiven? ZFRAME_MORE: 0);
-        zframe_destroy (&frame);
-    }
-    //  Given buffers leave as they are: ZeroMQ frees them once sent.
-    size_t sent = 0;
-    for (; rc == 0 && sent < self->ngiven; sent++) {
-        s_given_t *given = &self->given [sent];
-        zmq_msg_t part;
-        if (zmq_msg_init_data (&part, given->data, given->size, given->free_fn, given->hint) != 0) {
-            given->free_fn (given->data, given->hint);
+        if (zmq_msg_send (&self->raw [i], handle,
+                          i < ZPAR_JSON_FRAMES - 1 || more_after_json? ZMQ_SNDMORE: 0) < 0)
             rc = -1;
-        }
-        else
-        if (zmq_msg_send (&part, handle, sent + 1 < self->ngiven? ZMQ_SNDMORE: 0) < 0) {
-            zmq_msg_close (&part);          //  frees it
+    for (size_t i = 0; rc == 0 && i < self->buffers.count; i++)
+        if (zmq_msg_send (&self->buffers.part [i], handle,
+                          i + 1 < self->buffers.count? ZMQ_SNDMORE: 0) < 0)
             rc = -1;
-        }
-    }
-    if (sent) {
-        memmove (self->given, self->given + sent, (self->ngiven - sent) * sizeof *self->given);
-        self->ngiven -= sent;
-    }
+    return rc;
+}
+
+int
+zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
+{
+    s_seal (*self_p, signer);
+    int rc = s_send (*self_p, zsock_resolve (sock), 0);
     zpar_msg_destroy (self_p);
     return rc;
 }
@@ -805,110 +805,123 @@ zpar_msg_send (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
 int
 zpar_msg_send_or_keep (zpar_msg_t **self_p, void *sock, zpar_sign_t *signer)
 {
-    zframe_t *first = zmsg_first ((*self_p)->routes);
-    if (first) {
-        //  A ROUTER refuses a message on its first frame, or not at all.
-        if (zframe_send (&first, sock, ZFRAME_MORE | ZFRAME_REUSE) != 0)
+    zpar_msg_t *self = *self_p;
+    s_seal (self, signer);
+    void *handle = zsock_resolve (sock);
+    size_t first = 0;
+    if (self->routes.count) {
+        //  A ROUTER refuses a message on its first frame, or not at all;
+        //  a part that did not leave is still the message's.
+        if (zmq_msg_send (&self->routes.part [0], handle, ZMQ_SNDMORE) < 0)
             return -1;
-        zframe_t *sent = zmsg_pop ((*self_p)->routes);
-        zframe_destroy (&sent);
-        return zpar_msg_send (self_p, sock, signer) == 0? 0: 1;
+        first = 1;
     }
-    return zpar_msg_send (self_p, sock, signer) == 0? 0: 1;
+    int rc = s_send (self, handle, first);
+    zpar_msg_destroy (self_p);
+    return rc == 0? 0: 1;
 }
 
 size_t
 zpar_msg_routes (zpar_msg_t *self)
 {
-    return zmsg_size (self->routes);
+    return self->routes.count;
 }
 
-static zframe_t *
-s_nth (zmsg_t *msg, size_t index)
-{
-    zframe_t *frame = zmsg_first (msg);
-    while (frame && index--)
-        frame = zmsg_next (msg);
-    return frame;
-}
-
-zframe_t *
+zmq_msg_t *
 zpar_msg_route (zpar_msg_t *self, size_t index)
 {
-    return s_nth (self->routes, index);
+    return index < self->routes.count? &self->routes.part [index]: NULL;
 }
 
 void
 zpar_msg_push_route (zpar_msg_t *self, const void *data, size_t size)
 {
-    zmsg_pushmem (self->routes, data, size);
+    if (zpar_parts_add_mem (&self->routes, data, size) != 0)
+        return;
+    zmq_msg_t added = self->routes.part [self->routes.count - 1];
+    memmove (self->routes.part + 1, self->routes.part, (self->routes.count - 1) * sizeof added);
+    self->routes.part [0] = added;
 }
 
 void
 zpar_msg_add_route (zpar_msg_t *self, const void *data, size_t size)
 {
-    zmsg_addmem (self->routes, data, size);
+    zpar_parts_add_mem (&self->routes, data, size);
 }
 
 zframe_t *
 zpar_msg_pop_route (zpar_msg_t *self)
 {
-    return zmsg_pop (self->routes);
+    if (!self->routes.count)
+        return NULL;
+    zmq_msg_t *first = &self->routes.part [0];
+    zframe_t *frame = zframe_new (zmq_msg_data (first), zmq_msg_size (first));
+    zmq_msg_close (first);
+    memmove (self->routes.part, self->routes.part + 1, --self->routes.count * sizeof *first);
+    return frame;
 }
 
 void
 zpar_msg_clear_routes (zpar_msg_t *self)
 {
-    zmsg_destroy (&self->routes);
-    self->routes = zmsg_new ();
+    zpar_parts_clear (&self->routes);
 }
 
 size_t
 zpar_msg_buffers (zpar_msg_t *self)
 {
-    return zmsg_size (self->buffers);
+    return self->buffers.count;
 }
 
-zframe_t *
+zmq_msg_t *
 zpar_msg_buffer (zpar_msg_t *self, size_t index)
 {
-    return s_nth (self->buffers, index);
+    return index < self->buffers.count? &self->buffers.part [index]: NULL;
 }
 
-zmsg_t *
-zpar_msg_take_buffers (zpar_msg_t *self)
+void
+zpar_msg_take_buffers (zpar_msg_t *self, zpar_parts_t *into)
 {
-    zmsg_t *taken = self->buffers;
-    self->buffers = zmsg_new ();
-    return taken;
+    for (size_t i = 0; i < self->buffers.count; i++)
+        zpar_parts_add_move (into, &self->buffers.part [i]);
+    zpar_parts_clear (&self->buffers);
+    self->changed = true;
 }
 
 void
 zpar_msg_give_buffer (zpar_msg_t *self, void *data, size_t size, zmq_free_fn *free_fn, void *hint)
 {
-    s_given_t *grown = realloc (self->given, (self->ngiven + 1) * sizeof *grown);
-    if (!grown) {
+    zmq_msg_t *part = zpar_parts_add (&self->buffers);
+    if (!part || zmq_msg_init_data (part, data, size, free_fn, hint) != 0) {
+        if (part)
+            self->buffers.count--;
         free_fn (data, hint);
         return;
     }
-    self->given = grown;
-    self->given [self->ngiven++] = (s_given_t) { data, size, free_fn, hint };
+    self->changed = true;               //  buffers are signed
+}
+
+void
+zpar_msg_share_buffer (zpar_msg_t *self, zmq_msg_t *buffer)
+{
+    zmq_msg_t *part = zpar_parts_add (&self->buffers);
+    if (part && zmq_msg_copy (part, buffer) != 0)
+        self->buffers.count--;
     self->changed = true;
 }
 
 void
-zpar_msg_append_buffers (zpar_msg_t *self, zmsg_t **buffers_p)
+zpar_msg_append_buffers (zpar_msg_t *self, zpar_parts_t *buffers)
 {
-    zframe_t *frame;
-    while (*buffers_p && (frame = zmsg_pop (*buffers_p)))
-        zmsg_append (self->buffers, &frame);
-    zmsg_destroy (buffers_p);
+    for (size_t i = 0; i < buffers->count; i++)
+        zpar_parts_add_move (&self->buffers, &buffers->part [i]);
+    zpar_parts_clear (buffers);
     self->changed = true;
 }
 
 void
 zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size)
 {
-    zmsg_addmem (self->buffers, data, size);
+    zpar_parts_add_mem (&self->buffers, data, size);
     self->changed = true;               //  buffers are signed
 }

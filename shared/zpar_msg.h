@@ -13,6 +13,7 @@
 #include <czmq.h>
 #include <jansson.h>
 
+#include "zpar_parts.h"
 #include "zpar_proto.h"
 #include "zpar_sign.h"
 
@@ -34,7 +35,7 @@ void zpar_msg_destroy (zpar_msg_t **self_p);
 zpar_msg_t *zpar_msg_dup (zpar_msg_t *self);
 
 //  Decodes a raw multipart message and takes ownership of it (*raw_p is
-//  set to NULL). Checks, in this order: total size <= max_size, framing,
+//  set to NULL; its frames move into the message, large ones uncopied). Checks, in this order: total size <= max_size, framing,
 //  signature, replay (under scope, see zpar_sign_seen), and that the header
 //  is a JSON object with msg_id and msg_type. Returns NULL and sets *reason
 //  when the message must be dropped.
@@ -48,6 +49,16 @@ zpar_msg_t *zpar_msg_decode (zmsg_t **raw_p, zpar_sign_t *signer,
 zpar_msg_t *zpar_msg_decode_frames (zmsg_t **raw_p, zpar_sign_t *signer,
                                     size_t max_size, const char *scope,
                                     zpar_drop_t *reason);
+
+//  The same two over parts received with zpar_parts_recv: they move into
+//  the message, and raw is left empty (its room kept for the next one),
+//  with no allocation per frame. The daemons' hot paths use these.
+zpar_msg_t *zpar_msg_decode_parts (zpar_parts_t *raw, zpar_sign_t *signer,
+                                   size_t max_size, const char *scope,
+                                   zpar_drop_t *reason);
+zpar_msg_t *zpar_msg_decode_parts_frames (zpar_parts_t *raw, zpar_sign_t *signer,
+                                          size_t max_size, const char *scope,
+                                          zpar_drop_t *reason);
 
 //  Sends the message and destroys it. A built message, or one whose JSON was
 //  changed, is serialised and signed; a decoded one goes out as it came.
@@ -68,8 +79,8 @@ size_t zpar_msg_size (zpar_msg_t *self, zpar_sign_t *signer);
 
 //  Builds a copy of the raw frames (signing when needed) without sending;
 //  the message keeps its content. With routes, the routing ids come first;
-//  with buffers, the buffers come last. Caller owns the result. For copies
-//  to a monitor, and for keeping a request to send again.
+//  with buffers, the buffers come last. Caller owns the result. For tests
+//  and tools that look at the wire.
 zmsg_t *zpar_msg_encode (zpar_msg_t *self, zpar_sign_t *signer, bool routes, bool buffers);
 
 //  JSON frames, parsed on first use. Borrowed; NULL when a received frame
@@ -90,7 +101,7 @@ void zpar_msg_set_text (zpar_msg_t *self, int index, const char *text, size_t si
 //  The JSON frames by position, as received or last encoded (borrowed;
 //  NULL on a built message not sent yet).
 enum { ZPAR_FRAME_HEADER, ZPAR_FRAME_PARENT, ZPAR_FRAME_METADATA, ZPAR_FRAME_CONTENT };
-zframe_t *zpar_msg_frame (zpar_msg_t *self, int index);
+zmq_msg_t *zpar_msg_frame (zpar_msg_t *self, int index);
 
 //  Shortcuts into the header, the parent header and the metadata
 //  (borrowed, may be NULL). Read from the frame's bytes when possible,
@@ -110,7 +121,7 @@ const char *zpar_msg_signature (zpar_msg_t *self);
 
 //  Routing identities in front of the delimiter.
 size_t zpar_msg_routes (zpar_msg_t *self);
-zframe_t *zpar_msg_route (zpar_msg_t *self, size_t index);
+zmq_msg_t *zpar_msg_route (zpar_msg_t *self, size_t index);                  //  borrowed
 void zpar_msg_push_route (zpar_msg_t *self, const void *data, size_t size);   //  in front
 void zpar_msg_add_route (zpar_msg_t *self, const void *data, size_t size);    //  at the end
 zframe_t *zpar_msg_pop_route (zpar_msg_t *self);                               //  caller owns
@@ -118,19 +129,21 @@ void zpar_msg_clear_routes (zpar_msg_t *self);
 
 //  Binary buffers after the JSON frames, passed along without copies.
 size_t zpar_msg_buffers (zpar_msg_t *self);
-zframe_t *zpar_msg_buffer (zpar_msg_t *self, size_t index);
+zmq_msg_t *zpar_msg_buffer (zpar_msg_t *self, size_t index);                 //  borrowed
 void zpar_msg_add_buffer (zpar_msg_t *self, const void *data, size_t size);
 //  Adds a buffer without copying it: it goes after the others as a ZeroMQ
 //  message over data, and free_fn (data, hint) runs once ZeroMQ is done
 //  with it, in whatever thread that is (or when the message is destroyed
-//  unsent). Only for sending: not among zpar_msg_buffer's frames.
+//  unsent).
 void zpar_msg_give_buffer (zpar_msg_t *self, void *data, size_t size, zmq_free_fn *free_fn, void *hint);
-//  Moves the frames of *buffers_p (destroyed) after the buffers, uncopied.
-void zpar_msg_append_buffers (zpar_msg_t *self, zmsg_t **buffers_p);
+//  Adds buffer (of another message) after the others, sharing its bytes.
+void zpar_msg_share_buffer (zpar_msg_t *self, zmq_msg_t *buffer);
+//  Moves the parts of buffers after the buffers, uncopied; buffers is
+//  left empty.
+void zpar_msg_append_buffers (zpar_msg_t *self, zpar_parts_t *buffers);
 
-//  The buffers, taken out of the message (caller owns the zmsg; the
-//  message keeps none).
-zmsg_t *zpar_msg_take_buffers (zpar_msg_t *self);
+//  Moves the buffers out of the message, after what into holds.
+void zpar_msg_take_buffers (zpar_msg_t *self, zpar_parts_t *into);
 
 //  A top-level string member of the JSON object text (size bytes), read as
 //  the shortcuts above read a frame: 0 with it in out, or -1 when absent,

@@ -100,19 +100,11 @@ zpar_poller_touch (zpar_poller_t *self, void *reader)
 //  Receives a whole message from item if one is there, without blocking
 //  and without asking ZMQ_EVENTS first: a receive that finds a message
 //  costs no system call, where ZMQ_EVENTS always looks at the socket's
-//  mailbox (a poll() and a getpid()). The rest of a multipart message is
-//  there once its first frame is.
-static zmsg_t *
-s_try_recv (s_item_t *item)
+//  mailbox (a poll() and a getpid()).
+static bool
+s_try_recv (s_item_t *item, zpar_parts_t *parts)
 {
-    int timeout, zero = 0;
-    size_t size = sizeof timeout;
-    if (zmq_getsockopt (item->socket, ZMQ_RCVTIMEO, &timeout, &size) != 0)
-        return NULL;
-    zmq_setsockopt (item->socket, ZMQ_RCVTIMEO, &zero, sizeof zero);
-    zmsg_t *msg = zmsg_recv (item->reader);
-    zmq_setsockopt (item->socket, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    return msg;
+    return zpar_parts_recv (parts, item->socket, ZMQ_DONTWAIT) == 0;
 }
 
 //  Marks dirty the sockets whose descriptor fired; waits up to timeout_ms.
@@ -131,8 +123,8 @@ s_epoll (zpar_poller_t *self, int timeout_ms)
 //  Tries the dirty sockets in order; the one that gave a message stays
 //  dirty (it may hold more), the others are clean until their descriptor
 //  fires or the caller touches them.
-static zmsg_t *
-s_first_message (zpar_poller_t *self, void **which)
+static bool
+s_first_message (zpar_poller_t *self, void **which, zpar_parts_t *parts)
 {
     int start = self->fair? self->next: 0;
     for (int k = 0; k < self->count; k++) {
@@ -140,21 +132,21 @@ s_first_message (zpar_poller_t *self, void **which)
         s_item_t *item = &self->items [i];
         if (!item->dirty)
             continue;
-        zmsg_t *msg = s_try_recv (item);
-        if (msg) {
+        if (s_try_recv (item, parts)) {
             self->next = (i + 1) % self->count;
             *which = item->reader;
-            return msg;
+            return true;
         }
         item->dirty = false;
     }
-    return NULL;
+    return false;
 }
 
-zmsg_t *
-zpar_poller_recv (zpar_poller_t *self, int timeout_ms, void **which)
+void *
+zpar_poller_wait (zpar_poller_t *self, int timeout_ms, zpar_parts_t *parts)
 {
-    *which = NULL;
+    void *which = NULL;
+    zpar_parts_clear (parts);
     self->terminated = false;
     int64_t now = zpar_mono_ms ();
     int64_t deadline = timeout_ms < 0? INT64_MAX: now + timeout_ms;
@@ -162,8 +154,8 @@ zpar_poller_recv (zpar_poller_t *self, int timeout_ms, void **which)
     //  descriptors are only read in epoll: look at them now and then.
     if (now - self->epolled_at >= S_EPOLL_EVERY_MS)
         s_epoll (self, 0);
-    zmsg_t *msg = s_first_message (self, which);
-    while (!msg && !zsys_interrupted) {
+    bool got = s_first_message (self, &which, parts);
+    while (!got && !zsys_interrupted) {
         int64_t left = deadline == INT64_MAX? -1: deadline - zpar_mono_ms ();
         if (left < 0 && deadline != INT64_MAX)
             left = 0;
@@ -172,9 +164,19 @@ zpar_poller_recv (zpar_poller_t *self, int timeout_ms, void **which)
             break;
         if (fired == 0)
             return NULL;                //  expired
-        msg = s_first_message (self, which);
+        got = s_first_message (self, &which, parts);
     }
-    self->terminated = !msg;
+    self->terminated = !got;
+    return got? which: NULL;
+}
+
+zmsg_t *
+zpar_poller_recv (zpar_poller_t *self, int timeout_ms, void **which)
+{
+    zpar_parts_t parts = ZPAR_PARTS_EMPTY;
+    *which = zpar_poller_wait (self, timeout_ms, &parts);
+    zmsg_t *msg = *which? zpar_parts_to_zmsg (&parts): NULL;
+    zpar_parts_free (&parts);
     return msg;
 }
 

@@ -25,6 +25,8 @@
 #include <czmq.h>
 #include <stdbool.h>
 
+#include "zpar_parts.h"
+
 typedef struct _zpar_poller_t zpar_poller_t;
 
 //  A poller over a NULL-terminated list of sockets (may be empty).
@@ -50,6 +52,11 @@ void zpar_poller_touch (zpar_poller_t *self, void *reader);
 //  messages keep coming, the others' descriptors are still read every
 //  millisecond, so that the order holds under load.
 zmsg_t *zpar_poller_recv (zpar_poller_t *self, int timeout_ms, void **which);
+
+//  The same into parts (cleared first, then holding the message), with
+//  no allocation per frame: returns the socket it came from, or NULL as
+//  above. For the hot paths.
+void *zpar_poller_wait (zpar_poller_t *self, int timeout_ms, zpar_parts_t *parts);
 
 //  After NULL: the wait was interrupted (otherwise it timed out).
 bool zpar_poller_terminated (zpar_poller_t *self);

@@ -64,9 +64,9 @@ Test (zpar_msg, round_trip_keeps_everything)
     cr_assert_str_eq (json_string_value (json_object_get (zpar_msg_content (msg), "fn")), "echo");
     cr_assert_eq (json_integer_value (json_object_get (zpar_msg_metadata (msg), "retries")), 0);
     cr_assert_eq (zpar_msg_routes (msg), 1);
-    cr_assert (zframe_streq (zpar_msg_route (msg, 0), "client"));
+    cr_assert (zpar_part_streq (zpar_msg_route (msg, 0), "client"));
     cr_assert_eq (zpar_msg_buffers (msg), 1);
-    cr_assert_eq (zframe_size (zpar_msg_buffer (msg, 0)), 3);
+    cr_assert_eq (zmq_msg_size (zpar_msg_buffer (msg, 0)), 3);
     zpar_msg_destroy (&msg);
 }
 
