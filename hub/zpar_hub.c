@@ -1388,11 +1388,12 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
     //  The task records: requests handed to engines, and the answers, from
     //  an engine or from a scheduler itself.
     char msg_id [128], fn [sizeof ((zpar_hub_engine_t *) 0)->current] = "";
+    char session [128] = "", date [48] = "";
+    const char *const keys [] = { "msg_id", "session", "date" };
+    char *const values [] = { msg_id, session, date };
+    const size_t sizes [] = { sizeof msg_id, sizeof session, sizeof date };
     if (streq (topic, ZPAR_MON_IN)
-    &&  zpar_json_scan_string (data [3], size [3], "msg_id", msg_id, sizeof msg_id) == 0) {
-        char session [128] = "", date [48] = "";
-        zpar_json_scan_string (data [3], size [3], "session", session, sizeof session);
-        zpar_json_scan_string (data [3], size [3], "date", date, sizeof date);
+    &&  zpar_json_scan_strings (data [3], size [3], keys, 3, values, sizes) > 0 && *msg_id) {
         //  The scan gives up on escaped text in the arguments: then parse.
         if (size [6] && zpar_json_scan_string (data [6], size [6], "fn", fn, sizeof fn) != 0) {
             json_t *content = json_loadb ((const char *) data [6], size [6], 0, NULL);

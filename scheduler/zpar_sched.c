@@ -304,10 +304,19 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
         json_decref (small);
     }
     size_t kept = keep_content? zmq_msg_size (content): stub? strlen (stub): 0;
+    //  An answer: no header, and its parent's msg_id only (zpar_proto.h),
+    //  unless that cannot be read without parsing.
+    const char *parent_id = streq (topic, ZPAR_MON_IN)? NULL: zpar_msg_parent_id (msg);
+    char parent [160];
+    int parent_size = parent_id? snprintf (parent, sizeof parent, "{\"msg_id\":\"%s\"}", parent_id): -1;
+    bool short_answer = parent_size > 0 && (size_t) parent_size < sizeof parent;
     size_t size = 4 * ZPAR_MON_ENTRY_PARTS + strlen (topic) + strlen (engine) + zframe_size (client)
                 + kept;
-    for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++)
-        size += zmq_msg_size (zpar_msg_frame (msg, i));
+    if (short_answer)
+        size += (size_t) parent_size + zmq_msg_size (zpar_msg_frame (msg, ZPAR_FRAME_METADATA));
+    else
+        for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++)
+            size += zmq_msg_size (zpar_msg_frame (msg, i));
     if (size > s_batch_limit (self)) {
         free (stub);
         return SIZE_MAX;
@@ -322,7 +331,13 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
     s_batch_put (self, zframe_data (client), zframe_size (client));
     for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++) {
         zmq_msg_t *frame = zpar_msg_frame (msg, i);
-        s_batch_put (self, zmq_msg_data (frame), zmq_msg_size (frame));
+        if (short_answer && i == ZPAR_FRAME_HEADER)
+            s_batch_put (self, "", 0);
+        else
+        if (short_answer && i == ZPAR_FRAME_PARENT)
+            s_batch_put (self, parent, (size_t) parent_size);
+        else
+            s_batch_put (self, zmq_msg_data (frame), zmq_msg_size (frame));
     }
     if (stub)
         s_batch_put (self, stub, strlen (stub));

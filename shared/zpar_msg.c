@@ -454,13 +454,16 @@ s_string (json_t *object, const char *key)
 #define S_SCAN_DEPTH 16
 #define S_SCAN_KEYS  32         //  more keys in one object: unsure
 
+#define S_SCAN_WANT  4          //  keys looked for in one pass
+
 typedef struct {
     const char *at, *end;
-    const char *key;
-    size_t key_length;
-    bool number;                //  key's value wanted: an integer, else a string
-    const char *found;          //  the value of key at depth 1, quotes off
-    size_t found_length;
+    const char *const *keys;
+    size_t key_length [S_SCAN_WANT];
+    size_t nwanted;
+    bool number;                //  the values wanted: integers, else strings
+    const char *found [S_SCAN_WANT];    //  the value of each key at depth 1, quotes off
+    size_t found_length [S_SCAN_WANT];
 } s_scanner_t;
 
 static void
@@ -541,19 +544,22 @@ s_scan_container (s_scanner_t *scan, int depth)
             if (scan->at >= scan->end || *scan->at++ != ':')
                 return false;
             s_scan_space (scan);
-            if (depth == 1 && length == scan->key_length && memcmp (name, scan->key, length) == 0) {
-                if (scan->found)
-                    return false;       //  a duplicate: which one counts is the parser's call
+            size_t want = scan->nwanted;
+            for (size_t k = 0; depth == 1 && k < scan->nwanted; k++)
+                if (length == scan->key_length [k] && memcmp (name, scan->keys [k], length) == 0)
+                    want = k;
+            if (want < scan->nwanted) {
+                //  A duplicate key is refused above, so found is still empty.
                 if (scan->number) {
                     const char *start = scan->at;
                     if (scan->at >= scan->end || (*scan->at != '-' && (*scan->at < '0' || *scan->at > '9'))
                     ||  !s_scan_value (scan, depth + 1))
                         return false;
-                    scan->found = start;
-                    scan->found_length = (size_t) (scan->at - start);
+                    scan->found [want] = start;
+                    scan->found_length [want] = (size_t) (scan->at - start);
                 }
                 else
-                if (!s_scan_string (scan, &scan->found, &scan->found_length))
+                if (!s_scan_string (scan, &scan->found [want], &scan->found_length [want]))
                     return false;
             }
             else
@@ -625,30 +631,60 @@ s_scan_value (s_scanner_t *scan, int depth)
     return real? integer_digits < 300: integer_digits < 19;
 }
 
-//  Returns 0 with the value in out, or -1 when unsure or absent.
+//  The values of up to S_SCAN_WANT keys in one pass: -1 when the text is
+//  unsure, else how many keys were found; each found one is in its out
+//  (NUL-terminated), each other out is "". A value too long for its out
+//  counts as not found.
 static int
-s_scan (const void *text, size_t text_size, const char *key, bool number, char *out, size_t size)
+s_scan_keys (const void *text, size_t text_size, const char *const keys [], size_t nkeys,
+             bool number, char *const outs [], const size_t sizes [])
 {
     s_scanner_t scan = {
         .at = (const char *) text,
         .end = (const char *) text + text_size,
-        .key = key, .key_length = strlen (key), .number = number
+        .keys = keys, .nwanted = nkeys < S_SCAN_WANT? nkeys: S_SCAN_WANT, .number = number
     };
+    for (size_t k = 0; k < scan.nwanted; k++)
+        scan.key_length [k] = strlen (keys [k]);
     s_scan_space (&scan);
     if (scan.at >= scan.end || *scan.at != '{' || !s_scan_container (&scan, 1))
         return -1;
     s_scan_space (&scan);
-    if (scan.at != scan.end || !scan.found || scan.found_length >= size)
+    if (scan.at != scan.end)
         return -1;
-    memcpy (out, scan.found, scan.found_length);
-    out [scan.found_length] = 0;
-    return 0;
+    int found = 0;
+    for (size_t k = 0; k < scan.nwanted; k++) {
+        *outs [k] = 0;
+        if (scan.found [k] && scan.found_length [k] < sizes [k]) {
+            memcpy (outs [k], scan.found [k], scan.found_length [k]);
+            outs [k][scan.found_length [k]] = 0;
+            found++;
+        }
+    }
+    return found;
+}
+
+//  Returns 0 with the value in out, or -1 when unsure or absent.
+static int
+s_scan (const void *text, size_t text_size, const char *key, bool number, char *out, size_t size)
+{
+    const char *keys [] = { key };
+    char *outs [] = { out };
+    size_t sizes [] = { size };
+    return s_scan_keys (text, text_size, keys, 1, number, outs, sizes) == 1? 0: -1;
 }
 
 int
 zpar_json_scan_string (const void *text, size_t size, const char *key, char *out, size_t out_size)
 {
     return s_scan (text, size, key, false, out, out_size);
+}
+
+int
+zpar_json_scan_strings (const void *text, size_t size, const char *const keys [], size_t nkeys,
+                        char *const outs [], const size_t out_sizes [])
+{
+    return s_scan_keys (text, size, keys, nkeys, false, outs, out_sizes);
 }
 
 

@@ -150,6 +150,11 @@ void zpar_msg_take_buffers (zpar_msg_t *self, zpar_parts_t *into);
 //  not plain text, or the text is not an object the parser would take.
 int zpar_json_scan_string (const void *text, size_t size, const char *key, char *out, size_t out_size);
 
+//  The same for up to four keys in one pass: -1 when unsure, else how
+//  many were found; each found one is in its out, the others are "".
+int zpar_json_scan_strings (const void *text, size_t size, const char *const keys [], size_t nkeys,
+                            char *const outs [], const size_t out_sizes []);
+
 //  Name of a drop reason as it appears in counters ("bad_signature", ...).
 const char *zpar_drop_name (zpar_drop_t reason);
 

@@ -93,7 +93,10 @@ typedef enum {
 //  pass for a message's. Each entry is ZPAR_MON_ENTRY_PARTS parts, each a
 //  4-byte length (network order) and its bytes: topic, engine, client,
 //  header, parent, metadata, content (left empty when over
-//  ZPAR_MON_CONTENT_MAX).
+//  ZPAR_MON_CONTENT_MAX). An answer (out, retry, fail) goes with an empty
+//  header and, for parent, {"msg_id": its request's}: the hub keeps its
+//  metadata and content, and the rest would double the bytes to copy
+//  and sign.
 #define ZPAR_MON_DOMAIN       "zpar-monitor-batch"
 #define ZPAR_MON_ENTRY_PARTS  7
 #define ZPAR_MON_CONTENT_MAX  (64 * 1024)

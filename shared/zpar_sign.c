@@ -104,8 +104,17 @@ zpar_sign_verify (zpar_sign_t *self, const void *const parts [],
         return -1;
     char expected [ZPAR_SIGNATURE_LEN + 1];
     zpar_sign_parts (self, parts, sizes, nparts, expected);
-    //  Jupyter signs in lowercase hex; anything else does not match.
-    return sodium_memcmp (expected, signature, ZPAR_SIGNATURE_LEN) == 0? 0: -1;
+    //  Jupyter signs in lowercase hex; anything else does not match. In
+    //  constant time, eight bytes at once (sodium_memcmp goes byte by byte
+    //  through volatile reads, a visible cost per message).
+    uint64_t differ = 0;
+    for (size_t i = 0; i < ZPAR_SIGNATURE_LEN; i += 8) {
+        uint64_t mine, theirs;
+        memcpy (&mine, expected + i, 8);
+        memcpy (&theirs, signature + i, 8);
+        differ |= mine ^ theirs;
+    }
+    return differ == 0? 0: -1;
 }
 
 //  FNV-1a: for the scope, and for a signature that is not 64 hex digits.
