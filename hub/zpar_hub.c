@@ -1410,10 +1410,11 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
         };
         zpar_hub_db_task (self->db, &task);
     }
+    const char *recorded = NULL;       //  an answer's status, as the records took it
     if ((streq (topic, ZPAR_MON_OUT) || streq (topic, ZPAR_MON_FAIL))
     &&  zpar_json_scan_string (data [4], size [4], "msg_id", msg_id, sizeof msg_id) == 0)
-        zpar_hub_db_answer (self->db, msg_id, uuid, engine? engine->id: -1,
-                            data [5], size [5], data [6], size [6]);
+        recorded = zpar_hub_db_answer (self->db, msg_id, uuid, engine? engine->id: -1,
+                                       data [5], size [5], data [6], size [6]);
     if (!engine)
         return;
     if (streq (topic, ZPAR_MON_IN)) {
@@ -1428,6 +1429,9 @@ s_hub_monitor_entry (s_hub_t *self, const uint8_t **data, size_t *size)
     if (streq (topic, ZPAR_MON_OUT) || streq (topic, ZPAR_MON_RETRY)) {
         //  Read from the bytes; parsed only when the scan gives up (escapes).
         char status [16] = "";
+        if (recorded)
+            snprintf (status, sizeof status, "%s", recorded);
+        else
         if (zpar_json_scan_string (data [5], size [5], "status", status, sizeof status) != 0) {
             json_t *metadata = json_loadb ((const char *) data [5], size [5], 0, NULL);
             const char *said = json_string_value (json_object_get (metadata, "status"));

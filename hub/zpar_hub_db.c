@@ -268,11 +268,10 @@ s_answer_fields (const void *metadata, size_t size, char *started, char *complet
 {
     char status [16] = "";
     *started = *completed = 0;
-    if (zpar_json_scan_string (metadata, size, "status", status, sizeof status) == 0) {
-        zpar_json_scan_string (metadata, size, "started", started, room);
-        zpar_json_scan_string (metadata, size, "completed", completed, room);
-    }
-    else {
+    const char *const keys [] = { "status", "started", "completed" };
+    char *const values [] = { status, started, completed };
+    const size_t sizes [] = { sizeof status, room, room };
+    if (zpar_json_scan_strings (metadata, size, keys, 3, values, sizes) < 0 || !*status) {
         json_t *parsed = json_loadb (metadata, size, 0, NULL);
         snprintf (status, sizeof status, "%s", json_string_value (json_object_get (parsed, "status"))
                                                ? json_string_value (json_object_get (parsed, "status")): "");
@@ -285,7 +284,7 @@ s_answer_fields (const void *metadata, size_t size, char *started, char *complet
     return streq (status, "ok")? "ok": streq (status, "aborted")? "aborted": "error";
 }
 
-void
+const char *
 zpar_hub_db_answer (zpar_hub_db_t *self, const char *msg_id, const char *engine_uuid,
                     int engine_id, const void *metadata, size_t metadata_size,
                     const void *content, size_t content_size)
@@ -296,7 +295,7 @@ zpar_hub_db_answer (zpar_hub_db_t *self, const char *msg_id, const char *engine_
         zpar_db_sqlite_answer (self->sqlite, msg_id, engine_uuid, engine_id, status,
                                *started? started: NULL, *completed? completed: NULL,
                                metadata, metadata_size, content, content_size);
-        return;
+        return status;
     }
     s_record_t *record = s_record (self, msg_id);
     if (engine_uuid && *engine_uuid)
@@ -312,6 +311,7 @@ zpar_hub_db_answer (zpar_hub_db_t *self, const char *msg_id, const char *engine_
     record->result_cut = content_size == 0;
     s_set_status (self, record, status);
     s_account (self, record);
+    return status;
 }
 
 //  Appends text to *field, up to ZPAR_DB_OUTPUT_MAX bytes in all (cut on

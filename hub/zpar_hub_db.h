@@ -77,8 +77,9 @@ void zpar_hub_db_commit (zpar_hub_db_t *self);
 void zpar_hub_db_task (zpar_hub_db_t *self, const zpar_db_task_t *task);
 
 //  Its answer: the reply's metadata and content (content_size 0 when the
-//  scheduler left it out for its size).
-void zpar_hub_db_answer (zpar_hub_db_t *self, const char *msg_id, const char *engine_uuid,
+//  scheduler left it out for its size). Returns its status as recorded:
+//  "ok", "aborted" or "error".
+const char *zpar_hub_db_answer (zpar_hub_db_t *self, const char *msg_id, const char *engine_uuid,
                          int engine_id, const void *metadata, size_t metadata_size,
                          const void *content, size_t content_size);
 
