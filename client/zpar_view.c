@@ -362,18 +362,27 @@ s_broadcast (zpar_view_t *self, const char *fn, json_t *args, json_t *kwargs,
 //  A map's request for a chunk of inputs, its content written as text:
 //  a map sends many, and building each as a JSON object to encode it
 //  costs more than the call's whole trip through the scheduler. fn_json
-//  is fn as a JSON string; takes chunk.
+//  is fn as a JSON string; takes chunk. A chunk of one input without
+//  buffers goes as a plain call (plain: its args), which costs the
+//  engine and the client less than a list of one.
 static zpar_msg_t *
-s_chunk_request (zpar_view_t *view, const char *fn, const char *fn_json, json_t *chunk)
+s_chunk_request (zpar_view_t *view, const char *fn, const char *fn_json, json_t *chunk, bool plain)
 {
-    char *inputs = fn_json? json_dumps (chunk, JSON_COMPACT): NULL;
-    if (!inputs)
-        return s_apply_request (view, fn, NULL, chunk, NULL);
+    json_t *args = plain? json_array_get (chunk, 0): chunk;
+    char *inputs = fn_json? json_dumps (args, JSON_COMPACT): NULL;
+    if (!inputs) {
+        if (!plain)
+            return s_apply_request (view, fn, NULL, chunk, NULL);
+        zpar_msg_t *msg = s_apply_request (view, fn, args, NULL, NULL);
+        json_decref (chunk);
+        return msg;
+    }
     json_decref (chunk);
     zpar_msg_t *msg = zpar_msg_new ("apply_request", view->client->session);
     size_t size = strlen (fn_json) + strlen (inputs) + 32;
     char *content = malloc (size);
-    int length = snprintf (content, size, "{\"fn\":%s,\"chunk\":%s,\"kwargs\":{}}", fn_json, inputs);
+    int length = snprintf (content, size, "{\"fn\":%s,\"%s\":%s,\"kwargs\":{}}", fn_json,
+                           plain? "args": "chunk", inputs);
     zpar_msg_set_text (msg, ZPAR_FRAME_CONTENT, content, (size_t) length);
     free (content);
     free (inputs);
@@ -491,9 +500,8 @@ zpar_view_map_buffers_async (zpar_view_t *self, const char *fn, json_t *inputs,
         zpar_part_t *part = &result->parts [p];
         part->first = p * chunksize;
         part->count = part->first + chunksize <= size? chunksize: size - part->first;
-        //  Even a part of one input goes as a chunk: an engine returns
-        //  buffers only for a plain call, and a map has no use for them.
-        part->chunk = true;
+        //  One input without buffers goes as a plain call (s_chunk_request).
+        part->chunk = part->count > 1 || buffers;
         for (size_t k = 0; k < part->count; k++)
             result->items [part->first + k].part = p;
     }
@@ -515,7 +523,7 @@ zpar_view_map_buffers_async (zpar_view_t *self, const char *fn, json_t *inputs,
         //  without a chunksize).
         int engine = self->balanced? -1
                    : (int) json_integer_value (json_array_get (ids, engines * p / nparts));
-        zpar_msg_t *msg = s_chunk_request (self, fn, fn_json, chunk);
+        zpar_msg_t *msg = s_chunk_request (self, fn, fn_json, chunk, !part->chunk);
         if (buffers)
             s_chunk_buffers (msg, buffers + part->first, part->count);
         zpar_msg_size (msg, self->client->signer);          //  signs it

@@ -119,9 +119,10 @@ Test (records, kept_with_times_results_errors_and_output)
                    "%s %s %s", submitted, started, completed);
         json_int_t engine = json_integer_value (json_object_get (record, "engine_id"));
         cr_assert (engine == 0 || engine == 1);
-        //  In input order (oldest first), each with its value.
-        json_t *value = json_object_get (json_object_get (record, "result"), "results");
-        cr_assert_eq (json_integer_value (json_array_get (value, 0)), (json_int_t) i + 1);
+        //  In input order (oldest first), each with its value: a map of
+        //  one input a task sends plain calls, answered with "result".
+        json_t *value = json_object_get (json_object_get (record, "result"), "result");
+        cr_assert_eq (json_integer_value (value), (json_int_t) i + 1);
         cr_assert_str_eq (s_field (record, "client"), s_field (json_array_get (records, 0), "client"));
     }
     json_decref (records);
