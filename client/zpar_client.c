@@ -805,7 +805,10 @@ s_handle_reply (zpar_client_t *self, zpar_parts_t *raw, const char *where)
     const char *parent = zpar_msg_parent_id (reply);
     const char *type = zpar_msg_type (reply);
     zpar_part_t *part = parent? zpar_table_lookup (self->calls, parent): NULL;
-    json_t *content = zpar_msg_content (reply);
+    //  Most answers are a plain call's success: its result alone is parsed.
+    json_t *ok_value = part && !part->chunk && !part->done && !zpar_msg_buffers (reply)
+                     ? zpar_msg_ok_result (reply): NULL;
+    json_t *content = ok_value? NULL: zpar_msg_content (reply);
     //  An answer is a *_reply; to a direct call, from the engine asked
     //  (the scheduler puts the engine's uuid in front).
     size_t type_length = type? strlen (type): 0;
@@ -813,7 +816,7 @@ s_handle_reply (zpar_client_t *self, zpar_parts_t *raw, const char *where)
     if (is_reply && part && part->direct && !(zpar_msg_routes (reply) && part->engine_uuid
                                                  && zpar_part_streq (zpar_msg_route (reply, 0), part->engine_uuid)))
         is_reply = false;
-    if (is_reply && part && content && !part->done) {
+    if (is_reply && part && (content || ok_value) && !part->done) {
         zpar_result_t *result = part->result;
         if (zpar_msg_buffers (reply)) {
             zpar_parts_clear (&part->buffers);
@@ -829,6 +832,11 @@ s_handle_reply (zpar_client_t *self, zpar_parts_t *raw, const char *where)
             part->engine_id = (int) engine_id;
         const char *status = json_string_value (json_object_get (content, "status"));
         json_t *results = json_object_get (content, "results");
+        if (ok_value) {
+            zpar_result_settle (result, index, ok_value, NULL, NULL, metadata);
+            ok_value = NULL;
+        }
+        else
         if (part->chunk && json_is_array (results))
             //  A chunk's answer: a value or an error per input.
             zpar_result_settle (result, index, json_incref (results), NULL,
@@ -847,6 +855,7 @@ s_handle_reply (zpar_client_t *self, zpar_parts_t *raw, const char *where)
                                 evalue? evalue: "(no message)"), NULL, metadata);
         }
     }
+    json_decref (ok_value);
     zpar_msg_destroy (&reply);
 }
 

@@ -64,7 +64,7 @@ static int s_engine_register (s_engine_t *self);
 static int s_engine_hello (s_engine_t *self);
 static void s_engine_handle_work (s_engine_t *self, zsock_t *sock, zpar_parts_t *raw, const char *where);
 static void s_engine_handle_control (s_engine_t *self, zpar_parts_t *raw);
-static void s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request);
+static bool s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request);
 static void s_engine_goodbye (s_engine_t *self);
 static void s_engine_print (void *context, const char *name, const char *text);
 static void s_engine_keep_output (s_engine_t *self, const char *text);
@@ -540,15 +540,58 @@ s_engine_unwatch (s_engine_t *self)
     self->watched = false;
 }
 
-static void
+static bool s_engine_run (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, int64_t started,
+                          const char *name, json_t *args, json_t *chunk, json_t *kwargs);
+
+//  A plain call's fn and args read from the content's text, not parsed
+//  as a whole: most requests are {"fn": NAME, "args": [...], "kwargs": {}}.
+//  False when the request is another kind, or the text needs the parser.
+static bool
+s_engine_plain_call (zpar_msg_t *request, char *name, size_t name_size, json_t **args)
+{
+    const char *const keys [] = { "fn", "args", "chunk", "kwargs" };
+    const char *texts [4];
+    size_t sizes [4];
+    if (zpar_msg_scan_members (request, ZPAR_FRAME_CONTENT, keys, 4, texts, sizes) != 0
+    ||  !texts [0] || *texts [0] != '"' || sizes [0] - 2 >= name_size || !texts [1] || texts [2]
+    ||  (texts [3] && !(sizes [3] == 2 && memcmp (texts [3], "{}", 2) == 0)))
+        return false;
+    memcpy (name, texts [0] + 1, sizes [0] - 2);
+    name [sizes [0] - 2] = 0;
+    *args = json_loadb (texts [1], sizes [1], JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    return *args != NULL;
+}
+
+//  False: the content is no JSON object (malformed; nothing answered).
+static bool
 s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
 {
     int64_t started = zpar_wall_us ();
-    json_t *content = zpar_msg_content (request);
-    const char *name = json_string_value (json_object_get (content, "fn"));
-    json_t *args = json_object_get (content, "args");
-    json_t *chunk = json_object_get (content, "chunk");
-    json_t *kwargs = json_object_get (content, "kwargs");
+    char plain_name [128];
+    json_t *plain_args = NULL, *content = NULL;
+    const char *name;
+    json_t *args, *chunk = NULL, *kwargs = NULL;
+    if (s_engine_plain_call (request, plain_name, sizeof plain_name, &plain_args)) {
+        name = plain_name;
+        args = plain_args;
+    }
+    else {
+        if (!(content = zpar_msg_content (request)))
+            return false;
+        name = json_string_value (json_object_get (content, "fn"));
+        args = json_object_get (content, "args");
+        chunk = json_object_get (content, "chunk");
+        kwargs = json_object_get (content, "kwargs");
+    }
+    bool rc = s_engine_run (self, sock, request, started, name, args, chunk, kwargs);
+    json_decref (plain_args);
+    return rc;
+}
+
+static bool
+s_engine_run (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, int64_t started,
+              const char *name, json_t *args, json_t *chunk, json_t *kwargs)
+{
     char evalue [1024];
 
     if (zhashx_lookup (self->aborted, zpar_msg_id (request))) {
@@ -557,7 +600,7 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
                                          self->info.id);
         json_object_set_new (reply, "status", json_string ("aborted"));
         s_engine_reply (self, sock, request, "apply_reply", reply, started, NULL);
-        return;
+        return true;
     }
     bool bad_chunk = chunk && !json_is_array (chunk);
     size_t i;
@@ -568,7 +611,7 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
         s_engine_reply (self, sock, request, "apply_reply", s_error_content (ZPAR_E_VALUE,
             "apply_request needs fn (a string), args (a list) or chunk (a list of lists), "
             "and kwargs (an object)", self->info.id), started, NULL);
-        return;
+        return true;
     }
     zpar_fn_t *fn = zpar_registry_lookup (self->registry, name);
     if (!fn) {
@@ -584,7 +627,7 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
         json_decref (names);
         s_engine_reply (self, sock, request, "apply_reply",
                         s_error_content (ZPAR_E_NAME, evalue, self->info.id), started, NULL);
-        return;
+        return true;
     }
     self->current = request;
     self->output_size = 0;
@@ -594,7 +637,7 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
         s_engine_chunk (self, sock, request, name, fn, chunk, kwargs, started);
         self->current = NULL;
         s_engine_unwatch (self);
-        return;
+        return true;
     }
     zpar_call_t *call = zpar_call_new (&self->info, args, kwargs);
     for (size_t i = 0; i < zpar_msg_buffers (request); i++) {
@@ -611,6 +654,7 @@ s_engine_apply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request)
         : json_pack ("{s:s, s:O}", "status", "ok", "result", zpar_call_result (call));
     s_engine_reply (self, sock, request, "apply_reply", reply, started, call);
     zpar_call_destroy (&call);
+    return true;
 }
 
 static void
@@ -623,11 +667,13 @@ s_engine_handle_work (s_engine_t *self, zsock_t *sock, zpar_parts_t *raw, const 
         return;
     }
     const char *type = zpar_msg_type (request);
+    if (streq (type, "apply_request")) {
+        if (!s_engine_apply (self, sock, request))
+            zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, where);
+    }
+    else
     if (!zpar_msg_content (request))
         zpar_drops_add (&self->drops, ZPAR_DROP_MALFORMED, where);
-    else
-    if (streq (type, "apply_request"))
-        s_engine_apply (self, sock, request);
     else
     if (!streq (type, "engine_hello_reply"))
         //  Not answered: see the hub's registration handler.

@@ -462,6 +462,7 @@ typedef struct {
     size_t key_length [S_SCAN_WANT];
     size_t nwanted;
     bool number;                //  the values wanted: integers, else strings
+    bool raw;                   //  or any values, as their JSON text
     const char *found [S_SCAN_WANT];    //  the value of each key at depth 1, quotes off
     size_t found_length [S_SCAN_WANT];
 } s_scanner_t;
@@ -550,6 +551,14 @@ s_scan_container (s_scanner_t *scan, int depth)
                     want = k;
             if (want < scan->nwanted) {
                 //  A duplicate key is refused above, so found is still empty.
+                if (scan->raw) {
+                    const char *start = scan->at;
+                    if (!s_scan_value (scan, depth + 1))
+                        return false;
+                    scan->found [want] = start;
+                    scan->found_length [want] = (size_t) (scan->at - start);
+                }
+                else
                 if (scan->number) {
                     const char *start = scan->at;
                     if (scan->at >= scan->end || (*scan->at != '-' && (*scan->at < '0' || *scan->at > '9'))
@@ -635,22 +644,29 @@ s_scan_value (s_scanner_t *scan, int depth)
 //  unsure, else how many keys were found; each found one is in its out
 //  (NUL-terminated), each other out is "". A value too long for its out
 //  counts as not found.
+//  Scans the whole text for keys; false when unsure.
+static bool
+s_scan_run (s_scanner_t *scan, const void *text, size_t text_size, const char *const keys [], size_t nkeys)
+{
+    scan->at = (const char *) text;
+    scan->end = (const char *) text + text_size;
+    scan->keys = keys;
+    scan->nwanted = nkeys < S_SCAN_WANT? nkeys: S_SCAN_WANT;
+    for (size_t k = 0; k < scan->nwanted; k++)
+        scan->key_length [k] = strlen (keys [k]);
+    s_scan_space (scan);
+    if (scan->at >= scan->end || *scan->at != '{' || !s_scan_container (scan, 1))
+        return false;
+    s_scan_space (scan);
+    return scan->at == scan->end;
+}
+
 static int
 s_scan_keys (const void *text, size_t text_size, const char *const keys [], size_t nkeys,
              bool number, char *const outs [], const size_t sizes [])
 {
-    s_scanner_t scan = {
-        .at = (const char *) text,
-        .end = (const char *) text + text_size,
-        .keys = keys, .nwanted = nkeys < S_SCAN_WANT? nkeys: S_SCAN_WANT, .number = number
-    };
-    for (size_t k = 0; k < scan.nwanted; k++)
-        scan.key_length [k] = strlen (keys [k]);
-    s_scan_space (&scan);
-    if (scan.at >= scan.end || *scan.at != '{' || !s_scan_container (&scan, 1))
-        return -1;
-    s_scan_space (&scan);
-    if (scan.at != scan.end)
+    s_scanner_t scan = { .number = number };
+    if (!s_scan_run (&scan, text, text_size, keys, nkeys))
         return -1;
     int found = 0;
     for (size_t k = 0; k < scan.nwanted; k++) {
@@ -678,6 +694,39 @@ int
 zpar_json_scan_string (const void *text, size_t size, const char *key, char *out, size_t out_size)
 {
     return s_scan (text, size, key, false, out, out_size);
+}
+
+int
+zpar_msg_scan_members (zpar_msg_t *self, int index, const char *const keys [], size_t nkeys,
+                       const char *texts [], size_t sizes [])
+{
+    if (index < 0 || index >= ZPAR_JSON_FRAMES || self->parsed [index] || !self->encoded [index]
+    ||  nkeys > S_SCAN_WANT)
+        return -1;
+    s_scanner_t scan = { .raw = true };
+    if (!s_scan_run (&scan, zmq_msg_data (&self->raw [index]), zmq_msg_size (&self->raw [index]),
+                     keys, nkeys))
+        return -1;
+    for (size_t k = 0; k < nkeys; k++) {
+        texts [k] = scan.found [k];
+        sizes [k] = scan.found [k]? scan.found_length [k]: 0;
+    }
+    return 0;
+}
+
+json_t *
+zpar_msg_ok_result (zpar_msg_t *self)
+{
+    if (self->parsed [CONTENT] || !self->encoded [CONTENT])
+        return NULL;
+    const char *const keys [] = { "status", "result" };
+    s_scanner_t scan = { .raw = true };
+    if (!s_scan_run (&scan, zmq_msg_data (&self->raw [CONTENT]), zmq_msg_size (&self->raw [CONTENT]), keys, 2)
+    ||  !scan.found [0] || scan.found_length [0] != 4 || memcmp (scan.found [0], "\"ok\"", 4) != 0)
+        return NULL;
+    if (!scan.found [1])
+        return json_null ();
+    return json_loadb (scan.found [1], scan.found_length [1], JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
 }
 
 int

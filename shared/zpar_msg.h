@@ -103,6 +103,21 @@ void zpar_msg_set_text (zpar_msg_t *self, int index, const char *text, size_t si
 enum { ZPAR_FRAME_HEADER, ZPAR_FRAME_PARENT, ZPAR_FRAME_METADATA, ZPAR_FRAME_CONTENT };
 zmq_msg_t *zpar_msg_frame (zpar_msg_t *self, int index);
 
+//  The JSON text of up to four top-level members of JSON frame index, read
+//  without parsing the frame: texts [k] points into the frame (sizes [k]
+//  bytes), NULL when keys [k] is absent. -1 when the frame was parsed or
+//  changed already, or the scan is unsure (escapes, deep nesting): then
+//  parse it.
+int zpar_msg_scan_members (zpar_msg_t *self, int index, const char *const keys [], size_t nkeys,
+                           const char *texts [], size_t sizes []);
+
+//  A reply's result when its content says status "ok": the result value
+//  alone parsed from the frame (new reference; JSON null when absent),
+//  which costs a fraction of parsing the content. NULL when the status is
+//  another, the content was parsed or changed already, or the scan is
+//  unsure: then read zpar_msg_content.
+json_t *zpar_msg_ok_result (zpar_msg_t *self);
+
 //  Shortcuts into the header, the parent header and the metadata
 //  (borrowed, may be NULL). Read from the frame's bytes when possible,
 //  without parsing the JSON: routers need little else.

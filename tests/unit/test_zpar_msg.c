@@ -347,3 +347,122 @@ Test (zpar_msg, every_signed_byte_counts)
     zpar_msg_destroy (&msg);
     cr_assert_eq (s_drop_reason (again, 0), ZPAR_DROP_REPLAY);
 }
+
+//  What a client reads of a reply without parsing its content is what the
+//  parser finds, or nothing (and then the client parses).
+Test (zpar_msg, an_ok_result_read_alone_agrees_with_the_parser)
+{
+    const char *contents [] = {
+        "{\"status\":\"ok\",\"result\":[1,{\"a\":\"b\"},null]}", "{\"result\":5,\"status\":\"ok\"}",
+        "{\"status\":\"ok\"}", "{\"status\":\"ok\",\"result\":\"text\"}", "{\"status\":\"ok\",\"result\":-2.5e3}",
+        "{\"status\":\"error\",\"ename\":\"E\"}", "{\"status\":\"ok\",\"result\":\"a\\\"b\"}",
+        "{\"status\":\"ok\",\"result\":1,\"result\":2}", "{\"status\":\"ok\",\"result\":[1,}",
+        "{\"status\":\"aborted\"}", "{\"status\":1,\"result\":1}", "[]"
+    };
+    for (size_t i = 0; i < sizeof contents / sizeof *contents; i++) {
+        zmsg_t *raw = s_signed ("{\"msg_id\":\"x\",\"msg_type\":\"apply_reply\"}", "{}", "{}", contents [i]);
+        zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, NULL, NULL);
+        cr_assert_not_null (msg);
+        json_t *alone = zpar_msg_ok_result (msg);
+        json_t *content = zpar_msg_content (msg);
+        const char *status = json_string_value (json_object_get (content, "status"));
+        if (alone) {
+            cr_assert (status && streq (status, "ok"), "%s", contents [i]);
+            json_t *expected = json_object_get (content, "result");
+            cr_assert (json_equal (alone, expected? expected: json_null ()), "%s", contents [i]);
+        }
+        else
+            cr_assert (!status || !streq (status, "ok") || strstr (contents [i], "\\\""),
+                       "an ok result not read: %s", contents [i]);
+        json_decref (alone);
+        //  Parsed now: the shortcut steps aside.
+        cr_assert_null (zpar_msg_ok_result (msg));
+        zpar_msg_destroy (&msg);
+    }
+}
+
+Test (zpar_msg, members_and_keys_are_read_in_one_pass)
+{
+    zmsg_t *raw = s_signed ("{\"msg_id\":\"m-1\",\"msg_type\":\"apply_request\",\"date\":\"2026-11-26T04:00:00Z\"}",
+                            "{}", "{}", "{\"fn\":\"echo\",\"args\":[[1,2],{\"k\":3}],\"kwargs\":{}}");
+    zpar_msg_t *msg = zpar_msg_decode (&raw, s_signer, 0, NULL, NULL);
+    const char *const keys [] = { "fn", "args", "chunk", "kwargs" };
+    const char *texts [4];
+    size_t sizes [4];
+    cr_assert_eq (zpar_msg_scan_members (msg, ZPAR_FRAME_CONTENT, keys, 4, texts, sizes), 0);
+    cr_assert_eq (sizes [0], 6);
+    cr_assert_eq (memcmp (texts [0], "\"echo\"", 6), 0);
+    cr_assert_eq (sizes [1], 15);
+    cr_assert_eq (memcmp (texts [1], "[[1,2],{\"k\":3}]", 15), 0);
+    cr_assert_null (texts [2]);
+    cr_assert_eq (sizes [3], 2);
+
+    zmq_msg_t *header = zpar_msg_frame (msg, ZPAR_FRAME_HEADER);
+    char id [16], type [32], date [8];
+    const char *const names [] = { "msg_id", "msg_type", "date", "absent" };
+    char absent [8] = "x";
+    char *const values [] = { id, type, date, absent };
+    const size_t room [] = { sizeof id, sizeof type, sizeof date, sizeof absent };
+    //  The date does not fit its 8 bytes: found are the other two.
+    cr_assert_eq (zpar_json_scan_strings (zmq_msg_data (header), zmq_msg_size (header), names, 4,
+                                          values, room), 2);
+    cr_assert_str_eq (id, "m-1");
+    cr_assert_str_eq (type, "apply_request");
+    cr_assert_str_eq (date, "");
+    cr_assert_str_eq (absent, "");
+    cr_assert_eq (zpar_json_scan_strings ("{\"msg_id\":\"a\\u0041\"}", 19, names, 1, values, room), -1);
+    //  Once parsed, the frame is the parse's: no scan.
+    zpar_msg_content (msg);
+    cr_assert_eq (zpar_msg_scan_members (msg, ZPAR_FRAME_CONTENT, keys, 4, texts, sizes), -1);
+    zpar_msg_destroy (&msg);
+}
+
+//  Parts over a real pair of sockets: a whole message in order, moved
+//  into a message without a copy, and back to CZMQ's frames.
+Test (zpar_msg, parts_take_whole_messages)
+{
+    zsock_t *out = zsock_new_pair ("@inproc://parts"), *in = zsock_new_pair (">inproc://parts");
+    zpar_parts_t parts = ZPAR_PARTS_EMPTY;
+    cr_assert_eq (zpar_parts_recv (&parts, zsock_resolve (in), ZMQ_DONTWAIT), -1);
+    cr_assert_eq (zmq_errno (), EAGAIN);
+    zmsg_t *raw = s_sample ();
+    size_t frames = zmsg_size (raw), bytes = zmsg_content_size (raw);
+    zmsg_send (&raw, out);
+    cr_assert_eq (zpar_parts_recv (&parts, zsock_resolve (in), 0), 0);
+    cr_assert_eq (parts.count, frames);
+    cr_assert_eq (zpar_parts_bytes (&parts), bytes);
+    cr_assert (zpar_part_streq (&parts.part [0], "client"));
+    zpar_msg_t *msg = zpar_msg_decode_parts (&parts, s_signer, 0, NULL, NULL);
+    cr_assert_not_null (msg);
+    cr_assert_eq (parts.count, 0, "the parts moved into the message");
+    cr_assert_str_eq (json_string_value (json_object_get (zpar_msg_content (msg), "fn")), "echo");
+
+    //  A buffer shared with another message: the same bytes, no copy.
+    zpar_msg_t *reply = zpar_msg_new_reply (msg, "apply_reply", "s");
+    zpar_msg_share_buffer (reply, zpar_msg_buffer (msg, 0));
+    cr_assert_eq (zpar_msg_buffers (reply), 1);
+    cr_assert_eq (zmq_msg_size (zpar_msg_buffer (reply, 0)), 3);
+    cr_assert_eq (memcmp (zmq_msg_data (zpar_msg_buffer (reply, 0)), "\x00\x01\x02", 3), 0);
+    zpar_msg_destroy (&msg);
+    zpar_parts_t taken = ZPAR_PARTS_EMPTY;
+    zpar_msg_take_buffers (reply, &taken);
+    cr_assert_eq (taken.count, 1);
+    cr_assert_eq (zpar_msg_buffers (reply), 0);
+    zmsg_t *back = zpar_parts_to_zmsg (&taken);
+    cr_assert_eq (zmsg_size (back), 1);
+    cr_assert_eq (taken.count, 0);
+    //  And in again: a large frame is lent, a small one copied.
+    char large [1000];
+    memset (large, 'x', sizeof large);
+    zmsg_addmem (back, large, sizeof large);
+    cr_assert_eq (zpar_parts_take_zmsg (&taken, &back), 0);
+    cr_assert_null (back);
+    cr_assert_eq (taken.count, 2);
+    cr_assert_eq (zmq_msg_size (&taken.part [1]), sizeof large);
+    cr_assert_eq (memcmp (zmq_msg_data (&taken.part [1]), large, sizeof large), 0);
+    zpar_parts_free (&taken);
+    zpar_parts_free (&parts);
+    zpar_msg_destroy (&reply);
+    zsock_destroy (&in);
+    zsock_destroy (&out);
+}
