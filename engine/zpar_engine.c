@@ -393,15 +393,20 @@ s_engine_out_buffers (zpar_msg_t *reply, zpar_msg_t *request, zpar_call_t *call)
 }
 
 //  Reply to request with content and status; timestamps go in metadata.
+static void s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char *msg_type,
+                            json_t *content, int64_t started_us, zpar_call_t *call);
+
+//  ok_text: a success's content, written already (content is NULL then).
 static void
-s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char *msg_type,
-                json_t *content, int64_t started_us, zpar_call_t *call)
+s_engine_reply_with (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char *msg_type,
+                     json_t *content, const char *ok_text, size_t ok_size, int64_t started_us,
+                     zpar_call_t *call)
 {
     char started [40], completed [40];
     zpar_iso_date (started_us, started, sizeof started);
     zpar_iso_date (zpar_wall_us (), completed, sizeof completed);
     zpar_msg_t *reply = zpar_msg_new_reply (request, msg_type, self->session);
-    const char *status = json_string_value (json_object_get (content, "status"));
+    const char *status = ok_text? "ok": json_string_value (json_object_get (content, "status"));
     if (!status || (!streq (status, "ok") && !streq (status, "aborted")))
         status = "error";
     //  Without output nothing here needs escaping (uuid and dates are
@@ -426,7 +431,10 @@ s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
         }
         zpar_msg_set_metadata (reply, metadata);
     }
-    zpar_msg_set_content (reply, content);
+    if (ok_text)
+        zpar_msg_set_text (reply, ZPAR_FRAME_CONTENT, ok_text, ok_size);
+    else
+        zpar_msg_set_content (reply, content);
     s_engine_out_buffers (reply, request, call);
     size_t size = zpar_msg_size (reply, self->signer);
     if (size > (size_t) self->max_size) {
@@ -441,6 +449,34 @@ s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char
     }
     if (zpar_msg_send (&reply, sock, self->signer) != 0)
         zpar_warn ("could not send a %s: %s", msg_type, zmq_strerror (zmq_errno ()));
+}
+
+static void
+s_engine_reply (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, const char *msg_type,
+                json_t *content, int64_t started_us, zpar_call_t *call)
+{
+    s_engine_reply_with (self, sock, request, msg_type, content, NULL, 0, started_us, call);
+}
+
+//  A success: {"status": "ok", "result": ...} written around the result's
+//  text, without building the object to encode it.
+static void
+s_engine_reply_ok (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, json_t *result,
+                   int64_t started_us, zpar_call_t *call)
+{
+    static const char head [] = "{\"status\":\"ok\",\"result\":";
+    char text [4096];
+    size_t room = sizeof text - (sizeof head - 1) - 1;
+    size_t size = json_dumpb (result, text + sizeof head - 1, room, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (size == 0 || size > room) {
+        s_engine_reply (self, sock, request, "apply_reply",
+                        json_pack ("{s:s, s:O}", "status", "ok", "result", result), started_us, call);
+        return;
+    }
+    memcpy (text, head, sizeof head - 1);
+    size += sizeof head - 1;
+    text [size++] = '}';
+    s_engine_reply_with (self, sock, request, "apply_reply", NULL, text, size, started_us, call);
 }
 
 //  A chunk of a map: fn once per argument list, answered together with
@@ -648,11 +684,13 @@ s_engine_run (s_engine_t *self, zsock_t *sock, zpar_msg_t *request, int64_t star
     self->current = NULL;
     s_engine_unwatch (self);
     json_t *error = zpar_call_error (call);
-    json_t *reply = error
-        ? s_error_content (json_string_value (json_object_get (error, "ename")),
-                           json_string_value (json_object_get (error, "evalue")), self->info.id)
-        : json_pack ("{s:s, s:O}", "status", "ok", "result", zpar_call_result (call));
-    s_engine_reply (self, sock, request, "apply_reply", reply, started, call);
+    if (error)
+        s_engine_reply (self, sock, request, "apply_reply",
+                        s_error_content (json_string_value (json_object_get (error, "ename")),
+                                         json_string_value (json_object_get (error, "evalue")),
+                                         self->info.id), started, call);
+    else
+        s_engine_reply_ok (self, sock, request, zpar_call_result (call), started, call);
     zpar_call_destroy (&call);
     return true;
 }
