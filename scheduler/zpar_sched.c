@@ -287,7 +287,7 @@ s_batch_limit (zpar_role_t *self)
 //  was added (this role sends none, or it would not fit any batch).
 size_t
 zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
-                 zframe_t *client, zpar_msg_t *msg)
+                 zmq_msg_t *client, zpar_msg_t *msg)
 {
     if (!self->monitored || !self->monitor)
         return SIZE_MAX;
@@ -310,7 +310,7 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
     char parent [160];
     int parent_size = parent_id? snprintf (parent, sizeof parent, "{\"msg_id\":\"%s\"}", parent_id): -1;
     bool short_answer = parent_size > 0 && (size_t) parent_size < sizeof parent;
-    size_t size = 4 * ZPAR_MON_ENTRY_PARTS + strlen (topic) + strlen (engine) + zframe_size (client)
+    size_t size = 4 * ZPAR_MON_ENTRY_PARTS + strlen (topic) + strlen (engine) + zmq_msg_size (client)
                 + kept;
     if (short_answer)
         size += (size_t) parent_size + zmq_msg_size (zpar_msg_frame (msg, ZPAR_FRAME_METADATA));
@@ -328,7 +328,7 @@ zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
         self->batch_due = zpar_mono_ms () + S_BATCH_MS;
     s_batch_put (self, topic, strlen (topic));
     s_batch_put (self, engine, strlen (engine));
-    s_batch_put (self, zframe_data (client), zframe_size (client));
+    s_batch_put (self, zmq_msg_data (client), zmq_msg_size (client));
     for (int i = ZPAR_FRAME_HEADER; i < ZPAR_FRAME_CONTENT; i++) {
         zmq_msg_t *frame = zpar_msg_frame (msg, i);
         if (short_answer && i == ZPAR_FRAME_HEADER)
@@ -395,7 +395,7 @@ s_sched_flush (zpar_role_t *self)
 //  Tells the client its request failed: an apply_reply with status error,
 //  signed by this scheduler, routed [client] [engine].
 void
-zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
+zpar_role_fail (zpar_role_t *self, json_t *header, zmq_msg_t *client,
               const char *engine_uuid, int engine_id, const char *ename, const char *evalue)
 {
     //  The uuid came from a client's routing frame: any bytes at all.
@@ -412,10 +412,20 @@ zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
         "ename", ename, "evalue", evalue, "traceback", "engine_id", engine_id));
     //  The hub keeps answers for clients that ask later: this one too.
     zpar_role_monitor (self, ZPAR_MON_FAIL, uuid, client, reply);
-    zpar_msg_add_route (reply, zframe_data (client), zframe_size (client));
+    zpar_msg_add_route (reply, zmq_msg_data (client), zmq_msg_size (client));
     zpar_msg_add_route (reply, engine_uuid, strlen (engine_uuid));
     if (zpar_msg_send (&reply, self->front, self->signer) != 0)
         zpar_debug ("client gone before its error reply");
+}
+
+//  A routing id as a string (an engine's is its uuid): its bytes up to
+//  the first NUL, cut to fit.
+static void
+s_route_text (zmq_msg_t *route, char *text, size_t size)
+{
+    size_t length = zmq_msg_size (route) < size? zmq_msg_size (route): size - 1;
+    memcpy (text, zmq_msg_data (route), length);
+    text [length] = 0;
 }
 
 //  From a client. mux/control: [client] [engine] DELIM ...; task: [client] DELIM ...
@@ -442,27 +452,27 @@ s_sched_handle_front (zpar_role_t *self, zpar_parts_t *raw)
         zpar_task_submit (self->task, &msg);
         return;
     }
-    zframe_t *client = zpar_msg_pop_route (msg);
-    zframe_t *engine = zpar_msg_pop_route (msg);
-    char *uuid = zframe_strdup (engine);
-    zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
-    zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
-    size_t mark = zpar_role_monitor (self, ZPAR_MON_IN, uuid, client, msg);
-    //  Keep the header's bytes for an error reply; parse only if one is due.
-    zmq_msg_t *bytes = zpar_msg_frame (msg, ZPAR_FRAME_HEADER);
-    zframe_t *header = zframe_new (zmq_msg_data (bytes), zmq_msg_size (bytes));
+    //  [client] [engine] -> [engine] [client]; the client's id and the
+    //  header's bytes kept (shared, not copied) for an error reply.
+    char uuid [256];
+    s_route_text (zpar_msg_route (msg, 1), uuid, sizeof uuid);
+    zmq_msg_t client, header;
+    zmq_msg_init (&client);
+    zmq_msg_copy (&client, zpar_msg_route (msg, 0));
+    zmq_msg_init (&header);
+    zmq_msg_copy (&header, zpar_msg_frame (msg, ZPAR_FRAME_HEADER));
+    zpar_msg_swap_routes (msg);
+    size_t mark = zpar_role_monitor (self, ZPAR_MON_IN, uuid, &client, msg);
     if (zpar_role_send (self, &msg, self->back, mark) != 0) {
         char evalue [400];
         snprintf (evalue, sizeof evalue, "engine %.64s is not connected to the %s scheduler",
                   uuid, self->config.role);
-        json_t *parsed = json_loadb ((const char *) zframe_data (header), zframe_size (header), 0, NULL);
-        zpar_role_fail (self, parsed, client, uuid, -1, ZPAR_E_ENGINE, evalue);
+        json_t *parsed = json_loadb ((const char *) zmq_msg_data (&header), zmq_msg_size (&header), 0, NULL);
+        zpar_role_fail (self, parsed, &client, uuid, -1, ZPAR_E_ENGINE, evalue);
         json_decref (parsed);
     }
-    zframe_destroy (&header);
-    zframe_destroy (&client);
-    zframe_destroy (&engine);
-    free (uuid);
+    zmq_msg_close (&header);
+    zmq_msg_close (&client);
 }
 
 //  From an engine: [engine] DELIM ... (hello, iopub) or [engine] [client] DELIM ... (reply).
@@ -509,9 +519,11 @@ s_sched_handle_back (zpar_role_t *self, zpar_parts_t *raw)
         zpar_msg_destroy (&msg);
         return;
     }
-    zframe_t *engine = zpar_msg_pop_route (msg);
-    zframe_t *client = zpar_msg_pop_route (msg);
-    char *uuid = zframe_strdup (engine);
+    //  [engine] [client]: client stays borrowed from msg until its routes
+    //  are swapped for sending.
+    char uuid [256];
+    s_route_text (zpar_msg_route (msg, 0), uuid, sizeof uuid);
+    zmq_msg_t *client = zpar_msg_route (msg, 1);
     bool forward = true;
     if (self->kind == ZPAR_ROLE_KIND_DIRECT && !zhashx_lookup (self->greeted, uuid)) {
         //  Only an engine that said hello (with the key) answers clients.
@@ -528,15 +540,11 @@ s_sched_handle_back (zpar_role_t *self, zpar_parts_t *raw)
     if (forward) {
         //  The hub counts the reply even when its client has gone.
         zpar_role_monitor (self, ZPAR_MON_OUT, uuid, client, msg);
-        zpar_msg_push_route (msg, zframe_data (engine), zframe_size (engine));
-        zpar_msg_push_route (msg, zframe_data (client), zframe_size (client));
+        zpar_msg_swap_routes (msg);
         if (zpar_msg_send (&msg, self->front, self->signer) != 0)
             zpar_debug ("client gone before its reply");
     }
     zpar_msg_destroy (&msg);
-    zframe_destroy (&engine);
-    zframe_destroy (&client);
-    free (uuid);
 }
 
 zpar_msg_t *

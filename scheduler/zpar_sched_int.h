@@ -43,7 +43,7 @@ typedef struct {
 //  Adds a monitor copy of msg to the batch (see zpar_sched.c). Returns a
 //  mark for zpar_role_send, or SIZE_MAX when no copy was added.
 size_t zpar_role_monitor (zpar_role_t *self, const char *topic, const char *engine,
-                          zframe_t *client, zpar_msg_t *msg);
+                          zmq_msg_t *client, zpar_msg_t *msg);
 
 //  Sends msg on sock; takes the copy at mark back when it could not leave.
 int zpar_role_send (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, size_t mark);
@@ -64,7 +64,7 @@ zpar_msg_t *zpar_sched_notification (zmsg_t *raw, zpar_sign_t *signer, int64_t m
                                      const char **uuid, json_t **id);
 
 //  Answers a request with an error, routed [client] [engine_uuid].
-void zpar_role_fail (zpar_role_t *self, json_t *header, zframe_t *client,
+void zpar_role_fail (zpar_role_t *self, json_t *header, zmq_msg_t *client,
                      const char *engine_uuid, int engine_id,
                      const char *ename, const char *evalue);
 

@@ -65,8 +65,8 @@ typedef enum { S_BLOCKED, S_READY, S_RUNNING } s_state_t;
 typedef struct {
     zpar_msg_t *request;        //  as the client sent it, routed [client]; kept
                                 //  after dispatch only for a retry
-    zframe_t *header;           //  its header, to answer it with an error
-    zframe_t *client;           //  its client's routing id
+    zmq_msg_t header;           //  its header, to answer it with an error
+    zmq_msg_t client;           //  its client's routing id
     char *msg_id;
     s_state_t state;
     int64_t number;             //  ready order
@@ -123,7 +123,7 @@ struct _zpar_task_t {
     zlistx_t *plain;            //  ready s_job_t any engine may take, by number
     zlistx_t *restricted;       //  the other ready s_job_t, by number
     int64_t last_number, first_number;
-    zpar_table_t *running;      //  msg_id -> s_job_t
+    size_t running;             //  jobs in state S_RUNNING (found through known)
     zpar_table_t *outcomes;     //  msg_id -> s_outcome_t (owned)
     s_outcome_t **outcome_ring; //  S_OUTCOMES_MAX, oldest at outcome_next once full
     size_t outcome_next, outcome_count;
@@ -162,8 +162,8 @@ s_job_free (void **item)
     if (!job)
         return;
     zpar_msg_destroy (&job->request);
-    zframe_destroy (&job->header);
-    zframe_destroy (&job->client);
+    zmq_msg_close (&job->header);
+    zmq_msg_close (&job->client);
     free (job->msg_id);
     zlistx_destroy (&job->entries);
     json_decref (job->after.ids);
@@ -231,7 +231,6 @@ zpar_task_new (zpar_role_t *role)
     self->known = zpar_table_new (s_job_free);
     self->plain = zlistx_new ();
     self->restricted = zlistx_new ();
-    self->running = zpar_table_new (NULL);
     self->outcomes = zpar_table_new (s_free);
     self->outcome_ring = calloc (S_OUTCOMES_MAX, sizeof *self->outcome_ring);
     self->dependents = zhashx_new ();
@@ -252,7 +251,6 @@ zpar_task_destroy (zpar_task_t **self_p)
     zpar_task_t *self = *self_p;
     zlistx_destroy (&self->plain);
     zlistx_destroy (&self->restricted);
-    zpar_table_destroy (&self->running);
     zhashx_destroy (&self->timers);
     zhashx_destroy (&self->workers);
     zpar_table_destroy (&self->known);
@@ -534,7 +532,7 @@ s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
         zpar_msg_set_metadata (msg, metadata);
     }
     zpar_msg_push_route (msg, worker->uuid, strlen (worker->uuid));
-    size_t mark = zpar_role_monitor (self->role, ZPAR_MON_IN, worker->uuid, job->client, msg);
+    size_t mark = zpar_role_monitor (self->role, ZPAR_MON_IN, worker->uuid, &job->client, msg);
     int rc = zpar_role_send_or_keep (self->role, &msg, self->role->back, mark);
     if (rc >= 0 && !copy)
         job->request = NULL;            //  gone with the message
@@ -562,7 +560,7 @@ s_task_dispatch (zpar_task_t *self, s_job_t *job, s_worker_t *worker)
     job->state = S_RUNNING;
     job->worker = strdup (worker->uuid);
     job->deadline = 0;                  //  it started: its timeout is met
-    zpar_table_insert (self->running, job->msg_id, job);
+    self->running++;
     if (job->walltime_ms) {
         //  The engine ends itself a second after this (see zpar_heart.c),
         //  so the task's answer is TaskTimeout, not the engine's death.
@@ -661,7 +659,7 @@ s_task_end (zpar_task_t *self, s_job_t *job, bool ok, const char *engine)
         s_task_dequeue (self, job);
     else
     if (job->state == S_RUNNING)
-        zpar_table_delete (self->running, job->msg_id);
+        self->running--;
     s_timer_remove (job);
     zpar_table_delete (self->known, job->msg_id);
 }
@@ -676,8 +674,9 @@ s_task_fail (zpar_task_t *self, s_job_t *job, const char *engine, int engine_id,
     va_start (args, format);
     vsnprintf (evalue, sizeof evalue, format, args);
     va_end (args);
-    json_t *header = json_loadb ((const char *) zframe_data (job->header), zframe_size (job->header), 0, NULL);
-    zpar_role_fail (self->role, header, job->client, engine? engine: "", engine_id, ename, evalue);
+    json_t *header = json_loadb ((const char *) zmq_msg_data (&job->header), zmq_msg_size (&job->header),
+                                 0, NULL);
+    zpar_role_fail (self->role, header, &job->client, engine? engine: "", engine_id, ename, evalue);
     json_decref (header);
     s_task_end (self, job, false, engine);
 }
@@ -892,8 +891,14 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
     s_job_t *job = calloc (1, sizeof *job);
     job->request = msg;
     zmq_msg_t *header = zpar_msg_frame (msg, ZPAR_FRAME_HEADER), *client = zpar_msg_route (msg, 0);
-    job->header = zframe_new (zmq_msg_data (header), zmq_msg_size (header));
-    job->client = zframe_new (zmq_msg_data (client), zmq_msg_size (client));
+    //  The header copied: sharing it would keep the whole receive buffer
+    //  it arrived in alive as long as the task.
+    if (zmq_msg_init_size (&job->header, zmq_msg_size (header)) == 0)
+        memcpy (zmq_msg_data (&job->header), zmq_msg_data (header), zmq_msg_size (header));
+    else
+        zmq_msg_init (&job->header);
+    zmq_msg_init (&job->client);
+    zmq_msg_copy (&job->client, client);
     job->msg_id = strdup (zpar_msg_id (msg));
     job->state = S_BLOCKED;
     zpar_table_insert (self->known, job->msg_id, job);
@@ -958,7 +963,7 @@ zpar_task_engine_up (zpar_task_t *self, const char *uuid, int id, bool registere
 static void
 s_task_retry (zpar_task_t *self, s_job_t *job, const char *engine)
 {
-    zpar_table_delete (self->running, job->msg_id);
+    self->running--;                    //  ready again below
     s_add_string (&job->failed_on, engine);
     free (job->worker);
     job->worker = NULL;
@@ -974,8 +979,8 @@ zpar_task_verdict_t
 zpar_task_reply (zpar_task_t *self, zpar_msg_t *reply, const char *engine)
 {
     const char *parent = zpar_msg_parent_id (reply);
-    s_job_t *job = parent? zpar_table_lookup (self->running, parent): NULL;
-    if (!job || !streq (job->worker, engine)) {
+    s_job_t *job = parent? zpar_table_lookup (self->known, parent): NULL;
+    if (!job || job->state != S_RUNNING || !streq (job->worker, engine)) {
         //  Already answered (its engine was declared dead): the client
         //  has its answer and must not get a second one.
         zpar_debug ("late reply from %s dropped", engine);
@@ -1010,8 +1015,8 @@ zpar_task_engine_down (zpar_task_t *self, const char *uuid, const char *why)
     //  Forgotten first, so that no retry goes back to it.
     zhashx_delete (self->workers, uuid);
     zlistx_t *lost = zlistx_new ();
-    for (s_job_t *job = zpar_table_first (self->running); job; job = zpar_table_next (self->running))
-        if (streq (job->worker, uuid))
+    for (s_job_t *job = zpar_table_first (self->known); job; job = zpar_table_next (self->known))
+        if (job->state == S_RUNNING && streq (job->worker, uuid))
             zlistx_add_end (lost, job);
     int limit = self->role->config.poison_limit;
     for (s_job_t *job = zlistx_first (lost); job; job = zlistx_next (lost)) {
@@ -1095,5 +1100,5 @@ zpar_task_tick (zpar_task_t *self, int64_t now)
 size_t
 zpar_task_unassigned (zpar_task_t *self)
 {
-    return zpar_table_size (self->known) - zpar_table_size (self->running);
+    return zpar_table_size (self->known) - self->running;
 }

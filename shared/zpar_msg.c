@@ -947,6 +947,16 @@ zpar_msg_pop_route (zpar_msg_t *self)
 }
 
 void
+zpar_msg_swap_routes (zpar_msg_t *self)
+{
+    if (self->routes.count < 2)
+        return;
+    zmq_msg_t first = self->routes.part [0];
+    self->routes.part [0] = self->routes.part [1];
+    self->routes.part [1] = first;
+}
+
+void
 zpar_msg_clear_routes (zpar_msg_t *self)
 {
     zpar_parts_clear (&self->routes);

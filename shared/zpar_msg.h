@@ -140,6 +140,7 @@ zmq_msg_t *zpar_msg_route (zpar_msg_t *self, size_t index);                  // 
 void zpar_msg_push_route (zpar_msg_t *self, const void *data, size_t size);   //  in front
 void zpar_msg_add_route (zpar_msg_t *self, const void *data, size_t size);    //  at the end
 zframe_t *zpar_msg_pop_route (zpar_msg_t *self);                               //  caller owns
+void zpar_msg_swap_routes (zpar_msg_t *self);                                  //  the first two
 void zpar_msg_clear_routes (zpar_msg_t *self);
 
 //  Binary buffers after the JSON frames, passed along without copies.
