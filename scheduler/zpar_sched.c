@@ -121,17 +121,19 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         return;
     }
     zpar_parts_t parts = ZPAR_PARTS_EMPTY;
+    //  The clock is read once a message: the handlers take microseconds.
+    int64_t now = zpar_mono_ms ();
     while (!self->terminated) {
         //  Wake for the next batch of monitor copies, counters or task
         //  timeout due.
-        int64_t due = self->task? zpar_task_tick (self->task, zpar_mono_ms ()): INT64_MAX;
+        int64_t due = self->task? zpar_task_tick (self->task, now): INT64_MAX;
         if (self->batched && self->batch_due < due)
             due = self->batch_due;
         if (self->batched && self->idle_at < due)
             due = self->idle_at;
         if (s_stats_changed (self) && self->stats_at < due)
             due = self->stats_at;
-        int64_t wait = due == INT64_MAX? -1: due - zpar_mono_ms ();
+        int64_t wait = due == INT64_MAX? -1: due - now;
         void *which = zpar_poller_wait (self->poller, wait < 0? (due == INT64_MAX? -1: 0): (int) wait,
                                         &parts);
         if (which == self->front)
@@ -151,7 +153,7 @@ zpar_sched_actor (zsock_t *pipe, void *args)
         //  Every handler may send on either data socket (see zpar_poller.h).
         zpar_poller_touch (self->poller, self->front);
         zpar_poller_touch (self->poller, self->back);
-        int64_t now = zpar_mono_ms ();
+        now = zpar_mono_ms ();
         if (self->batched && (now >= self->batch_due || self->batched >= S_BATCH_MAX
                               || (!which && now >= self->idle_at)))
             s_sched_flush (self);
@@ -252,6 +254,13 @@ s_sched_stats (zpar_role_t *self)
 static void
 s_batch_put (zpar_role_t *self, const void *data, size_t size)
 {
+    if (!self->batch) {
+        //  The last batch left with its buffer: a new one, as large.
+        self->batch_capacity = self->batch_capacity? self->batch_capacity: 16384;
+        self->batch = malloc (self->batch_capacity);
+        if (!self->batch)
+            self->batch_capacity = 0;
+    }
     if (self->batch_size + 4 + size > self->batch_capacity) {
         size_t capacity = self->batch_capacity? 2 * self->batch_capacity: 16384;
         while (capacity < self->batch_size + 4 + size)
@@ -372,6 +381,13 @@ zpar_role_send_or_keep (zpar_role_t *self, zpar_msg_t **msg_p, zsock_t *sock, si
     return s_role_sent (self, zpar_msg_send_or_keep (msg_p, sock, self->signer), mark);
 }
 
+static void
+s_batch_free (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
+}
+
 //  Signs the batch once (see zpar_proto.h) and sends it.
 static void
 s_sched_flush (zpar_role_t *self)
@@ -381,12 +397,16 @@ s_sched_flush (zpar_role_t *self)
         size_t sizes [] = { sizeof ZPAR_MON_DOMAIN - 1, self->batch_size };
         char signature [ZPAR_SIGNATURE_LEN + 1];
         zpar_sign_parts (self->signer, parts, sizes, 2, signature);
-        zmsg_t *batch = zmsg_new ();
-        zmsg_addstr (batch, ZPAR_MON_BATCH);
-        zmsg_addstr (batch, signature);
-        zmsg_addmem (batch, self->batch, self->batch_size);
-        zmsg_send (&batch, self->monitor);
-        zmsg_destroy (&batch);
+        //  The entries leave in their own buffer, uncopied; ZeroMQ frees it.
+        void *handle = zsock_resolve (self->monitor);
+        zmq_msg_t blob;
+        if (zmq_msg_init_data (&blob, self->batch, self->batch_size, s_batch_free, NULL) == 0) {
+            self->batch = NULL;
+            if (zmq_send (handle, ZPAR_MON_BATCH, strlen (ZPAR_MON_BATCH), ZMQ_SNDMORE) < 0
+            ||  zmq_send (handle, signature, ZPAR_SIGNATURE_LEN, ZMQ_SNDMORE) < 0
+            ||  zmq_msg_send (&blob, handle, 0) < 0)
+                zmq_msg_close (&blob);
+        }
     }
     self->batch_size = 0;
     self->batched = 0;

@@ -301,9 +301,32 @@ s_parse_object (zmq_msg_t *part)
 }
 
 //  A decoded message whose header has no msg_id or msg_type is dropped.
+static int s_scan_keys (const void *text, size_t text_size, const char *const keys [], size_t nkeys,
+                        bool number, char *const outs [], const size_t sizes []);
+
+//  msg_id and msg_type read from the header in one pass (see s_lookup).
+static void
+s_scan_ids (zpar_msg_t *self)
+{
+    if (self->parsed [HEADER] || !self->encoded [HEADER] || self->id.tried || self->type.tried)
+        return;
+    const char *const keys [] = { "msg_id", "msg_type" };
+    char *const outs [] = { self->id.text, self->type.text };
+    const size_t sizes [] = { sizeof self->id.text, sizeof self->type.text };
+    self->id.tried = self->type.tried = true;
+    if (s_scan_keys (zmq_msg_data (&self->raw [HEADER]), zmq_msg_size (&self->raw [HEADER]),
+                     keys, 2, false, outs, sizes) < 0)
+        return;
+    //  An empty or cut value is left to the parser.
+    self->id.value = *self->id.text? self->id.text: NULL;
+    self->type.value = *self->type.text? self->type.text: NULL;
+}
+
 static zpar_msg_t *
 s_check_header (zpar_msg_t *self, zpar_drop_t *reason)
 {
+    if (self)
+        s_scan_ids (self);
     if (self && (!zpar_msg_id (self) || !zpar_msg_type (self))) {
         zpar_msg_destroy (&self);
         if (reason)
