@@ -505,6 +505,21 @@ s_scan_string (s_scanner_t *scan, const char **text, size_t *length)
     if (scan->at >= scan->end || *scan->at != '"')
         return false;
     const char *start = ++scan->at;
+    //  Eight bytes at a time while none is a quote, a backslash, a control
+    //  character or outside ASCII (bit tricks: a byte of v is zero, or
+    //  below n, when the test word has its high bit set).
+    #define S_ONES   0x0101010101010101ULL
+    #define S_HIGHS  0x8080808080808080ULL
+    #define S_ZERO(v)     (((v) - S_ONES) & ~(v) & S_HIGHS)
+    #define S_BELOW(v, n) (((v) - S_ONES * (n)) & ~(v) & S_HIGHS)
+    while (scan->end - scan->at >= 8) {
+        uint64_t word;
+        memcpy (&word, scan->at, 8);
+        if (S_ZERO (word ^ (S_ONES * '"')) | S_ZERO (word ^ (S_ONES * '\\')) | S_BELOW (word, 0x20)
+        |  S_ZERO (word ^ (S_ONES * 0x7f)) | (word & S_HIGHS))
+            break;
+        scan->at += 8;
+    }
     while (scan->at < scan->end && *scan->at != '"') {
         unsigned char c = (unsigned char) *scan->at++;
         if (c < 0x20 || c >= 0x7f || c == '\\')

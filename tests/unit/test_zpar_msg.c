@@ -466,3 +466,30 @@ Test (zpar_msg, parts_take_whole_messages)
     zsock_destroy (&in);
     zsock_destroy (&out);
 }
+
+//  The scanner reads strings eight bytes at a time: whatever byte sits at
+//  whatever place, it says what the parser says, or is unsure.
+Test (zpar_msg, scanned_strings_agree_with_the_parser_byte_by_byte)
+{
+    const unsigned char odd [] = { '"', '\\', 0x01, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xff, 'a' };
+    char text [64], scanned [64];
+    for (size_t length = 0; length < 20; length++)
+        for (size_t at = 0; at < length; at++)
+            for (size_t k = 0; k < sizeof odd; k++) {
+                char value [32];
+                memset (value, 'x', length);
+                value [at] = (char) odd [k];
+                int size = snprintf (text, sizeof text, "{\"msg_id\":\"%.*s\"}", (int) length, value);
+                int rc = zpar_json_scan_string (text, (size_t) size, "msg_id", scanned, sizeof scanned);
+                json_t *parsed = json_loadb (text, (size_t) size, JSON_REJECT_DUPLICATES, NULL);
+                const char *expected = json_string_value (json_object_get (parsed, "msg_id"));
+                if (rc == 0)
+                    cr_assert (expected && streq (scanned, expected), "length %zu, byte %02x at %zu",
+                               length, odd [k], at);
+                else
+                    //  Unsure only where the text is not plain.
+                    cr_assert (odd [k] < 0x20 || odd [k] >= 0x7f || odd [k] == '"' || odd [k] == '\\',
+                               "unsure of plain text: length %zu, byte %02x at %zu", length, odd [k], at);
+                json_decref (parsed);
+            }
+}
