@@ -6,6 +6,7 @@
 #include "zpar_hub_db_int.h"
 
 #include "zpar_msg.h"
+#include "zpar_table.h"
 #include "zpar_util.h"
 
 #include <czmq.h>
@@ -29,7 +30,7 @@ typedef struct {
 struct _zpar_hub_db_t {
     char *spec;
     zpar_db_sqlite_t *sqlite;           //  or the memory store below
-    zhashx_t *records;                  //  msg_id -> s_record_t (owned)
+    zpar_table_t *records;              //  msg_id -> s_record_t (owned), keyed by its own msg_id
     zlistx_t *pending, *finished;       //  of s_record_t, oldest first
     size_t max_records, max_bytes, bytes;
     uint64_t next_seq;
@@ -130,11 +131,7 @@ zpar_hub_db_open (const char *spec, size_t max_records, size_t max_bytes, char *
         zpar_hub_db_destroy (&self);
         return NULL;
     }
-    self->records = zhashx_new ();
-    zhashx_set_destructor (self->records, s_record_free);
-    //  Keyed by the record's own msg_id: no copy of it to make.
-    zhashx_set_key_duplicator (self->records, NULL);
-    zhashx_set_key_destructor (self->records, NULL);
+    self->records = zpar_table_new (s_record_free);
     self->pending = zlistx_new ();
     self->finished = zlistx_new ();
     self->max_records = max_records;
@@ -151,7 +148,7 @@ zpar_hub_db_destroy (zpar_hub_db_t **self_p)
     zpar_db_sqlite_close (&self->sqlite);
     zlistx_destroy (&self->pending);
     zlistx_destroy (&self->finished);
-    zhashx_destroy (&self->records);
+    zpar_table_destroy (&self->records);
     free (self->spec);
     free (self);
     *self_p = NULL;
@@ -184,7 +181,7 @@ s_forget (zpar_hub_db_t *self, s_record_t *record)
 {
     zlistx_delete (streq (record->status, "pending")? self->pending: self->finished, record->handle);
     self->bytes -= record->bytes;
-    zhashx_delete (self->records, record->msg_id);
+    zpar_table_delete (self->records, record->msg_id);
 }
 
 //  Recounts record's bytes, then culls the oldest finished records over
@@ -195,7 +192,7 @@ s_account (zpar_hub_db_t *self, s_record_t *keep)
     self->bytes -= keep->bytes;
     keep->bytes = s_record_bytes (keep);
     self->bytes += keep->bytes;
-    while ((self->max_records && zhashx_size (self->records) > self->max_records)
+    while ((self->max_records && zpar_table_size (self->records) > self->max_records)
        ||  (self->max_bytes && self->bytes > self->max_bytes)) {
         s_record_t *oldest = zlistx_first (self->finished);
         if (oldest == keep)
@@ -209,7 +206,7 @@ s_account (zpar_hub_db_t *self, s_record_t *keep)
 static s_record_t *
 s_record (zpar_hub_db_t *self, const char *msg_id)
 {
-    s_record_t *record = zhashx_lookup (self->records, msg_id);
+    s_record_t *record = zpar_table_lookup (self->records, msg_id);
     if (record)
         return record;
     record = calloc (1, sizeof *record);
@@ -218,7 +215,7 @@ s_record (zpar_hub_db_t *self, const char *msg_id)
     record->engine_id = -1;
     record->seq = self->next_seq++;
     record->handle = zlistx_add_end (self->pending, record);
-    zhashx_insert (self->records, record->msg_id, record);
+    zpar_table_insert (self->records, record->msg_id, record);
     return record;
 }
 
@@ -348,7 +345,7 @@ zpar_hub_db_output (zpar_hub_db_t *self, const char *msg_id, const char *name, c
     //  Output can come before the monitor's copy of its request, and after
     //  its record was purged: a record made for it is not pending until
     //  the request is seen (else it could stay pending for ever).
-    s_record_t *record = zhashx_lookup (self->records, msg_id);
+    s_record_t *record = zpar_table_lookup (self->records, msg_id);
     if (!record) {
         record = s_record (self, msg_id);
         s_set_status (self, record, "unknown");
@@ -383,7 +380,7 @@ zpar_hub_db_result (zpar_hub_db_t *self, const char *msg_id)
 {
     if (self->sqlite)
         return zpar_db_sqlite_result (self->sqlite, msg_id);
-    s_record_t *record = msg_id? zhashx_lookup (self->records, msg_id): NULL;
+    s_record_t *record = msg_id? zpar_table_lookup (self->records, msg_id): NULL;
     return record? s_result_json (record->status, record->metadata, record->result)
                  : s_result_json (NULL, NULL, NULL);
 }
@@ -458,21 +455,22 @@ s_by_seq (const void *a, const void *b)
 static s_record_t **
 s_select (zpar_hub_db_t *self, const zpar_db_query_t *query, size_t *count)
 {
-    size_t capacity = query->msg_ids? json_array_size (query->msg_ids): zhashx_size (self->records);
+    size_t capacity = query->msg_ids? json_array_size (query->msg_ids): zpar_table_size (self->records);
     s_record_t **found = malloc ((capacity? capacity: 1) * sizeof *found);
     *count = 0;
     if (query->msg_ids) {
         size_t i;
         json_t *id;
         json_array_foreach (query->msg_ids, i, id) {
-            s_record_t *record = zhashx_lookup (self->records, json_string_value (id));
+            const char *key = json_string_value (id);
+            s_record_t *record = key? zpar_table_lookup (self->records, key): NULL;
             if (record && s_matches (record, query))
                 found [(*count)++] = record;
         }
     }
     else
-        for (s_record_t *record = zhashx_first (self->records); record;
-             record = zhashx_next (self->records))
+        for (s_record_t *record = zpar_table_first (self->records); record;
+             record = zpar_table_next (self->records))
             if (s_matches (record, query))
                 found [(*count)++] = record;
     qsort (found, *count, sizeof *found, s_by_seq);
@@ -562,7 +560,7 @@ zpar_hub_db_resubmitted (zpar_hub_db_t *self, const char *msg_id, const char *ne
         zpar_db_sqlite_resubmitted (self->sqlite, msg_id, new_id);
         return;
     }
-    s_record_t *record = zhashx_lookup (self->records, msg_id);
+    s_record_t *record = zpar_table_lookup (self->records, msg_id);
     if (record) {
         s_set (&record->resubmitted, new_id);
         s_account (self, record);
@@ -592,7 +590,7 @@ zpar_hub_db_fail_pending (zpar_hub_db_t *self, const char *content)
 size_t
 zpar_hub_db_count (zpar_hub_db_t *self)
 {
-    return self->sqlite? zpar_db_sqlite_count (self->sqlite, false): zhashx_size (self->records);
+    return self->sqlite? zpar_db_sqlite_count (self->sqlite, false): zpar_table_size (self->records);
 }
 
 size_t
