@@ -16,7 +16,7 @@ enum { HEADER, PARENT, METADATA, CONTENT };
 typedef struct {
     bool tried;
     const char *value;          //  text, or NULL
-    char text [96];
+    char text [64];             //  enough for a msg_id of a uuid session and a counter
 } s_found_t;
 
 struct _zpar_msg_t {
