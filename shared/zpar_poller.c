@@ -101,10 +101,27 @@ zpar_poller_touch (zpar_poller_t *self, void *reader)
 //  and without asking ZMQ_EVENTS first: a receive that finds a message
 //  costs no system call, where ZMQ_EVENTS always looks at the socket's
 //  mailbox (a poll() and a getpid()).
+//  Where a message goes: into parts, or (parts NULL) into a zmsg_t of
+//  CZMQ's frames, which receive into themselves, a large buffer uncopied.
+typedef struct {
+    zpar_parts_t *parts;
+    zmsg_t *msg;
+} s_into_t;
+
 static bool
-s_try_recv (s_item_t *item, zpar_parts_t *parts)
+s_try_recv (s_item_t *item, s_into_t *into)
 {
-    return zpar_parts_recv (parts, item->socket, ZMQ_DONTWAIT) == 0;
+    if (into->parts)
+        return zpar_parts_recv (into->parts, item->socket, ZMQ_DONTWAIT) == 0;
+    //  zmsg_recv has no flags: a zero timeout for the while.
+    int timeout, zero = 0;
+    size_t size = sizeof timeout;
+    if (zmq_getsockopt (item->socket, ZMQ_RCVTIMEO, &timeout, &size) != 0)
+        return false;
+    zmq_setsockopt (item->socket, ZMQ_RCVTIMEO, &zero, sizeof zero);
+    into->msg = zmsg_recv (item->reader);
+    zmq_setsockopt (item->socket, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    return into->msg != NULL;
 }
 
 //  Marks dirty the sockets whose descriptor fired; waits up to timeout_ms.
@@ -124,7 +141,7 @@ s_epoll (zpar_poller_t *self, int timeout_ms)
 //  dirty (it may hold more), the others are clean until their descriptor
 //  fires or the caller touches them.
 static bool
-s_first_message (zpar_poller_t *self, void **which, zpar_parts_t *parts)
+s_first_message (zpar_poller_t *self, void **which, s_into_t *into)
 {
     int start = self->fair? self->next: 0;
     for (int k = 0; k < self->count; k++) {
@@ -132,7 +149,7 @@ s_first_message (zpar_poller_t *self, void **which, zpar_parts_t *parts)
         s_item_t *item = &self->items [i];
         if (!item->dirty)
             continue;
-        if (s_try_recv (item, parts)) {
+        if (s_try_recv (item, into)) {
             self->next = (i + 1) % self->count;
             *which = item->reader;
             return true;
@@ -142,11 +159,10 @@ s_first_message (zpar_poller_t *self, void **which, zpar_parts_t *parts)
     return false;
 }
 
-void *
-zpar_poller_wait (zpar_poller_t *self, int timeout_ms, zpar_parts_t *parts)
+static void *
+s_wait (zpar_poller_t *self, int timeout_ms, s_into_t *into)
 {
     void *which = NULL;
-    zpar_parts_clear (parts);
     self->terminated = false;
     int64_t now = zpar_mono_ms ();
     int64_t deadline = timeout_ms < 0? INT64_MAX: now + timeout_ms;
@@ -154,7 +170,7 @@ zpar_poller_wait (zpar_poller_t *self, int timeout_ms, zpar_parts_t *parts)
     //  descriptors are only read in epoll: look at them now and then.
     if (now - self->epolled_at >= S_EPOLL_EVERY_MS)
         s_epoll (self, 0);
-    bool got = s_first_message (self, &which, parts);
+    bool got = s_first_message (self, &which, into);
     while (!got && !zsys_interrupted) {
         int64_t left = deadline == INT64_MAX? -1: deadline - zpar_mono_ms ();
         if (left < 0 && deadline != INT64_MAX)
@@ -164,20 +180,26 @@ zpar_poller_wait (zpar_poller_t *self, int timeout_ms, zpar_parts_t *parts)
             break;
         if (fired == 0)
             return NULL;                //  expired
-        got = s_first_message (self, &which, parts);
+        got = s_first_message (self, &which, into);
     }
     self->terminated = !got;
     return got? which: NULL;
 }
 
+void *
+zpar_poller_wait (zpar_poller_t *self, int timeout_ms, zpar_parts_t *parts)
+{
+    zpar_parts_clear (parts);
+    s_into_t into = { parts, NULL };
+    return s_wait (self, timeout_ms, &into);
+}
+
 zmsg_t *
 zpar_poller_recv (zpar_poller_t *self, int timeout_ms, void **which)
 {
-    zpar_parts_t parts = ZPAR_PARTS_EMPTY;
-    *which = zpar_poller_wait (self, timeout_ms, &parts);
-    zmsg_t *msg = *which? zpar_parts_to_zmsg (&parts): NULL;
-    zpar_parts_free (&parts);
-    return msg;
+    s_into_t into = { NULL, NULL };
+    *which = s_wait (self, timeout_ms, &into);
+    return into.msg;
 }
 
 bool
