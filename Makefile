@@ -67,7 +67,7 @@ FUZZ_TIME ?= 60
 .PHONY: all deps demo test test-run check check-asan bench fuzz install clean
 # Objects of examples and benchmarks are kept, not removed as intermediates.
 .SECONDARY:
-all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(TESTS) $(FUZZERS) $(TEST_PLUGIN)
+all: $(BINS) $(LIBA) $(LIBSO) $(BUILD)/lib/pkgconfig/zpar.pc $(EXAMPLES) $(BENCHES) $(TESTS) $(FUZZERS) $(TEST_PLUGIN)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -185,7 +185,7 @@ check-asan: deps
 # (installed from Debian when missing) in one run: docs/performance.md.
 bench:
 	@tools/deps.sh bench
-	@$(MAKE) --no-print-directory all $(BENCHES)
+	@$(MAKE) --no-print-directory all
 	/usr/bin/python3 bench/compare.py $(BUILD)
 
 install: $(BINS) $(LIBA) $(LIBSO)

@@ -308,10 +308,16 @@ def dask ():
             if engines == 4:
                 dask_workloads (client)
         finally:
-            if client:
-                client.close ()
-            if cluster:
-                cluster.close ()
+            #  Dask's own stop can hang with many workers on a small
+            #  machine: it gets a minute, then its processes are stopped.
+            try:
+                if client:
+                    client.close (timeout=60)
+                if cluster:
+                    cluster.close (timeout=60)
+            except Exception as error:
+                print (f"  dask     stop: {type (error).__name__}; its processes are stopped by pid",
+                       file=sys.stderr)
             stop_pids (descendants (os.getpid ()))
 
 
