@@ -666,16 +666,22 @@ s_scan_value (s_scanner_t *scan, int depth)
         if (!s_scan_digits (scan))
             return false;
     }
+    size_t raised = 0;                  //  a positive exponent's value
     if (scan->at < scan->end && (*scan->at == 'e' || *scan->at == 'E')) {
         scan->at++;
         real = true;
+        bool negative = scan->at < scan->end && *scan->at == '-';
         if (scan->at < scan->end && (*scan->at == '+' || *scan->at == '-'))
             scan->at++;
         const char *exponent = scan->at;
         if (!s_scan_digits (scan) || scan->at - exponent > 2)
             return false;
+        for (const char *digit = exponent; !negative && digit < scan->at; digit++)
+            raised = raised * 10 + (size_t) (*digit - '0');
     }
-    return real? integer_digits < 300: integer_digits < 19;
+    //  Below 10^(integer digits + exponent): past 10^307 a double may
+    //  overflow, which the parser refuses.
+    return real? integer_digits + raised < 308: integer_digits < 19;
 }
 
 //  The values of up to S_SCAN_WANT keys in one pass: -1 when the text is
@@ -707,6 +713,8 @@ s_scan_keys (const void *text, size_t text_size, const char *const keys [], size
     if (!s_scan_run (&scan, text, text_size, keys, nkeys))
         return -1;
     int found = 0;
+    for (size_t k = scan.nwanted; k < nkeys; k++)
+        *outs [k] = 0;                  //  past what one pass looks for
     for (size_t k = 0; k < scan.nwanted; k++) {
         *outs [k] = 0;
         if (scan.found [k] && scan.found_length [k] < sizes [k]) {
