@@ -496,6 +496,8 @@ zpar_view_map_buffers_async (zpar_view_t *self, const char *fn, json_t *inputs,
         chunksize = 1;
     size_t nparts = (size + chunksize - 1) / chunksize;
     zpar_result_t *result = zpar_result_new (self->client, size, nparts, false);
+    //  Room for every part's call at once: no rehash while they go out.
+    zpar_table_reserve (self->client->calls, nparts);
     for (size_t p = 0; p < nparts; p++) {
         zpar_part_t *part = &result->parts [p];
         part->first = p * chunksize;

@@ -90,10 +90,10 @@ s_find (zpar_table_t *self, const char *key, uint64_t hash)
     return slot;
 }
 
+//  Rehashes into count slots (a power of 2, at least twice the entries).
 static int
-s_grow (zpar_table_t *self)
+s_resize (zpar_table_t *self, size_t count)
 {
-    size_t count = (self->mask + 1) * 2;
     s_slot_t *slots = calloc (count, sizeof *slots), *old = self->slots;
     if (!slots)
         return -1;
@@ -112,9 +112,18 @@ s_grow (zpar_table_t *self)
 }
 
 int
+zpar_table_reserve (zpar_table_t *self, size_t more)
+{
+    size_t count = self->mask + 1;
+    while (2 * (self->size + more) > count)
+        count *= 2;
+    return count > self->mask + 1? s_resize (self, count): 0;
+}
+
+int
 zpar_table_insert (zpar_table_t *self, const char *key, void *value)
 {
-    if (2 * (self->size + 1) > self->mask + 1 && s_grow (self) != 0)
+    if (2 * (self->size + 1) > self->mask + 1 && s_resize (self, (self->mask + 1) * 2) != 0)
         return -1;
     uint64_t hash = s_hash (key);
     size_t slot = s_find (self, key, hash);

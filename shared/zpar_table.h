@@ -24,6 +24,10 @@ void zpar_table_destroy (zpar_table_t **self_p);
 //  Adds key -> value (value not NULL). -1 when key is there already.
 int zpar_table_insert (zpar_table_t *self, const char *key, void *value);
 
+//  Makes room for more entries at once, so that adding them rehashes
+//  nothing. 0 or -1.
+int zpar_table_reserve (zpar_table_t *self, size_t more);
+
 //  The value of key, or NULL.
 void *zpar_table_lookup (zpar_table_t *self, const char *key);
 

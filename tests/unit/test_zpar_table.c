@@ -95,3 +95,29 @@ Test (zpar_table, a_table_without_destructor_frees_no_value)
     cr_assert_null (zpar_table_first (table));
     zpar_table_destroy (&table);
 }
+
+//  Room made ahead keeps what is there, and what is added after it.
+Test (zpar_table, reserving_room_keeps_every_entry)
+{
+    s_freed = 0;
+    zpar_table_t *table = zpar_table_new (s_item_free);
+    for (int i = 0; i < 100; i++) {
+        s_item_t *item = s_item (i);
+        cr_assert_eq (zpar_table_insert (table, item->key, item), 0);
+    }
+    cr_assert_eq (zpar_table_reserve (table, 50000), 0);
+    cr_assert_eq (zpar_table_reserve (table, 10), 0, "already room: nothing to do");
+    for (int i = 100; i < 50100; i++) {
+        s_item_t *item = s_item (i);
+        cr_assert_eq (zpar_table_insert (table, item->key, item), 0);
+    }
+    cr_assert_eq (zpar_table_size (table), 50100);
+    for (int i = 0; i < 50100; i += 7) {
+        char key [32];
+        snprintf (key, sizeof key, "session_%d", i);
+        s_item_t *item = zpar_table_lookup (table, key);
+        cr_assert (item && item->number == i, "%s", key);
+    }
+    zpar_table_destroy (&table);
+    cr_assert_eq (s_freed, 50100);
+}
