@@ -620,23 +620,28 @@ s_task_sweep (zpar_task_t *self)
 static void
 s_task_remember (zpar_task_t *self, const char *msg_id, bool ok, const char *engine)
 {
-    if (zpar_table_lookup (self->outcomes, msg_id))
+    engine = engine? engine: "";
+    size_t id_size = strlen (msg_id) + 1, engine_size = strlen (engine) + 1;
+    s_outcome_t *outcome = malloc (sizeof *outcome + id_size + engine_size);
+    if (!outcome)
         return;
+    memcpy (outcome->text, msg_id, id_size);
+    memcpy (outcome->text + id_size, engine, engine_size);
+    outcome->ok = ok;
+    outcome->msg_id = outcome->text;
+    outcome->engine = outcome->text + id_size;
+    //  Remembered once: the insert says when it is there already (one
+    //  probe, where a lookup first would be two).
+    if (zpar_table_insert (self->outcomes, outcome->msg_id, outcome) != 0) {
+        free (outcome);
+        return;
+    }
     if (self->outcome_count == S_OUTCOMES_MAX) {
         s_outcome_t *oldest = self->outcome_ring [self->outcome_next];
         zpar_table_delete (self->outcomes, oldest->msg_id);     //  frees it
     }
     else
         self->outcome_count++;
-    engine = engine? engine: "";
-    size_t id_size = strlen (msg_id) + 1, engine_size = strlen (engine) + 1;
-    s_outcome_t *outcome = malloc (sizeof *outcome + id_size + engine_size);
-    memcpy (outcome->text, msg_id, id_size);
-    memcpy (outcome->text + id_size, engine, engine_size);
-    outcome->ok = ok;
-    outcome->msg_id = outcome->text;
-    outcome->engine = outcome->text + id_size;
-    zpar_table_insert (self->outcomes, outcome->msg_id, outcome);
     self->outcome_ring [self->outcome_next] = outcome;
     self->outcome_next = (self->outcome_next + 1) % S_OUTCOMES_MAX;
 }
@@ -870,20 +875,15 @@ s_task_link (zpar_task_t *self, s_job_t *job)
     return NULL;
 }
 
-//  A msg_id this role has seen (waiting, running or ended)?
-static bool
-s_task_knows (zpar_task_t *self, const char *msg_id)
-{
-    return zpar_table_lookup (self->known, msg_id) || zpar_table_lookup (self->outcomes, msg_id);
-}
-
 void
 zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
 {
     zpar_msg_t *msg = *msg_p;
     *msg_p = NULL;
-    if (s_task_knows (self, zpar_msg_id (msg))) {
-        //  The same msg_id twice from a key holder: refuse the second.
+    //  The same msg_id twice from a key holder: the second is refused,
+    //  whether the first ended (its outcome is remembered) or not (the
+    //  insert into known below finds it).
+    if (zpar_table_lookup (self->outcomes, zpar_msg_id (msg))) {
         zpar_drops_add (&self->role->drops, ZPAR_DROP_MALFORMED, "client socket");
         zpar_msg_destroy (&msg);
         return;
@@ -901,7 +901,12 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
     zmq_msg_copy (&job->client, client);
     job->msg_id = strdup (zpar_msg_id (msg));
     job->state = S_BLOCKED;
-    zpar_table_insert (self->known, job->msg_id, job);
+    if (!job->msg_id || zpar_table_insert (self->known, job->msg_id, job) != 0) {
+        zpar_drops_add (&self->role->drops, ZPAR_DROP_MALFORMED, "client socket");
+        void *item = job;
+        s_job_free (&item);             //  and the request with it
+        return;
+    }
 
     //  Most tasks carry no flags: "{}" needs no parse.
     zmq_msg_t *raw = zpar_msg_frame (msg, ZPAR_FRAME_METADATA);

@@ -491,3 +491,44 @@ Test (hostile, fuzz_corpus_replays_without_a_fault)
     free (out);
     free (err);
 }
+
+//  A key holder that sends one msg_id twice (other bytes, so no replay):
+//  the task scheduler runs the first and drops the second as malformed,
+//  whether the first is still waiting or already ended.
+Test (hostile, the_same_msg_id_twice_runs_once)
+{
+    s_start ();
+    json_t *status = s_hub_status ();
+    zsock_t *task = zsock_new_dealer (json_string_value (json_object_get (s_role (status, "task"),
+                                                                          "client_endpoint")));
+    json_decref (status);
+    const char *header = "{\"msg_id\":\"twice-1\",\"msg_type\":\"apply_request\",\"session\":\"hostile\","
+                         "\"username\":\"t\",\"date\":\"2026-01-01T00:00:00.000000Z\",\"version\":\"5.3\"}";
+    //  A first that sleeps, so that the second comes while it runs.
+    s_send (task, s_signed_text (header, "{\"fn\":\"sleep\",\"args\":[0.3],\"kwargs\":{}}"));
+    s_send (task, s_signed_text (header, "{\"fn\":\"echo\",\"args\":[2],\"kwargs\":{}}"));
+    zsock_set_rcvtimeo (task, 10000);
+    zmsg_t *raw = zmsg_recv (task);
+    cr_assert_not_null (raw, "no answer to the first");
+    zpar_msg_t *reply = zpar_msg_decode (&raw, s_signer, 0, NULL, NULL);
+    cr_assert_not_null (reply);
+    cr_assert_str_eq (zpar_msg_parent_id (reply), "twice-1");
+    cr_assert_str_eq (json_string_value (json_object_get (zpar_msg_content (reply), "status")), "ok");
+    zpar_msg_destroy (&reply);
+    //  Once it ended, a third with its msg_id.
+    s_send (task, s_signed_text (header, "{\"fn\":\"echo\",\"args\":[3],\"kwargs\":{}}"));
+    int64_t deadline = zpar_mono_ms () + 10000;
+    json_int_t malformed = 0;
+    while (malformed < 2 && zpar_mono_ms () < deadline) {
+        status = s_hub_status ();
+        malformed = json_integer_value (json_object_get (json_object_get (s_role (status, "task"), "dropped"),
+                                                         "malformed"));
+        json_decref (status);
+    }
+    cr_assert_eq (malformed, 2, "the two later copies were not both dropped");
+    zsock_set_rcvtimeo (task, 300);
+    raw = zmsg_recv (task);
+    cr_assert_null (raw, "a copy was answered");
+    zsock_destroy (&task);
+    s_stop ();
+}
