@@ -16,8 +16,11 @@
             the worker with the fewest in flight, two echo workers (DEALER)
             send them back, the broker returns them to the client.
 
-    Both count from the first send to the last reply. Every process
-    started here is stopped by pid before exit.                           */
+    Both count from the first send to the last reply. The one-task-a-
+    message rows run in rounds (-r, default 3), raw then zpar, on the
+    same processes each time, so that a slow spell of the machine falls
+    on both; each round is printed, then the medians and their ratio.
+    Every process started here is stopped by pid before exit.            */
 
 #include "bench.h"
 
@@ -30,6 +33,8 @@
 
 #define DEFAULT_TASKS 100000
 #define WORKERS 2
+#define DEFAULT_ROUNDS 3
+#define MAX_ROUNDS 20
 
 //  -- raw ZeroMQ load balancer ---------------------------------------------
 
@@ -87,47 +92,76 @@ s_broker (int fd)
 }
 
 
-//  Seconds for tasks round trips through the raw balancer, or -1.
-static double
-s_raw (long tasks, double *cpu)
+//  The broker and its workers, started once for every round.
+typedef struct {
+    pid_t broker, workers [WORKERS];
+    char front [600];
+    int fd;
+} s_raw_t;
+
+static void
+s_raw_stop (s_raw_t *self)
 {
+    for (int w = 0; w < WORKERS; w++)
+        bench_stop_child (&self->workers [w]);
+    bench_stop_child (&self->broker);
+    if (self->fd >= 0)
+        close (self->fd);
+    self->fd = -1;
+}
+
+//  Forks the broker and the workers (from a process with no ZeroMQ context
+//  yet) and waits until both workers said hello. 0, or -1.
+static int
+s_raw_start (s_raw_t *self)
+{
+    *self = (s_raw_t) { .fd = -1 };
     int fds [2];
-    pid_t broker = 0, workers [WORKERS] = { 0 };
-    void *ctx = NULL, *sock = NULL;
-    char line [600], ready;
-    double seconds = -1;
     if (pipe2 (fds, O_CLOEXEC) != 0)
         return -1;
-    broker = fork ();
-    if (broker == 0) {
+    self->fd = fds [0];
+    self->broker = fork ();
+    if (self->broker == 0) {
         close (fds [0]);
         s_broker (fds [1]);
     }
     close (fds [1]);
-    char *back = NULL;
-    if (broker < 0 || bench_read (fds [0], line, sizeof line - 1, true) != 0 || !(back = strchr (line, ' '))) {
+    char *back = NULL, ready;
+    if (self->broker < 0
+    ||  bench_read (self->fd, self->front, sizeof self->front - 1, true) != 0
+    ||  !(back = strchr (self->front, ' '))) {
         fprintf (stderr, "throughput: the raw broker did not start\n");
-        goto done;
+        s_raw_stop (self);
+        return -1;
     }
     *back++ = 0;
     for (int w = 0; w < WORKERS; w++)
-        if ((workers [w] = fork ()) == 0) {
-            close (fds [0]);
+        if ((self->workers [w] = fork ()) == 0) {
+            close (self->fd);
             char name = (char) ('a' + w);
             bench_echo_worker (back, &name, 1);
         }
-    if (bench_read (fds [0], &ready, 1, false) != 0) {
+    if (bench_read (self->fd, &ready, 1, false) != 0) {
         fprintf (stderr, "throughput: the raw workers did not connect\n");
-        goto done;
+        s_raw_stop (self);
+        return -1;
     }
-    ctx = zmq_ctx_new ();
-    sock = bench_socket (ctx, ZMQ_DEALER);
+    return 0;
+}
+
+//  Seconds for tasks round trips through the raw balancer, or -1.
+static double
+s_raw (s_raw_t *raw, long tasks, double *cpu)
+{
+    double seconds = -1;
+    void *ctx = zmq_ctx_new ();
+    void *sock = bench_socket (ctx, ZMQ_DEALER);
     int timeout = BENCH_TIMEOUT_MS;
     zmq_setsockopt (sock, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    if (zmq_connect (sock, line) != 0)
+    if (zmq_connect (sock, raw->front) != 0)
         goto done;
     static const char signature [65] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    pid_t pids [] = { 0, broker, workers [0], workers [1] };
+    pid_t pids [] = { 0, raw->broker, raw->workers [0], raw->workers [1] };
     double before [4];
     for (int p = 0; p < 4; p++)
         before [p] = bench_cpu_us (pids [p]);
@@ -158,14 +192,8 @@ s_raw (long tasks, double *cpu)
     else
         fprintf (stderr, "throughput: the raw balancer answered %ld of %ld\n", got, tasks);
 done:
-    if (sock)
-        zmq_close (sock);
-    if (ctx)
-        zmq_ctx_term (ctx);
-    for (int w = 0; w < WORKERS; w++)
-        bench_stop_child (&workers [w]);
-    bench_stop_child (&broker);
-    close (fds [0]);
+    zmq_close (sock);
+    zmq_ctx_term (ctx);
     return seconds;
 }
 
@@ -235,17 +263,36 @@ s_zpar (bench_cluster_t *cluster, long tasks, size_t chunksize, s_mode_t mode, d
     return seconds;
 }
 
+//  The middle of count values (sorted here), or the mean of the two.
+static double
+s_median (double *values, int count)
+{
+    for (int i = 1; i < count; i++)
+        for (int j = i; j > 0 && values [j] < values [j - 1]; j--) {
+            double swap = values [j];
+            values [j] = values [j - 1];
+            values [j - 1] = swap;
+        }
+    return count % 2? values [count / 2]: (values [count / 2 - 1] + values [count / 2]) / 2;
+}
+
 int
 main (int argc, char *argv [])
 {
-    long tasks = DEFAULT_TASKS;
+    long tasks = DEFAULT_TASKS, rounds = DEFAULT_ROUNDS;
     int opt;
-    while ((opt = getopt (argc, argv, "n:h")) != -1) {
+    while ((opt = getopt (argc, argv, "n:r:h")) != -1) {
         char *end = NULL;
+        long value = opt == 'n' || opt == 'r'? strtol (optarg, &end, 10): 0;
         if (opt == 'n')
-            tasks = strtol (optarg, &end, 10);
-        if (opt != 'n' || *end || tasks < 1 || tasks > 10000000) {
-            fprintf (stderr, "usage: %s [-n N]   (N tasks, default %d)\n", argv [0], DEFAULT_TASKS);
+            tasks = value;
+        if (opt == 'r')
+            rounds = value;
+        if ((opt != 'n' && opt != 'r') || *end || tasks < 1 || tasks > 10000000
+        ||  rounds < 1 || rounds > MAX_ROUNDS) {
+            fprintf (stderr, "usage: %s [-n N] [-r R]   (N tasks, default %d; R rounds of raw "
+                     "then zpar, 1 to %d, default %d)\n", argv [0], DEFAULT_TASKS, MAX_ROUNDS,
+                     DEFAULT_ROUNDS);
             return opt == 'h'? 0: 2;
         }
     }
@@ -258,16 +305,36 @@ main (int argc, char *argv [])
     fflush (stdout);
 
     //  Raw first: its children fork from a process with no ZeroMQ context.
+    //  Then rounds of raw and zpar in turn on the same processes, so that a
+    //  slow spell of the machine falls on both, and medians.
     double raw_cpu [4] = { 0 }, one_cpu [5] = { 0 }, batch_cpu [5] = { 0 }, other_cpu [5];
-    double raw = s_raw (tasks, raw_cpu);
+    double raw_runs [MAX_ROUNDS], one_runs [MAX_ROUNDS];
+    long done = 0;
+    s_raw_t raw_setup;
+    bool raw_up = s_raw_start (&raw_setup) == 0;
     bench_cluster_t cluster = { .made = false };
     const char *options [] = { "--hwm", "0", NULL };
-    double one = -1, batched = -1;
-    if (raw > 0 && bench_cluster_start (&cluster, WORKERS, options) == 0) {
-        one = s_zpar (&cluster, tasks, 1, S_PLAIN, one_cpu);
-        if (one > 0)
+    double raw = -1, one = -1, batched = -1;
+    if (raw_up && bench_cluster_start (&cluster, WORKERS, options) == 0) {
+        for (; done < rounds; done++) {
+            double cpu [5];
+            raw_runs [done] = s_raw (&raw_setup, tasks, cpu);
+            for (int p = 0; p < 4; p++)
+                raw_cpu [p] += cpu [p] / (double) rounds;
+            one_runs [done] = raw_runs [done] > 0? s_zpar (&cluster, tasks, 1, S_PLAIN, cpu): -1;
+            for (int p = 0; p < 5; p++)
+                one_cpu [p] += cpu [p] / (double) rounds;
+            if (one_runs [done] <= 0)
+                break;
+        }
+        if (done == rounds) {
+            raw = s_median (raw_runs, (int) rounds);
+            one = s_median (one_runs, (int) rounds);
             batched = s_zpar (&cluster, tasks, 100, S_PLAIN, batch_cpu);
+        }
     }
+    if (raw_up)
+        s_raw_stop (&raw_setup);
     bench_cluster_stop (&cluster);
     //  With the default high-water mark tasks queue in the scheduler, and
     //  restricted tasks and dependencies take their own paths there.
@@ -287,15 +354,19 @@ main (int argc, char *argv [])
         return 1;
     }
     printf ("%-62s %10s %10s\n", "", "tasks/s", "seconds");
+    for (long r = 0; r < rounds; r++)
+        printf ("  round %-2ld  raw ZeroMQ %10.0f   zpar %10.0f   ratio %.2f\n", r + 1,
+                tasks / raw_runs [r], tasks / one_runs [r], raw_runs [r] / one_runs [r]);
+    printf ("\nMedians of the %ld rounds, and the chunked map on the same cluster:\n", rounds);
     printf ("%-62s %10.0f %10.3f\n", "raw ZeroMQ load balancer (ROUTER/ROUTER broker, 2 DEALERs)", tasks / raw, raw);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, one task per message", tasks / one, one);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, chunksize 100", tasks / batched, batched);
-    printf ("\nratio (zpar / raw, one task per message): %.2f\n", raw / one);
+    printf ("\nratio (zpar / raw, one task per message, medians): %.2f\n", raw / one);
     printf ("\nThe default --hwm 1 (tasks wait in the scheduler), %ld tasks, one per message:\n", queued);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map", queued / plain, plain);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, first half on engine 0 only (targets)", queued / mixed, mixed);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, and 1 task after all of it", queued / fan_in, fan_in);
-    printf ("\nCPU per task (µs, user + system, all threads):\n");
+    printf ("\nCPU per task (µs, user + system, all threads; one task per message: the mean of the rounds):\n");
     printf ("  raw           client %.1f  broker %.1f  workers %.1f + %.1f\n",
             raw_cpu [0], raw_cpu [1], raw_cpu [2], raw_cpu [3]);
     printf ("  zpar          client %.1f  scheduler %.1f  engines %.1f + %.1f  hub %.1f\n",
