@@ -1,7 +1,11 @@
 /*  zpar_hub_db.c - task records: the memory store (a hash by msg_id, a
     list of pending records and one of finished records in the order they
     finished, so culling takes the oldest finished in O(1)), the JSON
-    both stores answer with, and queries as clients send them.          */
+    both stores answer with, and queries as clients send them.
+
+    Every task makes a record, so a record costs few allocations: it
+    holds its msg_id and its list links, the request's texts share one
+    block and the answer's another (each comes in one monitor copy).    */
 
 #include "zpar_hub_db_int.h"
 
@@ -11,12 +15,17 @@
 
 #include <czmq.h>
 
-typedef struct {
-    char *msg_id, *client, *engine_uuid, *fn, *submitted, *started, *completed;
+typedef struct s_record_t s_record_t;
+struct s_record_t {
+    //  Point into request (NULL: not known)
+    const char *client, *fn, *submitted, *req_header, *req_metadata, *req_content;
+    //  Point into answer
+    const char *started, *completed, *metadata, *result;
+    char *request, *answer;             //  the blocks, or NULL
+    size_t request_size, answer_size;
+    char *engine_uuid;
     const char *status;                 //  static
     int engine_id;
-    char *req_header, *req_metadata, *req_content;
-    char *metadata, *result;
     bool result_cut;
     char *out, *err;
     size_t out_size, err_size;
@@ -24,14 +33,21 @@ typedef struct {
     char *resubmitted;
     uint64_t seq;                       //  creation order
     size_t bytes;                       //  counted in the store's total
-    void *handle;                       //  in pending or finished
-} s_record_t;
+    s_record_t *prev, *next;            //  in pending or finished
+    char msg_id [];
+};
+
+//  Records oldest first, linked through the records themselves.
+typedef struct {
+    s_record_t *first, *last;
+    size_t size;
+} s_list_t;
 
 struct _zpar_hub_db_t {
     char *spec;
     zpar_db_sqlite_t *sqlite;           //  or the memory store below
     zpar_table_t *records;              //  msg_id -> s_record_t (owned), keyed by its own msg_id
-    zlistx_t *pending, *finished;       //  of s_record_t, oldest first
+    s_list_t pending, finished;
     size_t max_records, max_bytes, bytes;
     uint64_t next_seq;
 };
@@ -52,18 +68,9 @@ s_record_free (void **item)
     s_record_t *record = *item;
     if (!record)
         return;
-    free (record->msg_id);
-    free (record->client);
+    free (record->request);
+    free (record->answer);
     free (record->engine_uuid);
-    free (record->fn);
-    free (record->submitted);
-    free (record->started);
-    free (record->completed);
-    free (record->req_header);
-    free (record->req_metadata);
-    free (record->req_content);
-    free (record->metadata);
-    free (record->result);
     free (record->out);
     free (record->err);
     free (record->resubmitted);
@@ -80,23 +87,80 @@ s_len (const char *text)
 static size_t
 s_record_bytes (s_record_t *r)
 {
-    return sizeof *r + s_len (r->msg_id) + s_len (r->client) + s_len (r->engine_uuid)
-         + s_len (r->fn) + s_len (r->submitted) + s_len (r->started) + s_len (r->completed)
-         + s_len (r->req_header) + s_len (r->req_metadata) + s_len (r->req_content)
-         + s_len (r->metadata) + s_len (r->result) + r->out_size + r->err_size
-         + s_len (r->resubmitted);
+    return sizeof *r + strlen (r->msg_id) + r->request_size + r->answer_size
+         + s_len (r->engine_uuid) + r->out_size + r->err_size + s_len (r->resubmitted);
 }
 
-//  A copy of size bytes as a string (NULL for none).
-static char *
-s_copy (const void *data, size_t size)
+//  Replaces *block with one holding count texts (of sizes bytes each, or
+//  NULL), each ending in a null byte, and points fields at them. A text
+//  may be in the old block: it is freed last.
+static void
+s_block (char **block, size_t *block_size, const char **fields [],
+         const void *const texts [], const size_t sizes [], int count)
 {
-    if (!data)
-        return NULL;
-    char *copy = malloc (size + 1);
-    memcpy (copy, data, size);
-    copy [size] = 0;
-    return copy;
+    size_t total = 0;
+    for (int i = 0; i < count; i++)
+        total += texts [i]? sizes [i] + 1: 0;
+    char *fresh = total? malloc (total): NULL, *at = fresh;
+    for (int i = 0; i < count; i++) {
+        *fields [i] = NULL;
+        if (texts [i] && fresh) {
+            memcpy (at, texts [i], sizes [i]);
+            at [sizes [i]] = 0;
+            *fields [i] = at;
+            at += sizes [i] + 1;
+        }
+    }
+    free (*block);
+    *block = fresh;
+    *block_size = fresh? total: 0;
+}
+
+static size_t
+s_size (const char *text)
+{
+    return text? strlen (text): 0;
+}
+
+//  The answer's texts; a NULL started or completed keeps what it was.
+static void
+s_set_answer (s_record_t *record, const char *started, const char *completed,
+              const void *metadata, size_t metadata_size, const void *result, size_t result_size)
+{
+    started = started? started: record->started;
+    completed = completed? completed: record->completed;
+    const char **fields [] = { &record->started, &record->completed, &record->metadata, &record->result };
+    const void *const texts [] = { started, completed, metadata, result };
+    const size_t sizes [] = { s_size (started), s_size (completed), metadata_size, result_size };
+    s_block (&record->answer, &record->answer_size, fields, texts, sizes, 4);
+}
+
+static void
+s_list_add (s_list_t *list, s_record_t *record)
+{
+    record->next = NULL;
+    record->prev = list->last;
+    if (list->last)
+        list->last->next = record;
+    else
+        list->first = record;
+    list->last = record;
+    list->size++;
+}
+
+static void
+s_list_remove (s_list_t *list, s_record_t *record)
+{
+    if (record->prev)
+        record->prev->next = record->next;
+    else
+        list->first = record->next;
+    if (record->next)
+        record->next->prev = record->prev;
+    else
+        list->last = record->prev;
+    record->prev = record->next = NULL;
+    list->size--;
 }
 
 static void
@@ -132,8 +196,6 @@ zpar_hub_db_open (const char *spec, size_t max_records, size_t max_bytes, char *
         return NULL;
     }
     self->records = zpar_table_new (s_record_free);
-    self->pending = zlistx_new ();
-    self->finished = zlistx_new ();
     self->max_records = max_records;
     self->max_bytes = max_bytes;
     return self;
@@ -146,8 +208,6 @@ zpar_hub_db_destroy (zpar_hub_db_t **self_p)
     if (!self)
         return;
     zpar_db_sqlite_close (&self->sqlite);
-    zlistx_destroy (&self->pending);
-    zlistx_destroy (&self->finished);
     zpar_table_destroy (&self->records);
     free (self->spec);
     free (self);
@@ -179,7 +239,7 @@ zpar_hub_db_commit (zpar_hub_db_t *self)
 static void
 s_forget (zpar_hub_db_t *self, s_record_t *record)
 {
-    zlistx_delete (streq (record->status, "pending")? self->pending: self->finished, record->handle);
+    s_list_remove (streq (record->status, "pending")? &self->pending: &self->finished, record);
     self->bytes -= record->bytes;
     zpar_table_delete (self->records, record->msg_id);
 }
@@ -194,9 +254,9 @@ s_account (zpar_hub_db_t *self, s_record_t *keep)
     self->bytes += keep->bytes;
     while ((self->max_records && zpar_table_size (self->records) > self->max_records)
        ||  (self->max_bytes && self->bytes > self->max_bytes)) {
-        s_record_t *oldest = zlistx_first (self->finished);
+        s_record_t *oldest = self->finished.first;
         if (oldest == keep)
-            oldest = zlistx_next (self->finished);
+            oldest = oldest->next;
         if (!oldest)
             break;
         s_forget (self, oldest);
@@ -209,12 +269,13 @@ s_record (zpar_hub_db_t *self, const char *msg_id)
     s_record_t *record = zpar_table_lookup (self->records, msg_id);
     if (record)
         return record;
-    record = calloc (1, sizeof *record);
-    record->msg_id = strdup (msg_id);
+    size_t size = strlen (msg_id) + 1;
+    record = calloc (1, sizeof *record + size);
+    memcpy (record->msg_id, msg_id, size);
     record->status = "pending";
     record->engine_id = -1;
     record->seq = self->next_seq++;
-    record->handle = zlistx_add_end (self->pending, record);
+    s_list_add (&self->pending, record);
     zpar_table_insert (self->records, record->msg_id, record);
     return record;
 }
@@ -226,8 +287,8 @@ s_set_status (zpar_hub_db_t *self, s_record_t *record, const char *status)
     bool was_pending = streq (record->status, "pending"), pending = streq (status, "pending");
     record->status = status;
     if (was_pending != pending) {
-        zlistx_detach (was_pending? self->pending: self->finished, record->handle);
-        record->handle = zlistx_add_end (pending? self->pending: self->finished, record);
+        s_list_remove (was_pending? &self->pending: &self->finished, record);
+        s_list_add (pending? &self->pending: &self->finished, record);
     }
 }
 
@@ -239,18 +300,20 @@ zpar_hub_db_task (zpar_hub_db_t *self, const zpar_db_task_t *task)
         return;
     }
     s_record_t *record = s_record (self, task->msg_id);
-    s_set (&record->client, task->client);
     s_set (&record->engine_uuid, task->engine_uuid);
-    s_set (&record->fn, task->fn);
-    s_set (&record->submitted, task->submitted);
     if (task->engine_id >= 0)
         record->engine_id = task->engine_id;
-    free (record->req_header);
-    free (record->req_metadata);
-    free (record->req_content);
-    record->req_header = s_copy (task->header, task->header_size);
-    record->req_metadata = s_copy (task->metadata, task->metadata_size);
-    record->req_content = task->content_size? s_copy (task->content, task->content_size): NULL;
+    //  What the task does not say, the record keeps.
+    const char *client = task->client? task->client: record->client;
+    const char *fn = task->fn? task->fn: record->fn;
+    const char *submitted = task->submitted? task->submitted: record->submitted;
+    const char **fields [] = { &record->client, &record->fn, &record->submitted,
+                               &record->req_header, &record->req_metadata, &record->req_content };
+    const void *const texts [] = { client, fn, submitted, task->header, task->metadata,
+                                   task->content_size? task->content: NULL };
+    const size_t sizes [] = { s_size (client), s_size (fn), s_size (submitted), task->header_size,
+                              task->metadata_size, task->content_size };
+    s_block (&record->request, &record->request_size, fields, texts, sizes, 6);
     //  Output may have come first, or its engine left and the task was
     //  sent again: without an answer, it is pending.
     if (!record->metadata)
@@ -299,12 +362,8 @@ zpar_hub_db_answer (zpar_hub_db_t *self, const char *msg_id, const char *engine_
         s_set (&record->engine_uuid, engine_uuid);
     if (engine_id >= 0)
         record->engine_id = engine_id;
-    s_set (&record->started, *started? started: NULL);
-    s_set (&record->completed, *completed? completed: NULL);
-    free (record->metadata);
-    free (record->result);
-    record->metadata = s_copy (metadata, metadata_size);
-    record->result = content_size? s_copy (content, content_size): NULL;
+    s_set_answer (record, *started? started: NULL, *completed? completed: NULL,
+                  metadata, metadata_size, content_size? content: NULL, content_size);
     record->result_cut = content_size == 0;
     s_set_status (self, record, status);
     s_account (self, record);
@@ -544,13 +603,12 @@ zpar_hub_db_engine_gone (zpar_hub_db_t *self, int engine_id)
         zpar_db_sqlite_engine_gone (self->sqlite, engine_id);
         return;
     }
-    zlistx_t *gone = zlistx_new ();
-    for (s_record_t *record = zlistx_first (self->pending); record; record = zlistx_next (self->pending))
+    s_record_t *next;
+    for (s_record_t *record = self->pending.first; record; record = next) {
+        next = record->next;            //  before it moves to finished
         if (record->engine_id == engine_id)
-            zlistx_add_end (gone, record);
-    for (s_record_t *record = zlistx_first (gone); record; record = zlistx_next (gone))
-        s_set_status (self, record, "unknown");
-    zlistx_destroy (&gone);
+            s_set_status (self, record, "unknown");
+    }
 }
 
 void
@@ -575,11 +633,8 @@ zpar_hub_db_fail_pending (zpar_hub_db_t *self, const char *content)
     static const char metadata [] = "{\"status\": \"error\"}";
     size_t count = 0;
     s_record_t *record;
-    while ((record = zlistx_first (self->pending))) {
-        free (record->metadata);
-        free (record->result);
-        record->metadata = strdup (metadata);
-        record->result = strdup (content);
+    while ((record = self->pending.first)) {
+        s_set_answer (record, NULL, NULL, metadata, strlen (metadata), content, strlen (content));
         s_set_status (self, record, "error");
         s_account (self, record);
         count++;
@@ -596,7 +651,7 @@ zpar_hub_db_count (zpar_hub_db_t *self)
 size_t
 zpar_hub_db_pending (zpar_hub_db_t *self)
 {
-    return self->sqlite? zpar_db_sqlite_count (self->sqlite, true): zlistx_size (self->pending);
+    return self->sqlite? zpar_db_sqlite_count (self->sqlite, true): self->pending.size;
 }
 
 size_t

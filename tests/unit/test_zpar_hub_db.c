@@ -269,3 +269,50 @@ Test (hub_db, records_made_by_output_or_left_by_their_engine_are_not_pending)
     snprintf (spec, sizeof spec, "sqlite:%s/tasks.db", getenv ("ZPAR_DIR"));
     s_lifecycle (spec);
 }
+
+//  A second copy of a request (a retry on another engine) or of an answer
+//  replaces what it says and keeps what it leaves out; the store's byte
+//  count follows the texts it holds.
+Test (hub_db, a_second_copy_keeps_what_it_leaves_out)
+{
+    zpar_hub_db_t *db = s_open ("memory", 0);
+    s_task (db, "a", 0, "echo", "2026-11-26T10:00:00.000000Z");
+    s_answer (db, "a", "error", true);
+    size_t bytes = zpar_hub_db_bytes (db);
+    const char *header = "{\"msg_id\":\"a\",\"date\":\"2026-11-26T10:00:03.000000Z\",\"retry\":1}";
+    zpar_db_task_t again = {
+        .msg_id = "a", .engine_id = 1, .header = header, .header_size = strlen (header),
+        .metadata = "{}", .metadata_size = 2
+    };
+    zpar_hub_db_task (db, &again);
+    cr_assert_lt (zpar_hub_db_bytes (db), bytes, "the request's content is gone");
+    const char *metadata = "{\"status\":\"ok\"}";
+    zpar_hub_db_answer (db, "a", NULL, 1, metadata, strlen (metadata), "{\"status\":\"ok\",\"result\":7}", 27);
+    json_t *record = zpar_hub_db_record (db, "a");
+    cr_assert_not_null (record);
+    cr_assert_str_eq (json_string_value (json_object_get (record, "client")), "client-1");
+    cr_assert_str_eq (json_string_value (json_object_get (record, "fn")), "echo");
+    cr_assert_str_eq (json_string_value (json_object_get (record, "submitted")), "2026-11-26T10:00:00.000000Z");
+    cr_assert_str_eq (json_string_value (json_object_get (record, "started")), "2026-11-26T10:00:01.000000Z");
+    cr_assert_eq (json_integer_value (json_object_get (record, "engine_id")), 1);
+    cr_assert_str_eq (json_string_value (json_object_get (record, "status")), "ok");
+    cr_assert_eq (json_integer_value (json_object_get (json_object_get (record, "result"), "result")), 7);
+    json_t *request = json_object_get (record, "request");
+    cr_assert_eq (json_integer_value (json_object_get (json_object_get (request, "header"), "retry")), 1);
+    cr_assert (json_is_null (json_object_get (request, "content")) || !json_object_get (request, "content"));
+    json_decref (record);
+    //  A pending record failed by a lost scheduler keeps its dates.
+    s_task (db, "b", 0, "sleep", "2026-11-26T10:00:04.000000Z");
+    s_answer (db, "b", "ok", true);
+    s_task (db, "b", 1, "sleep", "2026-11-26T10:00:05.000000Z");
+    cr_assert_eq (zpar_hub_db_pending (db), 0, "an answered record stays answered");
+    s_task (db, "c", 0, "sleep", "2026-11-26T10:00:06.000000Z");
+    cr_assert_eq (zpar_hub_db_fail_pending (db, "{\"status\":\"error\",\"ename\":\"SchedulerError\"}"), 1);
+    record = zpar_hub_db_record (db, "c");
+    cr_assert_str_eq (json_string_value (json_object_get (json_object_get (record, "result"), "ename")),
+                      "SchedulerError");
+    cr_assert_str_eq (json_string_value (json_object_get (record, "status")), "error");
+    json_decref (record);
+    zpar_hub_db_destroy (&db);
+    cr_assert_null (db);
+}
