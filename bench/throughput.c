@@ -16,15 +16,21 @@
             the worker with the fewest in flight, two echo workers (DEALER)
             send them back, the broker returns them to the client.
 
-    Both count from the first send to the last reply. The one-task-a-
-    message rows run in rounds (-r, default 3), raw then zpar, on the
-    same processes each time, so that a slow spell of the machine falls
-    on both; each round is printed, then the medians and their ratio.
-    Every process started here is stopped by pid before exit.            */
+    raw, batch workers
+            The same, its workers under SCHED_BATCH as zpar's engines are
+            (zpar-engine --policy): what that policy alone is worth.
+
+    All count from the first send to the last reply. The one-task-a-
+    message rows run in rounds (-r, default 3), each of the three in
+    turn, on the same processes each time, so that a slow spell of the
+    machine falls on all; each round is printed, then the medians and
+    the ratios. Every process started here is stopped by pid before
+    exit.                                                                */
 
 #include "bench.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,9 +117,10 @@ s_raw_stop (s_raw_t *self)
 }
 
 //  Forks the broker and the workers (from a process with no ZeroMQ context
-//  yet) and waits until both workers said hello. 0, or -1.
+//  yet) and waits until both workers said hello. 0, or -1. With batch,
+//  the workers take SCHED_BATCH, as zpar's engines do.
 static int
-s_raw_start (s_raw_t *self)
+s_raw_start (s_raw_t *self, bool batch)
 {
     *self = (s_raw_t) { .fd = -1 };
     int fds [2];
@@ -138,6 +145,9 @@ s_raw_start (s_raw_t *self)
     for (int w = 0; w < WORKERS; w++)
         if ((self->workers [w] = fork ()) == 0) {
             close (self->fd);
+            struct sched_param param = { 0 };
+            if (batch && sched_setscheduler (0, SCHED_BATCH, &param) != 0)
+                _exit (1);
             char name = (char) ('a' + w);
             bench_echo_worker (back, &name, 1);
         }
@@ -263,10 +273,12 @@ s_zpar (bench_cluster_t *cluster, long tasks, size_t chunksize, s_mode_t mode, d
     return seconds;
 }
 
-//  The middle of count values (sorted here), or the mean of the two.
+//  The middle of count values, or the mean of the two.
 static double
-s_median (double *values, int count)
+s_median (const double *runs, int count)
 {
+    double values [MAX_ROUNDS];
+    memcpy (values, runs, (size_t) count * sizeof *values);
     for (int i = 1; i < count; i++)
         for (int j = i; j > 0 && values [j] < values [j - 1]; j--) {
             double swap = values [j];
@@ -290,9 +302,9 @@ main (int argc, char *argv [])
             rounds = value;
         if ((opt != 'n' && opt != 'r') || *end || tasks < 1 || tasks > 10000000
         ||  rounds < 1 || rounds > MAX_ROUNDS) {
-            fprintf (stderr, "usage: %s [-n N] [-r R]   (N tasks, default %d; R rounds of raw "
-                     "then zpar, 1 to %d, default %d)\n", argv [0], DEFAULT_TASKS, MAX_ROUNDS,
-                     DEFAULT_ROUNDS);
+            fprintf (stderr, "usage: %s [-n N] [-r R]   (N tasks, default %d; R rounds of raw, "
+                     "raw with batch workers and zpar, 1 to %d, default %d)\n",
+                     argv [0], DEFAULT_TASKS, MAX_ROUNDS, DEFAULT_ROUNDS);
             return opt == 'h'? 0: 2;
         }
     }
@@ -305,23 +317,26 @@ main (int argc, char *argv [])
     fflush (stdout);
 
     //  Raw first: its children fork from a process with no ZeroMQ context.
-    //  Then rounds of raw and zpar in turn on the same processes, so that a
-    //  slow spell of the machine falls on both, and medians.
+    //  Then rounds of raw, raw with batch workers and zpar in turn on the
+    //  same processes, so that a slow spell of the machine falls on all
+    //  three, and medians.
     double raw_cpu [4] = { 0 }, one_cpu [5] = { 0 }, batch_cpu [5] = { 0 }, other_cpu [5];
-    double raw_runs [MAX_ROUNDS], one_runs [MAX_ROUNDS];
+    double raw_runs [MAX_ROUNDS], fair_runs [MAX_ROUNDS], one_runs [MAX_ROUNDS];
     long done = 0;
-    s_raw_t raw_setup;
-    bool raw_up = s_raw_start (&raw_setup) == 0;
+    s_raw_t raw_setup, fair_setup;
+    bool raw_up = s_raw_start (&raw_setup, false) == 0;
+    bool fair_up = raw_up && s_raw_start (&fair_setup, true) == 0;
     bench_cluster_t cluster = { .made = false };
     const char *options [] = { "--hwm", "0", NULL };
-    double raw = -1, one = -1, batched = -1;
-    if (raw_up && bench_cluster_start (&cluster, WORKERS, options) == 0) {
+    double raw = -1, fair = -1, one = -1, batched = -1;
+    if (fair_up && bench_cluster_start (&cluster, WORKERS, options) == 0) {
         for (; done < rounds; done++) {
             double cpu [5];
             raw_runs [done] = s_raw (&raw_setup, tasks, cpu);
             for (int p = 0; p < 4; p++)
                 raw_cpu [p] += cpu [p] / (double) rounds;
-            one_runs [done] = raw_runs [done] > 0? s_zpar (&cluster, tasks, 1, S_PLAIN, cpu): -1;
+            fair_runs [done] = raw_runs [done] > 0? s_raw (&fair_setup, tasks, cpu): -1;
+            one_runs [done] = fair_runs [done] > 0? s_zpar (&cluster, tasks, 1, S_PLAIN, cpu): -1;
             for (int p = 0; p < 5; p++)
                 one_cpu [p] += cpu [p] / (double) rounds;
             if (one_runs [done] <= 0)
@@ -329,12 +344,15 @@ main (int argc, char *argv [])
         }
         if (done == rounds) {
             raw = s_median (raw_runs, (int) rounds);
+            fair = s_median (fair_runs, (int) rounds);
             one = s_median (one_runs, (int) rounds);
             batched = s_zpar (&cluster, tasks, 100, S_PLAIN, batch_cpu);
         }
     }
     if (raw_up)
         s_raw_stop (&raw_setup);
+    if (fair_up)
+        s_raw_stop (&fair_setup);
     bench_cluster_stop (&cluster);
     //  With the default high-water mark tasks queue in the scheduler, and
     //  restricted tasks and dependencies take their own paths there.
@@ -353,15 +371,18 @@ main (int argc, char *argv [])
         fprintf (stderr, "throughput: %s\n", bench_interrupted? "interrupted": "failed");
         return 1;
     }
-    printf ("%-62s %10s %10s\n", "", "tasks/s", "seconds");
+    printf ("Tasks per second, each round in turn:       raw ZeroMQ  (batch workers)       zpar\n");
     for (long r = 0; r < rounds; r++)
-        printf ("  round %-2ld  raw ZeroMQ %10.0f   zpar %10.0f   ratio %.2f\n", r + 1,
-                tasks / raw_runs [r], tasks / one_runs [r], raw_runs [r] / one_runs [r]);
+        printf ("  round %-2ld %43.0f %16.0f %10.0f\n", r + 1,
+                tasks / raw_runs [r], tasks / fair_runs [r], tasks / one_runs [r]);
     printf ("\nMedians of the %ld rounds, and the chunked map on the same cluster:\n", rounds);
+    printf ("%-62s %10s %10s\n", "", "tasks/s", "seconds");
     printf ("%-62s %10.0f %10.3f\n", "raw ZeroMQ load balancer (ROUTER/ROUTER broker, 2 DEALERs)", tasks / raw, raw);
+    printf ("%-62s %10.0f %10.3f\n", "raw ZeroMQ, its workers SCHED_BATCH as zpar's engines", tasks / fair, fair);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, one task per message", tasks / one, one);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, chunksize 100", tasks / batched, batched);
-    printf ("\nratio (zpar / raw, one task per message, medians): %.2f\n", raw / one);
+    printf ("\nratio (zpar / raw, one task per message, medians): %.2f (%.2f against batch workers)\n",
+            raw / one, fair / one);
     printf ("\nThe default --hwm 1 (tasks wait in the scheduler), %ld tasks, one per message:\n", queued);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map", queued / plain, plain);
     printf ("%-62s %10.0f %10.3f\n", "zpar balanced map, first half on engine 0 only (targets)", queued / mixed, mixed);

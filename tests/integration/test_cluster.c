@@ -1,6 +1,9 @@
 /*  A real cluster through the user's paths: ipcluster, libzpar, zpar.   */
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,4 +388,48 @@ Test (cluster, a_stopped_engine_is_declared_dead)
     zpar_view_destroy (&all);
     zpar_client_destroy (&client);
     zt_cluster_stop ();
+}
+
+//  Every thread of pid has policy (threads started later inherit it).
+static void
+s_assert_policy (pid_t pid, int policy, const char *what)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *tasks = opendir (path);
+    cr_assert_not_null (tasks, "%s: no %s", what, path);
+    int threads = 0;
+    struct dirent *entry;
+    while ((entry = readdir (tasks)))
+        if (entry->d_name [0] != '.') {
+            pid_t tid = (pid_t) atoi (entry->d_name);
+            int got = sched_getscheduler (tid);
+            //  A thread may end between readdir and the question.
+            if (got >= 0 || errno != ESRCH)
+                cr_assert_eq (got, policy, "%s thread %d has policy %d", what, (int) tid, got);
+            threads++;
+        }
+    closedir (tasks);
+    cr_assert_geq (threads, 2, "%s: its own thread and ZeroMQ's", what);
+}
+
+//  Engines, the compute, run SCHED_BATCH: they do not preempt the
+//  processes that route and record tasks when they wake; those keep the
+//  default. An engine started by hand with --policy normal keeps it too.
+Test (cluster, engines_run_as_batch_work_unless_asked_not_to)
+{
+    zt_cluster_start (1, NULL);
+    s_assert_policy (zt_pid_of ("engine-0"), SCHED_BATCH, "engine-0");
+    s_assert_policy (zt_pid_of ("scheduler"), SCHED_OTHER, "the scheduler");
+    s_assert_policy (zt_pid_of ("hub"), SCHED_OTHER, "the hub");
+    const char *args [] = { "--profile", ZT_PROFILE, "--policy", "normal", NULL };
+    pid_t by_hand = zt_start_by_hand ("bin/zpar-engine", args, NULL);
+    zpar_client_t *client = s_client ();
+    cr_assert_eq (zpar_client_wait_for_engines (client, 2, 15000), 0, "%s", zpar_last_error ());
+    s_assert_policy (by_hand, SCHED_OTHER, "the engine started with --policy normal");
+    zpar_client_destroy (&client);
+    char *err = NULL;
+    cr_assert_eq (zt_runf (NULL, &err, "%s --policy fast", zt_build_path ("bin/zpar-engine")), 2);
+    cr_assert (strstr (err, "--policy is batch or normal"), "%s", err);
+    free (err);
 }
