@@ -27,10 +27,12 @@ SQLITE_LIBS   := $(shell pkg-config --libs sqlite3 2>/dev/null)
 # OPT is the optimisation; CFLAGS and LDFLAGS from the command line are
 # added to what the build needs, never replace it.
 OPT     ?= -O2 -g
-# Link-time optimisation: the hot path crosses modules (message, parts,
-# signing, tables) in calls too small to pay for themselves; LTO inlines
-# them. Fat objects keep libzpar.a usable by a compiler without it.
-LTO     ?= -flto=auto -ffat-lto-objects
+# Link-time optimisation, with gcc: the hot path crosses modules (message,
+# parts, signing, tables) in calls too small to pay for themselves; LTO
+# inlines them. Fat objects, and `make install` strips their bytecode, so
+# that the installed libzpar.a links with any compiler or gcc version.
+CC_IS_GCC := $(shell $(CC) -v 2>&1 | grep -q '^gcc version' && echo yes)
+LTO     ?= $(if $(CC_IS_GCC),-flto=auto -ffat-lto-objects)
 ifeq ($(SAN),1)
 LTO     :=
 endif
@@ -199,6 +201,7 @@ install: $(BINS) $(LIBA) $(LIBSO)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/zpar
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	objcopy -R '.gnu.lto_*' -R '.gnu.debuglto_*' -N __gnu_lto_v1 $(DESTDIR)$(PREFIX)/lib/libzpar.a
 	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/libzpar.so.0
 	ln -sf libzpar.so.0 $(DESTDIR)$(PREFIX)/lib/libzpar.so
 	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' tools/zpar.pc.in \

@@ -24,8 +24,9 @@
     message rows run in rounds (-r, default 3), each of the three in
     turn, on the same processes each time, so that a slow spell of the
     machine falls on all; each round is printed, then the medians and
-    the ratios. Every process started here is stopped by pid before
-    exit.                                                                */
+    the ratios. The hub keeps its default 100,000 records, so from the
+    second round on it also drops the oldest, as a hub in use does.
+    Every process started here is stopped by pid before exit.           */
 
 #include "bench.h"
 
@@ -146,8 +147,10 @@ s_raw_start (s_raw_t *self, bool batch)
         if ((self->workers [w] = fork ()) == 0) {
             close (self->fd);
             struct sched_param param = { 0 };
-            if (batch && sched_setscheduler (0, SCHED_BATCH, &param) != 0)
+            if (batch && sched_setscheduler (0, SCHED_BATCH, &param) != 0) {
+                perror ("throughput: a raw worker cannot take SCHED_BATCH");
                 _exit (1);
+            }
             char name = (char) ('a' + w);
             bench_echo_worker (back, &name, 1);
         }
@@ -331,7 +334,7 @@ main (int argc, char *argv [])
     double raw = -1, fair = -1, one = -1, batched = -1;
     if (fair_up && bench_cluster_start (&cluster, WORKERS, options) == 0) {
         for (; done < rounds; done++) {
-            double cpu [5];
+            double cpu [5] = { 0 };
             raw_runs [done] = s_raw (&raw_setup, tasks, cpu);
             for (int p = 0; p < 4; p++)
                 raw_cpu [p] += cpu [p] / (double) rounds;

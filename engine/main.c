@@ -41,7 +41,7 @@ s_usage (FILE *out)
         "  --restarts N      this slot was restarted N times (shown by zpar engines)\n"
         "  --uuid UUID       this engine's uuid (default: a new one), as ipcluster gives it\n"
         "  --policy P        Linux scheduling policy of its threads: batch (default), or\n"
-        "                    normal to let it preempt other processes when it wakes\n",
+        "                    normal (SCHED_OTHER) to let it preempt others when it wakes\n",
         ZPAR_CONNFILE_ENGINE, S_REGISTRATION_TIMEOUT_S);
 }
 
@@ -145,12 +145,12 @@ main (int argc, char *argv [])
     //  wakes from preempting the running process: the scheduler, hub or
     //  client sharing its cores runs its batch of messages out instead of
     //  stopping at every task that reaches an engine (docs/performance.md).
-    //  Those still preempt a busy engine when they wake.
-    if (batch) {
-        struct sched_param param = { 0 };
-        if (sched_setscheduler (0, SCHED_BATCH, &param) != 0)
-            zpar_warn ("cannot take the batch scheduling policy: %s", strerror (errno));
-    }
+    //  Those still preempt a busy engine when they wake. normal sets the
+    //  default policy, whatever the engine inherited.
+    struct sched_param param = { 0 };
+    if (sched_setscheduler (0, batch? SCHED_BATCH: SCHED_OTHER, &param) != 0)
+        zpar_warn ("cannot take the %s scheduling policy: %s", batch? "batch": "normal",
+                   strerror (errno));
     if (zpar_init () != 0) {
         zpar_error ("cannot initialise libsodium");
         free (plugins);

@@ -97,6 +97,7 @@ typedef struct {
     long hb_period, hb_liveness, max_size, timeout_s, hwm, poison_limit, restart_limit;
     long broadcast_depth;
     const char *scheme;
+    const char *engine_policy;  //  --engine-policy, NULL: the engine's default
     char *db;                   //  --db, with an absolute path (owned)
     int curve;                  //  --curve 1, --no-curve 0, else -1: when not on loopback
     const char *db_max_records, *db_max_bytes;
@@ -164,7 +165,7 @@ s_usage (FILE *out)
         "                       [--db-max-bytes BYTES] [--curve | --no-curve]\n"
         "                       [--engines local|ssh|mpi|slurm] [--hosts FILE]\n"
         "                       [--partition P] [--time T] [--slurm-option OPT]...\n"
-        "                       [--broadcast-depth N]\n"
+        "                       [--broadcast-depth N] [--engine-policy batch|normal]\n"
         "       ipcluster engines [-n N | --engines ssh --hosts FILE] [--profile NAME]\n"
         "                         [--timeout S]\n"
         "       ipcluster stop [--profile NAME]\n"
@@ -185,6 +186,9 @@ s_usage (FILE *out)
         "         not a loopback address; --no-curve turns it off)\n"
         "         --broadcast-depth N: levels of broadcast nodes below the root\n"
         "         (0-4, default 1), each halving the engines one thread serves\n"
+        "         --engine-policy: engines run under SCHED_BATCH (batch, the default:\n"
+        "         they do not preempt the hub, scheduler or clients when they wake) or\n"
+        "         the default policy (normal)\n"
         "engines  adds engines to the cluster running in the profile (here, or on\n"
         "         the hosts of FILE), supervised by its ipcluster, and waits until\n"
         "         they registered\n"
@@ -1163,6 +1167,10 @@ s_start (s_options_t *options)
         s_add_arg (argv, &argc, "--load");
         s_add_arg (argv, &argc, options->plugins [i]);
     }
+    if (options->engine_policy) {
+        s_add_arg (argv, &argc, "--policy");
+        s_add_arg (argv, &argc, options->engine_policy);
+    }
     self->engine_argv = argv;
     self->engine_argc = argc;
     //  Engines on other hosts get the engine connection file first.
@@ -1507,6 +1515,7 @@ main (int argc, char *argv [])
         { "db-max-bytes", required_argument, 0, 'B' },
         { "json", no_argument, 0, 'j' },
         { "broadcast-depth", required_argument, 0, 'b' },
+        { "engine-policy", required_argument, 0, 'y' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -1607,6 +1616,13 @@ main (int argc, char *argv [])
             case 'x':
                 if (zpar_parse_option ("--poison-limit", optarg, 0, 1000000, &options.poison_limit) != 0)
                     goto usage;
+                break;
+            case 'y':
+                if (strcmp (optarg, "batch") && strcmp (optarg, "normal")) {
+                    why = "--engine-policy is batch or normal";
+                    goto usage;
+                }
+                options.engine_policy = optarg;
                 break;
             case 'b':
                 if (zpar_parse_option ("--broadcast-depth", optarg, 0, ZPAR_BCAST_DEPTH_MAX,

@@ -297,16 +297,16 @@ s_seeds (const char *dir)
 {
     const char *request [] = {
         "client", ZPAR_DELIM, "signature",
-        "{\"msg_id\":\"s_1\",\"msg_type\":\"apply_request\",\"session\":\"s\",\"username\":\"u\","
-        "\"date\":\"2026-11-25T15:08:09.000001Z\",\"version\":\"5.3\"}",
+        ("{\"msg_id\":\"s_1\",\"msg_type\":\"apply_request\",\"session\":\"s\",\"username\":\"u\","
+         "\"date\":\"2026-11-25T15:08:09.000001Z\",\"version\":\"5.3\"}"),
         "{}", "{\"retries\":1,\"after\":[\"s_0\"],\"timeout\":2.5}",
         "{\"fn\":\"echo\",\"args\":[1,\"two\",{\"x\":null}],\"kwargs\":{}}"
     };
     s_seed_message (dir, "message-request", request, 7);
     const char *reply [] = {
         "engine", "client", ZPAR_DELIM, "signature",
-        "{\"msg_id\":\"e_1\",\"msg_type\":\"apply_reply\",\"session\":\"e\",\"username\":\"u\","
-        "\"date\":\"2026-11-25T15:08:09.000002Z\",\"version\":\"5.3\"}",
+        ("{\"msg_id\":\"e_1\",\"msg_type\":\"apply_reply\",\"session\":\"e\",\"username\":\"u\","
+         "\"date\":\"2026-11-25T15:08:09.000002Z\",\"version\":\"5.3\"}"),
         "{\"msg_id\":\"s_1\",\"msg_type\":\"apply_request\"}",
         "{\"status\":\"ok\",\"engine_id\":3,\"engine_uuid\":\"u-1\",\"started\":\"2026-11-25T15:08:09.000001Z\"}",
         "{\"status\":\"ok\",\"result\":[1,2.5e3,true,\"caf\\u00e9\"]}", "buffer"

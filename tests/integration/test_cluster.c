@@ -415,21 +415,25 @@ s_assert_policy (pid_t pid, int policy, const char *what)
 
 //  Engines, the compute, run SCHED_BATCH: they do not preempt the
 //  processes that route and record tasks when they wake; those keep the
-//  default. An engine started by hand with --policy normal keeps it too.
+//  default. ipcluster start --engine-policy normal gives engines the
+//  default policy too; a wrong policy is a usage error.
 Test (cluster, engines_run_as_batch_work_unless_asked_not_to)
 {
     zt_cluster_start (1, NULL);
     s_assert_policy (zt_pid_of ("engine-0"), SCHED_BATCH, "engine-0");
     s_assert_policy (zt_pid_of ("scheduler"), SCHED_OTHER, "the scheduler");
     s_assert_policy (zt_pid_of ("hub"), SCHED_OTHER, "the hub");
-    const char *args [] = { "--profile", ZT_PROFILE, "--policy", "normal", NULL };
-    pid_t by_hand = zt_start_by_hand ("bin/zpar-engine", args, NULL);
-    zpar_client_t *client = s_client ();
-    cr_assert_eq (zpar_client_wait_for_engines (client, 2, 15000), 0, "%s", zpar_last_error ());
-    s_assert_policy (by_hand, SCHED_OTHER, "the engine started with --policy normal");
-    zpar_client_destroy (&client);
+    zt_cluster_stop ();
+    zt_cluster_start (1, "--engine-policy normal");
+    s_assert_policy (zt_pid_of ("engine-0"), SCHED_OTHER, "engine-0 with --engine-policy normal");
+    zt_cluster_stop ();
+    zt_assert_clean_logs ();
     char *err = NULL;
     cr_assert_eq (zt_runf (NULL, &err, "%s --policy fast", zt_build_path ("bin/zpar-engine")), 2);
     cr_assert (strstr (err, "--policy is batch or normal"), "%s", err);
+    free (err);
+    cr_assert_eq (zt_runf (NULL, &err, "%s start -n 1 --engine-policy fast --profile %s",
+                           zt_build_path ("bin/ipcluster"), ZT_PROFILE), 2);
+    cr_assert (strstr (err, "--engine-policy is batch or normal"), "%s", err);
     free (err);
 }

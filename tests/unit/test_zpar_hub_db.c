@@ -301,7 +301,8 @@ Test (hub_db, a_second_copy_keeps_what_it_leaves_out)
     cr_assert_eq (json_integer_value (json_object_get (json_object_get (request, "header"), "retry")), 1);
     cr_assert (json_is_null (json_object_get (request, "content")) || !json_object_get (request, "content"));
     json_decref (record);
-    //  A pending record failed by a lost scheduler keeps its dates.
+    //  An answered record stays answered when its request comes again; a
+    //  pending one failed by a lost scheduler takes the error given.
     s_task (db, "b", 0, "sleep", "2026-11-26T10:00:04.000000Z");
     s_answer (db, "b", "ok", true);
     s_task (db, "b", 1, "sleep", "2026-11-26T10:00:05.000000Z");
