@@ -65,9 +65,10 @@ typedef enum { S_BLOCKED, S_READY, S_RUNNING } s_state_t;
 typedef struct {
     zpar_msg_t *request;        //  as the client sent it, routed [client]; kept
                                 //  after dispatch only for a retry
-    zmq_msg_t header;           //  its header, to answer it with an error
+    const char *header;         //  its header (in text), to answer it with an error
+    size_t header_size;
     zmq_msg_t client;           //  its client's routing id
-    char *msg_id;
+    char *msg_id;               //  in text too
     s_state_t state;
     int64_t number;             //  ready order
     void *handle;               //  in the plain or restricted list, while ready
@@ -86,6 +87,7 @@ typedef struct {
     zlistx_t *failed_on;        //  uuids of engines it failed on
     int deaths;                 //  engines that died while running it
     char *worker;               //  while it runs
+    char text [];               //  the header, then the msg_id: one allocation
 } s_job_t;
 
 //  A restricted job's place in one engine's queue.
@@ -162,9 +164,7 @@ s_job_free (void **item)
     if (!job)
         return;
     zpar_msg_destroy (&job->request);
-    zmq_msg_close (&job->header);
     zmq_msg_close (&job->client);
-    free (job->msg_id);
     zlistx_destroy (&job->entries);
     json_decref (job->after.ids);
     json_decref (job->follow.ids);
@@ -679,7 +679,7 @@ s_task_fail (zpar_task_t *self, s_job_t *job, const char *engine, int engine_id,
     va_start (args, format);
     vsnprintf (evalue, sizeof evalue, format, args);
     va_end (args);
-    json_t *header = json_loadb ((const char *) zmq_msg_data (&job->header), zmq_msg_size (&job->header),
+    json_t *header = json_loadb (job->header, job->header_size,
                                  0, NULL);
     zpar_role_fail (self->role, header, &job->client, engine? engine: "", engine_id, ename, evalue);
     json_decref (header);
@@ -888,20 +888,26 @@ zpar_task_submit (zpar_task_t *self, zpar_msg_t **msg_p)
         zpar_msg_destroy (&msg);
         return;
     }
-    s_job_t *job = calloc (1, sizeof *job);
-    job->request = msg;
+    //  The header copied, with the msg_id, into the job's own allocation:
+    //  sharing it would keep the whole receive buffer it arrived in alive
+    //  as long as the task.
     zmq_msg_t *header = zpar_msg_frame (msg, ZPAR_FRAME_HEADER), *client = zpar_msg_route (msg, 0);
-    //  The header copied: sharing it would keep the whole receive buffer
-    //  it arrived in alive as long as the task.
-    if (zmq_msg_init_size (&job->header, zmq_msg_size (header)) == 0)
-        memcpy (zmq_msg_data (&job->header), zmq_msg_data (header), zmq_msg_size (header));
-    else
-        zmq_msg_init (&job->header);
+    const char *msg_id = zpar_msg_id (msg);
+    size_t header_size = zmq_msg_size (header), id_size = strlen (msg_id) + 1;
+    s_job_t *job = calloc (1, sizeof *job + header_size + id_size);
+    if (!job) {
+        zpar_msg_destroy (&msg);
+        return;
+    }
+    job->request = msg;
+    memcpy (job->text, zmq_msg_data (header), header_size);
+    job->header = job->text;
+    job->header_size = header_size;
+    job->msg_id = memcpy (job->text + header_size, msg_id, id_size);
     zmq_msg_init (&job->client);
     zmq_msg_copy (&job->client, client);
-    job->msg_id = strdup (zpar_msg_id (msg));
     job->state = S_BLOCKED;
-    if (!job->msg_id || zpar_table_insert (self->known, job->msg_id, job) != 0) {
+    if (zpar_table_insert (self->known, job->msg_id, job) != 0) {
         zpar_drops_add (&self->role->drops, ZPAR_DROP_MALFORMED, "client socket");
         void *item = job;
         s_job_free (&item);             //  and the request with it
