@@ -242,17 +242,8 @@ def ipython ():
 
 def ipython_workloads (ipp, client):
     one = client [0]
-    calls = 100 if quick else 500
-    times = []
-    for _ in range (calls):
-        begin = time.perf_counter ()
-        one.apply_sync (noop)
-        times.append (time.perf_counter () - begin)
-    note_rtt ("ipython", times)
-    begin = time.perf_counter ()
-    for _ in range (BUSY_CALLS):
-        python_busy_wait (BUSY_N)
-    note ("ipython", "busy_wait x8, one process (s)", time.perf_counter () - begin)
+    note_rtt ("ipython", seconds_each (lambda: one.apply_sync (noop), 100 if quick else 500))
+    note_one_process ("ipython")
     for engines in (1, 2, 4):
         view = client.load_balanced_view (targets=list (range (engines)))
         begin = time.perf_counter ()
@@ -260,14 +251,7 @@ def ipython_workloads (ipp, client):
         note ("ipython", f"busy_wait x8, {engines} engines (s)", time.perf_counter () - begin)
     time.sleep (1)
     note_memory ("ipython", client [:].apply_sync (os.getpid))
-    data = bytes (MIB_100)
-    times = []
-    for _ in range (2 if quick else 3):
-        begin = time.perf_counter ()
-        back = one.apply_sync (identity, data)
-        times.append (time.perf_counter () - begin)
-        assert len (back) == MIB_100
-    note ("ipython", "100 MiB round trip (s)", statistics.mean (times))
+    note_round_trip ("ipython", lambda data: one.apply_sync (identity, data))
 
 
 def ipython_balanced (client):
@@ -278,6 +262,32 @@ def ipython_balanced (client):
     for result in pending:
         result.get ()
     note ("ipython", "load-balanced tasks/s", tasks / (time.perf_counter () - begin))
+
+
+def seconds_each (call, count):
+    """How long each of count calls took, in seconds."""
+    times = []
+    for _ in range (count):
+        begin = time.perf_counter ()
+        call ()
+        times.append (time.perf_counter () - begin)
+    return times
+
+
+def note_one_process (system):
+    begin = time.perf_counter ()
+    for _ in range (BUSY_CALLS):
+        python_busy_wait (BUSY_N)
+    note (system, "busy_wait x8, one process (s)", time.perf_counter () - begin)
+
+
+def note_round_trip (system, send):
+    """The mean time send (data) takes to return 100 MiB it was given."""
+    data = bytes (MIB_100)
+
+    def once ():
+        assert len (send (data)) == MIB_100
+    note (system, "100 MiB round trip (s)", statistics.mean (seconds_each (once, 2 if quick else 3)))
 
 
 def note_rtt (system, times):
@@ -322,17 +332,9 @@ def dask ():
 
 
 def dask_workloads (client):
-    calls = 100 if quick else 500
-    times = []
-    for i in range (calls):
-        begin = time.perf_counter ()
-        client.submit (noop, pure=False).result ()
-        times.append (time.perf_counter () - begin)
-    note_rtt ("dask", times)
-    begin = time.perf_counter ()
-    for _ in range (BUSY_CALLS):
-        python_busy_wait (BUSY_N)
-    note ("dask", "busy_wait x8, one process (s)", time.perf_counter () - begin)
+    note_rtt ("dask", seconds_each (lambda: client.submit (noop, pure=False).result (),
+                                    100 if quick else 500))
+    note_one_process ("dask")
     workers = sorted (client.scheduler_info () ["workers"])
     for engines in (1, 2, 4):
         begin = time.perf_counter ()
@@ -341,14 +343,7 @@ def dask_workloads (client):
         note ("dask", f"busy_wait x8, {engines} engines (s)", time.perf_counter () - begin)
     time.sleep (1)
     note_memory ("dask", list (client.run (os.getpid).values ()))
-    data = bytes (MIB_100)
-    times = []
-    for _ in range (2 if quick else 3):
-        begin = time.perf_counter ()
-        back = client.submit (identity, data, pure=False).result ()
-        times.append (time.perf_counter () - begin)
-        assert len (back) == MIB_100
-    note ("dask", "100 MiB round trip (s)", statistics.mean (times))
+    note_round_trip ("dask", lambda data: client.submit (identity, data, pure=False).result ())
 
 
 # -- the table ----------------------------------------------------------------------
